@@ -1,0 +1,163 @@
+//! Hasura's catalog schema (`hasura.*`): the README's "Upgrading Hasura" section.
+
+use std::sync::Arc;
+
+use super::{Cx, Outcome, db_session, query_failed};
+use crate::probes::postgres::PgSession;
+
+enum Role {
+    Missing,
+    Superuser,
+    Plain,
+}
+
+async fn hasura_role(s: &PgSession, name: &str) -> Result<Role, Outcome> {
+    match s.query("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1", &[&name]).await {
+        Ok(rows) => Ok(match rows.first() {
+            None => Role::Missing,
+            Some(r) if r.try_get::<_, bool>(0).unwrap_or(false) => Role::Superuser,
+            Some(_) => Role::Plain,
+        }),
+        Err(e) => Err(query_failed("look up Hasura's user", e)),
+    }
+}
+
+pub async fn hasura_schema_owner(cx: Arc<Cx>) -> Outcome {
+    let s = match db_session(&cx).await {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let user = cx.hasura_user.as_str();
+    let rows = match s
+        .query(
+            "SELECT pg_catalog.pg_get_userbyid(n.nspowner)::text FROM pg_catalog.pg_namespace n \
+             WHERE n.nspname = 'hdb_catalog'",
+            &[],
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return query_failed("look up schema hdb_catalog", e),
+    };
+    let Some(owner) = rows.first().and_then(|r| r.try_get::<_, String>(0).ok()) else {
+        return Outcome::skip(format!(
+            "schema hdb_catalog does not exist yet in database {:?} (Hasura creates it on its first start)",
+            s.database
+        ));
+    };
+    let role = match hasura_role(&s, user).await {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let o = match role {
+        Role::Missing => Outcome::finding(format!(
+            "Hasura's user {user:?} does not exist on this server (schema hdb_catalog is owned by {owner:?}); \
+             pass the user Hasura connects as with --hasura-user"
+        )),
+        _ if owner == user => Outcome::pass(format!("schema hdb_catalog is owned by {user:?}")),
+        Role::Superuser => {
+            Outcome::pass(format!("schema hdb_catalog is owned by {owner:?}; {user:?} is a superuser"))
+        }
+        Role::Plain => {
+            let member = s
+                .query(
+                    "SELECT pg_catalog.pg_has_role($1::text::name, $2::text::name, 'USAGE')",
+                    &[&user, &owner],
+                )
+                .await;
+            match member.map(|rows| rows.first().and_then(|r| r.try_get::<_, bool>(0).ok())) {
+                Ok(Some(true)) => Outcome::pass(format!(
+                    "schema hdb_catalog is owned by {owner:?}, whose privileges {user:?} inherits"
+                )),
+                Ok(_) => Outcome::finding(format!(
+                    "schema hdb_catalog is owned by {owner:?}, not by Hasura's user {user:?}"
+                )),
+                Err(e) => return query_failed("check role membership", e),
+            }
+        }
+    };
+    o.with("owner", owner).with("hasura_user", user)
+}
+
+pub async fn hasura_function_owner(cx: Arc<Cx>) -> Outcome {
+    let s = match db_session(&cx).await {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let user = cx.hasura_user.as_str();
+    let schema = match s
+        .query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'hdb_catalog'", &[])
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return query_failed("look up schema hdb_catalog", e),
+    };
+    if schema.is_empty() {
+        return Outcome::skip(format!(
+            "schema hdb_catalog does not exist yet in database {:?} (Hasura creates it on its first start)",
+            s.database
+        ));
+    }
+    let role = match hasura_role(&s, user).await {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    if matches!(role, Role::Missing) {
+        return Outcome::finding(format!(
+            "Hasura's user {user:?} does not exist on this server; pass the user Hasura connects as with --hasura-user"
+        ))
+        .with("hasura_user", user);
+    }
+    // The README's query, with argument types so the fix can name each overload.
+    let rows = match s
+        .query(
+            "SELECT pg_catalog.quote_ident(p.proname::text), \
+                    pg_catalog.pg_get_function_identity_arguments(p.oid), \
+                    pg_catalog.pg_get_userbyid(p.proowner)::text, \
+                    pg_catalog.pg_has_role($1::text::name, p.proowner, 'USAGE') \
+             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = 'hdb_catalog' ORDER BY 1, 2",
+            &[&user],
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return query_failed("list the functions in hdb_catalog", e),
+    };
+    let superuser = matches!(role, Role::Superuser);
+    let mut offenders = Vec::new();
+    for r in &rows {
+        let name: String = r.try_get(0).unwrap_or_default();
+        let args: String = r.try_get(1).unwrap_or_default();
+        let owner: String = r.try_get(2).unwrap_or_default();
+        let inherits: bool = r.try_get(3).unwrap_or(false);
+        if owner != user && !inherits && !superuser {
+            offenders.push((name, args, owner));
+        }
+    }
+    if offenders.is_empty() {
+        return Outcome::pass(format!(
+            "all {} functions in hdb_catalog are owned by {user:?}{}",
+            rows.len(),
+            if superuser { " (a superuser)" } else { "" }
+        ))
+        .with("functions", rows.len());
+    }
+    let list: Vec<String> = offenders.iter().map(|(n, a, o)| format!("{n}({a}) owned by {o}")).collect();
+    let alter = offenders
+        .iter()
+        .map(|(n, a, _)| {
+            format!("    ALTER FUNCTION hdb_catalog.{n}({a}) OWNER TO {};", super::quote_ident(user))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Outcome::finding(format!(
+        "{} of {} functions in hdb_catalog are not owned by Hasura's user {user:?}: {}",
+        offenders.len(),
+        rows.len(),
+        list.join(", ")
+    ))
+    .with("offenders", list)
+    .with("hasura_user", user)
+    .var("alter_functions", alter)
+}

@@ -1,0 +1,179 @@
+//! Check logic. Each check is one small async function named after its catalog id
+//! (`db.password` → `db_password`), in the file of its area. Its words (title, fix …) are in
+//! `checks/<id>.toml`.
+
+mod db;
+mod hasura;
+mod tenant;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+use crate::{catalog::Mode, probes::postgres::PgProbe};
+
+/// What a check sees: the shared probes and the names discovered so far.
+pub struct Cx {
+    pub mode: Mode,
+    pub pg: PgProbe,
+    /// The database user Hasura connects as (the chart's Hasura uses the Prefect user).
+    pub hasura_user: String,
+    /// Values for the catalog's `{placeholders}`.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// How a check ended, before the engine applies the catalog's severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// A degraded state worth a warning whatever the check's severity.
+    Warn,
+    /// The check found the fault it looks for: `fail`, `warn` or `pass` by the catalog's severity.
+    Finding,
+    Skip,
+    /// The check could not decide (a query failed, a time-out …).
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub message: String,
+    pub evidence: Map<String, Value>,
+    /// Which of the catalog's fixes applies (`None`: the default `fix`).
+    pub fix_variant: Option<&'static str>,
+    /// Extra placeholder values for the fix.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Outcome {
+    fn new(verdict: Verdict, message: impl Into<String>) -> Outcome {
+        Outcome {
+            verdict,
+            message: message.into(),
+            evidence: Map::new(),
+            fix_variant: None,
+            vars: BTreeMap::new(),
+        }
+    }
+    pub fn pass(m: impl Into<String>) -> Outcome {
+        Outcome::new(Verdict::Pass, m)
+    }
+    pub fn warn(m: impl Into<String>) -> Outcome {
+        Outcome::new(Verdict::Warn, m)
+    }
+    pub fn finding(m: impl Into<String>) -> Outcome {
+        Outcome::new(Verdict::Finding, m)
+    }
+    pub fn skip(m: impl Into<String>) -> Outcome {
+        Outcome::new(Verdict::Skip, m)
+    }
+    pub fn error(m: impl Into<String>) -> Outcome {
+        Outcome::new(Verdict::Error, m)
+    }
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Outcome {
+        self.evidence.insert(key.to_string(), value.into());
+        self
+    }
+    pub fn fix(mut self, variant: &'static str) -> Outcome {
+        self.fix_variant = Some(variant);
+        self
+    }
+    pub fn var(mut self, key: &str, value: impl Into<String>) -> Outcome {
+        self.vars.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+pub type CheckFn = fn(Arc<Cx>) -> BoxFuture<'static, Outcome>;
+
+/// A check's logic and the checks it needs to have passed first.
+pub struct CheckDef {
+    pub id: &'static str,
+    pub requires: &'static [&'static str],
+    pub run: CheckFn,
+}
+
+macro_rules! check {
+    ($id:literal, $f:path, requires = [$($dep:literal),*]) => {
+        CheckDef { id: $id, requires: &[$($dep),*], run: |cx| Box::pin($f(cx)) }
+    };
+}
+
+/// Every check, in report order. A check's prerequisites come before it.
+pub static REGISTRY: &[CheckDef] = &[
+    check!("db.reachable", db::db_reachable, requires = []),
+    check!("db.password", db::db_password, requires = ["db.reachable"]),
+    check!("db.version", db::db_version, requires = ["db.password"]),
+    check!("db.extensions", db::db_extensions, requires = ["db.password"]),
+    check!("db.timezone", db::db_timezone, requires = ["db.password"]),
+    check!("db.schema", db::db_schema, requires = ["db.password"]),
+    check!("hasura.schema-owner", hasura::hasura_schema_owner, requires = ["db.password"]),
+    check!("hasura.function-owner", hasura::hasura_function_owner, requires = ["db.password"]),
+    check!("tenant.exists", tenant::tenant_exists, requires = ["db.schema"]),
+];
+
+pub fn find(id: &str) -> Option<&'static CheckDef> {
+    REGISTRY.iter().find(|c| c.id == id)
+}
+
+/// Quotes a PostgreSQL identifier the way `quote_ident()` does, for SQL shown in fixes.
+pub fn quote_ident(name: &str) -> String {
+    const RESERVED: &[&str] = &[
+        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
+        "binary", "both", "case", "cast", "check", "collate", "collation", "column", "concurrently",
+        "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
+        "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable",
+        "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "freeze",
+        "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner", "intersect",
+        "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime",
+        "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order",
+        "outer", "overlaps", "placing", "primary", "references", "returning", "right", "select",
+        "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample", "then",
+        "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "verbose", "when",
+        "where", "window", "with",
+    ];
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+        && !RESERVED.contains(&name);
+    if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_ident_matches_postgres() {
+        assert_eq!(quote_ident("prefect"), "prefect");
+        assert_eq!(quote_ident("user"), "\"user\"");
+        assert_eq!(quote_ident("Prefect"), "\"Prefect\"");
+        assert_eq!(quote_ident("prefect@server"), "\"prefect@server\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn prerequisites_come_first_and_exist() {
+        for (i, c) in REGISTRY.iter().enumerate() {
+            for dep in c.requires {
+                let j = REGISTRY.iter().position(|d| d.id == *dep);
+                assert!(j.is_some_and(|j| j < i), "{} requires {dep}, which must be listed before it", c.id);
+            }
+        }
+    }
+}
+
+/// The open database session, or the outcome to report when there is none (a prerequisite normally
+/// catches that first).
+async fn db_session(cx: &Cx) -> Result<Arc<crate::probes::postgres::PgSession>, Outcome> {
+    cx.pg
+        .session()
+        .await
+        .map_err(|e| Outcome::skip(format!("no database session: {e}")).with("connect_error", e.kind()))
+}
+
+/// A query failure as an `error` outcome.
+fn query_failed(what: &str, e: crate::probes::postgres::QueryError) -> Outcome {
+    Outcome::error(format!("could not {what}: {e}")).with("sqlstate", e.code.unwrap_or_default())
+}

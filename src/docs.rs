@@ -1,0 +1,86 @@
+//! Documentation generated from the catalog: `docs/checks.md` and the check list in the README. Tests
+//! keep both in sync (`UPDATE_DOCS=1 cargo test` rewrites them).
+
+use std::fmt::Write as _;
+
+use crate::{
+    catalog::{AREAS, Catalog, CheckSpec, Mode, area_title},
+    checks::REGISTRY,
+};
+
+fn modes(spec: &CheckSpec) -> String {
+    spec.modes
+        .iter()
+        .map(|m| match m {
+            Mode::Check => "check",
+            Mode::Preflight => "preflight",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Catalog entries in report order (registry order, then anything else by id).
+fn ordered(catalog: &Catalog) -> Vec<&CheckSpec> {
+    let mut v: Vec<&CheckSpec> = REGISTRY.iter().filter_map(|d| catalog.get(d.id)).collect();
+    for e in catalog.entries() {
+        if !v.iter().any(|x| x.id == e.id) {
+            v.push(e);
+        }
+    }
+    v
+}
+
+/// `docs/checks.md`: every check, whole.
+pub fn checks_markdown(catalog: &Catalog) -> String {
+    let mut out = String::from(
+        "<!-- Generated from checks/*.toml by `prefect-doctor gen-docs`; do not edit by hand. -->\n\
+         # prefect-doctor checks\n\n\
+         Every check has a stable id. `prefect-doctor explain <id>` prints the same text in a terminal.\n\
+         Placeholders such as `{release}` are filled with the names `prefect-doctor` discovers.\n",
+    );
+    for (area, _) in AREAS {
+        let specs: Vec<_> = ordered(catalog).into_iter().filter(|s| s.area == *area).collect();
+        if specs.is_empty() {
+            continue;
+        }
+        let _ = write!(out, "\n## {}\n", area_title(area));
+        for s in specs {
+            let _ = write!(
+                out,
+                "\n### `{}` — {}\n\n*severity:* {} · *runs in:* {} · [README]({})\n\n\
+                 **Symptom.** {}\n\n**Cause.** {}\n\n**Fix.**\n\n{}\n",
+                s.id,
+                s.title,
+                s.severity,
+                modes(s),
+                s.docs,
+                s.symptom.trim(),
+                s.cause.trim(),
+                s.fix.trim()
+            );
+            for (name, fix) in &s.fixes {
+                let _ = write!(out, "\n**Fix when the cause is `{name}`.**\n\n{}\n", fix.trim());
+            }
+        }
+    }
+    out
+}
+
+pub const README_START: &str = "<!-- checks:start -->";
+pub const README_END: &str = "<!-- checks:end -->";
+
+/// The check table inside the README's markers.
+pub fn readme_table(catalog: &Catalog) -> String {
+    let mut out = String::from("| id | severity | runs in | what it checks |\n|---|---|---|---|\n");
+    for s in ordered(catalog) {
+        let _ = writeln!(out, "| `{}` | {} | {} | {} |", s.id, s.severity, modes(s), s.title);
+    }
+    out
+}
+
+/// Replaces the text between the README markers; `None` when the markers are missing.
+pub fn splice_readme(readme: &str, table: &str) -> Option<String> {
+    let start = readme.find(README_START)? + README_START.len();
+    let end = readme.find(README_END)?;
+    (start <= end).then(|| format!("{}\n{}{}", &readme[..start], table, &readme[end..]))
+}

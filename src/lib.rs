@@ -1,0 +1,18 @@
+//! prefect-doctor: diagnoses self-hosted Prefect 1 Server installs (Helm chart) and prints the chart
+//! README's fix, filled in with the names it discovered.
+//!
+//! - [`catalog`]: the words of every check (`checks/*.toml`).
+//! - [`checks`]: the logic of every check, one function per id.
+//! - [`probes`]: shared connections (PostgreSQL …), opened once per run.
+//! - [`engine`]: runs checks concurrently with prerequisites and deadlines.
+//! - [`report`] and [`render`]: the report model and its text/JSON renderers.
+
+pub mod catalog;
+pub mod checks;
+pub mod cli;
+pub mod docs;
+pub mod engine;
+pub mod probes;
+pub mod redact;
+pub mod render;
+pub mod report;

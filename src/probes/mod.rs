@@ -1,0 +1,3 @@
+//! Shared services that checks use to look at the world. Each probe opens its connection once per run.
+pub mod pg_target;
+pub mod postgres;

@@ -1,0 +1,619 @@
+//! Where the database is and how to log in: a libpq-compatible connection target.
+//!
+//! Resolution follows libpq: parameters from the connection string (URL or `key=value`), then the
+//! standard `PG*` environment variables, then `~/.pgpass` for the password. When neither a connection
+//! string nor any `PG*` variable is given, the local `prefect server start` default is used:
+//! `postgres://prefect:test-password@localhost:5432/prefect_server`.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+/// A secret value. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        let s = s.into();
+        crate::redact::register(&s);
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("****")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(s: &str) -> Result<SslMode, TargetError> {
+        Ok(match s {
+            "disable" => SslMode::Disable,
+            "allow" => SslMode::Allow,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            other => {
+                return Err(TargetError(format!(
+                    "invalid sslmode {other:?}: expected disable, allow, prefer, require, verify-ca or verify-full"
+                )));
+            }
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// Where the target's parameters came from, for the report header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSource {
+    Flag,
+    Environment,
+    PrefectDefault,
+}
+
+impl TargetSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TargetSource::Flag => "--database-url",
+            TargetSource::Environment => "PG* environment variables",
+            TargetSource::PrefectDefault => "`prefect server start` default",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DbTarget {
+    /// A host name, an IP address, or an absolute Unix-socket directory.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub dbname: String,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<String>,
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
+    pub source: TargetSource,
+    /// Where the password came from (`connection string`, `PGPASSWORD`, a pgpass file), if any.
+    pub password_source: Option<String>,
+}
+
+/// A problem with the connection string or environment. Never contains the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TargetError(pub String);
+
+pub const PREFECT_DEFAULT_URL: &str = "postgres://prefect:test-password@localhost:5432/prefect_server";
+
+/// The environment, as a lookup function so tests need not touch the process environment.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+const PG_ENV: &[(&str, &str)] = &[
+    ("PGHOST", "host"),
+    ("PGHOSTADDR", "hostaddr"),
+    ("PGPORT", "port"),
+    ("PGUSER", "user"),
+    ("PGPASSWORD", "password"),
+    ("PGDATABASE", "dbname"),
+    ("PGSSLMODE", "sslmode"),
+    ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGSSLCERT", "sslcert"),
+    ("PGSSLKEY", "sslkey"),
+    ("PGPASSFILE", "passfile"),
+];
+
+/// libpq parameters that change nothing for a read-only diagnosis and are accepted silently.
+const IGNORED_PARAMS: &[&str] = &[
+    "connect_timeout",
+    "application_name",
+    "fallback_application_name",
+    "options",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "target_session_attrs",
+    "client_encoding",
+    "gssencmode",
+    "sslcompression",
+    "sslnegotiation",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+impl DbTarget {
+    /// Resolves the target from an optional connection string and the environment.
+    pub fn resolve(conninfo: Option<&str>, env: &dyn Env) -> Result<DbTarget, TargetError> {
+        let env_params: BTreeMap<&str, String> =
+            PG_ENV.iter().filter_map(|(var, key)| env.var(var).map(|v| (*key, v))).collect();
+        let (mut params, source) = match conninfo {
+            Some(ci) => (parse_conninfo(ci)?, TargetSource::Flag),
+            None if !env_params.is_empty() => (BTreeMap::new(), TargetSource::Environment),
+            None => (parse_conninfo(PREFECT_DEFAULT_URL)?, TargetSource::PrefectDefault),
+        };
+        let mut password_source =
+            params.contains_key("password").then(|| "connection string".to_string());
+        for (key, value) in env_params {
+            if !params.contains_key(key) {
+                if key == "password" {
+                    password_source = Some("PGPASSWORD".to_string());
+                }
+                params.insert(key.to_string(), value);
+            }
+        }
+        for key in params.keys() {
+            if !KNOWN_PARAMS.contains(&key.as_str()) && !IGNORED_PARAMS.contains(&key.as_str()) {
+                return Err(TargetError(format!("unknown connection parameter {key:?}")));
+            }
+        }
+        let host = params
+            .get("hostaddr")
+            .or(params.get("host"))
+            .cloned()
+            .unwrap_or_else(|| "localhost".to_string());
+        if host.contains(',') {
+            return Err(TargetError(
+                "several hosts in one connection string are not supported; give the primary's".into(),
+            ));
+        }
+        let port = match params.get("port") {
+            None => 5432,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| TargetError(format!("invalid port {p:?}")))?,
+        };
+        let user = match params.get("user") {
+            Some(u) => u.clone(),
+            None => env
+                .var("USER")
+                .or_else(|| env.var("LOGNAME"))
+                .ok_or_else(|| TargetError("no database user given (set user= or PGUSER)".into()))?,
+        };
+        let dbname = params.get("dbname").cloned().unwrap_or_else(|| user.clone());
+        let sslmode = match params.get("sslmode") {
+            Some(m) => SslMode::parse(m)?,
+            None => SslMode::Prefer,
+        };
+        let mut password = params.get("password").map(|p| Secret::new(p.clone()));
+        if password.is_none() {
+            let passfile = params
+                .get("passfile")
+                .map(PathBuf::from)
+                .or_else(|| env.var("HOME").map(|h| Path::new(&h).join(".pgpass")));
+            if let Some(path) = passfile
+                && let Some(p) = pgpass_lookup(&path, &host, port, &dbname, &user)
+            {
+                password = Some(Secret::new(p));
+                password_source = Some(path.display().to_string());
+            }
+        }
+        Ok(DbTarget {
+            host,
+            port,
+            user,
+            password,
+            dbname,
+            sslmode,
+            sslrootcert: params.get("sslrootcert").cloned(),
+            sslcert: params.get("sslcert").map(PathBuf::from),
+            sslkey: params.get("sslkey").map(PathBuf::from),
+            source,
+            password_source,
+        })
+    }
+
+    pub fn is_unix_socket(&self) -> bool {
+        self.host.starts_with('/')
+    }
+
+    /// `host:port`, or the socket path.
+    pub fn address(&self) -> String {
+        if self.is_unix_socket() {
+            format!("{}/.s.PGSQL.{}", self.host.trim_end_matches('/'), self.port)
+        } else if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The target as a URL with the password masked: safe to print.
+    pub fn masked_url(&self) -> String {
+        let user = utf8_percent_encode(&self.user, USERINFO);
+        let auth = if self.password.is_some() { format!("{user}:****@") } else { format!("{user}@") };
+        let host = if self.is_unix_socket() {
+            utf8_percent_encode(&self.host, USERINFO).to_string()
+        } else if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let db = utf8_percent_encode(&self.dbname, USERINFO);
+        let mut url = format!("postgres://{auth}{host}:{}/{db}", self.port);
+        if self.sslmode != SslMode::Prefer {
+            url.push_str("?sslmode=");
+            url.push_str(self.sslmode.as_str());
+        }
+        url
+    }
+}
+
+const KNOWN_PARAMS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "passfile",
+];
+
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Parses a libpq connection string: a `postgres://` / `postgresql://` URL or `key=value` pairs.
+pub fn parse_conninfo(s: &str) -> Result<BTreeMap<String, String>, TargetError> {
+    let t = s.trim();
+    if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+        parse_url(t)
+    } else if t.contains("://") {
+        Err(TargetError(
+            "the connection URL must start with postgres:// or postgresql://".to_string(),
+        ))
+    } else {
+        parse_keyvalue(t)
+    }
+}
+
+fn decode(part: &str, what: &str) -> Result<String, TargetError> {
+    percent_decode_str(part)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| TargetError(format!("the {what} in the connection URL is not valid UTF-8")))
+}
+
+fn parse_url(s: &str) -> Result<BTreeMap<String, String>, TargetError> {
+    let rest = s.split_once("://").map(|(_, r)| r).unwrap_or(s);
+    let (before_query, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => (&before_query[..i], Some(&before_query[i + 1..])),
+        None => (before_query, None),
+    };
+    let mut params = BTreeMap::new();
+    // The password may itself contain '@' when not percent-encoded: split on the last one.
+    let hostport = match authority.rsplit_once('@') {
+        Some((userinfo, hostport)) => {
+            let (user, password) = match userinfo.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (userinfo, None),
+            };
+            if !user.is_empty() {
+                params.insert("user".to_string(), decode(user, "user name")?);
+            }
+            if let Some(p) = password {
+                params.insert("password".to_string(), decode(p, "password")?);
+            }
+            hostport
+        }
+        None => authority,
+    };
+    if !hostport.is_empty() {
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| TargetError("unterminated [ in the connection URL's host".into()))?;
+            (h.to_string(), after.strip_prefix(':'))
+        } else if hostport.contains(',') {
+            (hostport.to_string(), None)
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (decode(h, "host")?, Some(p)),
+                None => (decode(hostport, "host")?, None),
+            }
+        };
+        if !host.is_empty() {
+            params.insert("host".to_string(), host);
+        }
+        if let Some(p) = port.filter(|p| !p.is_empty()) {
+            params.insert("port".to_string(), p.to_string());
+        }
+    }
+    if let Some(db) = path.filter(|p| !p.is_empty()) {
+        params.insert("dbname".to_string(), decode(db, "database name")?);
+    }
+    if let Some(q) = query {
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                TargetError("a connection URL query parameter has no '='".to_string())
+            })?;
+            let key = decode(k, "parameter name")?;
+            let value = decode(v, "parameter value")?;
+            params.insert(key, value);
+        }
+    }
+    Ok(params)
+}
+
+fn parse_keyvalue(s: &str) -> Result<BTreeMap<String, String>, TargetError> {
+    let mut params = BTreeMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return Err(TargetError(format!(
+                "missing \"=\" after {key:?} in the connection string (expected key=value pairs or a postgres:// URL)"
+            )));
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '\'' => {
+                        closed = true;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            if !closed {
+                return Err(TargetError(format!(
+                    "unterminated quoted value for {key:?} in the connection string"
+                )));
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                chars.next();
+                if c == '\\' {
+                    if let Some(n) = chars.next() {
+                        value.push(n);
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        params.insert(key, value);
+    }
+    Ok(params)
+}
+
+/// Looks a password up in a pgpass file (`host:port:database:user:password`, `*` wildcards, `\`
+/// escapes). Like libpq, ignores a file that others can read.
+fn pgpass_lookup(path: &Path, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let host_key = if host.starts_with('/') { "localhost" } else { host };
+    let port = port.to_string();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let fields = split_pgpass(line);
+        if fields.len() != 5 {
+            continue;
+        }
+        let want = [host_key, &port, db, user];
+        if fields[..4].iter().zip(want).all(|(f, w)| f == "*" || f == w) {
+            return Some(fields[4].clone());
+        }
+    }
+    None
+}
+
+fn split_pgpass(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next()
+                    && let Some(last) = fields.last_mut()
+                {
+                    last.push(n);
+                }
+            }
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => {
+                if let Some(last) = fields.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn prefect_default_when_nothing_given() {
+        let t = DbTarget::resolve(None, &env(&[("HOME", "/nonexistent")])).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("localhost", 5432));
+        assert_eq!((t.user.as_str(), t.dbname.as_str()), ("prefect", "prefect_server"));
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("test-password"));
+        assert_eq!(t.source, TargetSource::PrefectDefault);
+        assert_eq!(t.masked_url(), "postgres://prefect:****@localhost:5432/prefect_server");
+    }
+
+    #[test]
+    fn url_with_everything() {
+        let t = DbTarget::resolve(
+            Some("postgresql://pre%40fect:p%40ss:w@db.example.com:6543/my%20db?sslmode=verify-full&sslrootcert=/ca.pem"),
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(t.user, "pre@fect");
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("p@ss:w"));
+        assert_eq!((t.host.as_str(), t.port, t.dbname.as_str()), ("db.example.com", 6543, "my db"));
+        assert_eq!(t.sslmode, SslMode::VerifyFull);
+        assert_eq!(t.sslrootcert.as_deref(), Some("/ca.pem"));
+        assert_eq!(
+            t.masked_url(),
+            "postgres://pre%40fect:****@db.example.com:6543/my%20db?sslmode=verify-full"
+        );
+        assert!(!format!("{t:?}").contains("p@ss"));
+    }
+
+    #[test]
+    fn url_ipv6_and_socket() {
+        let t = DbTarget::resolve(Some("postgres://u@[::1]:5433/d"), &env(&[])).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 5433));
+        assert_eq!(t.address(), "[::1]:5433");
+        let t = DbTarget::resolve(Some("postgres:///d?host=/var/run/postgresql&user=u"), &env(&[]))
+            .unwrap();
+        assert!(t.is_unix_socket());
+        assert_eq!(t.address(), "/var/run/postgresql/.s.PGSQL.5432");
+    }
+
+    #[test]
+    fn keyvalue_with_quotes() {
+        let t = DbTarget::resolve(
+            Some(r"host=db port = 5433 user=prefect password='it\'s secret' dbname=prefect"),
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("it's secret"));
+        assert_eq!((t.host.as_str(), t.port), ("db", 5433));
+    }
+
+    #[test]
+    fn env_fills_gaps_and_replaces_default() {
+        let e = env(&[("PGHOST", "h"), ("PGUSER", "alice"), ("PGPASSWORD", "pw"), ("HOME", "/x")]);
+        let t = DbTarget::resolve(None, &e).unwrap();
+        assert_eq!(t.source, TargetSource::Environment);
+        assert_eq!((t.host.as_str(), t.user.as_str(), t.dbname.as_str()), ("h", "alice", "alice"));
+        assert_eq!(t.password_source.as_deref(), Some("PGPASSWORD"));
+        // A connection string wins over the environment.
+        let t = DbTarget::resolve(Some("postgres://bob@other/db"), &e).unwrap();
+        assert_eq!((t.host.as_str(), t.user.as_str()), ("other", "bob"));
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("pw"));
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error_without_the_password() {
+        let e = env(&[]);
+        for (ci, expect) in [
+            ("postgres://u:hunter2@h:99999/d", "invalid port"),
+            ("postgres://u:hunter2@h/d?sslmode=bogus", "invalid sslmode"),
+            ("host=h password='hunter2", "unterminated quoted value"),
+            ("host=h hunter2", "missing \"=\""),
+            ("mysql://u:hunter2@h/d", "must start with postgres://"),
+            ("postgres://u:hunter2@h/d?wat=1", "unknown connection parameter \"wat\""),
+            ("postgres://u:hunter2@h1,h2/d", "several hosts"),
+        ] {
+            let err = DbTarget::resolve(Some(ci), &e).unwrap_err().to_string();
+            assert!(err.contains(expect), "{ci}: {err}");
+            assert!(!err.contains("hunter2"), "{ci}: {err}");
+        }
+    }
+
+    #[test]
+    fn pgpass_is_used_when_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".pgpass");
+        std::fs::write(&path, "# comment\nother:*:*:*:no\ndb:5432:*:prefect:from\\:pgpass\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let home = dir.path().to_str().unwrap();
+        let t = DbTarget::resolve(Some("postgres://prefect@db/prefect"), &env(&[("HOME", home)]))
+            .unwrap();
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("from:pgpass"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let t = DbTarget::resolve(Some("postgres://prefect@db/prefect"), &env(&[("HOME", home)]))
+            .unwrap();
+        assert!(t.password.is_none(), "a world-readable pgpass is ignored, as libpq does");
+    }
+}

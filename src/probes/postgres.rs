@@ -1,0 +1,634 @@
+//! The PostgreSQL probe: one connection per run, opened once and shared by every database check, so a
+//! dead server costs one timeout, not one per check.
+//!
+//! The connection is made in phases (DNS, TCP, TLS and startup), each under the same overall deadline,
+//! so a failure says precisely where it happened. The stream is opened by a [`Dialer`], which lets
+//! other transports (a Kubernetes port-forward) stand in for TCP.
+
+use std::{
+    fmt,
+    io,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rustls::{
+    ClientConfig, DigitallySignedStruct, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject},
+};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::OnceCell,
+    time::timeout_at,
+};
+use tokio_postgres::{Client, Row, error::SqlState, types::ToSql};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::pg_target::{DbTarget, SslMode};
+
+/// The crypto provider used by every TLS client in the program (one TLS stack: rustls with ring).
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Where in the connection sequence something went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Dns,
+    Tcp,
+    Startup,
+}
+
+impl Phase {
+    fn describe(self) -> &'static str {
+        match self {
+            Phase::Dns => "resolving the host name",
+            Phase::Tcp => "opening the TCP connection",
+            Phase::Startup => {
+                "waiting for the server to answer the TLS/startup handshake (the TCP connection was accepted)"
+            }
+        }
+    }
+}
+
+/// Why a connection could not be made. Never holds the password.
+#[derive(Debug, Clone)]
+pub enum ConnectFailure {
+    /// The host name does not resolve.
+    Dns { host: String, detail: String },
+    /// Connection refused: nothing listens there.
+    Refused { address: String },
+    /// Out of time in some phase.
+    Timeout { phase: Phase, after: Duration },
+    /// Another network error (unreachable, reset …).
+    Network { address: String, detail: String },
+    /// TLS could not be negotiated or the certificate was rejected.
+    Tls { detail: String },
+    /// Something answered, but not as PostgreSQL does.
+    NotPostgres { detail: String },
+    /// The server answered with an error during startup (authentication, no database …).
+    Server { code: String, message: String, detail: Option<String>, hint: Option<String> },
+    /// The server asked for a password and none was given.
+    NoPassword,
+    /// Local configuration problem (unreadable CA file …).
+    Config { detail: String },
+}
+
+impl ConnectFailure {
+    /// Did a PostgreSQL server answer at all?
+    pub fn server_answered(&self) -> bool {
+        match self {
+            ConnectFailure::NoPassword => true,
+            ConnectFailure::Server { code, .. } => {
+                // Starting up, shutting down or in recovery: there is a server, but nothing works yet.
+                code != SqlState::CANNOT_CONNECT_NOW.code()
+            }
+            _ => false,
+        }
+    }
+
+    /// A short category for evidence and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectFailure::Dns { .. } => "dns",
+            ConnectFailure::Refused { .. } => "refused",
+            ConnectFailure::Timeout { .. } => "timeout",
+            ConnectFailure::Network { .. } => "network",
+            ConnectFailure::Tls { .. } => "tls",
+            ConnectFailure::NotPostgres { .. } => "not-postgres",
+            ConnectFailure::Server { .. } => "server-error",
+            ConnectFailure::NoPassword => "no-password",
+            ConnectFailure::Config { .. } => "config",
+        }
+    }
+}
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectFailure::Dns { host, detail } => {
+                write!(f, "the host name {host:?} does not resolve: {detail}")
+            }
+            ConnectFailure::Refused { address } => {
+                write!(f, "connection refused at {address}: nothing is listening there")
+            }
+            ConnectFailure::Timeout { phase, after } => {
+                write!(f, "timed out after {} {}", humantime::format_duration(*after), phase.describe())
+            }
+            ConnectFailure::Network { address, detail } => write!(f, "cannot reach {address}: {detail}"),
+            ConnectFailure::Tls { detail } => write!(f, "TLS failed: {detail}"),
+            ConnectFailure::NotPostgres { detail } => {
+                write!(f, "something answered, but not as a PostgreSQL server does: {detail}")
+            }
+            ConnectFailure::Server { code, message, .. } => write!(f, "{message} (SQLSTATE {code})"),
+            ConnectFailure::NoPassword => {
+                f.write_str("the server asks for a password and none was given")
+            }
+            ConnectFailure::Config { detail } => f.write_str(detail),
+        }
+    }
+}
+
+/// Opens the byte stream to the server. The default dials TCP (or a Unix socket); a Kubernetes
+/// port-forward can stand in.
+pub trait Dialer: Send + Sync {
+    fn dial<'a>(
+        &'a self,
+        target: &'a DbTarget,
+        deadline: tokio::time::Instant,
+    ) -> futures::future::BoxFuture<'a, Result<Box<dyn Stream>, ConnectFailure>>;
+}
+
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// Dials TCP (or a Unix socket when the host is a directory).
+pub struct NetDialer;
+
+impl Dialer for NetDialer {
+    fn dial<'a>(
+        &'a self,
+        target: &'a DbTarget,
+        deadline: tokio::time::Instant,
+    ) -> futures::future::BoxFuture<'a, Result<Box<dyn Stream>, ConnectFailure>> {
+        Box::pin(dial_net(target, deadline))
+    }
+}
+
+async fn dial_net(
+    target: &DbTarget,
+    deadline: tokio::time::Instant,
+) -> Result<Box<dyn Stream>, ConnectFailure> {
+    let start = tokio::time::Instant::now();
+    let elapsed = || start.elapsed();
+    if target.is_unix_socket() {
+        let path = target.address();
+        return match timeout_at(deadline, tokio::net::UnixStream::connect(&path)).await {
+            Err(_) => Err(ConnectFailure::Timeout { phase: Phase::Tcp, after: elapsed() }),
+            Ok(Ok(s)) => Ok(Box::new(s)),
+            Ok(Err(e)) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => {
+                Err(ConnectFailure::Refused { address: path })
+            }
+            Ok(Err(e)) => Err(ConnectFailure::Network { address: path, detail: io_detail(&e) }),
+        };
+    }
+    let addrs: Vec<std::net::SocketAddr> =
+        match timeout_at(deadline, tokio::net::lookup_host((target.host.as_str(), target.port))).await {
+            Err(_) => return Err(ConnectFailure::Timeout { phase: Phase::Dns, after: elapsed() }),
+            Ok(Err(e)) => {
+                return Err(ConnectFailure::Dns { host: target.host.clone(), detail: io_detail(&e) });
+            }
+            Ok(Ok(a)) => a.collect(),
+        };
+    if addrs.is_empty() {
+        return Err(ConnectFailure::Dns {
+            host: target.host.clone(),
+            detail: "no addresses".to_string(),
+        });
+    }
+    let mut last = None;
+    for addr in &addrs {
+        match timeout_at(deadline, tokio::net::TcpStream::connect(addr)).await {
+            Err(_) => return Err(ConnectFailure::Timeout { phase: Phase::Tcp, after: elapsed() }),
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                return Ok(Box::new(s));
+            }
+            Ok(Err(e)) => last = Some((addr, e)),
+        }
+    }
+    let address = target.address();
+    Err(match last {
+        Some((_, e)) if e.kind() == io::ErrorKind::ConnectionRefused => ConnectFailure::Refused { address },
+        Some((addr, e)) => ConnectFailure::Network { address: addr.to_string(), detail: io_detail(&e) },
+        None => ConnectFailure::Network { address, detail: "no address could be tried".into() },
+    })
+}
+
+fn io_detail(e: &io::Error) -> String {
+    // Drop the "(os error N)" suffix: it helps nobody reading a report.
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// An open, authenticated session and what we learned while opening it.
+pub struct PgSession {
+    pub client: Client,
+    pub server_version_num: i32,
+    pub server_version: String,
+    pub current_user: String,
+    pub database: String,
+    pub tls: bool,
+    pub connect_ms: u64,
+}
+
+impl PgSession {
+    /// Runs a read-only query.
+    pub fn query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Row>, QueryError>> {
+        Box::pin(async move { self.client.query(sql, params).await.map_err(QueryError::from) })
+    }
+
+    pub fn evidence(&self) -> Value {
+        json!({
+            "server_version": self.server_version,
+            "server_version_num": self.server_version_num,
+            "user": self.current_user,
+            "database": self.database,
+            "tls": self.tls,
+        })
+    }
+}
+
+/// A query failed. The message is the server's (never contains parameters we sent).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct QueryError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl From<tokio_postgres::Error> for QueryError {
+    fn from(e: tokio_postgres::Error) -> QueryError {
+        match e.as_db_error() {
+            Some(db) => QueryError {
+                code: Some(db.code().code().to_string()),
+                message: format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            },
+            None => QueryError { code: None, message: error_chain(&e) },
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    s
+}
+
+/// Connects to `target` within `timeout`, through `dialer`.
+pub async fn connect(
+    target: &DbTarget,
+    dialer: &dyn Dialer,
+    timeout: Duration,
+) -> Result<PgSession, ConnectFailure> {
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let tls = tls_connector(target)?;
+    let stream = dialer.dial(target, deadline).await?;
+
+    let mut config = tokio_postgres::Config::new();
+    config
+        .user(&target.user)
+        .dbname(&target.dbname)
+        .application_name("prefect-doctor")
+        .ssl_mode(match target.sslmode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
+        });
+    if let Some(p) = &target.password {
+        config.password(p.expose());
+    }
+    let server_name = if target.is_unix_socket() { "localhost".to_string() } else { target.host.clone() };
+    let tls = {
+        use tokio_postgres::tls::MakeTlsConnect;
+        let mut make = tls;
+        <MakeRustlsConnect as MakeTlsConnect<Box<dyn Stream>>>::make_tls_connect(&mut make, &server_name)
+            .map_err(|e| ConnectFailure::Tls { detail: error_chain(&e) })?
+    };
+    let (client, connection) = match timeout_at(deadline, startup(&config, stream, tls)).await {
+        Err(_) => {
+            return Err(ConnectFailure::Timeout { phase: Phase::Startup, after: started.elapsed() });
+        }
+        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Ok(pair)) => pair,
+    };
+    tokio::spawn(async move {
+        // The connection's own errors surface through the client's queries.
+        let _ = connection.await;
+    });
+    let info = timeout_at(
+        deadline,
+        client.query_one(
+            "SELECT current_setting('server_version_num')::int4, current_setting('server_version'), \
+             current_user::text, current_database()::text, \
+             coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()), false)",
+            &[],
+        ),
+    )
+    .await;
+    let row = match info {
+        Err(_) => {
+            return Err(ConnectFailure::Timeout { phase: Phase::Startup, after: started.elapsed() });
+        }
+        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Ok(row)) => row,
+    };
+    Ok(PgSession {
+        server_version_num: row.try_get(0).unwrap_or_default(),
+        server_version: row.try_get(1).unwrap_or_default(),
+        current_user: row.try_get(2).unwrap_or_default(),
+        database: row.try_get(3).unwrap_or_default(),
+        tls: row.try_get(4).unwrap_or_default(),
+        client,
+        connect_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// The TLS and startup handshake, boxed as `Send` (the unboxed future's borrow of `config` trips the
+/// compiler's higher-ranked `Send` inference).
+#[allow(clippy::type_complexity)]
+fn startup<'a, T>(
+    config: &'a tokio_postgres::Config,
+    stream: Box<dyn Stream>,
+    tls: T,
+) -> futures::future::BoxFuture<
+    'a,
+    Result<(Client, tokio_postgres::Connection<Box<dyn Stream>, T::Stream>), tokio_postgres::Error>,
+>
+where
+    T: tokio_postgres::tls::TlsConnect<Box<dyn Stream>> + Send + 'a,
+    T::Stream: Send,
+    T::Future: Send,
+{
+    Box::pin(config.connect_raw(stream, tls))
+}
+
+fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
+    if let Some(db) = e.as_db_error() {
+        return ConnectFailure::Server {
+            code: db.code().code().to_string(),
+            message: db.message().to_string(),
+            detail: db.detail().map(str::to_string),
+            hint: db.hint().map(str::to_string),
+        };
+    }
+    let text = error_chain(e);
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return ConnectFailure::Tls { detail: text };
+        }
+        if let Some(io) = s.downcast_ref::<io::Error>()
+            && let Some(inner) = io.get_ref()
+            && inner.downcast_ref::<rustls::Error>().is_some()
+        {
+            return ConnectFailure::Tls { detail: text };
+        }
+        src = s.source();
+    }
+    if text.contains("password missing") {
+        ConnectFailure::NoPassword
+    } else if text.contains("TLS") {
+        ConnectFailure::Tls { detail: text }
+    } else if text.contains("unexpected message")
+        || text.contains("error parsing")
+        || text.contains("unexpected EOF")
+        || text.contains("connection closed")
+    {
+        ConnectFailure::NotPostgres { detail: text }
+    } else {
+        ConnectFailure::Network { address: String::new(), detail: text }
+    }
+}
+
+/// Builds the TLS connector for the target's sslmode, as libpq does: `allow`/`prefer`/`require`
+/// encrypt without verifying, `verify-ca` checks the chain, `verify-full` also the host name. Roots
+/// come from `sslrootcert` (a PEM file, or `system`), else `~/.postgresql/root.crt`, else the
+/// system store.
+fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, ConnectFailure> {
+    let provider = crypto_provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectFailure::Config { detail: format!("TLS setup: {e}") })?;
+    let verifier: Arc<dyn ServerCertVerifier> = match target.sslmode {
+        SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
+            Arc::new(NoVerify(provider.clone()))
+        }
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let roots = root_store(target)?;
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| ConnectFailure::Config { detail: format!("TLS roots: {e}") })?;
+            if target.sslmode == SslMode::VerifyCa {
+                Arc::new(ChainOnly(webpki))
+            } else {
+                webpki
+            }
+        }
+    };
+    let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+    let config = match client_identity(target)? {
+        Some((certs, key)) => builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| ConnectFailure::Config { detail: format!("client certificate: {e}") })?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(MakeRustlsConnect::new(config))
+}
+
+fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, ConnectFailure> {
+    let mut roots = rustls::RootCertStore::empty();
+    let home_root =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".postgresql/root.crt"));
+    let file = match target.sslrootcert.as_deref() {
+        Some("system") => None,
+        Some(path) => Some(std::path::PathBuf::from(path)),
+        None => home_root.filter(|p| p.is_file()),
+    };
+    match file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(&path)
+                .map_err(|e| ConnectFailure::Config {
+                    detail: format!("cannot read sslrootcert {}: {e}", path.display()),
+                })?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConnectFailure::Config {
+                    detail: format!("sslrootcert {} is not a PEM certificate file: {e}", path.display()),
+                })?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(ConnectFailure::Config {
+                    detail: format!("sslrootcert {} holds no usable CA certificate", path.display()),
+                });
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+            if roots.is_empty() {
+                return Err(ConnectFailure::Config {
+                    detail: "no system CA certificates found; give sslrootcert=<file>".to_string(),
+                });
+            }
+        }
+    }
+    Ok(roots)
+}
+
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn client_identity(target: &DbTarget) -> Result<Option<Identity>, ConnectFailure> {
+    let (cert, key) = match (&target.sslcert, &target.sslkey) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (None, None) => {
+            // libpq's defaults, used only when both exist.
+            let Some(home) = std::env::var_os("HOME") else { return Ok(None) };
+            let dir = std::path::PathBuf::from(home).join(".postgresql");
+            let (c, k) = (dir.join("postgresql.crt"), dir.join("postgresql.key"));
+            if !(c.is_file() && k.is_file()) {
+                return Ok(None);
+            }
+            (c, k)
+        }
+        _ => {
+            return Err(ConnectFailure::Config {
+                detail: "sslcert and sslkey must be given together".to_string(),
+            });
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(&cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ConnectFailure::Config {
+            detail: format!("cannot read sslcert {}: {e}", cert.display()),
+        })?;
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| ConnectFailure::Config {
+        detail: format!("cannot read sslkey {}: {e}", key.display()),
+    })?;
+    Ok(Some((certs, key)))
+}
+
+/// `sslmode=allow|prefer|require`: encrypt, but (like libpq) do not check the certificate. The
+/// handshake signatures are still verified.
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `sslmode=verify-ca`: the chain must lead to a trusted root; the host name is not checked.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// The shared, lazily opened database connection of one run.
+pub struct PgProbe {
+    target: DbTarget,
+    dialer: Box<dyn Dialer>,
+    timeout: Duration,
+    session: OnceCell<Result<Arc<PgSession>, ConnectFailure>>,
+}
+
+impl PgProbe {
+    pub fn new(target: DbTarget, dialer: Box<dyn Dialer>, timeout: Duration) -> PgProbe {
+        PgProbe { target, dialer, timeout, session: OnceCell::new() }
+    }
+
+    pub fn target(&self) -> &DbTarget {
+        &self.target
+    }
+
+    /// The session, connecting on first use. Concurrent callers share one attempt.
+    pub fn session(&self) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
+        Box::pin(async move {
+            self.session
+                .get_or_init(|| {
+                    let fut: futures::future::BoxFuture<'_, _> = Box::pin(async move {
+                        connect(&self.target, self.dialer.as_ref(), self.timeout).await.map(Arc::new)
+                    });
+                    fut
+                })
+                .await
+                .clone()
+        })
+    }
+}

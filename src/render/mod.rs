@@ -1,0 +1,3 @@
+//! Renderers turn a [`Report`](crate::report::Report) into output. They know nothing about checks.
+pub mod json;
+pub mod text;
