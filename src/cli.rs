@@ -235,6 +235,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     };
     let selected = match engine::select(
         catalog,
+        crate::checks::REGISTRY,
         Mode::Check,
         &Selection { only: args.only.clone(), skip: args.skip.clone() },
     ) {
@@ -270,7 +271,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     };
     let spinner = progress(selected.len());
     let opts = RunOptions { timeout: args.timeout, severity_overrides: BTreeMap::new() };
-    let results = runtime.block_on(engine::run(cx, catalog, &selected, &opts, &|r| {
+    let results = runtime.block_on(engine::run(cx, catalog, crate::checks::REGISTRY, &selected, &opts, &|r| {
         if let Some(pb) = &spinner {
             pb.inc(1);
             pb.set_message(r.id.clone());

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::{
     catalog::{self, Catalog, Mode, Severity},
-    checks::{self, CheckDef, Cx, Outcome, Verdict},
+    checks::{CheckDef, Cx, Outcome, Verdict},
     report::{CheckResult, Status},
 };
 
@@ -35,8 +35,7 @@ pub enum SelectionError {
     NoMatch { flag: &'static str, pattern: String, hint: String },
 }
 
-fn matchers(flag: &'static str, patterns: &[String]) -> Result<Vec<(String, GlobMatcher)>, SelectionError> {
-    let _ = flag;
+fn matchers(patterns: &[String]) -> Result<Vec<(String, GlobMatcher)>, SelectionError> {
     patterns
         .iter()
         .map(|p| {
@@ -50,14 +49,15 @@ fn matchers(flag: &'static str, patterns: &[String]) -> Result<Vec<(String, Glob
 /// The checks to report, in registry order, for `mode` and the `--only`/`--skip` patterns.
 pub fn select(
     catalog: &Catalog,
+    registry: &'static [CheckDef],
     mode: Mode,
     sel: &Selection,
 ) -> Result<Vec<&'static CheckDef>, SelectionError> {
-    let only = matchers("--only", &sel.only)?;
-    let skip = matchers("--skip", &sel.skip)?;
+    let only = matchers(&sel.only)?;
+    let skip = matchers(&sel.skip)?;
     for (flag, list) in [("--only", &only), ("--skip", &skip)] {
         for (pattern, m) in list {
-            if !checks::REGISTRY.iter().any(|c| m.is_match(c.id)) {
+            if !registry.iter().any(|c| m.is_match(c.id)) {
                 let suggestions = catalog.suggest(pattern);
                 let hint = if suggestions.is_empty() {
                     String::new()
@@ -68,7 +68,7 @@ pub fn select(
             }
         }
     }
-    Ok(checks::REGISTRY
+    Ok(registry
         .iter()
         .filter(|c| catalog.get(c.id).is_some_and(|s| s.modes.contains(&mode)))
         .filter(|c| only.is_empty() || only.iter().any(|(_, m)| m.is_match(c.id)))
@@ -81,13 +81,17 @@ pub struct RunOptions {
     pub severity_overrides: BTreeMap<String, Severity>,
 }
 
-type Done = watch::Sender<Option<(Status, String)>>;
+/// What a finished check tells the checks waiting on it: its status and, when it was skipped for a
+/// prerequisite, that root reason (so a chain of skips names the check that actually failed).
+type Finished = Option<(Status, Option<String>)>;
+type Done = watch::Sender<Finished>;
 
 /// Runs `selected` (and, silently, the prerequisites they need) and returns their results in order.
 /// `on_done` is called as each reported check finishes (for progress display).
 pub async fn run(
     cx: Arc<Cx>,
     catalog: &'static Catalog,
+    registry: &'static [CheckDef],
     selected: &[&'static CheckDef],
     opts: &RunOptions,
     on_done: &(dyn Fn(&CheckResult) + Sync),
@@ -97,7 +101,7 @@ pub async fn run(
     let mut stack: Vec<&'static str> = selected.iter().map(|c| c.id).collect();
     while let Some(id) = stack.pop() {
         if needed.insert(id)
-            && let Some(def) = checks::find(id)
+            && let Some(def) = registry.iter().find(|c| c.id == id)
         {
             stack.extend(def.requires.iter().copied());
         }
@@ -110,9 +114,9 @@ pub async fn run(
     }
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<CheckResult>();
-    for def in checks::REGISTRY.iter().filter(|c| needed.contains(c.id)) {
+    for def in registry.iter().filter(|c| needed.contains(c.id)) {
         let Some(spec) = catalog.get(def.id) else { continue };
-        let deps: Vec<(&'static str, watch::Receiver<Option<(Status, String)>>)> = def
+        let deps: Vec<(&'static str, watch::Receiver<Finished>)> = def
             .requires
             .iter()
             .filter_map(|d| senders.get(d).map(|s| (*d, s.subscribe())))
@@ -123,8 +127,8 @@ pub async fn run(
         let timeout = opts.timeout;
         let tx = tx.clone();
         tokio::spawn(async move {
-            let result = run_one(def, spec, severity, cx, deps, timeout).await;
-            done.send_replace(Some((result.status, result.message.clone())));
+            let (result, root) = run_one(def, spec, severity, cx, deps, timeout).await;
+            done.send_replace(Some((result.status, root)));
             let _ = tx.send(result);
         });
     }
@@ -134,10 +138,20 @@ pub async fn run(
     while let Some(r) = rx.recv().await {
         if reported.contains(r.id.as_str()) {
             on_done(&r);
-            results.insert(r.id.clone(), r);
+        }
+        results.insert(r.id.clone(), r);
+    }
+    // Report what was selected, plus any unselected prerequisite that failed: a selected check skipped
+    // because of it must not make the run look green.
+    let mut ordered = Vec::new();
+    for c in registry {
+        if let Some(r) = results.remove(c.id)
+            && (reported.contains(c.id) || matches!(r.status, Status::Fail | Status::Error))
+        {
+            ordered.push(r);
         }
     }
-    selected.iter().filter_map(|c| results.remove(c.id)).collect()
+    ordered
 }
 
 async fn run_one(
@@ -145,27 +159,25 @@ async fn run_one(
     spec: &'static catalog::CheckSpec,
     severity: Severity,
     cx: Arc<Cx>,
-    deps: Vec<(&'static str, watch::Receiver<Option<(Status, String)>>)>,
+    deps: Vec<(&'static str, watch::Receiver<Finished>)>,
     timeout: Duration,
-) -> CheckResult {
+) -> (CheckResult, Option<String>) {
     for (dep, mut rx) in deps {
-        let status = match rx.wait_for(|v| v.is_some()).await {
-            Ok(v) => v.as_ref().map(|(s, _)| *s).unwrap_or(Status::Error),
-            Err(_) => Status::Error,
+        let (status, root) = match rx.wait_for(|v| v.is_some()).await {
+            Ok(v) => v.clone().unwrap_or((Status::Error, None)),
+            Err(_) => (Status::Error, None),
         };
         if !status.satisfies_dependents() {
-            let how = match status {
-                Status::Fail => "failed",
-                Status::Skip => "was skipped",
-                _ => "could not be checked",
-            };
-            return finish(
-                spec,
-                severity,
-                &cx,
-                Outcome::skip(format!("requires {dep}, which {how}")),
-                Duration::ZERO,
-            );
+            let reason = root.unwrap_or_else(|| {
+                let how = match status {
+                    Status::Fail => "failed",
+                    Status::Skip => "was skipped",
+                    _ => "could not be checked",
+                };
+                format!("requires {dep}, which {how}")
+            });
+            let result = finish(spec, severity, &cx, Outcome::skip(reason.clone()), Duration::ZERO);
+            return (result, Some(reason));
         }
     }
     let started = Instant::now();
@@ -191,7 +203,7 @@ async fn run_one(
             ))
         }
     };
-    finish(spec, severity, &cx, outcome, started.elapsed())
+    (finish(spec, severity, &cx, outcome, started.elapsed()), None)
 }
 
 fn finish(

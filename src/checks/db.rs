@@ -32,6 +32,7 @@ pub async fn db_reachable(cx: Arc<Cx>) -> Outcome {
                 ConnectFailure::Server { code, message, .. } => {
                     format!("the server at {address} is not accepting connections: {message} (SQLSTATE {code})")
                 }
+                ConnectFailure::Refused { .. } => e.to_string(),
                 other => format!("cannot connect to {address}: {other}"),
             };
             base(Outcome::finding(message)).with("failure", e.kind())

@@ -113,7 +113,7 @@ impl fmt::Display for ConnectFailure {
                 write!(f, "the host name {host:?} does not resolve: {detail}")
             }
             ConnectFailure::Refused { address } => {
-                write!(f, "connection refused at {address}: nothing is listening there")
+                write!(f, "connection refused by {address} (nothing is listening there)")
             }
             ConnectFailure::Timeout { phase, after } => {
                 write!(f, "timed out after {} {}", humantime::format_duration(*after), phase.describe())

@@ -1,0 +1,92 @@
+//! Shared test support: a real PostgreSQL server, Prefect-like seeding, and a runner for the built
+//! binary that checks every output format for leaked secrets.
+#![allow(dead_code)]
+
+pub mod pg;
+pub mod prefect;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Run {
+    pub code: i32,
+    pub json: Value,
+    pub text: String,
+    pub verbose: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn result(&self, id: &str) -> &Value {
+        self.json["results"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["id"] == id))
+            .unwrap_or_else(|| panic!("no result for {id} in {}", self.json))
+    }
+    pub fn status(&self, id: &str) -> &str {
+        self.result(id)["status"].as_str().unwrap_or("?")
+    }
+    pub fn message(&self, id: &str) -> &str {
+        self.result(id)["message"].as_str().unwrap_or("")
+    }
+    pub fn fix(&self, id: &str) -> &str {
+        self.result(id)["fix"].as_str().unwrap_or("")
+    }
+}
+
+/// The built binary with a clean environment (no PG* variables, no ~/.pgpass).
+pub fn doctor() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("prefect-doctor").expect("binary built");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PG") || k == "NO_COLOR" || k.starts_with("CLICOLOR") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", "/nonexistent").timeout(Duration::from_secs(60));
+    cmd
+}
+
+fn run_once(args: &[&str]) -> (i32, String, String, Duration) {
+    let started = Instant::now();
+    let out = doctor().args(args).output().expect("run prefect-doctor");
+    let elapsed = started.elapsed();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed,
+    )
+}
+
+/// Runs `prefect-doctor check ARGS` as JSON, text and verbose text; asserts that none of `secrets`
+/// appears anywhere and that all three agree on the exit code.
+pub fn check(args: &[&str], secrets: &[&str]) -> Run {
+    let mut json_args = vec!["check", "--output", "json"];
+    json_args.extend_from_slice(args);
+    let (code, stdout, stderr, elapsed) = run_once(&json_args);
+    let json: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("JSON report does not parse ({e}):\n{stdout}\nstderr: {stderr}"));
+    let mut text_args = vec!["check", "--color", "never"];
+    text_args.extend_from_slice(args);
+    let (text_code, text, text_err, _) = run_once(&text_args);
+    text_args.push("--verbose");
+    let (verbose_code, verbose, verbose_err, _) = run_once(&text_args);
+    for (what, out) in [
+        ("json", &stdout),
+        ("json stderr", &stderr),
+        ("text", &text),
+        ("text stderr", &text_err),
+        ("verbose", &verbose),
+        ("verbose stderr", &verbose_err),
+    ] {
+        for s in secrets {
+            assert!(!out.contains(s), "secret {s:?} leaked into the {what} output:\n{out}");
+        }
+    }
+    assert_eq!(code, text_code, "JSON and text runs disagree on the exit code\n{text}");
+    assert_eq!(code, verbose_code);
+    assert_eq!(json["exit_code"].as_i64(), Some(i64::from(code)));
+    Run { code, json, text, verbose, stderr, elapsed }
+}
