@@ -242,3 +242,142 @@ fn finish(
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        catalog::CheckSpec,
+        probes::{
+            pg_target::{DbTarget, PREFECT_DEFAULT_URL},
+            postgres::{NetDialer, PgProbe},
+        },
+    };
+
+    fn spec(id: &str) -> (String, String) {
+        (
+            format!("{id}.toml"),
+            format!(
+                "id = \"{id}\"\ntitle = \"t\"\narea = \"database\"\nmodes = [\"check\"]\nseverity = \"error\"\n\
+                 symptom = \"s\"\ncause = \"c\"\nfix = \"fix for {{db_user}}\"\ndocs = \"https://x\"\n"
+            ),
+        )
+    }
+
+    async fn ok(_: Arc<Cx>) -> Outcome {
+        Outcome::pass("fine")
+    }
+    async fn found(_: Arc<Cx>) -> Outcome {
+        Outcome::finding("broken")
+    }
+    async fn panics(_: Arc<Cx>) -> Outcome {
+        let v: Vec<u8> = Vec::new();
+        if v.is_empty() {
+            panic!("boom");
+        }
+        Outcome::pass("never")
+    }
+    async fn hangs(_: Arc<Cx>) -> Outcome {
+        std::future::pending::<()>().await;
+        Outcome::pass("never")
+    }
+
+    static REG: &[CheckDef] = &[
+        CheckDef { id: "t.ok", requires: &[], run: |cx| Box::pin(ok(cx)) },
+        CheckDef { id: "t.found", requires: &[], run: |cx| Box::pin(found(cx)) },
+        CheckDef { id: "t.panics", requires: &[], run: |cx| Box::pin(panics(cx)) },
+        CheckDef { id: "t.hangs", requires: &[], run: |cx| Box::pin(hangs(cx)) },
+        CheckDef { id: "t.after-found", requires: &["t.found"], run: |cx| Box::pin(ok(cx)) },
+        CheckDef { id: "t.after-after", requires: &["t.after-found"], run: |cx| Box::pin(ok(cx)) },
+        CheckDef { id: "t.after-ok", requires: &["t.ok"], run: |cx| Box::pin(ok(cx)) },
+    ];
+
+    fn fixture() -> (&'static Catalog, Arc<Cx>) {
+        let files: Vec<(String, String)> = REG.iter().map(|d| spec(d.id)).collect();
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let catalog: &'static Catalog = Box::leak(Box::new(Catalog::parse(&refs).expect("test catalog")));
+        let target = DbTarget::resolve(Some(PREFECT_DEFAULT_URL), &BTreeMap::new()).expect("target");
+        let cx = Arc::new(Cx {
+            mode: Mode::Check,
+            pg: PgProbe::new(target, Box::new(NetDialer), Duration::from_secs(1)),
+            hasura_user: "prefect".into(),
+            vars: BTreeMap::from([("db_user".to_string(), "prefect".to_string())]),
+        });
+        (catalog, cx)
+    }
+
+    #[tokio::test]
+    async fn panics_and_hangs_become_errors_and_the_run_finishes() {
+        let (catalog, cx) = fixture();
+        let selected = select(catalog, REG, Mode::Check, &Selection { only: vec![], skip: vec![] }).unwrap();
+        let opts = RunOptions { timeout: Duration::from_millis(200), severity_overrides: BTreeMap::new() };
+        let results = run(cx, catalog, REG, &selected, &opts, &|_| {}).await;
+        let status = |id: &str| results.iter().find(|r| r.id == id).map(|r| (r.status, r.message.clone())).unwrap();
+        assert_eq!(results.len(), REG.len());
+        assert_eq!(status("t.ok").0, Status::Pass);
+        assert_eq!(status("t.found").0, Status::Fail);
+        let (st, msg) = status("t.panics");
+        assert_eq!(st, Status::Error);
+        assert!(msg.contains("panicked: boom"), "{msg}");
+        let (st, msg) = status("t.hangs");
+        assert_eq!(st, Status::Error);
+        assert!(msg.contains("timed out after 200ms"), "{msg}");
+        assert_eq!(status("t.after-found"), (Status::Skip, "requires t.found, which failed".into()));
+        // The root cause travels down a chain of skips.
+        assert_eq!(status("t.after-after"), (Status::Skip, "requires t.found, which failed".into()));
+        assert_eq!(status("t.after-ok").0, Status::Pass);
+        let found = results.iter().find(|r| r.id == "t.found").unwrap();
+        assert_eq!(found.fix.as_deref(), Some("fix for prefect"));
+        assert!(results.iter().find(|r| r.id == "t.ok").unwrap().fix.is_none());
+    }
+
+    #[tokio::test]
+    async fn severity_override_turns_a_finding_into_a_warning() {
+        let (catalog, cx) = fixture();
+        let selected = select(catalog, REG, Mode::Check, &Selection { only: vec!["t.found".into()], skip: vec![] }).unwrap();
+        let opts = RunOptions {
+            timeout: Duration::from_secs(1),
+            severity_overrides: BTreeMap::from([("t.found".to_string(), Severity::Warning)]),
+        };
+        let results = run(cx, catalog, REG, &selected, &opts, &|_| {}).await;
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].status, Status::Warn);
+    }
+
+    #[test]
+    fn selection_by_glob_and_typos() {
+        let (catalog, _) = fixture();
+        let ids = |only: &[&str], skip: &[&str]| -> Vec<&str> {
+            select(
+                catalog,
+                REG,
+                Mode::Check,
+                &Selection {
+                    only: only.iter().map(|s| s.to_string()).collect(),
+                    skip: skip.iter().map(|s| s.to_string()).collect(),
+                },
+            )
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect()
+        };
+        assert_eq!(ids(&["t.after-*"], &[]), vec!["t.after-found", "t.after-after", "t.after-ok"]);
+        assert_eq!(ids(&["t.*"], &["t.after-*", "t.hangs"]), vec!["t.ok", "t.found", "t.panics"]);
+        let err = select(catalog, REG, Mode::Check, &Selection { only: vec!["t.fonud".into()], skip: vec![] })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("matches no check") && err.contains("did you mean t.found"), "{err}");
+        let _: &CheckSpec = catalog.get("t.ok").unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failing_unselected_prerequisite_is_reported() {
+        let (catalog, cx) = fixture();
+        let selected = select(catalog, REG, Mode::Check, &Selection { only: vec!["t.after-found".into()], skip: vec![] }).unwrap();
+        let opts = RunOptions { timeout: Duration::from_secs(1), severity_overrides: BTreeMap::new() };
+        let results = run(cx, catalog, REG, &selected, &opts, &|_| {}).await;
+        let ids: Vec<_> = results.iter().map(|r| (r.id.as_str(), r.status)).collect();
+        assert_eq!(ids, vec![("t.found", Status::Fail), ("t.after-found", Status::Skip)]);
+    }
+}

@@ -114,6 +114,12 @@ pub static REGISTRY: &[CheckDef] = &[
     check!("tenant.exists", tenant::tenant_exists, requires = ["db.schema"]),
 ];
 
+impl std::fmt::Debug for CheckDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckDef").field("id", &self.id).field("requires", &self.requires).finish()
+    }
+}
+
 pub fn find(id: &str) -> Option<&'static CheckDef> {
     REGISTRY.iter().find(|c| c.id == id)
 }

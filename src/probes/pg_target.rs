@@ -189,7 +189,7 @@ impl DbTarget {
         }
         for key in params.keys() {
             if !KNOWN_PARAMS.contains(&key.as_str()) && !IGNORED_PARAMS.contains(&key.as_str()) {
-                return Err(TargetError(format!("unknown connection parameter {key:?}")));
+                return Err(TargetError(format!("unknown connection parameter {}", describe_key(key))));
             }
         }
         let host = params
@@ -299,6 +299,23 @@ const KNOWN_PARAMS: &[&str] = &[
     "sslkey",
     "passfile",
 ];
+
+/// Names a key in an error message only when it is (close to) a libpq keyword: anything else may be a
+/// fragment of a mangled password.
+fn describe_key(key: &str) -> String {
+    let all = KNOWN_PARAMS.iter().chain(IGNORED_PARAMS);
+    if all.clone().any(|k| *k == key) {
+        return format!("{key:?}");
+    }
+    match all
+        .map(|k| (strsim::jaro_winkler(key, k), *k))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        Some((_, k)) => format!("{key:?} (did you mean {k:?}?)"),
+        None => "(its name is not shown, in case it is part of a password)".to_string(),
+    }
+}
 
 const USERINFO: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
@@ -410,8 +427,11 @@ fn parse_keyvalue(s: &str) -> Result<BTreeMap<String, String>, TargetError> {
             chars.next();
         }
         if chars.next() != Some('=') {
+            // Do not echo the word: it may be half of an unquoted password.
             return Err(TargetError(format!(
-                "missing \"=\" after {key:?} in the connection string (expected key=value pairs or a postgres:// URL)"
+                "missing \"=\" after word {} of the connection string (expected key=value pairs, values with \
+                 spaces in single quotes, or a postgres:// URL)",
+                params.len() + 1
             )));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
@@ -437,7 +457,8 @@ fn parse_keyvalue(s: &str) -> Result<BTreeMap<String, String>, TargetError> {
             }
             if !closed {
                 return Err(TargetError(format!(
-                    "unterminated quoted value for {key:?} in the connection string"
+                    "unterminated quoted value for {} in the connection string",
+                    describe_key(&key)
                 )));
             }
         } else {
@@ -591,7 +612,9 @@ mod tests {
             ("host=h password='hunter2", "unterminated quoted value"),
             ("host=h hunter2", "missing \"=\""),
             ("mysql://u:hunter2@h/d", "must start with postgres://"),
-            ("postgres://u:hunter2@h/d?wat=1", "unknown connection parameter \"wat\""),
+            ("postgres://u:hunter2@h/d?sslmdoe=1", "unknown connection parameter \"sslmdoe\" (did you mean \"sslmode\"?)"),
+            ("host=h password=hunter2 x=1", "unknown connection parameter (its name is not shown"),
+            ("postgres://u:p@h/d?hunter2=1", "unknown connection parameter (its name is not shown"),
             ("postgres://u:hunter2@h1,h2/d", "several hosts"),
         ] {
             let err = DbTarget::resolve(Some(ci), &e).unwrap_err().to_string();

@@ -320,7 +320,7 @@ pub async fn connect(
         Err(_) => {
             return Err(ConnectFailure::Timeout { phase: Phase::Startup, after: started.elapsed() });
         }
-        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Err(e)) => return Err(classify(&e, &target.address())),
         Ok(Ok(pair)) => pair,
     };
     tokio::spawn(async move {
@@ -341,7 +341,7 @@ pub async fn connect(
         Err(_) => {
             return Err(ConnectFailure::Timeout { phase: Phase::Startup, after: started.elapsed() });
         }
-        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Err(e)) => return Err(classify(&e, &target.address())),
         Ok(Ok(row)) => row,
     };
     Ok(PgSession {
@@ -374,7 +374,7 @@ where
     Box::pin(config.connect_raw(stream, tls))
 }
 
-fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
+fn classify(e: &tokio_postgres::Error, address: &str) -> ConnectFailure {
     if let Some(db) = e.as_db_error() {
         return ConnectFailure::Server {
             code: db.code().code().to_string(),
@@ -401,14 +401,22 @@ fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
         ConnectFailure::NoPassword
     } else if text.contains("TLS") {
         ConnectFailure::Tls { detail: text }
-    } else if text.contains("unexpected message")
-        || text.contains("error parsing")
-        || text.contains("unexpected EOF")
-        || text.contains("connection closed")
+    } else if [
+        "unexpected message",
+        "unexpected response",
+        "invalid message",
+        "bytes remaining",
+        "error parsing",
+        "unexpected EOF",
+        "early eof",
+        "connection closed",
+    ]
+    .iter()
+    .any(|sig| text.contains(sig))
     {
         ConnectFailure::NotPostgres { detail: text }
     } else {
-        ConnectFailure::Network { address: String::new(), detail: text }
+        ConnectFailure::Network { address: address.to_string(), detail: text }
     }
 }
 

@@ -1,0 +1,206 @@
+//! End-to-end tests of the built binary: usage errors, network failure modes, colour, and snapshots
+//! of the text and JSON reports.
+
+mod support;
+
+use std::{
+    io::{Read, Write},
+    net::TcpListener,
+    time::Duration,
+};
+
+use support::{
+    check, doctor,
+    pg::PgServer,
+    prefect::{APP_USER, CANARY, Seed, seed},
+};
+
+#[test]
+fn list_and_explain() {
+    let out = doctor().args(["list"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    for id in ["db.reachable", "db.password", "hasura.function-owner", "tenant.exists"] {
+        assert!(text.contains(id), "{text}");
+    }
+    let out = doctor().args(["list", "--output", "json"]).assert().success().get_output().stdout.clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(9));
+    assert_eq!(json[0]["severity"].as_str().is_some(), true);
+
+    let out = doctor().args(["explain", "db.password", "--color", "never"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    for part in ["Symptom", "Cause", "persisted", "existingSecret", "Fix when the cause is pg_hba", "#the-database-deploys-correctly"] {
+        assert!(text.contains(part), "{part} missing from:\n{text}");
+    }
+    let a = doctor().args(["explain", "db.pasword"]).assert().code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("did you mean db.password?"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2_without_leaking() {
+    for args in [
+        vec!["check", "--database-url", "postgres://u:canary-Leak99@h:notaport/d"],
+        vec!["check", "--database-url", "host=h password=canary-Leak99 oops"],
+        vec!["check", "--database-url", "postgres://u:canary-Leak99@h/d?sslmode=sometimes"],
+        vec!["check", "--only", "db.pasword"],
+        vec!["check", "--timeout", "0s"],
+        vec!["check", "--timeout", "soon"],
+        vec!["check", "--output", "yaml"],
+        vec!["frobnicate"],
+    ] {
+        let a = doctor().args(&args).assert().code(2);
+        let out = a.get_output();
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains("canary-Leak99"), "{args:?} leaked: {all}");
+        assert!(!all.trim().is_empty(), "{args:?} printed no reason");
+    }
+    let a = doctor().args(["check", "--only", "db.pasword"]).assert().code(2);
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("did you mean db.password"));
+}
+
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn refused_port_fails_reachable_and_skips_the_rest() {
+    let port = closed_port();
+    let url = format!("postgres://prefect:{CANARY}@127.0.0.1:{port}/prefect");
+    let run = check(&["--database-url", &url], &[CANARY]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.status("db.reachable"), "fail");
+    assert!(run.message("db.reachable").contains("connection refused"), "{}", run.message("db.reachable"));
+    assert_eq!(run.result("db.reachable")["evidence"]["failure"], "refused");
+    assert_eq!(run.json["summary"]["skip"], 8);
+    assert!(run.fix("db.reachable").contains("pg_isready -h 127.0.0.1 -p"));
+}
+
+#[test]
+fn black_holed_port_costs_one_timeout() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().take(16).flatten() {
+            held.push(s);
+        }
+        std::thread::sleep(Duration::from_secs(120));
+    });
+    let url = format!("postgres://prefect:{CANARY}@127.0.0.1:{port}/prefect");
+    let run = check(&["--database-url", &url, "--timeout", "1s"], &[CANARY]);
+    assert_eq!(run.status("db.reachable"), "fail");
+    let msg = run.message("db.reachable");
+    assert!(msg.contains("timed out") && msg.contains("TCP connection was accepted"), "{msg}");
+    // A hang guard, not a benchmark: the whole run ends within the timeout plus one second.
+    assert!(run.elapsed < Duration::from_secs(2), "run took {:?}", run.elapsed);
+}
+
+#[test]
+fn something_that_is_not_postgres() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().take(16).flatten() {
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let url = format!("postgres://prefect:{CANARY}@127.0.0.1:{port}/prefect?sslmode=disable");
+    let run = check(&["--database-url", &url], &[CANARY]);
+    assert_eq!(run.status("db.reachable"), "fail");
+    assert_eq!(run.result("db.reachable")["evidence"]["failure"], "not-postgres", "{}", run.message("db.reachable"));
+}
+
+#[test]
+fn unresolvable_host() {
+    let url = format!("postgres://prefect:{CANARY}@db.does-not-exist.invalid:5432/prefect");
+    let run = check(&["--database-url", &url, "--timeout", "2s"], &[CANARY]);
+    assert_eq!(run.status("db.reachable"), "fail");
+    let msg = run.message("db.reachable");
+    // With no resolver reachable, the lookup may time out rather than fail: both say where it stopped.
+    assert!(msg.contains("does not resolve") || msg.contains("resolving the host name"), "{msg}");
+}
+
+#[test]
+fn pg_environment_variables_are_used() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let out = doctor()
+        .args(["check", "--output", "json", "--only", "db.password"])
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", pg.port.to_string())
+        .env("PGUSER", APP_USER)
+        .env("PGPASSWORD", CANARY)
+        .env("PGDATABASE", "prefect")
+        .env("PGSSLMODE", "disable")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains(CANARY));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["targets"][0]["source"], "PG* environment variables");
+    assert_eq!(json["results"][0]["evidence"]["password_source"], "PGPASSWORD");
+}
+
+#[test]
+fn colour_follows_flags_and_environment() {
+    let port = closed_port().to_string();
+    let url = format!("postgres://p:q@127.0.0.1:{port}/d");
+    let esc = |args: &[&str], env: &[(&str, &str)]| -> bool {
+        let mut cmd = doctor();
+        cmd.args(["check", "--database-url", &url]).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap().stdout.contains(&0x1b)
+    };
+    assert!(!esc(&[], &[]), "no colour when piped");
+    assert!(esc(&["--color", "always"], &[]));
+    assert!(esc(&[], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!esc(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!esc(&[], &[("NO_COLOR", "1")]));
+    assert!(!esc(&["--output", "json", "--color", "always"], &[]), "JSON is never coloured");
+}
+
+fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+        (r"-p \d+", "-p [port]"),
+        (r"PostgreSQL \d+\.\d+[^ ,\n\x22]*( \([^)]*\))?", "PostgreSQL [version]"),
+        (r"in \d+ ms", "in [n] ms"),
+        (r"in \d+\.\d+s", "in [t]s"),
+        (r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#),
+        (r#""server_version": "[^"]*""#, r#""server_version": "[version]""#),
+        (r#""server_version_num": \d+"#, r#""server_version_num": "[num]""#),
+        (r#""(pgcrypto|pg_trgm)": "[0-9.]+""#, r#""$1": "[v]""#),
+        (r"(pgcrypto|pg_trgm) [0-9.]+", "$1 [v]"),
+    ]
+}
+
+#[test]
+fn report_snapshots() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            tenant: false,
+            db_timezone: Some("Europe/Berlin".into()),
+            hdb_function_owner: Some("postgres".into()),
+            ..Seed::healthy("prefect")
+        },
+    );
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let run = check(&["--database-url", &url], &[CANARY]);
+    assert_eq!(run.code, 1);
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("text_report", run.text);
+        insta::assert_snapshot!("json_report", serde_json::to_string_pretty(&run.json).unwrap());
+    });
+}
