@@ -93,7 +93,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("hasura_user", "the database user Hasura connects as"),
     ("release", "the Helm release name"),
     ("namespace", "the Kubernetes namespace"),
-    ("alter_functions", "one ALTER FUNCTION statement per function with the wrong owner"),
+    (
+        "alter_functions",
+        "one ALTER FUNCTION statement per function with the wrong owner",
+    ),
 ];
 
 #[derive(Debug)]
@@ -121,10 +124,16 @@ impl Catalog {
                 message: e.to_string(),
             })?;
             if format!("{}.toml", spec.id) != *file {
-                return Err(CatalogError::FileName { file: file.to_string(), id: spec.id });
+                return Err(CatalogError::FileName {
+                    file: file.to_string(),
+                    id: spec.id,
+                });
             }
             if !AREAS.iter().any(|(a, _)| *a == spec.area) {
-                return Err(CatalogError::Area { file: file.to_string(), area: spec.area });
+                return Err(CatalogError::Area {
+                    file: file.to_string(),
+                    area: spec.area,
+                });
             }
             entries.push(spec);
         }
@@ -229,14 +238,20 @@ mod tests {
     fn fill_replaces_known_and_marks_unknown() {
         let vars = BTreeMap::from([("db_user".to_string(), "prefect".to_string())]);
         assert_eq!(
-            fill("ALTER USER {db_user}; helm upgrade {release} {{x}} {not a var}", &vars),
+            fill(
+                "ALTER USER {db_user}; helm upgrade {release} {{x}} {not a var}",
+                &vars
+            ),
             "ALTER USER prefect; helm upgrade <release> {x} {not a var}"
         );
     }
 
     #[test]
     fn placeholders_are_found() {
-        assert_eq!(placeholders("a {db_user} {{lit}} {release}."), vec!["db_user", "release"]);
+        assert_eq!(
+            placeholders("a {db_user} {{lit}} {release}."),
+            vec!["db_user", "release"]
+        );
     }
 
     #[test]

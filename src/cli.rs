@@ -17,8 +17,7 @@ use crate::{
         pg_target::{DbTarget, ProcessEnv},
         postgres::{NetDialer, PgProbe},
     },
-    redact,
-    render,
+    redact, render,
     report::{Report, Target},
 };
 
@@ -181,16 +180,30 @@ fn list(catalog: &Catalog, output: Format) -> String {
             s
         }
         Format::Text => {
-            let width = catalog.entries().iter().map(|e| e.id.len()).max().unwrap_or(0);
+            let width = catalog
+                .entries()
+                .iter()
+                .map(|e| e.id.len())
+                .max()
+                .unwrap_or(0);
             let mut out = String::new();
             for (area, title) in catalog::AREAS {
-                let entries: Vec<_> = catalog.entries().iter().filter(|e| e.area == *area).collect();
+                let entries: Vec<_> = catalog
+                    .entries()
+                    .iter()
+                    .filter(|e| e.area == *area)
+                    .collect();
                 if entries.is_empty() {
                     continue;
                 }
                 out.push_str(&format!("{title}\n"));
                 for e in entries {
-                    out.push_str(&format!("  {:<width$}  {:<7}  {}\n", e.id, e.severity.to_string(), e.title));
+                    out.push_str(&format!(
+                        "  {:<width$}  {:<7}  {}\n",
+                        e.id,
+                        e.severity.to_string(),
+                        e.title
+                    ));
                 }
             }
             out
@@ -200,12 +213,27 @@ fn list(catalog: &Catalog, output: Format) -> String {
 
 fn explain(spec: &catalog::CheckSpec) -> String {
     let bold = anstyle::Style::new().bold();
-    let modes: Vec<&str> =
-        spec.modes.iter().map(|m| if *m == Mode::Check { "check" } else { "preflight" }).collect();
+    let modes: Vec<&str> = spec
+        .modes
+        .iter()
+        .map(|m| {
+            if *m == Mode::Check {
+                "check"
+            } else {
+                "preflight"
+            }
+        })
+        .collect();
     let block = |t: &str| {
         t.trim_end()
             .lines()
-            .map(|l| if l.is_empty() { String::new() } else { format!("  {l}") })
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("  {l}")
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -221,7 +249,10 @@ fn explain(spec: &catalog::CheckSpec) -> String {
         block(&spec.fix),
     );
     for (name, fix) in &spec.fixes {
-        out.push_str(&format!("\n{bold}Fix when the cause is {name}{bold:#}\n{}\n", block(fix)));
+        out.push_str(&format!(
+            "\n{bold}Fix when the cause is {name}{bold:#}\n{}\n",
+            block(fix)
+        ));
     }
     out.push_str(&format!("\n{bold}Docs{bold:#}\n  {}\n", spec.docs));
     out
@@ -237,12 +268,18 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         catalog,
         crate::checks::REGISTRY,
         Mode::Check,
-        &Selection { only: args.only.clone(), skip: args.skip.clone() },
+        &Selection {
+            only: args.only.clone(),
+            skip: args.skip.clone(),
+        },
     ) {
         Ok(s) => s,
         Err(e) => return fail_usage(&e.to_string()),
     };
-    let hasura_user = args.hasura_user.clone().unwrap_or_else(|| target.user.clone());
+    let hasura_user = args
+        .hasura_user
+        .clone()
+        .unwrap_or_else(|| target.user.clone());
     let vars: BTreeMap<String, String> = [
         ("db_user", quote_ident(&target.user)),
         ("database", quote_ident(&target.dbname)),
@@ -265,18 +302,32 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         vars,
     });
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail_usage(&format!("cannot start the async runtime: {e}")),
     };
     let spinner = progress(selected.len());
-    let opts = RunOptions { timeout: args.timeout, severity_overrides: BTreeMap::new() };
-    let results = runtime.block_on(engine::run(cx, catalog, crate::checks::REGISTRY, &selected, &opts, &|r| {
-        if let Some(pb) = &spinner {
-            pb.inc(1);
-            pb.set_message(r.id.clone());
-        }
-    }));
+    let opts = RunOptions {
+        timeout: args.timeout,
+        severity_overrides: BTreeMap::new(),
+    };
+    let results = runtime.block_on(engine::run(
+        cx,
+        catalog,
+        crate::checks::REGISTRY,
+        &selected,
+        &opts,
+        &|r| {
+            if let Some(pb) = &spinner {
+                pb.inc(1);
+                pb.set_message(r.id.clone());
+            }
+        },
+    ));
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }
@@ -302,7 +353,9 @@ fn progress(total: usize) -> Option<indicatif::ProgressBar> {
         Some(total as u64),
         indicatif::ProgressDrawTarget::stderr(),
     );
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} checking… {pos}/{len} {msg}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} checking… {pos}/{len} {msg}")
+    {
         pb.set_style(style);
     }
     pb.enable_steady_tick(Duration::from_millis(100));

@@ -39,7 +39,10 @@ pub fn checks_markdown(catalog: &Catalog) -> String {
          Placeholders such as `{release}` are filled with the names `prefect-doctor` discovers.\n",
     );
     for (area, _) in AREAS {
-        let specs: Vec<_> = ordered(catalog).into_iter().filter(|s| s.area == *area).collect();
+        let specs: Vec<_> = ordered(catalog)
+            .into_iter()
+            .filter(|s| s.area == *area)
+            .collect();
         if specs.is_empty() {
             continue;
         }
@@ -59,7 +62,11 @@ pub fn checks_markdown(catalog: &Catalog) -> String {
                 s.fix.trim()
             );
             for (name, fix) in &s.fixes {
-                let _ = write!(out, "\n**Fix when the cause is `{name}`.**\n\n{}\n", fix.trim());
+                let _ = write!(
+                    out,
+                    "\n**Fix when the cause is `{name}`.**\n\n{}\n",
+                    fix.trim()
+                );
             }
         }
     }
@@ -73,7 +80,14 @@ pub const README_END: &str = "<!-- checks:end -->";
 pub fn readme_table(catalog: &Catalog) -> String {
     let mut out = String::from("| id | severity | runs in | what it checks |\n|---|---|---|---|\n");
     for s in ordered(catalog) {
-        let _ = writeln!(out, "| `{}` | {} | {} | {} |", s.id, s.severity, modes(s), s.title);
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            s.id,
+            s.severity,
+            modes(s),
+            s.title
+        );
     }
     out
 }

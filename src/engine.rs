@@ -32,7 +32,11 @@ pub enum SelectionError {
     #[error("invalid pattern {pattern:?}: {message}")]
     Pattern { pattern: String, message: String },
     #[error("{flag} {pattern:?} matches no check{hint}")]
-    NoMatch { flag: &'static str, pattern: String, hint: String },
+    NoMatch {
+        flag: &'static str,
+        pattern: String,
+        hint: String,
+    },
 }
 
 fn matchers(patterns: &[String]) -> Result<Vec<(String, GlobMatcher)>, SelectionError> {
@@ -41,7 +45,10 @@ fn matchers(patterns: &[String]) -> Result<Vec<(String, GlobMatcher)>, Selection
         .map(|p| {
             Glob::new(p)
                 .map(|g| (p.clone(), g.compile_matcher()))
-                .map_err(|e| SelectionError::Pattern { pattern: p.clone(), message: e.kind().to_string() })
+                .map_err(|e| SelectionError::Pattern {
+                    pattern: p.clone(),
+                    message: e.kind().to_string(),
+                })
         })
         .collect()
 }
@@ -64,7 +71,11 @@ pub fn select(
                 } else {
                     format!("; did you mean {}?", suggestions.join(", "))
                 };
-                return Err(SelectionError::NoMatch { flag, pattern: pattern.clone(), hint });
+                return Err(SelectionError::NoMatch {
+                    flag,
+                    pattern: pattern.clone(),
+                    hint,
+                });
             }
         }
     }
@@ -115,14 +126,22 @@ pub async fn run(
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<CheckResult>();
     for def in registry.iter().filter(|c| needed.contains(c.id)) {
-        let Some(spec) = catalog.get(def.id) else { continue };
+        let Some(spec) = catalog.get(def.id) else {
+            continue;
+        };
         let deps: Vec<(&'static str, watch::Receiver<Finished>)> = def
             .requires
             .iter()
             .filter_map(|d| senders.get(d).map(|s| (*d, s.subscribe())))
             .collect();
-        let Some(done) = senders.get(def.id).cloned() else { continue };
-        let severity = opts.severity_overrides.get(def.id).copied().unwrap_or(spec.severity);
+        let Some(done) = senders.get(def.id).cloned() else {
+            continue;
+        };
+        let severity = opts
+            .severity_overrides
+            .get(def.id)
+            .copied()
+            .unwrap_or(spec.severity);
         let cx = cx.clone();
         let timeout = opts.timeout;
         let tx = tx.clone();
@@ -176,7 +195,13 @@ async fn run_one(
                 };
                 format!("requires {dep}, which {how}")
             });
-            let result = finish(spec, severity, &cx, Outcome::skip(reason.clone()), Duration::ZERO);
+            let result = finish(
+                spec,
+                severity,
+                &cx,
+                Outcome::skip(reason.clone()),
+                Duration::ZERO,
+            );
             return (result, Some(reason));
         }
     }
@@ -203,7 +228,10 @@ async fn run_one(
             ))
         }
     };
-    (finish(spec, severity, &cx, outcome, started.elapsed()), None)
+    (
+        finish(spec, severity, &cx, outcome, started.elapsed()),
+        None,
+    )
 }
 
 fn finish(
@@ -227,7 +255,9 @@ fn finish(
     let fix = matches!(status, Status::Warn | Status::Fail).then(|| {
         let mut vars = cx.vars.clone();
         vars.extend(outcome.vars.clone());
-        catalog::fill(spec.fix_text(outcome.fix_variant), &vars).trim_end().to_string()
+        catalog::fill(spec.fix_text(outcome.fix_variant), &vars)
+            .trim_end()
+            .to_string()
     });
     CheckResult {
         id: spec.id.clone(),
@@ -283,20 +313,53 @@ mod tests {
     }
 
     static REG: &[CheckDef] = &[
-        CheckDef { id: "t.ok", requires: &[], run: |cx| Box::pin(ok(cx)) },
-        CheckDef { id: "t.found", requires: &[], run: |cx| Box::pin(found(cx)) },
-        CheckDef { id: "t.panics", requires: &[], run: |cx| Box::pin(panics(cx)) },
-        CheckDef { id: "t.hangs", requires: &[], run: |cx| Box::pin(hangs(cx)) },
-        CheckDef { id: "t.after-found", requires: &["t.found"], run: |cx| Box::pin(ok(cx)) },
-        CheckDef { id: "t.after-after", requires: &["t.after-found"], run: |cx| Box::pin(ok(cx)) },
-        CheckDef { id: "t.after-ok", requires: &["t.ok"], run: |cx| Box::pin(ok(cx)) },
+        CheckDef {
+            id: "t.ok",
+            requires: &[],
+            run: |cx| Box::pin(ok(cx)),
+        },
+        CheckDef {
+            id: "t.found",
+            requires: &[],
+            run: |cx| Box::pin(found(cx)),
+        },
+        CheckDef {
+            id: "t.panics",
+            requires: &[],
+            run: |cx| Box::pin(panics(cx)),
+        },
+        CheckDef {
+            id: "t.hangs",
+            requires: &[],
+            run: |cx| Box::pin(hangs(cx)),
+        },
+        CheckDef {
+            id: "t.after-found",
+            requires: &["t.found"],
+            run: |cx| Box::pin(ok(cx)),
+        },
+        CheckDef {
+            id: "t.after-after",
+            requires: &["t.after-found"],
+            run: |cx| Box::pin(ok(cx)),
+        },
+        CheckDef {
+            id: "t.after-ok",
+            requires: &["t.ok"],
+            run: |cx| Box::pin(ok(cx)),
+        },
     ];
 
     fn fixture() -> (&'static Catalog, Arc<Cx>) {
         let files: Vec<(String, String)> = REG.iter().map(|d| spec(d.id)).collect();
-        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let catalog: &'static Catalog = Box::leak(Box::new(Catalog::parse(&refs).expect("test catalog")));
-        let target = DbTarget::resolve(Some(PREFECT_DEFAULT_URL), &BTreeMap::new()).expect("target");
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let catalog: &'static Catalog =
+            Box::leak(Box::new(Catalog::parse(&refs).expect("test catalog")));
+        let target =
+            DbTarget::resolve(Some(PREFECT_DEFAULT_URL), &BTreeMap::new()).expect("target");
         let cx = Arc::new(Cx {
             mode: Mode::Check,
             pg: PgProbe::new(target, Box::new(NetDialer), Duration::from_secs(1)),
@@ -309,10 +372,28 @@ mod tests {
     #[tokio::test]
     async fn panics_and_hangs_become_errors_and_the_run_finishes() {
         let (catalog, cx) = fixture();
-        let selected = select(catalog, REG, Mode::Check, &Selection { only: vec![], skip: vec![] }).unwrap();
-        let opts = RunOptions { timeout: Duration::from_millis(200), severity_overrides: BTreeMap::new() };
+        let selected = select(
+            catalog,
+            REG,
+            Mode::Check,
+            &Selection {
+                only: vec![],
+                skip: vec![],
+            },
+        )
+        .unwrap();
+        let opts = RunOptions {
+            timeout: Duration::from_millis(200),
+            severity_overrides: BTreeMap::new(),
+        };
         let results = run(cx, catalog, REG, &selected, &opts, &|_| {}).await;
-        let status = |id: &str| results.iter().find(|r| r.id == id).map(|r| (r.status, r.message.clone())).unwrap();
+        let status = |id: &str| {
+            results
+                .iter()
+                .find(|r| r.id == id)
+                .map(|r| (r.status, r.message.clone()))
+                .unwrap()
+        };
         assert_eq!(results.len(), REG.len());
         assert_eq!(status("t.ok").0, Status::Pass);
         assert_eq!(status("t.found").0, Status::Fail);
@@ -322,19 +403,41 @@ mod tests {
         let (st, msg) = status("t.hangs");
         assert_eq!(st, Status::Error);
         assert!(msg.contains("timed out after 200ms"), "{msg}");
-        assert_eq!(status("t.after-found"), (Status::Skip, "requires t.found, which failed".into()));
+        assert_eq!(
+            status("t.after-found"),
+            (Status::Skip, "requires t.found, which failed".into())
+        );
         // The root cause travels down a chain of skips.
-        assert_eq!(status("t.after-after"), (Status::Skip, "requires t.found, which failed".into()));
+        assert_eq!(
+            status("t.after-after"),
+            (Status::Skip, "requires t.found, which failed".into())
+        );
         assert_eq!(status("t.after-ok").0, Status::Pass);
         let found = results.iter().find(|r| r.id == "t.found").unwrap();
         assert_eq!(found.fix.as_deref(), Some("fix for prefect"));
-        assert!(results.iter().find(|r| r.id == "t.ok").unwrap().fix.is_none());
+        assert!(
+            results
+                .iter()
+                .find(|r| r.id == "t.ok")
+                .unwrap()
+                .fix
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn severity_override_turns_a_finding_into_a_warning() {
         let (catalog, cx) = fixture();
-        let selected = select(catalog, REG, Mode::Check, &Selection { only: vec!["t.found".into()], skip: vec![] }).unwrap();
+        let selected = select(
+            catalog,
+            REG,
+            Mode::Check,
+            &Selection {
+                only: vec!["t.found".into()],
+                skip: vec![],
+            },
+        )
+        .unwrap();
         let opts = RunOptions {
             timeout: Duration::from_secs(1),
             severity_overrides: BTreeMap::from([("t.found".to_string(), Severity::Warning)]),
@@ -362,22 +465,54 @@ mod tests {
             .map(|c| c.id)
             .collect()
         };
-        assert_eq!(ids(&["t.after-*"], &[]), vec!["t.after-found", "t.after-after", "t.after-ok"]);
-        assert_eq!(ids(&["t.*"], &["t.after-*", "t.hangs"]), vec!["t.ok", "t.found", "t.panics"]);
-        let err = select(catalog, REG, Mode::Check, &Selection { only: vec!["t.fonud".into()], skip: vec![] })
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("matches no check") && err.contains("did you mean t.found"), "{err}");
+        assert_eq!(
+            ids(&["t.after-*"], &[]),
+            vec!["t.after-found", "t.after-after", "t.after-ok"]
+        );
+        assert_eq!(
+            ids(&["t.*"], &["t.after-*", "t.hangs"]),
+            vec!["t.ok", "t.found", "t.panics"]
+        );
+        let err = select(
+            catalog,
+            REG,
+            Mode::Check,
+            &Selection {
+                only: vec!["t.fonud".into()],
+                skip: vec![],
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("matches no check") && err.contains("did you mean t.found"),
+            "{err}"
+        );
         let _: &CheckSpec = catalog.get("t.ok").unwrap();
     }
 
     #[tokio::test]
     async fn a_failing_unselected_prerequisite_is_reported() {
         let (catalog, cx) = fixture();
-        let selected = select(catalog, REG, Mode::Check, &Selection { only: vec!["t.after-found".into()], skip: vec![] }).unwrap();
-        let opts = RunOptions { timeout: Duration::from_secs(1), severity_overrides: BTreeMap::new() };
+        let selected = select(
+            catalog,
+            REG,
+            Mode::Check,
+            &Selection {
+                only: vec!["t.after-found".into()],
+                skip: vec![],
+            },
+        )
+        .unwrap();
+        let opts = RunOptions {
+            timeout: Duration::from_secs(1),
+            severity_overrides: BTreeMap::new(),
+        };
         let results = run(cx, catalog, REG, &selected, &opts, &|_| {}).await;
         let ids: Vec<_> = results.iter().map(|r| (r.id.as_str(), r.status)).collect();
-        assert_eq!(ids, vec![("t.found", Status::Fail), ("t.after-found", Status::Skip)]);
+        assert_eq!(
+            ids,
+            vec![("t.found", Status::Fail), ("t.after-found", Status::Skip)]
+        );
     }
 }

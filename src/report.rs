@@ -87,7 +87,11 @@ impl Summary {
     /// The exit-code contract: 0 = no fail and no error (warnings allowed); 1 = any fail or error, or
     /// any warn with `--strict`.
     pub fn exit_code(&self, strict: bool) -> i32 {
-        if self.fail > 0 || self.error > 0 || (strict && self.warn > 0) { 1 } else { 0 }
+        if self.fail > 0 || self.error > 0 || (strict && self.warn > 0) {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -158,14 +162,20 @@ mod tests {
         let all = [Pass, Warn, Fail, Skip, Error];
         // Every subset of statuses, with and without --strict.
         for mask in 0u32..(1 << all.len()) {
-            let statuses: Vec<Status> =
-                (0..all.len()).filter(|i| mask & (1 << i) != 0).map(|i| all[i]).collect();
+            let statuses: Vec<Status> = (0..all.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| all[i])
+                .collect();
             let results: Vec<CheckResult> = statuses.iter().map(|s| result(*s)).collect();
             let summary = Summary::of(&results);
             let bad = statuses.contains(&Fail) || statuses.contains(&Error);
             let warn = statuses.contains(&Warn);
             assert_eq!(summary.exit_code(false), i32::from(bad), "{statuses:?}");
-            assert_eq!(summary.exit_code(true), i32::from(bad || warn), "{statuses:?} strict");
+            assert_eq!(
+                summary.exit_code(true),
+                i32::from(bad || warn),
+                "{statuses:?} strict"
+            );
         }
     }
 }

@@ -10,10 +10,19 @@ use prefect_doctor::{
 fn every_catalog_entry_has_an_implementation_and_back() {
     let catalog = Catalog::builtin();
     for spec in catalog.entries() {
-        assert!(REGISTRY.iter().any(|d| d.id == spec.id), "checks/{}.toml has no implementation in src/checks", spec.id);
+        assert!(
+            REGISTRY.iter().any(|d| d.id == spec.id),
+            "checks/{}.toml has no implementation in src/checks",
+            spec.id
+        );
     }
     for def in REGISTRY {
-        assert!(catalog.get(def.id).is_some(), "check {} has no catalog entry checks/{}.toml", def.id, def.id);
+        assert!(
+            catalog.get(def.id).is_some(),
+            "check {} has no catalog entry checks/{}.toml",
+            def.id,
+            def.id
+        );
     }
 }
 
@@ -23,15 +32,29 @@ fn ids_are_stable_shaped_and_fixes_use_known_placeholders() {
     for spec in Catalog::builtin().entries() {
         assert!(
             spec.id.split('.').count() == 2
-                && spec.id.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '-'),
+                && spec
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '-'),
             "id {:?} must be area.name in lower case",
             spec.id
         );
-        assert!(spec.docs.starts_with("https://"), "{}: docs must be a link", spec.id);
+        assert!(
+            spec.docs.starts_with("https://"),
+            "{}: docs must be a link",
+            spec.id
+        );
         assert!(!spec.modes.is_empty(), "{}: no modes", spec.id);
-        for text in std::iter::once(&spec.fix).chain(spec.fixes.values()).chain([&spec.symptom, &spec.cause]) {
+        for text in std::iter::once(&spec.fix)
+            .chain(spec.fixes.values())
+            .chain([&spec.symptom, &spec.cause])
+        {
             for p in catalog::placeholders(text) {
-                assert!(known.contains(&p.as_str()), "{}: unknown placeholder {{{p}}}", spec.id);
+                assert!(
+                    known.contains(&p.as_str()),
+                    "{}: unknown placeholder {{{p}}}",
+                    spec.id
+                );
             }
         }
     }
@@ -53,6 +76,12 @@ fn generated_docs_are_in_sync() {
         return;
     }
     let on_disk = std::fs::read_to_string(&md_path).unwrap_or_default();
-    assert!(on_disk == md, "docs/checks.md is out of date: run `UPDATE_DOCS=1 cargo test --test catalog`");
-    assert!(readme == spliced, "README.md's check list is out of date: run `UPDATE_DOCS=1 cargo test --test catalog`");
+    assert!(
+        on_disk == md,
+        "docs/checks.md is out of date: run `UPDATE_DOCS=1 cargo test --test catalog`"
+    );
+    assert!(
+        readme == spliced,
+        "README.md's check list is out of date: run `UPDATE_DOCS=1 cargo test --test catalog`"
+    );
 }

@@ -17,19 +17,49 @@ use support::{
 
 #[test]
 fn list_and_explain() {
-    let out = doctor().args(["list"]).assert().success().get_output().stdout.clone();
+    let out = doctor()
+        .args(["list"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
-    for id in ["db.reachable", "db.password", "hasura.function-owner", "tenant.exists"] {
+    for id in [
+        "db.reachable",
+        "db.password",
+        "hasura.function-owner",
+        "tenant.exists",
+    ] {
         assert!(text.contains(id), "{text}");
     }
-    let out = doctor().args(["list", "--output", "json"]).assert().success().get_output().stdout.clone();
+    let out = doctor()
+        .args(["list", "--output", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(json.as_array().map(Vec::len), Some(9));
-    assert_eq!(json[0]["severity"].as_str().is_some(), true);
+    assert!(json[0]["severity"].as_str().is_some());
 
-    let out = doctor().args(["explain", "db.password", "--color", "never"]).assert().success().get_output().stdout.clone();
+    let out = doctor()
+        .args(["explain", "db.password", "--color", "never"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
-    for part in ["Symptom", "Cause", "persisted", "existingSecret", "Fix when the cause is pg_hba", "#the-database-deploys-correctly"] {
+    for part in [
+        "Symptom",
+        "Cause",
+        "persisted",
+        "existingSecret",
+        "Fix when the cause is pg_hba",
+        "#the-database-deploys-correctly",
+    ] {
         assert!(text.contains(part), "{part} missing from:\n{text}");
     }
     let a = doctor().args(["explain", "db.pasword"]).assert().code(2);
@@ -40,9 +70,21 @@ fn list_and_explain() {
 #[test]
 fn usage_errors_exit_2_without_leaking() {
     for args in [
-        vec!["check", "--database-url", "postgres://u:canary-Leak99@h:notaport/d"],
-        vec!["check", "--database-url", "host=h password=canary-Leak99 oops"],
-        vec!["check", "--database-url", "postgres://u:canary-Leak99@h/d?sslmode=sometimes"],
+        vec![
+            "check",
+            "--database-url",
+            "postgres://u:canary-Leak99@h:notaport/d",
+        ],
+        vec![
+            "check",
+            "--database-url",
+            "host=h password=canary-Leak99 oops",
+        ],
+        vec![
+            "check",
+            "--database-url",
+            "postgres://u:canary-Leak99@h/d?sslmode=sometimes",
+        ],
         vec!["check", "--only", "db.pasword"],
         vec!["check", "--timeout", "0s"],
         vec!["check", "--timeout", "soon"],
@@ -51,11 +93,18 @@ fn usage_errors_exit_2_without_leaking() {
     ] {
         let a = doctor().args(&args).assert().code(2);
         let out = a.get_output();
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(!all.contains("canary-Leak99"), "{args:?} leaked: {all}");
         assert!(!all.trim().is_empty(), "{args:?} printed no reason");
     }
-    let a = doctor().args(["check", "--only", "db.pasword"]).assert().code(2);
+    let a = doctor()
+        .args(["check", "--only", "db.pasword"])
+        .assert()
+        .code(2);
     assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("did you mean db.password"));
 }
 
@@ -71,10 +120,17 @@ fn refused_port_fails_reachable_and_skips_the_rest() {
     let run = check(&["--database-url", &url], &[CANARY]);
     assert_eq!(run.code, 1);
     assert_eq!(run.status("db.reachable"), "fail");
-    assert!(run.message("db.reachable").contains("connection refused"), "{}", run.message("db.reachable"));
+    assert!(
+        run.message("db.reachable").contains("connection refused"),
+        "{}",
+        run.message("db.reachable")
+    );
     assert_eq!(run.result("db.reachable")["evidence"]["failure"], "refused");
     assert_eq!(run.json["summary"]["skip"], 8);
-    assert!(run.fix("db.reachable").contains("pg_isready -h 127.0.0.1 -p"));
+    assert!(
+        run.fix("db.reachable")
+            .contains("pg_isready -h 127.0.0.1 -p")
+    );
 }
 
 #[test]
@@ -93,9 +149,16 @@ fn black_holed_port_costs_one_timeout() {
     let run = check(&["--database-url", &url, "--timeout", "1s"], &[CANARY]);
     assert_eq!(run.status("db.reachable"), "fail");
     let msg = run.message("db.reachable");
-    assert!(msg.contains("timed out") && msg.contains("TCP connection was accepted"), "{msg}");
+    assert!(
+        msg.contains("timed out") && msg.contains("TCP connection was accepted"),
+        "{msg}"
+    );
     // A hang guard, not a benchmark: the whole run ends within the timeout plus one second.
-    assert!(run.elapsed < Duration::from_secs(2), "run took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(2),
+        "run took {:?}",
+        run.elapsed
+    );
 }
 
 #[test]
@@ -112,7 +175,12 @@ fn something_that_is_not_postgres() {
     let url = format!("postgres://prefect:{CANARY}@127.0.0.1:{port}/prefect?sslmode=disable");
     let run = check(&["--database-url", &url], &[CANARY]);
     assert_eq!(run.status("db.reachable"), "fail");
-    assert_eq!(run.result("db.reachable")["evidence"]["failure"], "not-postgres", "{}", run.message("db.reachable"));
+    assert_eq!(
+        run.result("db.reachable")["evidence"]["failure"],
+        "not-postgres",
+        "{}",
+        run.message("db.reachable")
+    );
 }
 
 #[test]
@@ -122,7 +190,10 @@ fn unresolvable_host() {
     assert_eq!(run.status("db.reachable"), "fail");
     let msg = run.message("db.reachable");
     // With no resolver reachable, the lookup may time out rather than fail: both say where it stopped.
-    assert!(msg.contains("does not resolve") || msg.contains("resolving the host name"), "{msg}");
+    assert!(
+        msg.contains("does not resolve") || msg.contains("resolving the host name"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -146,7 +217,10 @@ fn pg_environment_variables_are_used() {
     assert!(!text.contains(CANARY));
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["targets"][0]["source"], "PG* environment variables");
-    assert_eq!(json["results"][0]["evidence"]["password_source"], "PGPASSWORD");
+    assert_eq!(
+        json["results"][0]["evidence"]["password_source"],
+        "PGPASSWORD"
+    );
 }
 
 #[test]
@@ -166,19 +240,31 @@ fn colour_follows_flags_and_environment() {
     assert!(esc(&[], &[("CLICOLOR_FORCE", "1")]));
     assert!(!esc(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
     assert!(!esc(&[], &[("NO_COLOR", "1")]));
-    assert!(!esc(&["--output", "json", "--color", "always"], &[]), "JSON is never coloured");
+    assert!(
+        !esc(&["--output", "json", "--color", "always"], &[]),
+        "JSON is never coloured"
+    );
 }
 
 fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
         (r"-p \d+", "-p [port]"),
-        (r"PostgreSQL \d+\.\d+[^ ,\n\x22]*( \([^)]*\))?", "PostgreSQL [version]"),
+        (
+            r"PostgreSQL \d+\.\d+[^ ,\n\x22]*( \([^)]*\))?",
+            "PostgreSQL [version]",
+        ),
         (r"in \d+ ms", "in [n] ms"),
         (r"in \d+\.\d+s", "in [t]s"),
         (r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#),
-        (r#""server_version": "[^"]*""#, r#""server_version": "[version]""#),
-        (r#""server_version_num": \d+"#, r#""server_version_num": "[num]""#),
+        (
+            r#""server_version": "[^"]*""#,
+            r#""server_version": "[version]""#,
+        ),
+        (
+            r#""server_version_num": \d+"#,
+            r#""server_version_num": "[num]""#,
+        ),
         (r#""(pgcrypto|pg_trgm)": "[0-9.]+""#, r#""$1": "[v]""#),
         (r"(pgcrypto|pg_trgm) [0-9.]+", "$1 [v]"),
     ]

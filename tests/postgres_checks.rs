@@ -26,9 +26,15 @@ fn healthy_install_passes_everything() {
     assert_eq!(run.json["summary"]["pass"], 9);
     assert!(run.message("tenant.exists").contains("1 tenant"));
     assert!(run.message("db.extensions").contains("pgcrypto"));
-    assert!(run.message("hasura.function-owner").contains("all 2 functions"));
+    assert!(
+        run.message("hasura.function-owner")
+            .contains("all 2 functions")
+    );
     // The masked URL is shown, never the password.
-    assert!(run.text.contains(&format!("postgres://prefect:****@127.0.0.1:{}/prefect", pg.port)));
+    assert!(run.text.contains(&format!(
+        "postgres://prefect:****@127.0.0.1:{}/prefect",
+        pg.port
+    )));
 }
 
 #[test]
@@ -36,18 +42,32 @@ fn wrong_password_is_the_readme_bad_password() {
     let pg = PgServer::start();
     seed(&pg, &Seed::healthy("prefect"));
     let wrong = "canary-Wr0ng-pa55word";
-    let run = check(&["--database-url", &pg.url(APP_USER, wrong, "prefect")], &[CANARY, wrong]);
+    let run = check(
+        &["--database-url", &pg.url(APP_USER, wrong, "prefect")],
+        &[CANARY, wrong],
+    );
     assert_eq!(run.code, 1);
     assert_eq!(run.status("db.reachable"), "pass");
     assert_eq!(run.status("db.password"), "fail");
-    assert!(run.message("db.password").contains("bad password"), "{}", run.message("db.password"));
+    assert!(
+        run.message("db.password").contains("bad password"),
+        "{}",
+        run.message("db.password")
+    );
     assert_eq!(run.result("db.password")["evidence"]["sqlstate"], "28P01");
     let fix = run.fix("db.password");
     assert!(fix.contains("existingSecret"), "{fix}");
     assert!(fix.contains("postgresql.postgresqlPassword"), "{fix}");
     assert!(fix.contains("ALTER USER prefect"), "{fix}");
     // Everything that needs a session is skipped, naming the root cause.
-    for id in ["db.version", "db.extensions", "db.timezone", "db.schema", "hasura.schema-owner", "tenant.exists"] {
+    for id in [
+        "db.version",
+        "db.extensions",
+        "db.timezone",
+        "db.schema",
+        "hasura.schema-owner",
+        "tenant.exists",
+    ] {
         assert_eq!(run.status(id), "skip", "{id}");
         assert_eq!(run.message(id), "requires db.password, which failed");
     }
@@ -60,88 +80,225 @@ fn pg_hba_reject_and_missing_database_have_their_own_messages() {
         ..PgOptions::default()
     });
     seed(&pg, &Seed::healthy("prefect"));
-    pg.sql("postgres", &format!("CREATE ROLE blocked LOGIN PASSWORD '{CANARY}';"));
+    pg.sql(
+        "postgres",
+        &format!("CREATE ROLE blocked LOGIN PASSWORD '{CANARY}';"),
+    );
 
-    let run = check(&["--database-url", &pg.url("blocked", CANARY, "prefect")], &[CANARY]);
+    let run = check(
+        &["--database-url", &pg.url("blocked", CANARY, "prefect")],
+        &[CANARY],
+    );
     assert_eq!(run.status("db.password"), "fail");
-    assert!(run.message("db.password").contains("pg_hba.conf"), "{}", run.message("db.password"));
+    assert!(
+        run.message("db.password").contains("pg_hba.conf"),
+        "{}",
+        run.message("db.password")
+    );
     assert_eq!(run.result("db.password")["evidence"]["sqlstate"], "28000");
-    assert!(run.fix("db.password").contains("host  prefect  blocked"), "{}", run.fix("db.password"));
+    assert!(
+        run.fix("db.password").contains("host  prefect  blocked"),
+        "{}",
+        run.fix("db.password")
+    );
 
     let run = check(&["--database-url", &url(&pg, "no_such_db")], &[CANARY]);
     assert_eq!(run.status("db.password"), "fail");
     assert_eq!(run.result("db.password")["evidence"]["sqlstate"], "3D000");
-    assert!(run.message("db.password").contains("database \"no_such_db\" does not exist"));
-    assert!(run.fix("db.password").contains("CREATE DATABASE no_such_db OWNER prefect;"));
+    assert!(
+        run.message("db.password")
+            .contains("database \"no_such_db\" does not exist")
+    );
+    assert!(
+        run.fix("db.password")
+            .contains("CREATE DATABASE no_such_db OWNER prefect;")
+    );
 }
 
 #[test]
 fn missing_extensions_creatable_or_not() {
     let pg = PgServer::start();
-    assert!(pg.version_num >= 13, "these cases assume trusted extensions (PostgreSQL 13+)");
+    assert!(
+        pg.version_num >= 13,
+        "these cases assume trusted extensions (PostgreSQL 13+)"
+    );
     // The app user owns the database: CREATE privilege, trusted extensions → the migrations can create them.
-    seed(&pg, &Seed { extensions: false, ..Seed::healthy("owned") });
-    let run = check(&["--database-url", &url(&pg, "owned"), "--only", "db.extensions"], &[CANARY]);
+    seed(
+        &pg,
+        &Seed {
+            extensions: false,
+            ..Seed::healthy("owned")
+        },
+    );
+    let run = check(
+        &[
+            "--database-url",
+            &url(&pg, "owned"),
+            "--only",
+            "db.extensions",
+        ],
+        &[CANARY],
+    );
     assert_eq!(run.status("db.extensions"), "warn", "{}", run.text);
-    assert!(run.message("db.extensions").contains("may create them"), "{}", run.message("db.extensions"));
+    assert!(
+        run.message("db.extensions").contains("may create them"),
+        "{}",
+        run.message("db.extensions")
+    );
     assert_eq!(run.code, 0, "warnings alone exit 0");
 
     // A database owned by someone else: no CREATE → fail with the README's SQL.
-    seed(&pg, &Seed { extensions: false, app_owns_db: false, ..Seed::healthy("others") });
-    let run = check(&["--database-url", &url(&pg, "others"), "--only", "db.extensions"], &[CANARY]);
+    seed(
+        &pg,
+        &Seed {
+            extensions: false,
+            app_owns_db: false,
+            ..Seed::healthy("others")
+        },
+    );
+    let run = check(
+        &[
+            "--database-url",
+            &url(&pg, "others"),
+            "--only",
+            "db.extensions",
+        ],
+        &[CANARY],
+    );
     assert_eq!(run.status("db.extensions"), "fail", "{}", run.text);
     let msg = run.message("db.extensions");
-    assert!(msg.contains("pgcrypto, pg_trgm") && msg.contains("lacks the CREATE privilege"), "{msg}");
+    assert!(
+        msg.contains("pgcrypto, pg_trgm") && msg.contains("lacks the CREATE privilege"),
+        "{msg}"
+    );
     let fix = run.fix("db.extensions");
-    assert!(fix.contains("CREATE EXTENSION IF NOT EXISTS pgcrypto;"), "{fix}");
-    assert!(fix.contains("GRANT CREATE ON DATABASE others TO prefect;"), "{fix}");
+    assert!(
+        fix.contains("CREATE EXTENSION IF NOT EXISTS pgcrypto;"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("GRANT CREATE ON DATABASE others TO prefect;"),
+        "{fix}"
+    );
     assert_eq!(run.code, 1);
 }
 
 #[test]
 fn timezone_not_utc_warns_with_the_right_alter() {
     let pg = PgServer::start();
-    seed(&pg, &Seed { db_timezone: Some("Europe/Berlin".into()), ..Seed::healthy("berlin") });
-    let run = check(&["--database-url", &url(&pg, "berlin"), "--only", "db.timezone"], &[CANARY]);
+    seed(
+        &pg,
+        &Seed {
+            db_timezone: Some("Europe/Berlin".into()),
+            ..Seed::healthy("berlin")
+        },
+    );
+    let run = check(
+        &[
+            "--database-url",
+            &url(&pg, "berlin"),
+            "--only",
+            "db.timezone",
+        ],
+        &[CANARY],
+    );
     assert_eq!(run.status("db.timezone"), "warn");
-    assert!(run.message("db.timezone").contains("\"Europe/Berlin\" (set on database \"berlin\")"));
-    assert!(run.fix("db.timezone").contains("ALTER DATABASE berlin SET timezone TO 'UTC';"));
+    assert!(
+        run.message("db.timezone")
+            .contains("\"Europe/Berlin\" (set on database \"berlin\")")
+    );
+    assert!(
+        run.fix("db.timezone")
+            .contains("ALTER DATABASE berlin SET timezone TO 'UTC';")
+    );
     assert_eq!(run.code, 0);
-    let strict = check(&["--database-url", &url(&pg, "berlin"), "--only", "db.timezone", "--strict"], &[CANARY]);
+    let strict = check(
+        &[
+            "--database-url",
+            &url(&pg, "berlin"),
+            "--only",
+            "db.timezone",
+            "--strict",
+        ],
+        &[CANARY],
+    );
     assert_eq!(strict.code, 1, "--strict fails on warnings");
 
     // Set on the role, which overrides the database: the fix must be ALTER ROLE.
-    pg.sql("postgres", "ALTER ROLE prefect SET timezone TO 'America/New_York';");
-    let run = check(&["--database-url", &url(&pg, "berlin"), "--only", "db.timezone"], &[CANARY]);
+    pg.sql(
+        "postgres",
+        "ALTER ROLE prefect SET timezone TO 'America/New_York';",
+    );
+    let run = check(
+        &[
+            "--database-url",
+            &url(&pg, "berlin"),
+            "--only",
+            "db.timezone",
+        ],
+        &[CANARY],
+    );
     assert_eq!(run.status("db.timezone"), "warn");
-    assert!(run.fix("db.timezone").contains("ALTER ROLE prefect SET timezone TO 'UTC';"), "{}", run.fix("db.timezone"));
+    assert!(
+        run.fix("db.timezone")
+            .contains("ALTER ROLE prefect SET timezone TO 'UTC';"),
+        "{}",
+        run.fix("db.timezone")
+    );
 }
 
 #[test]
 fn fresh_database_without_migrations() {
     let pg = PgServer::start();
-    seed(&pg, &Seed { schema: false, hdb_catalog: false, ..Seed::healthy("fresh") });
+    seed(
+        &pg,
+        &Seed {
+            schema: false,
+            hdb_catalog: false,
+            ..Seed::healthy("fresh")
+        },
+    );
     let run = check(&["--database-url", &url(&pg, "fresh")], &[CANARY]);
     assert_eq!(run.status("db.schema"), "fail");
-    assert!(run.message("db.schema").contains("public.alembic_version and public.tenant missing"));
+    assert!(
+        run.message("db.schema")
+            .contains("public.alembic_version and public.tenant missing")
+    );
     assert!(run.fix("db.schema").contains("-c db-upgrade"));
     assert_eq!(run.status("tenant.exists"), "skip");
-    assert_eq!(run.message("tenant.exists"), "requires db.schema, which failed");
+    assert_eq!(
+        run.message("tenant.exists"),
+        "requires db.schema, which failed"
+    );
     assert_eq!(run.status("hasura.schema-owner"), "skip");
-    assert!(run.message("hasura.schema-owner").contains("hdb_catalog does not exist yet"));
+    assert!(
+        run.message("hasura.schema-owner")
+            .contains("hdb_catalog does not exist yet")
+    );
     assert_eq!(run.status("hasura.function-owner"), "skip");
 }
 
 #[test]
 fn no_tenant_fails_with_the_readme_tenant_fix() {
     let pg = PgServer::start();
-    seed(&pg, &Seed { tenant: false, ..Seed::healthy("notenant") });
+    seed(
+        &pg,
+        &Seed {
+            tenant: false,
+            ..Seed::healthy("notenant")
+        },
+    );
     let run = check(&["--database-url", &url(&pg, "notenant")], &[CANARY]);
     assert_eq!(run.status("tenant.exists"), "fail");
     assert_eq!(run.result("tenant.exists")["evidence"]["path"], "sql");
     let fix = run.fix("tenant.exists");
-    assert!(fix.contains("--set jobs.createTenant.enabled=true"), "{fix}");
-    assert!(fix.contains("prefect backend server && prefect server create-tenant --name default --slug default"));
+    assert!(
+        fix.contains("--set jobs.createTenant.enabled=true"),
+        "{fix}"
+    );
+    assert!(fix.contains(
+        "prefect backend server && prefect server create-tenant --name default --slug default"
+    ));
     assert_eq!(run.code, 1);
 }
 
@@ -156,53 +313,109 @@ fn hdb_catalog_ownership() {
             ..Seed::healthy("managed")
         },
     );
-    let run = check(&["--database-url", &url(&pg, "managed"), "--only", "hasura.*"], &[CANARY]);
+    let run = check(
+        &["--database-url", &url(&pg, "managed"), "--only", "hasura.*"],
+        &[CANARY],
+    );
     assert_eq!(run.status("hasura.schema-owner"), "fail");
-    assert!(run.message("hasura.schema-owner").contains("owned by \"cloudsqladmin\""));
-    assert!(run.fix("hasura.schema-owner").contains("ALTER SCHEMA hdb_catalog OWNER TO prefect;"));
+    assert!(
+        run.message("hasura.schema-owner")
+            .contains("owned by \"cloudsqladmin\"")
+    );
+    assert!(
+        run.fix("hasura.schema-owner")
+            .contains("ALTER SCHEMA hdb_catalog OWNER TO prefect;")
+    );
     assert_eq!(run.status("hasura.function-owner"), "fail");
     let msg = run.message("hasura.function-owner");
-    assert!(msg.contains("1 of 2 functions") && msg.contains("insert_event_log(schema_name text"), "{msg}");
+    assert!(
+        msg.contains("1 of 2 functions") && msg.contains("insert_event_log(schema_name text"),
+        "{msg}"
+    );
     let fix = run.fix("hasura.function-owner");
     assert!(
         fix.contains("ALTER FUNCTION hdb_catalog.insert_event_log(schema_name text, table_name text, trigger_name text, op text, row_data json) OWNER TO prefect;"),
         "{fix}"
     );
-    assert!(!fix.contains("check_violation"), "only offenders get an ALTER: {fix}");
+    assert!(
+        !fix.contains("check_violation"),
+        "only offenders get an ALTER: {fix}"
+    );
 
     // Another Hasura user: everything owned by prefect is now wrong for it.
     pg.sql("postgres", "CREATE ROLE hasura LOGIN;");
     let run = check(
-        &["--database-url", &url(&pg, "managed"), "--only", "hasura.*", "--hasura-user", "hasura"],
+        &[
+            "--database-url",
+            &url(&pg, "managed"),
+            "--only",
+            "hasura.*",
+            "--hasura-user",
+            "hasura",
+        ],
         &[CANARY],
     );
     assert_eq!(run.status("hasura.function-owner"), "fail");
-    assert!(run.fix("hasura.function-owner").contains("check_violation(msg text) OWNER TO hasura;"));
+    assert!(
+        run.fix("hasura.function-owner")
+            .contains("check_violation(msg text) OWNER TO hasura;")
+    );
     // A Hasura user that does not exist is named as such.
     let run = check(
-        &["--database-url", &url(&pg, "managed"), "--only", "hasura.*", "--hasura-user", "nobody"],
+        &[
+            "--database-url",
+            &url(&pg, "managed"),
+            "--only",
+            "hasura.*",
+            "--hasura-user",
+            "nobody",
+        ],
         &[CANARY],
     );
-    assert!(run.message("hasura.schema-owner").contains("\"nobody\" does not exist"));
+    assert!(
+        run.message("hasura.schema-owner")
+            .contains("\"nobody\" does not exist")
+    );
 }
 
 #[test]
 fn check_sends_nothing_but_reads() {
     let pg = PgServer::start();
-    seed(&pg, &Seed { tenant: false, db_timezone: Some("Asia/Tokyo".into()), ..Seed::healthy("prefect") });
+    seed(
+        &pg,
+        &Seed {
+            tenant: false,
+            db_timezone: Some("Asia/Tokyo".into()),
+            ..Seed::healthy("prefect")
+        },
+    );
     let before = pg.log().len();
     let run = check(&["--database-url", &url(&pg, "prefect")], &[CANARY]);
-    assert_eq!(run.json["summary"]["skip"], 0, "every check ran: {}", run.text);
+    assert_eq!(
+        run.json["summary"]["skip"], 0,
+        "every check ran: {}",
+        run.text
+    );
     let log = pg.log();
     let ours: Vec<&str> = log[before..]
         .lines()
-        .filter(|l| l.contains("app=prefect-doctor") && (l.contains("statement: ") || l.contains("execute ")))
+        .filter(|l| {
+            l.contains("app=prefect-doctor")
+                && (l.contains("statement: ") || l.contains("execute "))
+        })
         .collect();
     // Three runs (JSON, text, verbose), each of every check: plenty of statements.
-    assert!(ours.len() >= 30, "too few statements logged to prove anything: {ours:#?}");
+    assert!(
+        ours.len() >= 30,
+        "too few statements logged to prove anything: {ours:#?}"
+    );
     for line in &ours {
         let sql = line.split_once(": ").map(|(_, s)| s).unwrap_or("");
-        let sql = sql.split_once(": ").map(|(_, s)| s).unwrap_or(sql).trim_start();
+        let sql = sql
+            .split_once(": ")
+            .map(|(_, s)| s)
+            .unwrap_or(sql)
+            .trim_start();
         assert!(
             sql.to_ascii_uppercase().starts_with("SELECT "),
             "prefect-doctor sent a statement that is not a plain read: {line}"

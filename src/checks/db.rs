@@ -30,7 +30,9 @@ pub async fn db_reachable(cx: Arc<Cx>) -> Outcome {
         Err(e) => {
             let message = match &e {
                 ConnectFailure::Server { code, message, .. } => {
-                    format!("the server at {address} is not accepting connections: {message} (SQLSTATE {code})")
+                    format!(
+                        "the server at {address} is not accepting connections: {message} (SQLSTATE {code})"
+                    )
                 }
                 ConnectFailure::Refused { .. } => e.to_string(),
                 other => format!("cannot connect to {address}: {other}"),
@@ -43,13 +45,22 @@ pub async fn db_reachable(cx: Arc<Cx>) -> Outcome {
 pub async fn db_password(cx: Arc<Cx>) -> Outcome {
     let t = cx.pg.target();
     let who = format!("user {:?} on database {:?}", t.user, t.dbname);
-    let source = t.password_source.clone().unwrap_or_else(|| "none".to_string());
+    let source = t
+        .password_source
+        .clone()
+        .unwrap_or_else(|| "none".to_string());
     let o = match cx.pg.session().await {
         Ok(_) => Outcome::pass(format!("{who} logged in")),
-        Err(ConnectFailure::NoPassword) => {
-            Outcome::finding(format!("the server asks {who} for a password and none was given")).fix("no_password")
-        }
-        Err(ConnectFailure::Server { code, message, detail, hint }) => {
+        Err(ConnectFailure::NoPassword) => Outcome::finding(format!(
+            "the server asks {who} for a password and none was given"
+        ))
+        .fix("no_password"),
+        Err(ConnectFailure::Server {
+            code,
+            message,
+            detail,
+            hint,
+        }) => {
             let extra = [detail, hint]
                 .into_iter()
                 .flatten()
@@ -67,10 +78,16 @@ pub async fn db_password(cx: Arc<Cx>) -> Outcome {
                         ))
                         .fix("pg_hba")
                     } else if message.contains("does not exist") {
-                        Outcome::finding(format!("{message} (SQLSTATE {code}): user {:?} is not on this server", t.user))
-                            .fix("no_role")
+                        Outcome::finding(format!(
+                            "{message} (SQLSTATE {code}): user {:?} is not on this server",
+                            t.user
+                        ))
+                        .fix("no_role")
                     } else {
-                        Outcome::finding(format!("the server refused {who}: {message} (SQLSTATE {code})")).fix("pg_hba")
+                        Outcome::finding(format!(
+                            "the server refused {who}: {message} (SQLSTATE {code})"
+                        ))
+                        .fix("pg_hba")
                     }
                 }
                 c if c == SqlState::INVALID_CATALOG_NAME.code() => Outcome::finding(format!(
@@ -78,17 +95,21 @@ pub async fn db_password(cx: Arc<Cx>) -> Outcome {
                     t.dbname, t.user
                 ))
                 .fix("no_database"),
-                c if c == SqlState::TOO_MANY_CONNECTIONS.code() => {
-                    Outcome::finding(format!("the server has no free connection slot: {message} (SQLSTATE {code})"))
-                        .fix("too_many_connections")
-                }
-                _ => Outcome::finding(format!("the server refused {who}: {message} (SQLSTATE {code}){extra}")),
+                c if c == SqlState::TOO_MANY_CONNECTIONS.code() => Outcome::finding(format!(
+                    "the server has no free connection slot: {message} (SQLSTATE {code})"
+                ))
+                .fix("too_many_connections"),
+                _ => Outcome::finding(format!(
+                    "the server refused {who}: {message} (SQLSTATE {code}){extra}"
+                )),
             };
             o.with("sqlstate", code)
         }
         Err(e) => Outcome::skip(format!("no login attempted: {e}")),
     };
-    o.with("user", t.user.clone()).with("database", t.dbname.clone()).with("password_source", source)
+    o.with("user", t.user.clone())
+        .with("database", t.dbname.clone())
+        .with("password_source", source)
 }
 
 pub async fn db_version(cx: Arc<Cx>) -> Outcome {
@@ -104,7 +125,8 @@ pub async fn db_version(cx: Arc<Cx>) -> Outcome {
     } else {
         Outcome::pass(format!("PostgreSQL {}", s.server_version))
     };
-    o.with("server_version", s.server_version.clone()).with("server_version_num", s.server_version_num)
+    o.with("server_version", s.server_version.clone())
+        .with("server_version_num", s.server_version_num)
 }
 
 const EXTENSIONS: [&str; 2] = ["pgcrypto", "pg_trgm"];
@@ -123,8 +145,14 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
     };
     let p: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
     let (installed, available, trusted, privs) = futures::join!(
-        s.query("SELECT extname::text, extversion FROM pg_catalog.pg_extension WHERE extname = ANY($1)", &p),
-        s.query("SELECT name::text FROM pg_catalog.pg_available_extensions WHERE name = ANY($1)", &p),
+        s.query(
+            "SELECT extname::text, extversion FROM pg_catalog.pg_extension WHERE extname = ANY($1)",
+            &p
+        ),
+        s.query(
+            "SELECT name::text FROM pg_catalog.pg_available_extensions WHERE name = ANY($1)",
+            &p
+        ),
         s.query(trusted_sql, &p),
         s.query(
             "SELECT r.rolsuper, pg_catalog.has_database_privilege(current_database(), 'CREATE') \
@@ -139,20 +167,36 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
         }
     };
     let col = |rows: &[tokio_postgres::Row]| -> Vec<String> {
-        rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect()
+        rows.iter()
+            .filter_map(|r| r.try_get::<_, String>(0).ok())
+            .collect()
     };
     let installed_map: serde_json::Map<String, serde_json::Value> = installed
         .iter()
-        .filter_map(|r| Some((r.try_get::<_, String>(0).ok()?, r.try_get::<_, String>(1).ok()?.into())))
+        .filter_map(|r| {
+            Some((
+                r.try_get::<_, String>(0).ok()?,
+                r.try_get::<_, String>(1).ok()?.into(),
+            ))
+        })
         .collect();
     let available = col(&available);
     let trusted = col(&trusted);
     let (superuser, can_create) = privs
         .first()
-        .map(|r| (r.try_get::<_, bool>(0).unwrap_or(false), r.try_get::<_, bool>(1).unwrap_or(false)))
+        .map(|r| {
+            (
+                r.try_get::<_, bool>(0).unwrap_or(false),
+                r.try_get::<_, bool>(1).unwrap_or(false),
+            )
+        })
         .unwrap_or((false, false));
 
-    let missing: Vec<&str> = EXTENSIONS.iter().copied().filter(|e| !installed_map.contains_key(*e)).collect();
+    let missing: Vec<&str> = EXTENSIONS
+        .iter()
+        .copied()
+        .filter(|e| !installed_map.contains_key(*e))
+        .collect();
     let evidence = |o: Outcome| {
         o.with("installed", installed_map.clone())
             .with("missing", missing.clone())
@@ -163,10 +207,18 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
     if missing.is_empty() {
         let list = EXTENSIONS
             .iter()
-            .map(|e| format!("{e} {}", installed_map.get(*e).and_then(|v| v.as_str()).unwrap_or("")))
+            .map(|e| {
+                format!(
+                    "{e} {}",
+                    installed_map.get(*e).and_then(|v| v.as_str()).unwrap_or("")
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
-        return evidence(Outcome::pass(format!("installed in database {:?}: {list}", s.database)));
+        return evidence(Outcome::pass(format!(
+            "installed in database {:?}: {list}",
+            s.database
+        )));
     }
     let user = &s.current_user;
     let mut blocked = Vec::new();
@@ -184,7 +236,9 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
                 s.server_version
             ));
         } else if !trusted.iter().any(|t| t == ext) {
-            blocked.push(format!("{ext} is not a trusted extension here and {user:?} is not a superuser"));
+            blocked.push(format!(
+                "{ext} is not a trusted extension here and {user:?} is not a superuser"
+            ));
         } else if !can_create {
             blocked.push(format!(
                 "{ext} is trusted but {user:?} lacks the CREATE privilege on database {:?}",
@@ -216,8 +270,19 @@ fn is_utc(tz: &str) -> bool {
     let tz = tz.strip_prefix("etc/").unwrap_or(&tz);
     matches!(
         tz,
-        "utc" | "uct" | "universal" | "zulu" | "gmt" | "gmt0" | "gmt+0" | "gmt-0" | "greenwich" | "z"
-    ) || tz == "+00" || tz == "00:00" || tz == "+00:00"
+        "utc"
+            | "uct"
+            | "universal"
+            | "zulu"
+            | "gmt"
+            | "gmt0"
+            | "gmt+0"
+            | "gmt-0"
+            | "greenwich"
+            | "z"
+    ) || tz == "+00"
+        || tz == "00:00"
+        || tz == "+00:00"
 }
 
 pub async fn db_timezone(cx: Arc<Cx>) -> Outcome {
@@ -227,7 +292,10 @@ pub async fn db_timezone(cx: Arc<Cx>) -> Outcome {
     };
     // Our session sends no time zone, so this is what every new connection of this user gets.
     let rows = match s
-        .query("SELECT setting, source FROM pg_catalog.pg_settings WHERE name = 'TimeZone'", &[])
+        .query(
+            "SELECT setting, source FROM pg_catalog.pg_settings WHERE name = 'TimeZone'",
+            &[],
+        )
         .await
     {
         Ok(r) => r,
@@ -241,7 +309,10 @@ pub async fn db_timezone(cx: Arc<Cx>) -> Outcome {
     let from = match source.as_str() {
         "database" => format!("set on database {:?}", s.database),
         "user" => format!("set on user {:?}", s.current_user),
-        "database user" => format!("set on user {:?} in database {:?}", s.current_user, s.database),
+        "database user" => format!(
+            "set on user {:?} in database {:?}",
+            s.current_user, s.database
+        ),
         "configuration file" => "from the server's configuration file".to_string(),
         "default" => "the server's built-in default".to_string(),
         other => format!("from {other}"),
@@ -281,13 +352,21 @@ pub async fn db_schema(cx: Arc<Cx>) -> Outcome {
     };
     let (alembic, tenant) = rows
         .first()
-        .map(|r| (r.try_get::<_, bool>(0).unwrap_or(false), r.try_get::<_, bool>(1).unwrap_or(false)))
+        .map(|r| {
+            (
+                r.try_get::<_, bool>(0).unwrap_or(false),
+                r.try_get::<_, bool>(1).unwrap_or(false),
+            )
+        })
         .unwrap_or((false, false));
-    let missing: Vec<&str> = [("public.alembic_version", alembic), ("public.tenant", tenant)]
-        .into_iter()
-        .filter(|(_, present)| !present)
-        .map(|(t, _)| t)
-        .collect();
+    let missing: Vec<&str> = [
+        ("public.alembic_version", alembic),
+        ("public.tenant", tenant),
+    ]
+    .into_iter()
+    .filter(|(_, present)| !present)
+    .map(|(t, _)| t)
+    .collect();
     if !missing.is_empty() {
         return Outcome::finding(format!(
             "Prefect Server's migrations have not run in database {:?}: {} missing",
@@ -296,12 +375,16 @@ pub async fn db_schema(cx: Arc<Cx>) -> Outcome {
         ))
         .with("missing", missing);
     }
-    let revision = match s.query("SELECT version_num::text FROM public.alembic_version", &[]).await {
+    let revision = match s
+        .query("SELECT version_num::text FROM public.alembic_version", &[])
+        .await
+    {
         Ok(rows) => rows.first().and_then(|r| r.try_get::<_, String>(0).ok()),
         Err(e) => return query_failed("read public.alembic_version", e),
     };
     match revision {
-        Some(rev) => Outcome::pass(format!("migrations have run (alembic revision {rev})")).with("revision", rev),
+        Some(rev) => Outcome::pass(format!("migrations have run (alembic revision {rev})"))
+            .with("revision", rev),
         None => Outcome::finding(
             "public.alembic_version is empty: Prefect Server's migrations started but never completed",
         ),
@@ -312,10 +395,24 @@ pub async fn db_schema(cx: Arc<Cx>) -> Outcome {
 mod tests {
     #[test]
     fn utc_names() {
-        for tz in ["UTC", "Etc/UTC", "etc/uct", "Zulu", "GMT", "Etc/GMT+0", "Universal"] {
+        for tz in [
+            "UTC",
+            "Etc/UTC",
+            "etc/uct",
+            "Zulu",
+            "GMT",
+            "Etc/GMT+0",
+            "Universal",
+        ] {
             assert!(super::is_utc(tz), "{tz}");
         }
-        for tz in ["Europe/Berlin", "America/New_York", "Etc/GMT+1", "GMT-5", "localtime"] {
+        for tz in [
+            "Europe/Berlin",
+            "America/New_York",
+            "Etc/GMT+1",
+            "GMT-5",
+            "localtime",
+        ] {
             assert!(!super::is_utc(tz), "{tz}");
         }
     }

@@ -12,7 +12,13 @@ enum Role {
 }
 
 async fn hasura_role(s: &PgSession, name: &str) -> Result<Role, Outcome> {
-    match s.query("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1", &[&name]).await {
+    match s
+        .query(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1",
+            &[&name],
+        )
+        .await
+    {
         Ok(rows) => Ok(match rows.first() {
             None => Role::Missing,
             Some(r) if r.try_get::<_, bool>(0).unwrap_or(false) => Role::Superuser,
@@ -55,9 +61,9 @@ pub async fn hasura_schema_owner(cx: Arc<Cx>) -> Outcome {
              pass the user Hasura connects as with --hasura-user"
         )),
         _ if owner == user => Outcome::pass(format!("schema hdb_catalog is owned by {user:?}")),
-        Role::Superuser => {
-            Outcome::pass(format!("schema hdb_catalog is owned by {owner:?}; {user:?} is a superuser"))
-        }
+        Role::Superuser => Outcome::pass(format!(
+            "schema hdb_catalog is owned by {owner:?}; {user:?} is a superuser"
+        )),
         Role::Plain => {
             let member = s
                 .query(
@@ -86,7 +92,10 @@ pub async fn hasura_function_owner(cx: Arc<Cx>) -> Outcome {
     };
     let user = cx.hasura_user.as_str();
     let schema = match s
-        .query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'hdb_catalog'", &[])
+        .query(
+            "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'hdb_catalog'",
+            &[],
+        )
         .await
     {
         Ok(r) => r,
@@ -143,11 +152,17 @@ pub async fn hasura_function_owner(cx: Arc<Cx>) -> Outcome {
         ))
         .with("functions", rows.len());
     }
-    let list: Vec<String> = offenders.iter().map(|(n, a, o)| format!("{n}({a}) owned by {o}")).collect();
+    let list: Vec<String> = offenders
+        .iter()
+        .map(|(n, a, o)| format!("{n}({a}) owned by {o}"))
+        .collect();
     let alter = offenders
         .iter()
         .map(|(n, a, _)| {
-            format!("    ALTER FUNCTION hdb_catalog.{n}({a}) OWNER TO {};", super::quote_ident(user))
+            format!(
+                "    ALTER FUNCTION hdb_catalog.{n}({a}) OWNER TO {};",
+                super::quote_ident(user)
+            )
         })
         .collect::<Vec<_>>()
         .join("\n");

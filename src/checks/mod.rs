@@ -106,17 +106,36 @@ pub static REGISTRY: &[CheckDef] = &[
     check!("db.reachable", db::db_reachable, requires = []),
     check!("db.password", db::db_password, requires = ["db.reachable"]),
     check!("db.version", db::db_version, requires = ["db.password"]),
-    check!("db.extensions", db::db_extensions, requires = ["db.password"]),
+    check!(
+        "db.extensions",
+        db::db_extensions,
+        requires = ["db.password"]
+    ),
     check!("db.timezone", db::db_timezone, requires = ["db.password"]),
     check!("db.schema", db::db_schema, requires = ["db.password"]),
-    check!("hasura.schema-owner", hasura::hasura_schema_owner, requires = ["db.password"]),
-    check!("hasura.function-owner", hasura::hasura_function_owner, requires = ["db.password"]),
-    check!("tenant.exists", tenant::tenant_exists, requires = ["db.schema"]),
+    check!(
+        "hasura.schema-owner",
+        hasura::hasura_schema_owner,
+        requires = ["db.password"]
+    ),
+    check!(
+        "hasura.function-owner",
+        hasura::hasura_function_owner,
+        requires = ["db.password"]
+    ),
+    check!(
+        "tenant.exists",
+        tenant::tenant_exists,
+        requires = ["db.schema"]
+    ),
 ];
 
 impl std::fmt::Debug for CheckDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckDef").field("id", &self.id).field("requires", &self.requires).finish()
+        f.debug_struct("CheckDef")
+            .field("id", &self.id)
+            .field("requires", &self.requires)
+            .finish()
     }
 }
 
@@ -127,23 +146,134 @@ pub fn find(id: &str) -> Option<&'static CheckDef> {
 /// Quotes a PostgreSQL identifier the way `quote_ident()` does, for SQL shown in fixes.
 pub fn quote_ident(name: &str) -> String {
     const RESERVED: &[&str] = &[
-        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
-        "binary", "both", "case", "cast", "check", "collate", "collation", "column", "concurrently",
-        "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
-        "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable",
-        "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "freeze",
-        "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner", "intersect",
-        "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime",
-        "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order",
-        "outer", "overlaps", "placing", "primary", "references", "returning", "right", "select",
-        "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample", "then",
-        "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "verbose", "when",
-        "where", "window", "with",
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "authorization",
+        "binary",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "collation",
+        "column",
+        "concurrently",
+        "constraint",
+        "create",
+        "cross",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_schema",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "freeze",
+        "from",
+        "full",
+        "grant",
+        "group",
+        "having",
+        "ilike",
+        "in",
+        "initially",
+        "inner",
+        "intersect",
+        "into",
+        "is",
+        "isnull",
+        "join",
+        "lateral",
+        "leading",
+        "left",
+        "like",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "natural",
+        "not",
+        "notnull",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "outer",
+        "overlaps",
+        "placing",
+        "primary",
+        "references",
+        "returning",
+        "right",
+        "select",
+        "session_user",
+        "similar",
+        "some",
+        "symmetric",
+        "system_user",
+        "table",
+        "tablesample",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "variadic",
+        "verbose",
+        "when",
+        "where",
+        "window",
+        "with",
     ];
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
         && !RESERVED.contains(&name);
-    if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// The open database session, or the outcome to report when there is none (a prerequisite normally
+/// catches that first).
+async fn db_session(cx: &Cx) -> Result<Arc<crate::probes::postgres::PgSession>, Outcome> {
+    cx.pg.session().await.map_err(|e| {
+        Outcome::skip(format!("no database session: {e}")).with("connect_error", e.kind())
+    })
+}
+
+/// A query failure as an `error` outcome.
+fn query_failed(what: &str, e: crate::probes::postgres::QueryError) -> Outcome {
+    Outcome::error(format!("could not {what}: {e}")).with("sqlstate", e.code.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -164,22 +294,12 @@ mod tests {
         for (i, c) in REGISTRY.iter().enumerate() {
             for dep in c.requires {
                 let j = REGISTRY.iter().position(|d| d.id == *dep);
-                assert!(j.is_some_and(|j| j < i), "{} requires {dep}, which must be listed before it", c.id);
+                assert!(
+                    j.is_some_and(|j| j < i),
+                    "{} requires {dep}, which must be listed before it",
+                    c.id
+                );
             }
         }
     }
-}
-
-/// The open database session, or the outcome to report when there is none (a prerequisite normally
-/// catches that first).
-async fn db_session(cx: &Cx) -> Result<Arc<crate::probes::postgres::PgSession>, Outcome> {
-    cx.pg
-        .session()
-        .await
-        .map_err(|e| Outcome::skip(format!("no database session: {e}")).with("connect_error", e.kind()))
-}
-
-/// A query failure as an `error` outcome.
-fn query_failed(what: &str, e: crate::probes::postgres::QueryError) -> Outcome {
-    Outcome::error(format!("could not {what}: {e}")).with("sqlstate", e.code.unwrap_or_default())
 }

@@ -22,10 +22,18 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
     };
     let (count, slug) = rows
         .first()
-        .map(|r| (r.try_get::<_, i64>(0).unwrap_or(0), r.try_get::<_, Option<String>>(1).ok().flatten()))
+        .map(|r| {
+            (
+                r.try_get::<_, i64>(0).unwrap_or(0),
+                r.try_get::<_, Option<String>>(1).ok().flatten(),
+            )
+        })
         .unwrap_or((0, None));
     let o = if count == 0 {
-        Outcome::finding(format!("no tenant in database {:?} (table public.tenant is empty)", s.database))
+        Outcome::finding(format!(
+            "no tenant in database {:?} (table public.tenant is empty)",
+            s.database
+        ))
     } else {
         Outcome::pass(format!(
             "{count} tenant{} (first: {:?}), read from the database",
@@ -33,5 +41,7 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
             slug.clone().unwrap_or_default()
         ))
     };
-    o.with("path", "sql").with("tenants", count).with("first_slug", slug)
+    o.with("path", "sql")
+        .with("tenants", count)
+        .with("first_slug", slug)
 }

@@ -112,7 +112,8 @@ pub struct DbTarget {
 #[error("{0}")]
 pub struct TargetError(pub String);
 
-pub const PREFECT_DEFAULT_URL: &str = "postgres://prefect:test-password@localhost:5432/prefect_server";
+pub const PREFECT_DEFAULT_URL: &str =
+    "postgres://prefect:test-password@localhost:5432/prefect_server";
 
 /// The environment, as a lookup function so tests need not touch the process environment.
 pub trait Env {
@@ -170,15 +171,21 @@ const IGNORED_PARAMS: &[&str] = &[
 impl DbTarget {
     /// Resolves the target from an optional connection string and the environment.
     pub fn resolve(conninfo: Option<&str>, env: &dyn Env) -> Result<DbTarget, TargetError> {
-        let env_params: BTreeMap<&str, String> =
-            PG_ENV.iter().filter_map(|(var, key)| env.var(var).map(|v| (*key, v))).collect();
+        let env_params: BTreeMap<&str, String> = PG_ENV
+            .iter()
+            .filter_map(|(var, key)| env.var(var).map(|v| (*key, v)))
+            .collect();
         let (mut params, source) = match conninfo {
             Some(ci) => (parse_conninfo(ci)?, TargetSource::Flag),
             None if !env_params.is_empty() => (BTreeMap::new(), TargetSource::Environment),
-            None => (parse_conninfo(PREFECT_DEFAULT_URL)?, TargetSource::PrefectDefault),
+            None => (
+                parse_conninfo(PREFECT_DEFAULT_URL)?,
+                TargetSource::PrefectDefault,
+            ),
         };
-        let mut password_source =
-            params.contains_key("password").then(|| "connection string".to_string());
+        let mut password_source = params
+            .contains_key("password")
+            .then(|| "connection string".to_string());
         for (key, value) in env_params {
             if !params.contains_key(key) {
                 if key == "password" {
@@ -189,7 +196,10 @@ impl DbTarget {
         }
         for key in params.keys() {
             if !KNOWN_PARAMS.contains(&key.as_str()) && !IGNORED_PARAMS.contains(&key.as_str()) {
-                return Err(TargetError(format!("unknown connection parameter {}", describe_key(key))));
+                return Err(TargetError(format!(
+                    "unknown connection parameter {}",
+                    describe_key(key)
+                )));
             }
         }
         let host = params
@@ -199,7 +209,8 @@ impl DbTarget {
             .unwrap_or_else(|| "localhost".to_string());
         if host.contains(',') {
             return Err(TargetError(
-                "several hosts in one connection string are not supported; give the primary's".into(),
+                "several hosts in one connection string are not supported; give the primary's"
+                    .into(),
             ));
         }
         let port = match params.get("port") {
@@ -215,9 +226,14 @@ impl DbTarget {
             None => env
                 .var("USER")
                 .or_else(|| env.var("LOGNAME"))
-                .ok_or_else(|| TargetError("no database user given (set user= or PGUSER)".into()))?,
+                .ok_or_else(|| {
+                    TargetError("no database user given (set user= or PGUSER)".into())
+                })?,
         };
-        let dbname = params.get("dbname").cloned().unwrap_or_else(|| user.clone());
+        let dbname = params
+            .get("dbname")
+            .cloned()
+            .unwrap_or_else(|| user.clone());
         let sslmode = match params.get("sslmode") {
             Some(m) => SslMode::parse(m)?,
             None => SslMode::Prefer,
@@ -268,7 +284,11 @@ impl DbTarget {
     /// The target as a URL with the password masked: safe to print.
     pub fn masked_url(&self) -> String {
         let user = utf8_percent_encode(&self.user, USERINFO);
-        let auth = if self.password.is_some() { format!("{user}:****@") } else { format!("{user}@") };
+        let auth = if self.password.is_some() {
+            format!("{user}:****@")
+        } else {
+            format!("{user}@")
+        };
         let host = if self.is_unix_socket() {
             utf8_percent_encode(&self.host, USERINFO).to_string()
         } else if self.host.contains(':') {
@@ -317,7 +337,11 @@ fn describe_key(key: &str) -> String {
     }
 }
 
-const USERINFO: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Parses a libpq connection string: a `postgres://` / `postgresql://` URL or `key=value` pairs.
 pub fn parse_conninfo(s: &str) -> Result<BTreeMap<String, String>, TargetError> {
@@ -337,7 +361,11 @@ fn decode(part: &str, what: &str) -> Result<String, TargetError> {
     percent_decode_str(part)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| TargetError(format!("the {what} in the connection URL is not valid UTF-8")))
+        .map_err(|_| {
+            TargetError(format!(
+                "the {what} in the connection URL is not valid UTF-8"
+            ))
+        })
 }
 
 fn parse_url(s: &str) -> Result<BTreeMap<String, String>, TargetError> {
@@ -490,7 +518,11 @@ fn pgpass_lookup(path: &Path, host: &str, port: u16, db: &str, user: &str) -> Op
         return None;
     }
     let text = std::fs::read_to_string(path).ok()?;
-    let host_key = if host.starts_with('/') { "localhost" } else { host };
+    let host_key = if host.starts_with('/') {
+        "localhost"
+    } else {
+        host
+    };
     let port = port.to_string();
     for line in text.lines() {
         if line.trim_start().starts_with('#') || line.trim().is_empty() {
@@ -501,7 +533,11 @@ fn pgpass_lookup(path: &Path, host: &str, port: u16, db: &str, user: &str) -> Op
             continue;
         }
         let want = [host_key, &port, db, user];
-        if fields[..4].iter().zip(want).all(|(f, w)| f == "*" || f == w) {
+        if fields[..4]
+            .iter()
+            .zip(want)
+            .all(|(f, w)| f == "*" || f == w)
+        {
             return Some(fields[4].clone());
         }
     }
@@ -536,17 +572,29 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn prefect_default_when_nothing_given() {
         let t = DbTarget::resolve(None, &env(&[("HOME", "/nonexistent")])).unwrap();
         assert_eq!((t.host.as_str(), t.port), ("localhost", 5432));
-        assert_eq!((t.user.as_str(), t.dbname.as_str()), ("prefect", "prefect_server"));
-        assert_eq!(t.password.as_ref().map(Secret::expose), Some("test-password"));
+        assert_eq!(
+            (t.user.as_str(), t.dbname.as_str()),
+            ("prefect", "prefect_server")
+        );
+        assert_eq!(
+            t.password.as_ref().map(Secret::expose),
+            Some("test-password")
+        );
         assert_eq!(t.source, TargetSource::PrefectDefault);
-        assert_eq!(t.masked_url(), "postgres://prefect:****@localhost:5432/prefect_server");
+        assert_eq!(
+            t.masked_url(),
+            "postgres://prefect:****@localhost:5432/prefect_server"
+        );
     }
 
     #[test]
@@ -558,7 +606,10 @@ mod tests {
         .unwrap();
         assert_eq!(t.user, "pre@fect");
         assert_eq!(t.password.as_ref().map(Secret::expose), Some("p@ss:w"));
-        assert_eq!((t.host.as_str(), t.port, t.dbname.as_str()), ("db.example.com", 6543, "my db"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.dbname.as_str()),
+            ("db.example.com", 6543, "my db")
+        );
         assert_eq!(t.sslmode, SslMode::VerifyFull);
         assert_eq!(t.sslrootcert.as_deref(), Some("/ca.pem"));
         assert_eq!(
@@ -573,8 +624,11 @@ mod tests {
         let t = DbTarget::resolve(Some("postgres://u@[::1]:5433/d"), &env(&[])).unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 5433));
         assert_eq!(t.address(), "[::1]:5433");
-        let t = DbTarget::resolve(Some("postgres:///d?host=/var/run/postgresql&user=u"), &env(&[]))
-            .unwrap();
+        let t = DbTarget::resolve(
+            Some("postgres:///d?host=/var/run/postgresql&user=u"),
+            &env(&[]),
+        )
+        .unwrap();
         assert!(t.is_unix_socket());
         assert_eq!(t.address(), "/var/run/postgresql/.s.PGSQL.5432");
     }
@@ -592,10 +646,18 @@ mod tests {
 
     #[test]
     fn env_fills_gaps_and_replaces_default() {
-        let e = env(&[("PGHOST", "h"), ("PGUSER", "alice"), ("PGPASSWORD", "pw"), ("HOME", "/x")]);
+        let e = env(&[
+            ("PGHOST", "h"),
+            ("PGUSER", "alice"),
+            ("PGPASSWORD", "pw"),
+            ("HOME", "/x"),
+        ]);
         let t = DbTarget::resolve(None, &e).unwrap();
         assert_eq!(t.source, TargetSource::Environment);
-        assert_eq!((t.host.as_str(), t.user.as_str(), t.dbname.as_str()), ("h", "alice", "alice"));
+        assert_eq!(
+            (t.host.as_str(), t.user.as_str(), t.dbname.as_str()),
+            ("h", "alice", "alice")
+        );
         assert_eq!(t.password_source.as_deref(), Some("PGPASSWORD"));
         // A connection string wins over the environment.
         let t = DbTarget::resolve(Some("postgres://bob@other/db"), &e).unwrap();
@@ -612,9 +674,18 @@ mod tests {
             ("host=h password='hunter2", "unterminated quoted value"),
             ("host=h hunter2", "missing \"=\""),
             ("mysql://u:hunter2@h/d", "must start with postgres://"),
-            ("postgres://u:hunter2@h/d?sslmdoe=1", "unknown connection parameter \"sslmdoe\" (did you mean \"sslmode\"?)"),
-            ("host=h password=hunter2 x=1", "unknown connection parameter (its name is not shown"),
-            ("postgres://u:p@h/d?hunter2=1", "unknown connection parameter (its name is not shown"),
+            (
+                "postgres://u:hunter2@h/d?sslmdoe=1",
+                "unknown connection parameter \"sslmdoe\" (did you mean \"sslmode\"?)",
+            ),
+            (
+                "host=h password=hunter2 x=1",
+                "unknown connection parameter (its name is not shown",
+            ),
+            (
+                "postgres://u:p@h/d?hunter2=1",
+                "unknown connection parameter (its name is not shown",
+            ),
             ("postgres://u:hunter2@h1,h2/d", "several hosts"),
         ] {
             let err = DbTarget::resolve(Some(ci), &e).unwrap_err().to_string();
@@ -628,15 +699,28 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".pgpass");
-        std::fs::write(&path, "# comment\nother:*:*:*:no\ndb:5432:*:prefect:from\\:pgpass\n").unwrap();
+        std::fs::write(
+            &path,
+            "# comment\nother:*:*:*:no\ndb:5432:*:prefect:from\\:pgpass\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let home = dir.path().to_str().unwrap();
-        let t = DbTarget::resolve(Some("postgres://prefect@db/prefect"), &env(&[("HOME", home)]))
-            .unwrap();
+        let t = DbTarget::resolve(
+            Some("postgres://prefect@db/prefect"),
+            &env(&[("HOME", home)]),
+        )
+        .unwrap();
         assert_eq!(t.password.as_ref().map(Secret::expose), Some("from:pgpass"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let t = DbTarget::resolve(Some("postgres://prefect@db/prefect"), &env(&[("HOME", home)]))
-            .unwrap();
-        assert!(t.password.is_none(), "a world-readable pgpass is ignored, as libpq does");
+        let t = DbTarget::resolve(
+            Some("postgres://prefect@db/prefect"),
+            &env(&[("HOME", home)]),
+        )
+        .unwrap();
+        assert!(
+            t.password.is_none(),
+            "a world-readable pgpass is ignored, as libpq does"
+        );
     }
 }

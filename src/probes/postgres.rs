@@ -6,8 +6,7 @@
 //! other transports (a Kubernetes port-forward) stand in for TCP.
 
 use std::{
-    fmt,
-    io,
+    fmt, io,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -70,7 +69,12 @@ pub enum ConnectFailure {
     /// Something answered, but not as PostgreSQL does.
     NotPostgres { detail: String },
     /// The server answered with an error during startup (authentication, no database …).
-    Server { code: String, message: String, detail: Option<String>, hint: Option<String> },
+    Server {
+        code: String,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+    },
     /// The server asked for a password and none was given.
     NoPassword,
     /// Local configuration problem (unreadable CA file …).
@@ -113,17 +117,32 @@ impl fmt::Display for ConnectFailure {
                 write!(f, "the host name {host:?} does not resolve: {detail}")
             }
             ConnectFailure::Refused { address } => {
-                write!(f, "connection refused by {address} (nothing is listening there)")
+                write!(
+                    f,
+                    "connection refused by {address} (nothing is listening there)"
+                )
             }
             ConnectFailure::Timeout { phase, after } => {
-                write!(f, "timed out after {} {}", humantime::format_duration(*after), phase.describe())
+                write!(
+                    f,
+                    "timed out after {} {}",
+                    humantime::format_duration(*after),
+                    phase.describe()
+                )
             }
-            ConnectFailure::Network { address, detail } => write!(f, "cannot reach {address}: {detail}"),
+            ConnectFailure::Network { address, detail } => {
+                write!(f, "cannot reach {address}: {detail}")
+            }
             ConnectFailure::Tls { detail } => write!(f, "TLS failed: {detail}"),
             ConnectFailure::NotPostgres { detail } => {
-                write!(f, "something answered, but not as a PostgreSQL server does: {detail}")
+                write!(
+                    f,
+                    "something answered, but not as a PostgreSQL server does: {detail}"
+                )
             }
-            ConnectFailure::Server { code, message, .. } => write!(f, "{message} (SQLSTATE {code})"),
+            ConnectFailure::Server { code, message, .. } => {
+                write!(f, "{message} (SQLSTATE {code})")
+            }
             ConnectFailure::NoPassword => {
                 f.write_str("the server asks for a password and none was given")
             }
@@ -167,22 +186,45 @@ async fn dial_net(
     if target.is_unix_socket() {
         let path = target.address();
         return match timeout_at(deadline, tokio::net::UnixStream::connect(&path)).await {
-            Err(_) => Err(ConnectFailure::Timeout { phase: Phase::Tcp, after: elapsed() }),
+            Err(_) => Err(ConnectFailure::Timeout {
+                phase: Phase::Tcp,
+                after: elapsed(),
+            }),
             Ok(Ok(s)) => Ok(Box::new(s)),
-            Ok(Err(e)) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => {
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                ) =>
+            {
                 Err(ConnectFailure::Refused { address: path })
             }
-            Ok(Err(e)) => Err(ConnectFailure::Network { address: path, detail: io_detail(&e) }),
+            Ok(Err(e)) => Err(ConnectFailure::Network {
+                address: path,
+                detail: io_detail(&e),
+            }),
         };
     }
-    let addrs: Vec<std::net::SocketAddr> =
-        match timeout_at(deadline, tokio::net::lookup_host((target.host.as_str(), target.port))).await {
-            Err(_) => return Err(ConnectFailure::Timeout { phase: Phase::Dns, after: elapsed() }),
-            Ok(Err(e)) => {
-                return Err(ConnectFailure::Dns { host: target.host.clone(), detail: io_detail(&e) });
-            }
-            Ok(Ok(a)) => a.collect(),
-        };
+    let addrs: Vec<std::net::SocketAddr> = match timeout_at(
+        deadline,
+        tokio::net::lookup_host((target.host.as_str(), target.port)),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(ConnectFailure::Timeout {
+                phase: Phase::Dns,
+                after: elapsed(),
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(ConnectFailure::Dns {
+                host: target.host.clone(),
+                detail: io_detail(&e),
+            });
+        }
+        Ok(Ok(a)) => a.collect(),
+    };
     if addrs.is_empty() {
         return Err(ConnectFailure::Dns {
             host: target.host.clone(),
@@ -192,7 +234,12 @@ async fn dial_net(
     let mut last = None;
     for addr in &addrs {
         match timeout_at(deadline, tokio::net::TcpStream::connect(addr)).await {
-            Err(_) => return Err(ConnectFailure::Timeout { phase: Phase::Tcp, after: elapsed() }),
+            Err(_) => {
+                return Err(ConnectFailure::Timeout {
+                    phase: Phase::Tcp,
+                    after: elapsed(),
+                });
+            }
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
                 return Ok(Box::new(s));
@@ -202,9 +249,17 @@ async fn dial_net(
     }
     let address = target.address();
     Err(match last {
-        Some((_, e)) if e.kind() == io::ErrorKind::ConnectionRefused => ConnectFailure::Refused { address },
-        Some((addr, e)) => ConnectFailure::Network { address: addr.to_string(), detail: io_detail(&e) },
-        None => ConnectFailure::Network { address, detail: "no address could be tried".into() },
+        Some((_, e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            ConnectFailure::Refused { address }
+        }
+        Some((addr, e)) => ConnectFailure::Network {
+            address: addr.to_string(),
+            detail: io_detail(&e),
+        },
+        None => ConnectFailure::Network {
+            address,
+            detail: "no address could be tried".into(),
+        },
     })
 }
 
@@ -235,7 +290,12 @@ impl PgSession {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> futures::future::BoxFuture<'a, Result<Vec<Row>, QueryError>> {
-        Box::pin(async move { self.client.query(sql, params).await.map_err(QueryError::from) })
+        Box::pin(async move {
+            self.client
+                .query(sql, params)
+                .await
+                .map_err(QueryError::from)
+        })
     }
 
     pub fn evidence(&self) -> Value {
@@ -264,7 +324,10 @@ impl From<tokio_postgres::Error> for QueryError {
                 code: Some(db.code().code().to_string()),
                 message: format!("{} (SQLSTATE {})", db.message(), db.code().code()),
             },
-            None => QueryError { code: None, message: error_chain(&e) },
+            None => QueryError {
+                code: None,
+                message: error_chain(&e),
+            },
         }
     }
 }
@@ -309,16 +372,28 @@ pub async fn connect(
     if let Some(p) = &target.password {
         config.password(p.expose());
     }
-    let server_name = if target.is_unix_socket() { "localhost".to_string() } else { target.host.clone() };
+    let server_name = if target.is_unix_socket() {
+        "localhost".to_string()
+    } else {
+        target.host.clone()
+    };
     let tls = {
         use tokio_postgres::tls::MakeTlsConnect;
         let mut make = tls;
-        <MakeRustlsConnect as MakeTlsConnect<Box<dyn Stream>>>::make_tls_connect(&mut make, &server_name)
-            .map_err(|e| ConnectFailure::Tls { detail: error_chain(&e) })?
+        <MakeRustlsConnect as MakeTlsConnect<Box<dyn Stream>>>::make_tls_connect(
+            &mut make,
+            &server_name,
+        )
+        .map_err(|e| ConnectFailure::Tls {
+            detail: error_chain(&e),
+        })?
     };
     let (client, connection) = match timeout_at(deadline, startup(&config, stream, tls)).await {
         Err(_) => {
-            return Err(ConnectFailure::Timeout { phase: Phase::Startup, after: started.elapsed() });
+            return Err(ConnectFailure::Timeout {
+                phase: Phase::Startup,
+                after: started.elapsed(),
+            });
         }
         Ok(Err(e)) => return Err(classify(&e, &target.address())),
         Ok(Ok(pair)) => pair,
@@ -339,7 +414,10 @@ pub async fn connect(
     .await;
     let row = match info {
         Err(_) => {
-            return Err(ConnectFailure::Timeout { phase: Phase::Startup, after: started.elapsed() });
+            return Err(ConnectFailure::Timeout {
+                phase: Phase::Startup,
+                after: started.elapsed(),
+            });
         }
         Ok(Err(e)) => return Err(classify(&e, &target.address())),
         Ok(Ok(row)) => row,
@@ -364,7 +442,13 @@ fn startup<'a, T>(
     tls: T,
 ) -> futures::future::BoxFuture<
     'a,
-    Result<(Client, tokio_postgres::Connection<Box<dyn Stream>, T::Stream>), tokio_postgres::Error>,
+    Result<
+        (
+            Client,
+            tokio_postgres::Connection<Box<dyn Stream>, T::Stream>,
+        ),
+        tokio_postgres::Error,
+    >,
 >
 where
     T: tokio_postgres::tls::TlsConnect<Box<dyn Stream>> + Send + 'a,
@@ -416,7 +500,10 @@ fn classify(e: &tokio_postgres::Error, address: &str) -> ConnectFailure {
     {
         ConnectFailure::NotPostgres { detail: text }
     } else {
-        ConnectFailure::Network { address: address.to_string(), detail: text }
+        ConnectFailure::Network {
+            address: address.to_string(),
+            detail: text,
+        }
     }
 }
 
@@ -428,7 +515,9 @@ fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, ConnectFailure>
     let provider = crypto_provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectFailure::Config { detail: format!("TLS setup: {e}") })?;
+        .map_err(|e| ConnectFailure::Config {
+            detail: format!("TLS setup: {e}"),
+        })?;
     let verifier: Arc<dyn ServerCertVerifier> = match target.sslmode {
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
             Arc::new(NoVerify(provider.clone()))
@@ -440,7 +529,9 @@ fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, ConnectFailure>
                 provider.clone(),
             )
             .build()
-            .map_err(|e| ConnectFailure::Config { detail: format!("TLS roots: {e}") })?;
+            .map_err(|e| ConnectFailure::Config {
+                detail: format!("TLS roots: {e}"),
+            })?;
             if target.sslmode == SslMode::VerifyCa {
                 Arc::new(ChainOnly(webpki))
             } else {
@@ -448,11 +539,17 @@ fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, ConnectFailure>
             }
         }
     };
-    let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
     let config = match client_identity(target)? {
-        Some((certs, key)) => builder
-            .with_client_auth_cert(certs, key)
-            .map_err(|e| ConnectFailure::Config { detail: format!("client certificate: {e}") })?,
+        Some((certs, key)) => {
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| ConnectFailure::Config {
+                    detail: format!("client certificate: {e}"),
+                })?
+        }
         None => builder.with_no_client_auth(),
     };
     Ok(MakeRustlsConnect::new(config))
@@ -475,12 +572,18 @@ fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, ConnectFailure
                 })?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ConnectFailure::Config {
-                    detail: format!("sslrootcert {} is not a PEM certificate file: {e}", path.display()),
+                    detail: format!(
+                        "sslrootcert {} is not a PEM certificate file: {e}",
+                        path.display()
+                    ),
                 })?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
                 return Err(ConnectFailure::Config {
-                    detail: format!("sslrootcert {} holds no usable CA certificate", path.display()),
+                    detail: format!(
+                        "sslrootcert {} holds no usable CA certificate",
+                        path.display()
+                    ),
                 });
             }
         }
@@ -504,7 +607,9 @@ fn client_identity(target: &DbTarget) -> Result<Option<Identity>, ConnectFailure
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         (None, None) => {
             // libpq's defaults, used only when both exist.
-            let Some(home) = std::env::var_os("HOME") else { return Ok(None) };
+            let Some(home) = std::env::var_os("HOME") else {
+                return Ok(None);
+            };
             let dir = std::path::PathBuf::from(home).join(".postgresql");
             let (c, k) = (dir.join("postgresql.crt"), dir.join("postgresql.key"));
             if !(c.is_file() && k.is_file()) {
@@ -551,7 +656,12 @@ impl ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -559,7 +669,12 @@ impl ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
@@ -579,7 +694,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. },
@@ -618,7 +736,12 @@ pub struct PgProbe {
 
 impl PgProbe {
     pub fn new(target: DbTarget, dialer: Box<dyn Dialer>, timeout: Duration) -> PgProbe {
-        PgProbe { target, dialer, timeout, session: OnceCell::new() }
+        PgProbe {
+            target,
+            dialer,
+            timeout,
+            session: OnceCell::new(),
+        }
     }
 
     pub fn target(&self) -> &DbTarget {
@@ -626,12 +749,16 @@ impl PgProbe {
     }
 
     /// The session, connecting on first use. Concurrent callers share one attempt.
-    pub fn session(&self) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
+    pub fn session(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
         Box::pin(async move {
             self.session
                 .get_or_init(|| {
                     let fut: futures::future::BoxFuture<'_, _> = Box::pin(async move {
-                        connect(&self.target, self.dialer.as_ref(), self.timeout).await.map(Arc::new)
+                        connect(&self.target, self.dialer.as_ref(), self.timeout)
+                            .await
+                            .map(Arc::new)
                     });
                     fut
                 })

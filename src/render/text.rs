@@ -36,7 +36,13 @@ pub fn marker(s: Status) -> &'static str {
 fn indent(text: &str, by: usize) -> String {
     let pad = " ".repeat(by);
     text.lines()
-        .map(|l| if l.trim().is_empty() { String::new() } else { format!("{pad}{l}") })
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                format!("{pad}{l}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -45,7 +51,11 @@ pub fn render(report: &Report, verbose: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{BOLD}prefect-doctor {}{BOLD:#}", report.command);
     for t in &report.targets {
-        let _ = writeln!(out, "  {:<9} {}  {DIM}({}){DIM:#}", t.kind, t.address, t.source);
+        let _ = writeln!(
+            out,
+            "  {:<9} {}  {DIM}({}){DIM:#}",
+            t.kind, t.address, t.source
+        );
     }
     let width = report.results.iter().map(|r| r.id.len()).max().unwrap_or(0);
     let mut areas: Vec<&str> = AREAS.iter().map(|(a, _)| *a).collect();
@@ -62,9 +72,19 @@ pub fn render(report: &Report, verbose: bool) -> String {
         let _ = writeln!(out, "\n{BOLD}{}{BOLD:#}", area_title(area));
         for r in in_area {
             let st = status_style(r.status);
-            let _ = writeln!(out, "  {st}{}{st:#} {:<width$}  {}", marker(r.status), r.id, r.message);
+            let _ = writeln!(
+                out,
+                "  {st}{}{st:#} {:<width$}  {}",
+                marker(r.status),
+                r.id,
+                r.message
+            );
             if verbose {
-                let _ = writeln!(out, "      {DIM}{} · {} · {} ms{DIM:#}", r.title, r.severity, r.duration_ms);
+                let _ = writeln!(
+                    out,
+                    "      {DIM}{} · {} · {} ms{DIM:#}",
+                    r.title, r.severity, r.duration_ms
+                );
                 for (k, v) in &r.evidence {
                     let v = match v {
                         serde_json::Value::String(s) => s.clone(),
@@ -89,7 +109,8 @@ pub fn render(report: &Report, verbose: bool) -> String {
         let r = AnsiColor::Red.on_default().bold();
         format!("{r}FAILED{r:#}")
     };
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let _ = writeln!(
         out,
         "\n{verdict}: {} — {} passed, {}, {} failed, {} skipped, {} in {:.2}s",

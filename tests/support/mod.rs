@@ -44,7 +44,8 @@ pub fn doctor() -> assert_cmd::Command {
             cmd.env_remove(k);
         }
     }
-    cmd.env("HOME", "/nonexistent").timeout(Duration::from_secs(60));
+    cmd.env("HOME", "/nonexistent")
+        .timeout(Duration::from_secs(60));
     cmd
 }
 
@@ -66,8 +67,9 @@ pub fn check(args: &[&str], secrets: &[&str]) -> Run {
     let mut json_args = vec!["check", "--output", "json"];
     json_args.extend_from_slice(args);
     let (code, stdout, stderr, elapsed) = run_once(&json_args);
-    let json: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("JSON report does not parse ({e}):\n{stdout}\nstderr: {stderr}"));
+    let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("JSON report does not parse ({e}):\n{stdout}\nstderr: {stderr}")
+    });
     let mut text_args = vec!["check", "--color", "never"];
     text_args.extend_from_slice(args);
     let (text_code, text, text_err, _) = run_once(&text_args);
@@ -82,11 +84,24 @@ pub fn check(args: &[&str], secrets: &[&str]) -> Run {
         ("verbose stderr", &verbose_err),
     ] {
         for s in secrets {
-            assert!(!out.contains(s), "secret {s:?} leaked into the {what} output:\n{out}");
+            assert!(
+                !out.contains(s),
+                "secret {s:?} leaked into the {what} output:\n{out}"
+            );
         }
     }
-    assert_eq!(code, text_code, "JSON and text runs disagree on the exit code\n{text}");
+    assert_eq!(
+        code, text_code,
+        "JSON and text runs disagree on the exit code\n{text}"
+    );
     assert_eq!(code, verbose_code);
     assert_eq!(json["exit_code"].as_i64(), Some(i64::from(code)));
-    Run { code, json, text, verbose, stderr, elapsed }
+    Run {
+        code,
+        json,
+        text,
+        verbose,
+        stderr,
+        elapsed,
+    }
 }

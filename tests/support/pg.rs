@@ -91,7 +91,10 @@ impl PgServer {
     pub fn start_with(opts: PgOptions) -> PgServer {
         let bin = bin_dir();
         let owner = owner();
-        let dir = tempfile::Builder::new().prefix("pd-pg-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("pd-pg-")
+            .tempdir()
+            .expect("temp dir");
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
         chown(dir.path(), owner);
         let pwfile = dir.path().join("pwfile");
@@ -101,16 +104,29 @@ impl PgServer {
         let out = as_owner(Command::new(bin.join("initdb")), owner)
             .args(["-D"])
             .arg(&data)
-            .args(["-U", "postgres", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "-N"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-N",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .expect("run initdb");
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let _ = fs::remove_file(&pwfile);
         if !opts.hba_prepend.is_empty() {
             let hba = data.join("pg_hba.conf");
             let old = fs::read_to_string(&hba).expect("read pg_hba.conf");
-            fs::write(&hba, format!("{}\n{old}", opts.hba_prepend.join("\n"))).expect("write pg_hba.conf");
+            fs::write(&hba, format!("{}\n{old}", opts.hba_prepend.join("\n")))
+                .expect("write pg_hba.conf");
         }
         for (name, contents) in &opts.data_files {
             let p = data.join(name);
@@ -122,7 +138,14 @@ impl PgServer {
             .ok()
             .and_then(|v| v.trim().parse::<u32>().ok())
             .unwrap_or(0);
-        let mut server = PgServer { dir, port: 0, child: None, bin, owner, version_num };
+        let mut server = PgServer {
+            dir,
+            port: 0,
+            child: None,
+            bin,
+            owner,
+            version_num,
+        };
         for attempt in 0..5 {
             let port = free_port();
             match server.spawn(port, &opts) {
@@ -131,7 +154,9 @@ impl PgServer {
                     server.child = Some(child);
                     return server;
                 }
-                Err(e) if attempt < 4 => eprintln!("postgres did not start on port {port}, retrying: {e}"),
+                Err(e) if attempt < 4 => {
+                    eprintln!("postgres did not start on port {port}, retrying: {e}")
+                }
                 Err(e) => panic!("postgres did not start: {e}"),
             }
         }
@@ -140,16 +165,26 @@ impl PgServer {
 
     fn spawn(&self, port: u16, opts: &PgOptions) -> Result<Child, String> {
         let log_path = self.log_path();
-        let log = fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| e.to_string())?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| e.to_string())?;
         let mut cmd = as_owner(Command::new(self.bin.join("postgres")), self.owner);
         cmd.arg("-D").arg(self.dir.path().join("data"));
         let mut settings: Vec<(String, String)> = [
             ("port", port.to_string()),
             ("listen_addresses", "127.0.0.1".to_string()),
-            ("unix_socket_directories", self.dir.path().display().to_string()),
+            (
+                "unix_socket_directories",
+                self.dir.path().display().to_string(),
+            ),
             ("log_statement", "all".to_string()),
             ("log_connections", "on".to_string()),
-            ("log_line_prefix", "%m [%p] app=%a user=%u db=%d ".to_string()),
+            (
+                "log_line_prefix",
+                "%m [%p] app=%a user=%u db=%d ".to_string(),
+            ),
             ("fsync", "off".to_string()),
             ("full_page_writes", "off".to_string()),
             ("synchronous_commit", "off".to_string()),
@@ -195,8 +230,16 @@ impl PgServer {
     }
 
     pub fn url(&self, user: &str, password: &str, db: &str) -> String {
-        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-        format!("postgres://{}:{}@127.0.0.1:{}/{}?sslmode=disable", enc(user), enc(password), self.port, enc(db))
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        format!(
+            "postgres://{}:{}@127.0.0.1:{}/{}?sslmode=disable",
+            enc(user),
+            enc(password),
+            self.port,
+            enc(db)
+        )
     }
 
     /// Runs SQL as the superuser with psql (stops at the first error).
@@ -217,15 +260,27 @@ impl PgServer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run psql");
-        child.stdin.take().expect("stdin").write_all(sql.as_bytes()).expect("write SQL");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(sql.as_bytes())
+            .expect("write SQL");
         let out = child.wait_with_output().expect("psql output");
-        assert!(out.status.success(), "psql failed on:\n{sql}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql failed on:\n{sql}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
 fn as_owner(mut cmd: Command, owner: Option<(u32, u32)>) -> Command {
     if let Some((uid, gid)) = owner {
-        cmd.uid(uid).gid(gid).env("HOME", "/tmp").env_remove("PGDATA");
+        cmd.uid(uid)
+            .gid(gid)
+            .env("HOME", "/tmp")
+            .env_remove("PGDATA");
     }
     cmd
 }

@@ -56,10 +56,16 @@ pub fn create_app_role(pg: &PgServer) {
 pub fn seed(pg: &PgServer, s: &Seed) {
     create_app_role(pg);
     let owner = if s.app_owns_db { APP_USER } else { "postgres" };
-    pg.sql("postgres", &format!("CREATE DATABASE {} OWNER {owner};", s.db));
+    pg.sql(
+        "postgres",
+        &format!("CREATE DATABASE {} OWNER {owner};", s.db),
+    );
     let mut sql = String::new();
     if let Some(tz) = &s.db_timezone {
-        sql.push_str(&format!("ALTER DATABASE {} SET timezone TO '{tz}';\n", s.db));
+        sql.push_str(&format!(
+            "ALTER DATABASE {} SET timezone TO '{tz}';\n",
+            s.db
+        ));
     }
     if let Some(tz) = &s.role_timezone {
         sql.push_str(&format!("ALTER ROLE {APP_USER} SET timezone TO '{tz}';\n"));
@@ -67,7 +73,10 @@ pub fn seed(pg: &PgServer, s: &Seed) {
     if s.extensions {
         sql.push_str("CREATE EXTENSION IF NOT EXISTS pgcrypto;\nCREATE EXTENSION IF NOT EXISTS \"pg_trgm\";\n");
     }
-    for other in [&s.hdb_schema_owner, &s.hdb_function_owner].into_iter().flatten() {
+    for other in [&s.hdb_schema_owner, &s.hdb_function_owner]
+        .into_iter()
+        .flatten()
+    {
         if other != "postgres" {
             sql.push_str(&format!(
                 "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{other}') THEN \
@@ -96,8 +105,14 @@ pub fn seed(pg: &PgServer, s: &Seed) {
         }
     }
     if s.hdb_catalog {
-        let schema_owner = s.hdb_schema_owner.clone().unwrap_or_else(|| APP_USER.to_string());
-        let fn_owner = s.hdb_function_owner.clone().unwrap_or_else(|| APP_USER.to_string());
+        let schema_owner = s
+            .hdb_schema_owner
+            .clone()
+            .unwrap_or_else(|| APP_USER.to_string());
+        let fn_owner = s
+            .hdb_function_owner
+            .clone()
+            .unwrap_or_else(|| APP_USER.to_string());
         sql.push_str(&format!(
             "CREATE SCHEMA hdb_catalog AUTHORIZATION {schema_owner};\n\
              CREATE FUNCTION hdb_catalog.insert_event_log(schema_name text, table_name text, trigger_name text, op text, row_data json)\n\

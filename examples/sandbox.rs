@@ -1,0 +1,70 @@
+//! The main job, on a throwaway database: starts a local PostgreSQL from the machine's binaries,
+//! seeds it like a Prefect Server database with a few faults (no tenant, a Hasura function owned by
+//! the wrong user, a non-UTC time zone), runs `prefect-doctor check` against it, and cleans up.
+//!
+//!     cargo run --example sandbox                 # the text report
+//!     cargo run --example sandbox -- -o json      # any `check` flags pass through
+//!     cargo run --example sandbox -- --healthy    # no faults seeded
+//!     cargo run --example sandbox -- --serve      # print the URL and keep the database up until Enter
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{
+    pg::PgServer,
+    prefect::{APP_USER, CANARY, Seed, seed},
+};
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let healthy = take_flag(&mut args, "--healthy");
+    let serve = take_flag(&mut args, "--serve");
+
+    eprintln!(
+        "sandbox: starting a throwaway PostgreSQL from {} …",
+        support::pg::bin_dir().display()
+    );
+    let pg = PgServer::start();
+    let s = if healthy {
+        Seed::healthy("prefect")
+    } else {
+        Seed {
+            tenant: false,
+            hdb_function_owner: Some("postgres".into()),
+            db_timezone: Some("Europe/Berlin".into()),
+            ..Seed::healthy("prefect")
+        }
+    };
+    seed(&pg, &s);
+    let url = pg.url(APP_USER, CANARY, "prefect");
+
+    if serve {
+        // For scripts (the benchmark): the URL on stdout, then wait.
+        println!("{url}");
+        eprintln!("sandbox: database up; press Enter (or close stdin) to stop it");
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        return;
+    }
+
+    eprintln!(
+        "sandbox: seeded database \"prefect\"{}\n",
+        if healthy { "" } else { " with faults" }
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut argv = vec![
+        "prefect-doctor".to_string(),
+        "check".to_string(),
+        "--database-url".to_string(),
+        url,
+    ];
+    argv.extend(args);
+    let code = prefect_doctor::cli::run_from(argv);
+    eprintln!("\nsandbox: prefect-doctor exited with {code}; stopping the database");
+}
+
+fn take_flag(args: &mut Vec<String>, flag: &str) -> bool {
+    let before = args.len();
+    args.retain(|a| a != flag);
+    args.len() != before
+}
