@@ -55,6 +55,12 @@ fn wrong_password_is_the_readme_bad_password() {
         run.message("db.password")
     );
     assert_eq!(run.result("db.password")["evidence"]["sqlstate"], "28P01");
+    assert!(
+        run.verbose.contains("sqlstate: 28P01"),
+        "verbose shows evidence:\n{}",
+        run.verbose
+    );
+    assert!(!run.text.contains("sqlstate: 28P01"), "plain text does not");
     let fix = run.fix("db.password");
     assert!(fix.contains("existingSecret"), "{fix}");
     assert!(fix.contains("postgresql.postgresqlPassword"), "{fix}");
@@ -425,4 +431,22 @@ fn check_sends_nothing_but_reads() {
     let again = check(&["--database-url", &url(&pg, "prefect")], &[CANARY]);
     assert_eq!(again.status("tenant.exists"), "fail");
     assert_eq!(again.status("db.timezone"), "warn");
+}
+
+#[test]
+fn unix_socket_and_keyvalue_connection_string() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let dsn = format!(
+        "host={} port={} user={APP_USER} password='{CANARY}' dbname=prefect",
+        pg.socket_dir().display(),
+        pg.port
+    );
+    let run = check(&["--database-url", &dsn, "--only", "db.*"], &[CANARY]);
+    assert_eq!(run.status("db.password"), "pass", "{}", run.text);
+    assert!(
+        run.message("db.reachable").contains(".s.PGSQL."),
+        "{}",
+        run.message("db.reachable")
+    );
 }

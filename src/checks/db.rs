@@ -117,16 +117,20 @@ pub async fn db_version(cx: Arc<Cx>) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let o = if s.server_version_num < 110000 {
+    version_outcome(s.server_version_num, &s.server_version)
+}
+
+/// The chart's README recommends PostgreSQL 11+.
+fn version_outcome(num: i32, version: &str) -> Outcome {
+    let o = if num < 110000 {
         Outcome::finding(format!(
-            "PostgreSQL {} is older than 11, the oldest version the chart recommends",
-            s.server_version
+            "PostgreSQL {version} is older than 11, the oldest version the chart recommends"
         ))
     } else {
-        Outcome::pass(format!("PostgreSQL {}", s.server_version))
+        Outcome::pass(format!("PostgreSQL {version}"))
     };
-    o.with("server_version", s.server_version.clone())
-        .with("server_version_num", s.server_version_num)
+    o.with("server_version", version)
+        .with("server_version_num", num)
 }
 
 const EXTENSIONS: [&str; 2] = ["pgcrypto", "pg_trgm"];
@@ -393,6 +397,28 @@ pub async fn db_schema(cx: Arc<Cx>) -> Outcome {
 
 #[cfg(test)]
 mod tests {
+    use crate::checks::Verdict;
+
+    #[test]
+    fn versions_below_11_are_a_finding() {
+        assert_eq!(
+            super::version_outcome(100023, "10.23").verdict,
+            Verdict::Finding
+        );
+        assert_eq!(
+            super::version_outcome(90624, "9.6.24").verdict,
+            Verdict::Finding
+        );
+        assert_eq!(
+            super::version_outcome(110000, "11.0").verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            super::version_outcome(150018, "15.18").verdict,
+            Verdict::Pass
+        );
+    }
+
     #[test]
     fn utc_names() {
         for tz in [

@@ -220,6 +220,11 @@ impl PgServer {
         }
     }
 
+    /// The directory holding the server's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("postgres.log")
     }
