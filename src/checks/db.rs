@@ -34,7 +34,6 @@ pub async fn db_reachable(cx: Arc<Cx>) -> Outcome {
                         "the server at {address} is not accepting connections: {message} (SQLSTATE {code})"
                     )
                 }
-                ConnectFailure::Refused { .. } => e.to_string(),
                 other => format!("cannot connect to {address}: {other}"),
             };
             base(Outcome::finding(message)).with("failure", e.kind())

@@ -53,17 +53,22 @@ impl Phase {
     }
 }
 
-/// Why a connection could not be made. Never holds the password.
+/// Why a connection could not be made. Never holds the password. Says what happened, not where:
+/// the caller knows the target's address and names it once.
 #[derive(Debug, Clone)]
 pub enum ConnectFailure {
     /// The host name does not resolve.
     Dns { host: String, detail: String },
     /// Connection refused: nothing listens there.
-    Refused { address: String },
+    Refused,
     /// Out of time in some phase.
     Timeout { phase: Phase, after: Duration },
-    /// Another network error (unreachable, reset …).
-    Network { address: String, detail: String },
+    /// Another network error (unreachable, reset …); `peer` is the resolved address that failed,
+    /// when it says more than the target's own address.
+    Network {
+        peer: Option<String>,
+        detail: String,
+    },
     /// TLS could not be negotiated or the certificate was rejected.
     Tls { detail: String },
     /// Something answered, but not as PostgreSQL does.
@@ -98,7 +103,7 @@ impl ConnectFailure {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectFailure::Dns { .. } => "dns",
-            ConnectFailure::Refused { .. } => "refused",
+            ConnectFailure::Refused => "refused",
             ConnectFailure::Timeout { .. } => "timeout",
             ConnectFailure::Network { .. } => "network",
             ConnectFailure::Tls { .. } => "tls",
@@ -116,11 +121,8 @@ impl fmt::Display for ConnectFailure {
             ConnectFailure::Dns { host, detail } => {
                 write!(f, "the host name {host:?} does not resolve: {detail}")
             }
-            ConnectFailure::Refused { address } => {
-                write!(
-                    f,
-                    "connection refused by {address} (nothing is listening there)"
-                )
+            ConnectFailure::Refused => {
+                f.write_str("connection refused (nothing is listening there)")
             }
             ConnectFailure::Timeout { phase, after } => {
                 write!(
@@ -130,9 +132,11 @@ impl fmt::Display for ConnectFailure {
                     phase.describe()
                 )
             }
-            ConnectFailure::Network { address, detail } => {
-                write!(f, "cannot reach {address}: {detail}")
-            }
+            ConnectFailure::Network {
+                peer: Some(peer),
+                detail,
+            } => write!(f, "{peer}: {detail}"),
+            ConnectFailure::Network { peer: None, detail } => f.write_str(detail),
             ConnectFailure::Tls { detail } => write!(f, "TLS failed: {detail}"),
             ConnectFailure::NotPostgres { detail } => {
                 write!(
@@ -197,10 +201,10 @@ async fn dial_net(
                     io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
                 ) =>
             {
-                Err(ConnectFailure::Refused { address: path })
+                Err(ConnectFailure::Refused)
             }
             Ok(Err(e)) => Err(ConnectFailure::Network {
-                address: path,
+                peer: None,
                 detail: io_detail(&e),
             }),
         };
@@ -247,17 +251,14 @@ async fn dial_net(
             Ok(Err(e)) => last = Some((addr, e)),
         }
     }
-    let address = target.address();
     Err(match last {
-        Some((_, e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            ConnectFailure::Refused { address }
-        }
+        Some((_, e)) if e.kind() == io::ErrorKind::ConnectionRefused => ConnectFailure::Refused,
         Some((addr, e)) => ConnectFailure::Network {
-            address: addr.to_string(),
+            peer: Some(addr.to_string()),
             detail: io_detail(&e),
         },
         None => ConnectFailure::Network {
-            address,
+            peer: None,
             detail: "no address could be tried".into(),
         },
     })
@@ -395,7 +396,7 @@ pub async fn connect(
                 after: started.elapsed(),
             });
         }
-        Ok(Err(e)) => return Err(classify(&e, &target.address())),
+        Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(pair)) => pair,
     };
     tokio::spawn(async move {
@@ -419,7 +420,7 @@ pub async fn connect(
                 after: started.elapsed(),
             });
         }
-        Ok(Err(e)) => return Err(classify(&e, &target.address())),
+        Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(row)) => row,
     };
     Ok(PgSession {
@@ -458,7 +459,7 @@ where
     Box::pin(config.connect_raw(stream, tls))
 }
 
-fn classify(e: &tokio_postgres::Error, address: &str) -> ConnectFailure {
+fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
     if let Some(db) = e.as_db_error() {
         return ConnectFailure::Server {
             code: db.code().code().to_string(),
@@ -501,7 +502,7 @@ fn classify(e: &tokio_postgres::Error, address: &str) -> ConnectFailure {
         ConnectFailure::NotPostgres { detail: text }
     } else {
         ConnectFailure::Network {
-            address: address.to_string(),
+            peer: None,
             detail: text,
         }
     }
