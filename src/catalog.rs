@@ -175,6 +175,26 @@ impl Catalog {
 /// Fills `{placeholder}`s in `text` from `vars`; an unknown or undiscovered one becomes `<name>`.
 /// `{{` and `}}` are literal braces.
 pub fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
+    substitute(text, |name| {
+        vars.get(name)
+            .cloned()
+            .unwrap_or_else(|| format!("<{name}>"))
+    })
+}
+
+/// The placeholder names used in `text`, as [`fill`] sees them.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    substitute(text, |name| {
+        names.push(name.to_string());
+        String::new()
+    });
+    names
+}
+
+/// The one scanner of the placeholder syntax: replaces each `{name}` (ASCII letters, digits, `_`)
+/// with `on_name(name)`; `{{` and `}}` are literal braces; anything else is copied as is.
+fn substitute(text: &str, mut on_name: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find(['{', '}']) {
@@ -190,14 +210,7 @@ pub fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
         {
             let name = &stripped[..end];
             if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                match vars.get(name) {
-                    Some(v) => out.push_str(v),
-                    None => {
-                        out.push('<');
-                        out.push_str(name);
-                        out.push('>');
-                    }
-                }
+                out.push_str(&on_name(name));
                 rest = &stripped[end + 1..];
                 continue;
             }
@@ -207,27 +220,6 @@ pub fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// The placeholder names used in `text`.
-pub fn placeholders(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(pos) = rest.find('{') {
-        let tail = &rest[pos + 1..];
-        if let Some(stripped) = tail.strip_prefix('{') {
-            rest = stripped;
-            continue;
-        }
-        if let Some(end) = tail.find('}') {
-            let name = &tail[..end];
-            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                names.push(name.to_string());
-            }
-        }
-        rest = tail;
-    }
-    names
 }
 
 #[cfg(test)]
