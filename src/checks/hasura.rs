@@ -3,63 +3,76 @@
 use std::sync::Arc;
 
 use super::{Cx, Outcome, db_session, query_failed};
-use crate::probes::postgres::PgSession;
 
 enum Role {
-    Missing,
     Superuser,
     Plain,
 }
 
-async fn hasura_role(s: &PgSession, name: &str) -> Result<Role, Outcome> {
-    match s
-        .query(
-            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1",
-            &[&name],
-        )
-        .await
-    {
-        Ok(rows) => Ok(match rows.first() {
-            None => Role::Missing,
-            Some(r) if r.try_get::<_, bool>(0).unwrap_or(false) => Role::Superuser,
-            Some(_) => Role::Plain,
-        }),
-        Err(e) => Err(query_failed("look up Hasura's user", e)),
-    }
+/// What both Hasura checks start from: an existing schema `hdb_catalog`, its owner, and what
+/// Hasura's user is on this server.
+struct HdbCatalog {
+    session: Arc<crate::probes::postgres::PgSession>,
+    owner: String,
+    role: Role,
 }
 
-pub async fn hasura_schema_owner(cx: Arc<Cx>) -> Outcome {
-    let s = match db_session(&cx).await {
-        Ok(s) => s,
-        Err(o) => return o,
-    };
+/// Looks up `hdb_catalog` and Hasura's user. `Err` is the outcome to report as is: a skip when the
+/// schema does not exist yet, the finding when Hasura's user does not exist, or a query error.
+async fn hdb_catalog(cx: &Cx) -> Result<HdbCatalog, Outcome> {
+    let s = db_session(cx).await?;
     let user = cx.hasura_user.as_str();
-    let rows = match s
+    let rows = s
         .query(
             "SELECT pg_catalog.pg_get_userbyid(n.nspowner)::text FROM pg_catalog.pg_namespace n \
              WHERE n.nspname = 'hdb_catalog'",
             &[],
         )
         .await
-    {
-        Ok(r) => r,
-        Err(e) => return query_failed("look up schema hdb_catalog", e),
-    };
+        .map_err(|e| query_failed("look up schema hdb_catalog", e))?;
     let Some(owner) = rows.first().and_then(|r| r.try_get::<_, String>(0).ok()) else {
-        return Outcome::skip(format!(
+        return Err(Outcome::skip(format!(
             "schema hdb_catalog does not exist yet in database {:?} (Hasura creates it on its first start)",
             s.database
-        ));
+        )));
     };
-    let role = match hasura_role(&s, user).await {
-        Ok(r) => r,
+    let rows = s
+        .query(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1",
+            &[&user],
+        )
+        .await
+        .map_err(|e| query_failed("look up Hasura's user", e))?;
+    let role = match rows.first() {
+        None => {
+            return Err(Outcome::finding(format!(
+                "Hasura's user {user:?} does not exist on this server (schema hdb_catalog is owned by {owner:?}); \
+                 pass the user Hasura connects as with --hasura-user"
+            ))
+            .with("owner", owner)
+            .with("hasura_user", user));
+        }
+        Some(r) if r.try_get::<_, bool>(0).unwrap_or(false) => Role::Superuser,
+        Some(_) => Role::Plain,
+    };
+    Ok(HdbCatalog {
+        session: s,
+        owner,
+        role,
+    })
+}
+
+pub async fn hasura_schema_owner(cx: Arc<Cx>) -> Outcome {
+    let HdbCatalog {
+        session: s,
+        owner,
+        role,
+    } = match hdb_catalog(&cx).await {
+        Ok(c) => c,
         Err(o) => return o,
     };
+    let user = cx.hasura_user.as_str();
     let o = match role {
-        Role::Missing => Outcome::finding(format!(
-            "Hasura's user {user:?} does not exist on this server (schema hdb_catalog is owned by {owner:?}); \
-             pass the user Hasura connects as with --hasura-user"
-        )),
         _ if owner == user => Outcome::pass(format!("schema hdb_catalog is owned by {user:?}")),
         Role::Superuser => Outcome::pass(format!(
             "schema hdb_catalog is owned by {owner:?}; {user:?} is a superuser"
@@ -86,37 +99,13 @@ pub async fn hasura_schema_owner(cx: Arc<Cx>) -> Outcome {
 }
 
 pub async fn hasura_function_owner(cx: Arc<Cx>) -> Outcome {
-    let s = match db_session(&cx).await {
-        Ok(s) => s,
+    let HdbCatalog {
+        session: s, role, ..
+    } = match hdb_catalog(&cx).await {
+        Ok(c) => c,
         Err(o) => return o,
     };
     let user = cx.hasura_user.as_str();
-    let schema = match s
-        .query(
-            "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'hdb_catalog'",
-            &[],
-        )
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => return query_failed("look up schema hdb_catalog", e),
-    };
-    if schema.is_empty() {
-        return Outcome::skip(format!(
-            "schema hdb_catalog does not exist yet in database {:?} (Hasura creates it on its first start)",
-            s.database
-        ));
-    }
-    let role = match hasura_role(&s, user).await {
-        Ok(r) => r,
-        Err(o) => return o,
-    };
-    if matches!(role, Role::Missing) {
-        return Outcome::finding(format!(
-            "Hasura's user {user:?} does not exist on this server; pass the user Hasura connects as with --hasura-user"
-        ))
-        .with("hasura_user", user);
-    }
     // The README's query, with argument types so the fix can name each overload.
     let rows = match s
         .query(
