@@ -296,7 +296,6 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         source: target.source.describe().to_string(),
     }];
     let cx = Arc::new(Cx {
-        mode: Mode::Check,
         pg: PgProbe::new(target, Box::new(NetDialer), args.timeout),
         hasura_user,
         vars,

@@ -361,7 +361,6 @@ mod tests {
         let target =
             DbTarget::resolve(Some(PREFECT_DEFAULT_URL), &BTreeMap::new()).expect("target");
         let cx = Arc::new(Cx {
-            mode: Mode::Check,
             pg: PgProbe::new(target, Box::new(NetDialer), Duration::from_secs(1)),
             hasura_user: "prefect".into(),
             vars: BTreeMap::from([("db_user".to_string(), "prefect".to_string())]),

@@ -140,13 +140,16 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
         Err(o) => return o,
     };
     let names: Vec<String> = EXTENSIONS.iter().map(|s| s.to_string()).collect();
-    let trusted_sql = if s.server_version_num >= 130000 {
-        "SELECT DISTINCT name::text FROM pg_catalog.pg_available_extension_versions WHERE name = ANY($1) AND trusted"
-    } else {
-        // No trusted extensions before PostgreSQL 13.
-        "SELECT name::text FROM pg_catalog.pg_available_extensions WHERE false AND name = ANY($1)"
-    };
     let p: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
+    let trusted = if s.server_version_num >= 130000 {
+        s.query(
+            "SELECT DISTINCT name::text FROM pg_catalog.pg_available_extension_versions WHERE name = ANY($1) AND trusted",
+            &p,
+        )
+    } else {
+        // No trusted extensions before PostgreSQL 13: nothing to ask the server.
+        Box::pin(async { Ok(Vec::new()) })
+    };
     let (installed, available, trusted, privs) = futures::join!(
         s.query(
             "SELECT extname::text, extversion FROM pg_catalog.pg_extension WHERE extname = ANY($1)",
@@ -156,7 +159,7 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
             "SELECT name::text FROM pg_catalog.pg_available_extensions WHERE name = ANY($1)",
             &p
         ),
-        s.query(trusted_sql, &p),
+        trusted,
         s.query(
             "SELECT r.rolsuper, pg_catalog.has_database_privilege(current_database(), 'CREATE') \
              FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",

@@ -11,11 +11,10 @@ use std::{collections::BTreeMap, sync::Arc};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use crate::{catalog::Mode, probes::postgres::PgProbe};
+use crate::probes::postgres::PgProbe;
 
 /// What a check sees: the shared probes and the names discovered so far.
 pub struct Cx {
-    pub mode: Mode,
     pub pg: PgProbe,
     /// The database user Hasura connects as (the chart's Hasura uses the Prefect user).
     pub hasura_user: String,
@@ -137,10 +136,6 @@ impl std::fmt::Debug for CheckDef {
             .field("requires", &self.requires)
             .finish()
     }
-}
-
-pub fn find(id: &str) -> Option<&'static CheckDef> {
-    REGISTRY.iter().find(|c| c.id == id)
 }
 
 /// Quotes a PostgreSQL identifier the way `quote_ident()` does, for SQL shown in fixes.
