@@ -276,12 +276,9 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        catalog::CheckSpec,
-        probes::{
-            pg_target::{DbTarget, PREFECT_DEFAULT_URL},
-            postgres::{NetDialer, PgProbe},
-        },
+    use crate::probes::{
+        pg_target::{DbTarget, PREFECT_DEFAULT_URL},
+        postgres::{NetDialer, PgProbe},
     };
 
     fn spec(id: &str) -> (String, String) {
@@ -368,24 +365,31 @@ mod tests {
         (catalog, cx)
     }
 
+    fn selection(only: &[&str], skip: &[&str]) -> Selection {
+        Selection {
+            only: only.iter().map(|s| s.to_string()).collect(),
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Runs the test registry's checks matching `only` (all when empty).
+    async fn run_only(
+        only: &[&str],
+        timeout: Duration,
+        severity_overrides: BTreeMap<String, Severity>,
+    ) -> Vec<CheckResult> {
+        let (catalog, cx) = fixture();
+        let selected = select(catalog, REG, Mode::Check, &selection(only, &[])).unwrap();
+        let opts = RunOptions {
+            timeout,
+            severity_overrides,
+        };
+        run(cx, catalog, REG, &selected, &opts, &|_| {}).await
+    }
+
     #[tokio::test]
     async fn panics_and_hangs_become_errors_and_the_run_finishes() {
-        let (catalog, cx) = fixture();
-        let selected = select(
-            catalog,
-            REG,
-            Mode::Check,
-            &Selection {
-                only: vec![],
-                skip: vec![],
-            },
-        )
-        .unwrap();
-        let opts = RunOptions {
-            timeout: Duration::from_millis(200),
-            severity_overrides: BTreeMap::new(),
-        };
-        let results = run(cx, catalog, REG, &selected, &opts, &|_| {}).await;
+        let results = run_only(&[], Duration::from_millis(200), BTreeMap::new()).await;
         let status = |id: &str| {
             results
                 .iter()
@@ -426,22 +430,8 @@ mod tests {
 
     #[tokio::test]
     async fn severity_override_turns_a_finding_into_a_warning() {
-        let (catalog, cx) = fixture();
-        let selected = select(
-            catalog,
-            REG,
-            Mode::Check,
-            &Selection {
-                only: vec!["t.found".into()],
-                skip: vec![],
-            },
-        )
-        .unwrap();
-        let opts = RunOptions {
-            timeout: Duration::from_secs(1),
-            severity_overrides: BTreeMap::from([("t.found".to_string(), Severity::Warning)]),
-        };
-        let results = run(cx, catalog, REG, &selected, &opts, &|_| {}).await;
+        let overrides = BTreeMap::from([("t.found".to_string(), Severity::Warning)]);
+        let results = run_only(&["t.found"], Duration::from_secs(1), overrides).await;
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].status, Status::Warn);
     }
@@ -450,19 +440,11 @@ mod tests {
     fn selection_by_glob_and_typos() {
         let (catalog, _) = fixture();
         let ids = |only: &[&str], skip: &[&str]| -> Vec<&str> {
-            select(
-                catalog,
-                REG,
-                Mode::Check,
-                &Selection {
-                    only: only.iter().map(|s| s.to_string()).collect(),
-                    skip: skip.iter().map(|s| s.to_string()).collect(),
-                },
-            )
-            .unwrap()
-            .iter()
-            .map(|c| c.id)
-            .collect()
+            select(catalog, REG, Mode::Check, &selection(only, skip))
+                .unwrap()
+                .iter()
+                .map(|c| c.id)
+                .collect()
         };
         assert_eq!(
             ids(&["t.after-*"], &[]),
@@ -472,42 +454,18 @@ mod tests {
             ids(&["t.*"], &["t.after-*", "t.hangs"]),
             vec!["t.ok", "t.found", "t.panics"]
         );
-        let err = select(
-            catalog,
-            REG,
-            Mode::Check,
-            &Selection {
-                only: vec!["t.fonud".into()],
-                skip: vec![],
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let err = select(catalog, REG, Mode::Check, &selection(&["t.fonud"], &[]))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("matches no check") && err.contains("did you mean t.found"),
             "{err}"
         );
-        let _: &CheckSpec = catalog.get("t.ok").unwrap();
     }
 
     #[tokio::test]
     async fn a_failing_unselected_prerequisite_is_reported() {
-        let (catalog, cx) = fixture();
-        let selected = select(
-            catalog,
-            REG,
-            Mode::Check,
-            &Selection {
-                only: vec!["t.after-found".into()],
-                skip: vec![],
-            },
-        )
-        .unwrap();
-        let opts = RunOptions {
-            timeout: Duration::from_secs(1),
-            severity_overrides: BTreeMap::new(),
-        };
-        let results = run(cx, catalog, REG, &selected, &opts, &|_| {}).await;
+        let results = run_only(&["t.after-found"], Duration::from_secs(1), BTreeMap::new()).await;
         let ids: Vec<_> = results.iter().map(|r| (r.id.as_str(), r.status)).collect();
         assert_eq!(
             ids,

@@ -15,14 +15,19 @@ struct Pki {
     server_key_pem: String,
 }
 
+/// A self-signed CA with its own name (webpki matches issuers by name).
+fn new_ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
 /// A CA and a server certificate for the name `localhost` only (not 127.0.0.1).
 fn pki() -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "prefect-doctor test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let ca = new_ca("prefect-doctor test CA");
     let server_key = KeyPair::generate().unwrap();
     let server = CertificateParams::new(vec!["localhost".to_string()])
         .unwrap()
@@ -65,22 +70,23 @@ fn sslmodes_against_a_tls_server() {
     std::fs::write(&ca, &pki.ca_pem).unwrap();
     let ca = ca.display().to_string();
     let other_ca = dir.path().join("other.pem");
-    std::fs::write(&other_ca, pki_other_ca()).unwrap();
+    std::fs::write(&other_ca, new_ca("some other CA").pem()).unwrap();
     let other_ca = other_ca.display().to_string();
-    let only = ["--only", "db.reachable", "--only", "db.password"];
+    let connect = |host: &str, query: &str| {
+        let url = url(host, pg.port, query);
+        let args = [
+            "--database-url",
+            &url,
+            "--only",
+            "db.reachable",
+            "--only",
+            "db.password",
+        ];
+        check(&args, &[CANARY])
+    };
 
     // require: encrypted, certificate not checked (as libpq).
-    let run = check(
-        &[
-            &[
-                "--database-url",
-                &url("127.0.0.1", pg.port, "sslmode=require"),
-            ][..],
-            &only,
-        ]
-        .concat(),
-        &[CANARY],
-    );
+    let run = connect("127.0.0.1", "sslmode=require");
     assert_eq!(run.status("db.password"), "pass", "{}", run.text);
     assert!(
         run.message("db.reachable").contains("(TLS on)"),
@@ -90,25 +96,11 @@ fn sslmodes_against_a_tls_server() {
 
     // verify-full with the right CA and the certificate's name.
     let q = format!("sslmode=verify-full&sslrootcert={ca}");
-    let run = check(
-        &[
-            &["--database-url", &url("localhost", pg.port, &q)][..],
-            &only,
-        ]
-        .concat(),
-        &[CANARY],
-    );
+    let run = connect("localhost", &q);
     assert_eq!(run.status("db.password"), "pass", "{}", run.text);
 
     // verify-full by IP: the certificate does not name 127.0.0.1.
-    let run = check(
-        &[
-            &["--database-url", &url("127.0.0.1", pg.port, &q)][..],
-            &only,
-        ]
-        .concat(),
-        &[CANARY],
-    );
+    let run = connect("127.0.0.1", &q);
     assert_eq!(run.status("db.reachable"), "fail");
     assert_eq!(
         run.result("db.reachable")["evidence"]["failure"],
@@ -126,26 +118,12 @@ fn sslmodes_against_a_tls_server() {
 
     // verify-ca checks the chain only, so the IP is fine.
     let q_ca = format!("sslmode=verify-ca&sslrootcert={ca}");
-    let run = check(
-        &[
-            &["--database-url", &url("127.0.0.1", pg.port, &q_ca)][..],
-            &only,
-        ]
-        .concat(),
-        &[CANARY],
-    );
+    let run = connect("127.0.0.1", &q_ca);
     assert_eq!(run.status("db.password"), "pass", "{}", run.text);
 
     // A CA that did not sign the server's certificate.
     let q_other = format!("sslmode=verify-full&sslrootcert={other_ca}");
-    let run = check(
-        &[
-            &["--database-url", &url("localhost", pg.port, &q_other)][..],
-            &only,
-        ]
-        .concat(),
-        &[CANARY],
-    );
+    let run = connect("localhost", &q_other);
     assert_eq!(run.status("db.reachable"), "fail");
     assert_eq!(run.result("db.reachable")["evidence"]["failure"], "tls");
     assert!(
@@ -155,20 +133,9 @@ fn sslmodes_against_a_tls_server() {
     );
 
     // A CA file that is not there: a clear configuration error.
-    let run = check(
-        &[
-            &[
-                "--database-url",
-                &url(
-                    "localhost",
-                    pg.port,
-                    "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
-                ),
-            ][..],
-            &only,
-        ]
-        .concat(),
-        &[CANARY],
+    let run = connect(
+        "localhost",
+        "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
     );
     assert_eq!(run.status("db.reachable"), "fail");
     assert!(
@@ -210,15 +177,4 @@ fn require_against_a_server_without_tls() {
         &[CANARY],
     );
     assert_eq!(run.status("db.password"), "pass");
-}
-
-fn pki_other_ca() -> String {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "some other CA");
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap())
-        .unwrap()
-        .pem()
 }
