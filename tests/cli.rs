@@ -13,18 +13,12 @@ use support::{
     check, doctor,
     pg::PgServer,
     prefect::{APP_USER, CANARY, Seed, seed},
+    stdout_of_success,
 };
 
 #[test]
 fn list_and_explain() {
-    let out = doctor()
-        .args(["list"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
+    let text = stdout_of_success(&["list"]);
     for id in [
         "db.reachable",
         "db.password",
@@ -33,25 +27,12 @@ fn list_and_explain() {
     ] {
         assert!(text.contains(id), "{text}");
     }
-    let out = doctor()
-        .args(["list", "--output", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of_success(&["list", "--output", "json"])).unwrap();
     assert_eq!(json.as_array().map(Vec::len), Some(9));
     assert!(json[0]["severity"].as_str().is_some());
 
-    let out = doctor()
-        .args(["explain", "db.password", "--color", "never"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
+    let text = stdout_of_success(&["explain", "db.password", "--color", "never"]);
     for part in [
         "Symptom",
         "Cause",

@@ -49,6 +49,18 @@ pub fn doctor() -> assert_cmd::Command {
     cmd
 }
 
+/// Runs the binary, asserts it exits 0, and returns its stdout.
+pub fn stdout_of_success(args: &[&str]) -> String {
+    let out = doctor()
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).expect("UTF-8 output")
+}
+
 fn run_once(args: &[&str]) -> (i32, String, String, Duration) {
     let started = Instant::now();
     let out = doctor().args(args).output().expect("run prefect-doctor");
