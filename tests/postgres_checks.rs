@@ -13,11 +13,21 @@ fn url(pg: &PgServer, db: &str) -> String {
     pg.url(APP_USER, CANARY, db)
 }
 
+/// `prefect-doctor check` on database `db` as the app user, with `extra` flags, in every output
+/// format, watching for the canary password.
+fn check_db(pg: &PgServer, db: &str, extra: &[&str]) -> support::Run {
+    let url = url(pg, db);
+    check(
+        &[&["--database-url", url.as_str()][..], extra].concat(),
+        &[CANARY],
+    )
+}
+
 #[test]
 fn healthy_install_passes_everything() {
     let pg = PgServer::start();
     seed(&pg, &Seed::healthy("prefect"));
-    let run = check(&["--database-url", &url(&pg, "prefect")], &[CANARY]);
+    let run = check_db(&pg, "prefect", &[]);
     for r in run.json["results"].as_array().unwrap() {
         assert_eq!(r["status"], "pass", "{r}");
         assert!(r["fix"].is_null(), "no fix on a pass: {r}");
@@ -108,7 +118,7 @@ fn pg_hba_reject_and_missing_database_have_their_own_messages() {
         run.fix("db.password")
     );
 
-    let run = check(&["--database-url", &url(&pg, "no_such_db")], &[CANARY]);
+    let run = check_db(&pg, "no_such_db", &[]);
     assert_eq!(run.status("db.password"), "fail");
     assert_eq!(run.result("db.password")["evidence"]["sqlstate"], "3D000");
     assert!(
@@ -136,15 +146,7 @@ fn missing_extensions_creatable_or_not() {
             ..Seed::healthy("owned")
         },
     );
-    let run = check(
-        &[
-            "--database-url",
-            &url(&pg, "owned"),
-            "--only",
-            "db.extensions",
-        ],
-        &[CANARY],
-    );
+    let run = check_db(&pg, "owned", &["--only", "db.extensions"]);
     assert_eq!(run.status("db.extensions"), "warn", "{}", run.text);
     assert!(
         run.message("db.extensions").contains("may create them"),
@@ -162,15 +164,7 @@ fn missing_extensions_creatable_or_not() {
             ..Seed::healthy("others")
         },
     );
-    let run = check(
-        &[
-            "--database-url",
-            &url(&pg, "others"),
-            "--only",
-            "db.extensions",
-        ],
-        &[CANARY],
-    );
+    let run = check_db(&pg, "others", &["--only", "db.extensions"]);
     assert_eq!(run.status("db.extensions"), "fail", "{}", run.text);
     let msg = run.message("db.extensions");
     assert!(
@@ -199,15 +193,7 @@ fn timezone_not_utc_warns_with_the_right_alter() {
             ..Seed::healthy("berlin")
         },
     );
-    let run = check(
-        &[
-            "--database-url",
-            &url(&pg, "berlin"),
-            "--only",
-            "db.timezone",
-        ],
-        &[CANARY],
-    );
+    let run = check_db(&pg, "berlin", &["--only", "db.timezone"]);
     assert_eq!(run.status("db.timezone"), "warn");
     assert!(
         run.message("db.timezone")
@@ -218,16 +204,7 @@ fn timezone_not_utc_warns_with_the_right_alter() {
             .contains("ALTER DATABASE berlin SET timezone TO 'UTC';")
     );
     assert_eq!(run.code, 0);
-    let strict = check(
-        &[
-            "--database-url",
-            &url(&pg, "berlin"),
-            "--only",
-            "db.timezone",
-            "--strict",
-        ],
-        &[CANARY],
-    );
+    let strict = check_db(&pg, "berlin", &["--only", "db.timezone", "--strict"]);
     assert_eq!(strict.code, 1, "--strict fails on warnings");
 
     // Set on the role, which overrides the database: the fix must be ALTER ROLE.
@@ -235,15 +212,7 @@ fn timezone_not_utc_warns_with_the_right_alter() {
         "postgres",
         "ALTER ROLE prefect SET timezone TO 'America/New_York';",
     );
-    let run = check(
-        &[
-            "--database-url",
-            &url(&pg, "berlin"),
-            "--only",
-            "db.timezone",
-        ],
-        &[CANARY],
-    );
+    let run = check_db(&pg, "berlin", &["--only", "db.timezone"]);
     assert_eq!(run.status("db.timezone"), "warn");
     assert!(
         run.fix("db.timezone")
@@ -264,7 +233,7 @@ fn fresh_database_without_migrations() {
             ..Seed::healthy("fresh")
         },
     );
-    let run = check(&["--database-url", &url(&pg, "fresh")], &[CANARY]);
+    let run = check_db(&pg, "fresh", &[]);
     assert_eq!(run.status("db.schema"), "fail");
     assert!(
         run.message("db.schema")
@@ -294,7 +263,7 @@ fn no_tenant_fails_with_the_readme_tenant_fix() {
             ..Seed::healthy("notenant")
         },
     );
-    let run = check(&["--database-url", &url(&pg, "notenant")], &[CANARY]);
+    let run = check_db(&pg, "notenant", &[]);
     assert_eq!(run.status("tenant.exists"), "fail");
     assert_eq!(run.result("tenant.exists")["evidence"]["path"], "sql");
     let fix = run.fix("tenant.exists");
@@ -319,10 +288,7 @@ fn hdb_catalog_ownership() {
             ..Seed::healthy("managed")
         },
     );
-    let run = check(
-        &["--database-url", &url(&pg, "managed"), "--only", "hasura.*"],
-        &[CANARY],
-    );
+    let run = check_db(&pg, "managed", &["--only", "hasura.*"]);
     assert_eq!(run.status("hasura.schema-owner"), "fail");
     assert!(
         run.message("hasura.schema-owner")
@@ -350,16 +316,10 @@ fn hdb_catalog_ownership() {
 
     // Another Hasura user: everything owned by prefect is now wrong for it.
     pg.sql("postgres", "CREATE ROLE hasura LOGIN;");
-    let run = check(
-        &[
-            "--database-url",
-            &url(&pg, "managed"),
-            "--only",
-            "hasura.*",
-            "--hasura-user",
-            "hasura",
-        ],
-        &[CANARY],
+    let run = check_db(
+        &pg,
+        "managed",
+        &["--only", "hasura.*", "--hasura-user", "hasura"],
     );
     assert_eq!(run.status("hasura.function-owner"), "fail");
     assert!(
@@ -367,16 +327,10 @@ fn hdb_catalog_ownership() {
             .contains("check_violation(msg text) OWNER TO hasura;")
     );
     // A Hasura user that does not exist is named as such.
-    let run = check(
-        &[
-            "--database-url",
-            &url(&pg, "managed"),
-            "--only",
-            "hasura.*",
-            "--hasura-user",
-            "nobody",
-        ],
-        &[CANARY],
+    let run = check_db(
+        &pg,
+        "managed",
+        &["--only", "hasura.*", "--hasura-user", "nobody"],
     );
     assert!(
         run.message("hasura.schema-owner")
@@ -396,7 +350,7 @@ fn check_sends_nothing_but_reads() {
         },
     );
     let before = pg.log().len();
-    let run = check(&["--database-url", &url(&pg, "prefect")], &[CANARY]);
+    let run = check_db(&pg, "prefect", &[]);
     assert_eq!(
         run.json["summary"]["skip"], 0,
         "every check ran: {}",
@@ -428,7 +382,7 @@ fn check_sends_nothing_but_reads() {
         );
     }
     // And the database is as it was: still no tenant, still Tokyo.
-    let again = check(&["--database-url", &url(&pg, "prefect")], &[CANARY]);
+    let again = check_db(&pg, "prefect", &[]);
     assert_eq!(again.status("tenant.exists"), "fail");
     assert_eq!(again.status("db.timezone"), "warn");
 }
