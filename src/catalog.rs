@@ -93,6 +93,16 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("hasura_user", "the database user Hasura connects as"),
     ("release", "the Helm release name"),
     ("namespace", "the Kubernetes namespace"),
+    ("api_url", "the API URL this run checked"),
+    ("ui_url", "the UI URL this run checked"),
+    ("settings_url", "the URL of the UI's settings.json"),
+    ("server_url", "the API URL the UI gives the browser"),
+    ("ui_origin", "the origin (scheme://host:port) the UI is served from"),
+    (
+        "apollo_url",
+        "the API URL to give the UI (the one checked here when it differs and answers)",
+    ),
+    ("cli_endpoint", "the API endpoint the local prefect CLI uses"),
     (
         "alter_functions",
         "one ALTER FUNCTION statement per function with the wrong owner",

@@ -14,11 +14,14 @@ use crate::{
     checks::{Cx, quote_ident},
     engine::{self, RunOptions, Selection},
     probes::{
-        pg_target::{DbTarget, ProcessEnv},
+        http::{HttpOptions, HttpProbe},
+        pg_target::ProcessEnv,
         postgres::{NetDialer, PgProbe},
+        prefect_config::PrefectConfig,
     },
     redact, render,
     report::{Report, Target},
+    targets::{self, ApiUrl, Given},
 };
 
 /// Exit code for usage errors and unreadable input.
@@ -79,6 +82,18 @@ pub struct CheckArgs {
     /// postgres://prefect:test-password@localhost:5432/prefect_server.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// The Prefect API (Apollo) as this machine reaches it, e.g. http://host:4200/graphql. Default: the
+    /// prefect CLI's [server] endpoint (~/.prefect/config.toml, PREFECT__SERVER__* variables), else
+    /// the server_url of the UI given with --ui-url, else http://localhost:4200.
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// The Prefect UI as the user's browser reaches it, e.g. http://host:8080. Default: the prefect
+    /// CLI's [server.ui] endpoint, else http://localhost:8080.
+    #[arg(long, value_name = "URL")]
+    pub ui_url: Option<String>,
+    /// Do not verify HTTPS certificates (the report says so).
+    #[arg(long)]
+    pub insecure: bool,
     /// The database user Hasura connects as (default: the database user, as the chart's Hasura uses).
     #[arg(long, value_name = "NAME")]
     pub hasura_user: Option<String>,
@@ -260,9 +275,15 @@ fn explain(spec: &catalog::CheckSpec) -> String {
 
 fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     let started = Instant::now();
-    let target = match DbTarget::resolve(args.database_url.as_deref(), &ProcessEnv) {
+    let prefect = PrefectConfig::load(&ProcessEnv);
+    let given = Given {
+        database_url: args.database_url.as_deref(),
+        api_url: args.api_url.as_deref(),
+        ui_url: args.ui_url.as_deref(),
+    };
+    let found = match targets::resolve(&given, &ProcessEnv, &prefect) {
         Ok(t) => t,
-        Err(e) => return fail_usage(&format!("invalid database target: {e}")),
+        Err(e) => return fail_usage(&e),
     };
     let selected = match engine::select(
         catalog,
@@ -276,27 +297,76 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         Ok(s) => s,
         Err(e) => return fail_usage(&e.to_string()),
     };
-    let hasura_user = args
-        .hasura_user
-        .clone()
-        .unwrap_or_else(|| target.user.clone());
-    let vars: BTreeMap<String, String> = [
-        ("db_user", quote_ident(&target.user)),
-        ("database", quote_ident(&target.dbname)),
-        ("hasura_user", quote_ident(&hasura_user)),
-        ("db_host", target.host.clone()),
-        ("db_port", target.port.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let targets = vec![Target {
-        kind: "database".to_string(),
-        address: target.masked_url(),
-        source: target.source.describe().to_string(),
-    }];
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let mut report_targets = Vec::new();
+    let hasura_user = match &found.db {
+        Some(target) => {
+            let hasura_user = args
+                .hasura_user
+                .clone()
+                .unwrap_or_else(|| target.user.clone());
+            vars.extend(
+                [
+                    ("db_user", quote_ident(&target.user)),
+                    ("database", quote_ident(&target.dbname)),
+                    ("hasura_user", quote_ident(&hasura_user)),
+                    ("db_host", target.host.clone()),
+                    ("db_port", target.port.to_string()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+            );
+            report_targets.push(Target {
+                kind: "database".to_string(),
+                address: target.masked_url(),
+                source: target.source.describe().to_string(),
+            });
+            hasura_user
+        }
+        None => args.hasura_user.clone().unwrap_or_default(),
+    };
+    if let Some(api) = &found.api {
+        let address = match &api.url {
+            ApiUrl::Fixed(u) => {
+                vars.insert("api_url".to_string(), u.to_string());
+                u.to_string()
+            }
+            ApiUrl::FromUi => "the UI's server_url".to_string(),
+        };
+        report_targets.push(Target {
+            kind: "api".to_string(),
+            address,
+            source: api.source.clone(),
+        });
+    }
+    if let Some(ui) = &found.ui {
+        vars.insert("ui_url".to_string(), ui.url.to_string());
+        report_targets.push(Target {
+            kind: "ui".to_string(),
+            address: ui.url.to_string(),
+            source: ui.source.clone(),
+        });
+    }
+    let mut notices = Vec::new();
+    if args.insecure {
+        notices.push(
+            "--insecure: HTTPS certificates were NOT verified; a passing API or UI check does not \
+             prove the server is who it claims to be"
+                .to_string(),
+        );
+    }
+    let targets = report_targets;
     let cx = Arc::new(Cx {
-        pg: PgProbe::new(target, Box::new(NetDialer), args.timeout),
+        pg: found
+            .db
+            .map(|t| PgProbe::new(t, Box::new(NetDialer), args.timeout)),
+        http: HttpProbe::new(HttpOptions {
+            timeout: args.timeout,
+            insecure: args.insecure,
+        }),
+        api: found.api,
+        ui: found.ui,
+        prefect,
         hasura_user,
         vars,
     });
@@ -334,7 +404,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     runtime.shutdown_background();
 
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let report = Report::new("check", targets, results, args.strict, elapsed);
+    let report = Report::new("check", targets, results, args.strict, elapsed).with_notices(notices);
     let text = match args.output {
         Format::Text => render::text::render(&report, args.verbose),
         Format::Json => render::json::render(&report),

@@ -147,6 +147,11 @@ pub async fn run(
         let tx = tx.clone();
         tokio::spawn(async move {
             let (result, root) = run_one(def, spec, severity, cx, deps, timeout).await;
+            // A check that skipped itself (no target given …) passes its own reason down.
+            let root = match (result.status, root) {
+                (Status::Skip, None) => Some(result.message.clone()),
+                (_, root) => root,
+            };
             done.send_replace(Some((result.status, root)));
             let _ = tx.send(result);
         });
@@ -277,8 +282,10 @@ fn finish(
 mod tests {
     use super::*;
     use crate::probes::{
+        http::{HttpOptions, HttpProbe},
         pg_target::{DbTarget, PREFECT_DEFAULT_URL},
         postgres::{NetDialer, PgProbe},
+        prefect_config::PrefectConfig,
     };
 
     fn spec(id: &str) -> (String, String) {
@@ -358,7 +365,18 @@ mod tests {
         let target =
             DbTarget::resolve(Some(PREFECT_DEFAULT_URL), &BTreeMap::new()).expect("target");
         let cx = Arc::new(Cx {
-            pg: PgProbe::new(target, Box::new(NetDialer), Duration::from_secs(1)),
+            pg: Some(PgProbe::new(
+                target,
+                Box::new(NetDialer),
+                Duration::from_secs(1),
+            )),
+            http: HttpProbe::new(HttpOptions {
+                timeout: Duration::from_secs(1),
+                insecure: false,
+            }),
+            api: None,
+            ui: None,
+            prefect: PrefectConfig::load(&BTreeMap::new()),
             hasura_user: "prefect".into(),
             vars: BTreeMap::from([("db_user".to_string(), "prefect".to_string())]),
         });

@@ -3,7 +3,8 @@
 //!
 //! - [`catalog`]: the words of every check (`checks/*.toml`).
 //! - [`checks`]: the logic of every check, one function per id.
-//! - [`probes`]: shared connections (PostgreSQL …), opened once per run.
+//! - [`probes`]: shared connections (PostgreSQL, HTTP), opened once per run.
+//! - [`targets`]: what a run looks at (database, API, UI) and where each came from.
 //! - [`engine`]: runs checks concurrently with prerequisites and deadlines.
 //! - [`report`] and [`render`]: the report model and its text/JSON renderers.
 
@@ -16,3 +17,4 @@ pub mod probes;
 pub mod redact;
 pub mod render;
 pub mod report;
+pub mod targets;

@@ -108,6 +108,8 @@ pub struct Report {
     pub schema_version: u32,
     pub command: String,
     pub targets: Vec<Target>,
+    /// Things the reader must know about how the run was made (`--insecure` …).
+    pub notices: Vec<String>,
     pub results: Vec<CheckResult>,
     pub summary: Summary,
     pub exit_code: i32,
@@ -129,11 +131,19 @@ impl Report {
             schema_version: SCHEMA_VERSION,
             command: command.to_string(),
             targets,
+            notices: Vec::new(),
             exit_code: summary.exit_code(strict),
             results,
             summary,
             elapsed_ms,
         }
+    }
+}
+
+impl Report {
+    pub fn with_notices(mut self, notices: Vec<String>) -> Report {
+        self.notices = notices;
+        self
     }
 }
 

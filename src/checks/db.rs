@@ -8,14 +8,18 @@ use super::{Cx, Outcome, db_session, query_failed};
 use crate::probes::postgres::ConnectFailure;
 
 pub async fn db_reachable(cx: Arc<Cx>) -> Outcome {
-    let target = cx.pg.target();
+    let pg = match cx.pg() {
+        Ok(pg) => pg,
+        Err(o) => return o,
+    };
+    let target = pg.target();
     let address = target.address();
     let base = |o: Outcome| {
         o.with("target", target.masked_url())
             .with("target_source", target.source.describe())
             .with("sslmode", target.sslmode.as_str())
     };
-    match cx.pg.session().await {
+    match pg.session().await {
         Ok(s) => base(Outcome::pass(format!(
             "PostgreSQL {} answered at {address} in {} ms (TLS {})",
             s.server_version,
@@ -42,13 +46,17 @@ pub async fn db_reachable(cx: Arc<Cx>) -> Outcome {
 }
 
 pub async fn db_password(cx: Arc<Cx>) -> Outcome {
-    let t = cx.pg.target();
+    let pg = match cx.pg() {
+        Ok(pg) => pg,
+        Err(o) => return o,
+    };
+    let t = pg.target();
     let who = format!("user {:?} on database {:?}", t.user, t.dbname);
     let source = t
         .password_source
         .clone()
         .unwrap_or_else(|| "none".to_string());
-    let o = match cx.pg.session().await {
+    let o = match pg.session().await {
         Ok(_) => Outcome::pass(format!("{who} logged in")),
         Err(ConnectFailure::NoPassword) => Outcome::finding(format!(
             "the server asks {who} for a password and none was given"

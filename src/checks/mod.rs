@@ -2,20 +2,33 @@
 //! (`db.password` → `db_password`), in the file of its area. Its words (title, fix …) are in
 //! `checks/<id>.toml`.
 
+mod api;
 mod db;
 mod hasura;
+mod prefect;
 mod tenant;
+mod ui;
+mod web;
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use crate::probes::postgres::PgProbe;
+use crate::{
+    probes::{http::HttpProbe, postgres::PgProbe, prefect_config::PrefectConfig},
+    targets::{ApiTarget, UiTarget},
+};
 
-/// What a check sees: the shared probes and the names discovered so far.
+/// What a check sees: the shared probes, the targets and the names discovered so far.
 pub struct Cx {
-    pub pg: PgProbe,
+    /// The database, when there is one to look at (see [`crate::targets`]).
+    pub pg: Option<PgProbe>,
+    pub http: HttpProbe,
+    pub api: Option<ApiTarget>,
+    pub ui: Option<UiTarget>,
+    /// The local prefect CLI's configuration.
+    pub prefect: PrefectConfig,
     /// The database user Hasura connects as (the chart's Hasura uses the Prefect user).
     pub hasura_user: String,
     /// Values for the catalog's `{placeholders}`.
@@ -122,10 +135,19 @@ pub static REGISTRY: &[CheckDef] = &[
         hasura::hasura_function_owner,
         requires = ["db.password"]
     ),
+    check!("api.reachable", api::api_reachable, requires = []),
+    check!("api.version", api::api_version, requires = ["api.reachable"]),
+    check!("ui.settings-json", ui::ui_settings_json, requires = []),
     check!(
-        "tenant.exists",
-        tenant::tenant_exists,
-        requires = ["db.schema"]
+        "ui.server-url",
+        ui::ui_server_url,
+        requires = ["ui.settings-json"]
+    ),
+    check!("tenant.exists", tenant::tenant_exists, requires = []),
+    check!(
+        "prefect.cli-config",
+        prefect::prefect_cli_config,
+        requires = []
     ),
 ];
 
@@ -258,10 +280,22 @@ pub fn quote_ident(name: &str) -> String {
     }
 }
 
+impl Cx {
+    /// The database probe, or a `skip` saying how to give a database.
+    fn pg(&self) -> Result<&PgProbe, Outcome> {
+        self.pg.as_ref().ok_or_else(|| {
+            Outcome::skip(
+                "no database given: pass --database-url or set the PG* variables (the `prefect server \
+                 start` default is used only when no target is given on the command line)",
+            )
+        })
+    }
+}
+
 /// The open database session, or the outcome to report when there is none (a prerequisite normally
 /// catches that first).
 async fn db_session(cx: &Cx) -> Result<Arc<crate::probes::postgres::PgSession>, Outcome> {
-    cx.pg.session().await.map_err(|e| {
+    cx.pg()?.session().await.map_err(|e| {
         Outcome::skip(format!("no database session: {e}")).with("connect_error", e.kind())
     })
 }

@@ -1,25 +1,139 @@
 //! Tenant checks: the README's "The UI loads but the dashboard is blank".
+//!
+//! The API is asked first (Hasura's `tenant` root field, through Apollo), as the UI and agents see
+//! it. The database is read at the same time and used only when the API gives no answer, so a dead
+//! API costs no more than its one timeout.
 
 use std::sync::Arc;
 
-use super::{Cx, Outcome, db_session, query_failed};
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+
+use super::{
+    Cx, Outcome, db_session,
+    web::{self, GraphqlFailure, TENANT},
+};
+use crate::probes::http::Request;
+
+/// The message Prefect's client raises when the server has no tenant.
+const NO_TENANTS: &str = "has no tenants";
+
+enum Answer {
+    Tenants { count: i64, first: Option<String> },
+    NoTenantError(String),
+}
 
 pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
-    let s = match db_session(&cx).await {
-        Ok(s) => s,
-        Err(o) => return o,
+    let sql = {
+        let cx = cx.clone();
+        tokio::spawn(async move { from_sql(&cx).await })
     };
-    let rows = match s
+    // Abort the database read if the API answers first.
+    let mut sql = AbortOnDrop(sql);
+    let api = from_api(&cx).await;
+    let (api_url, api_error) = match api {
+        Ok((url, Answer::Tenants { count, first })) => {
+            return judge(count, first, "api", &format!("from the API at {url}"));
+        }
+        Ok((url, Answer::NoTenantError(message))) => {
+            return Outcome::finding(format!(
+                "the API at {url} says there is no tenant: {message:?}"
+            ))
+            .with("path", "api")
+            .with("tenants", 0);
+        }
+        Err((url, e)) => (url, e),
+    };
+    let sql = match (&mut sql.0).await {
+        Ok(r) => r,
+        Err(e) => Err(Outcome::error(format!("the database read stopped: {e}"))),
+    };
+    let api_note = match &api_url {
+        Some(u) => format!("the API at {u} gave no answer ({api_error})"),
+        None => api_error.clone(),
+    };
+    match sql {
+        Ok((count, first, database)) => judge(
+            count,
+            first,
+            "sql",
+            &format!("from database {database:?}, because {api_note}"),
+        )
+        .with("api_error", api_error),
+        Err(o) => Outcome::skip(format!(
+            "cannot tell: {api_note}, and the database cannot be read either: {}",
+            o.message
+        ))
+        .with("api_error", api_error),
+    }
+}
+
+fn judge(count: i64, first: Option<String>, path: &str, whence: &str) -> Outcome {
+    let o = if count == 0 {
+        Outcome::finding(format!("no tenant ({whence})"))
+    } else {
+        Outcome::pass(format!(
+            "a tenant exists (first: {:?}), read {whence}",
+            first.clone().unwrap_or_default()
+        ))
+    };
+    o.with("path", path)
+        .with("tenants", count)
+        .with("first_slug", first)
+}
+
+type ApiResult = Result<(String, Answer), (Option<String>, String)>;
+
+async fn from_api(cx: &Cx) -> ApiResult {
+    let (url, _) = web::api_url(cx).await.map_err(|o| (None, o.message))?;
+    let (_, data) = web::graphql(cx, &Request::graphql(&url, TENANT)).await;
+    let shown = url.to_string();
+    match data {
+        Ok(d) => match d.get("tenant") {
+            Some(Value::Array(list)) => Ok((
+                shown,
+                Answer::Tenants {
+                    count: i64::try_from(list.len()).unwrap_or(i64::MAX),
+                    first: list
+                        .first()
+                        .and_then(|t| t.get("slug"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                },
+            )),
+            _ => Err((
+                Some(shown),
+                format!("its answer has no tenant list: {}", Value::Object(d)),
+            )),
+        },
+        Err(GraphqlFailure::Answer(p))
+            if p.first_error().is_some_and(|m| m.contains(NO_TENANTS)) =>
+        {
+            Ok((
+                shown,
+                Answer::NoTenantError(p.first_error().unwrap_or_default().to_string()),
+            ))
+        }
+        Err(f) => Err((Some(shown), f.to_string())),
+    }
+}
+
+async fn from_sql(cx: &Cx) -> Result<(i64, Option<String>, String), Outcome> {
+    let s = db_session(cx).await?;
+    let rows = s
         .query(
             "SELECT (SELECT count(*) FROM public.tenant), \
                     (SELECT slug::text FROM public.tenant ORDER BY created LIMIT 1)",
             &[],
         )
         .await
-    {
-        Ok(r) => r,
-        Err(e) => return query_failed("read public.tenant", e),
-    };
+        .map_err(|e| {
+            if e.code.as_deref() == Some(SqlState::UNDEFINED_TABLE.code()) {
+                Outcome::skip("it has no public.tenant table (see db.schema)")
+            } else {
+                Outcome::error(format!("could not read public.tenant: {e}"))
+            }
+        })?;
     let (count, slug) = rows
         .first()
         .map(|r| {
@@ -29,19 +143,14 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
             )
         })
         .unwrap_or((0, None));
-    let o = if count == 0 {
-        Outcome::finding(format!(
-            "no tenant in database {:?} (table public.tenant is empty)",
-            s.database
-        ))
-    } else {
-        Outcome::pass(format!(
-            "{count} tenant{} (first: {:?}), read from the database",
-            if count == 1 { "" } else { "s" },
-            slug.clone().unwrap_or_default()
-        ))
-    };
-    o.with("path", "sql")
-        .with("tenants", count)
-        .with("first_slug", slug)
+    Ok((count, slug, s.database.clone()))
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

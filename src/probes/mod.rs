@@ -1,3 +1,7 @@
 //! Shared services that checks use to look at the world. Each probe opens its connection once per run.
+pub mod graphql;
+pub mod http;
 pub mod pg_target;
 pub mod postgres;
+pub mod prefect_config;
+pub mod tls;

@@ -57,6 +57,10 @@ pub fn render(report: &Report, verbose: bool) -> String {
             t.kind, t.address, t.source
         );
     }
+    let loud = AnsiColor::Yellow.on_default().bold();
+    for n in &report.notices {
+        let _ = writeln!(out, "{loud}‼ {n}{loud:#}");
+    }
     let width = report.results.iter().map(|r| r.id.len()).max().unwrap_or(0);
     let mut areas: Vec<&str> = AREAS.iter().map(|(a, _)| *a).collect();
     for r in &report.results {
@@ -122,5 +126,8 @@ pub fn render(report: &Report, verbose: bool) -> String {
         plural(s.error, "error", "errors"),
         report.elapsed_ms as f64 / 1000.0
     );
+    for n in &report.notices {
+        let _ = writeln!(out, "{loud}‼ {n}{loud:#}");
+    }
     out
 }

@@ -1,0 +1,576 @@
+//! The HTTP probe: every request the API and UI checks make goes through here.
+//!
+//! - One deadline per request, covering connect, every redirect and the body: a server that accepts
+//!   and never answers costs one `--timeout`.
+//! - Identical requests made by several checks are sent once per run (the result is shared), so a
+//!   dead endpoint costs one timeout, not one per check.
+//! - Bodies are capped ([`MAX_BODY`]); redirects are followed by hand, at most [`MAX_REDIRECTS`],
+//!   each one recorded so that reports can say where a request really went.
+//! - TLS is rustls with the program's one crypto provider and the system's roots; `insecure` turns
+//!   certificate verification off (the report says so).
+//! - Proxies come from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), as reqwest does.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt, io,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::{Value, json};
+use tokio::{sync::OnceCell, time::timeout_at};
+use url::Url;
+
+use super::tls::{NoVerify, crypto_provider, native_roots};
+
+/// The largest body read; a bigger one is an error (a misrouted download, a log dump …).
+pub const MAX_BODY: usize = 1 << 20;
+/// Redirects followed before giving up (browsers allow 20; an API should need none or one).
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The `User-Agent` of every request.
+pub fn user_agent() -> String {
+    format!("prefect-doctor/{}", env!("CARGO_PKG_VERSION"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Options,
+}
+
+impl Method {
+    fn as_reqwest(self) -> reqwest::Method {
+        match self {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Options => reqwest::Method::OPTIONS,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+/// One request. Equal requests are sent once per run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+}
+
+impl Request {
+    pub fn get(url: &Url) -> Request {
+        Request {
+            method: Method::Get,
+            url: url.clone(),
+            headers: vec![("accept", "application/json, */*;q=0.5".to_string())],
+            body: None,
+        }
+    }
+
+    /// A GraphQL query as the Prefect clients and UI send it: `POST` with a JSON body.
+    pub fn graphql(url: &Url, query: &str) -> Request {
+        Request {
+            method: Method::Post,
+            url: url.clone(),
+            headers: vec![
+                ("content-type", "application/json".to_string()),
+                ("accept", "application/json".to_string()),
+            ],
+            body: Some(json!({ "query": query }).to_string()),
+        }
+    }
+
+    /// A CORS preflight, as a browser sends it before a GraphQL `POST` from `origin`.
+    pub fn preflight(url: &Url, origin: &str) -> Request {
+        Request {
+            method: Method::Options,
+            url: url.clone(),
+            headers: vec![
+                ("origin", origin.to_string()),
+                ("access-control-request-method", "POST".to_string()),
+                ("access-control-request-headers", "content-type".to_string()),
+            ],
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Request {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// A redirect that was followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub status: u16,
+    pub from: Url,
+    pub to: Url,
+}
+
+impl fmt::Display for Hop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} → {}", self.status, self.from, self.to)
+    }
+}
+
+fn hops_text(hops: &[Hop]) -> String {
+    hops.iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A response, read whole (up to [`MAX_BODY`]).
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The URL that answered (after redirects).
+    pub url: Url,
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub redirects: Vec<Hop>,
+    pub elapsed: Duration,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        self.header(header::CONTENT_TYPE.as_str())
+    }
+
+    /// An HTML page rather than data: by its content type, or by its first bytes.
+    pub fn is_html(&self) -> bool {
+        if self
+            .content_type()
+            .is_some_and(|c| c.to_ascii_lowercase().contains("text/html"))
+        {
+            return true;
+        }
+        let head = String::from_utf8_lossy(&self.body[..self.body.len().min(512)]).to_lowercase();
+        let head = head.trim_start();
+        head.starts_with("<!doctype html") || head.starts_with("<html")
+    }
+
+    /// The `<title>` of an HTML body, if any.
+    pub fn html_title(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.body[..self.body.len().min(64 * 1024)]);
+        let lower = text.to_lowercase();
+        let start = lower.find("<title")?;
+        let open_end = start + lower[start..].find('>')? + 1;
+        let close = open_end + lower[open_end..].find("</title")?;
+        let title = text.get(open_end..close)?.split_whitespace().collect::<Vec<_>>();
+        (!title.is_empty()).then(|| clip(&title.join(" "), 80))
+    }
+
+    /// The start of the body on one line, for messages.
+    pub fn snippet(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body[..self.body.len().min(400)]);
+        clip(&text.split_whitespace().collect::<Vec<_>>().join(" "), 100)
+    }
+
+    pub fn status_text(&self) -> String {
+        let reason = http::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason());
+        match reason {
+            Some(r) => format!("HTTP {} {r}", self.status),
+            None => format!("HTTP {}", self.status),
+        }
+    }
+
+    /// " (redirected: 301 a → b)" when redirects were followed, else "".
+    pub fn redirect_note(&self) -> String {
+        if self.redirects.is_empty() {
+            String::new()
+        } else {
+            format!(" (redirected: {})", hops_text(&self.redirects))
+        }
+    }
+
+    /// Evidence common to every response.
+    pub fn evidence(&self) -> Value {
+        json!({
+            "url": self.url.as_str(),
+            "status": self.status,
+            "content_type": self.content_type(),
+            "redirects": self.redirects.iter().map(|h| json!({
+                "status": h.status, "from": h.from.as_str(), "to": h.to.as_str()
+            })).collect::<Vec<_>>(),
+            "elapsed_ms": u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Where a request ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpPhase {
+    Connect,
+    Response,
+    Body,
+}
+
+impl HttpPhase {
+    fn describe(self) -> &'static str {
+        match self {
+            HttpPhase::Connect => "connecting",
+            HttpPhase::Response => "waiting for the response (the connection was accepted)",
+            HttpPhase::Body => "reading the response body",
+        }
+    }
+}
+
+/// Why a request got no usable response. Says what happened; the caller names the URL.
+#[derive(Debug, Clone)]
+pub enum HttpFailure {
+    InvalidUrl { detail: String },
+    Dns { host: String, detail: String },
+    Refused,
+    Timeout { phase: HttpPhase, after: Duration },
+    Tls { detail: String },
+    /// Something answered, but not in HTTP (a TLS port spoken to in clear text, a database …).
+    NotHttp { detail: String },
+    Network { detail: String },
+    TooLarge { limit: usize },
+    TooManyRedirects { hops: Vec<Hop> },
+    RedirectLoop { hops: Vec<Hop> },
+    BadRedirect { status: u16, detail: String },
+}
+
+impl HttpFailure {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HttpFailure::InvalidUrl { .. } => "invalid-url",
+            HttpFailure::Dns { .. } => "dns",
+            HttpFailure::Refused => "refused",
+            HttpFailure::Timeout { .. } => "timeout",
+            HttpFailure::Tls { .. } => "tls",
+            HttpFailure::NotHttp { .. } => "not-http",
+            HttpFailure::Network { .. } => "network",
+            HttpFailure::TooLarge { .. } => "too-large",
+            HttpFailure::TooManyRedirects { .. } => "too-many-redirects",
+            HttpFailure::RedirectLoop { .. } => "redirect-loop",
+            HttpFailure::BadRedirect { .. } => "bad-redirect",
+        }
+    }
+}
+
+impl fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpFailure::InvalidUrl { detail } => write!(f, "invalid URL: {detail}"),
+            HttpFailure::Dns { host, detail } => {
+                write!(f, "the host name {host:?} does not resolve: {detail}")
+            }
+            HttpFailure::Refused => f.write_str("connection refused (nothing listens on that port)"),
+            HttpFailure::Timeout { phase, after } => write!(
+                f,
+                "no answer within {} while {}",
+                humantime::format_duration(*after),
+                phase.describe()
+            ),
+            HttpFailure::Tls { detail } => write!(f, "TLS failed: {detail}"),
+            HttpFailure::NotHttp { detail } => write!(
+                f,
+                "the server did not answer in HTTP ({detail}); is the scheme (http/https) right?"
+            ),
+            HttpFailure::Network { detail } => write!(f, "network error: {detail}"),
+            HttpFailure::TooLarge { limit } => write!(
+                f,
+                "the response body is larger than {} KiB; stopped reading (this is not the small JSON answer expected)",
+                limit / 1024
+            ),
+            HttpFailure::TooManyRedirects { hops } => write!(
+                f,
+                "more than {MAX_REDIRECTS} redirects: {}",
+                hops_text(hops)
+            ),
+            HttpFailure::RedirectLoop { hops } => {
+                write!(f, "redirect loop: {}", hops_text(hops))
+            }
+            HttpFailure::BadRedirect { status, detail } => {
+                write!(f, "HTTP {status} redirect with {detail}")
+            }
+        }
+    }
+}
+
+/// Classifies a reqwest error by walking its causes.
+fn classify(e: &reqwest::Error, url: &Url, after: Duration) -> HttpFailure {
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        chain.push(err);
+        cur = err.source();
+    }
+    for err in &chain {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return HttpFailure::Tls {
+                detail: t.to_string(),
+            };
+        }
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return HttpFailure::Tls {
+                    detail: t.to_string(),
+                };
+            }
+        }
+    }
+    if e.is_timeout() {
+        let phase = if e.is_connect() {
+            HttpPhase::Connect
+        } else {
+            HttpPhase::Response
+        };
+        return HttpFailure::Timeout { phase, after };
+    }
+    let detail = chain
+        .iter()
+        .skip(1)
+        .last()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| e.to_string());
+    if e.is_dns() {
+        return HttpFailure::Dns {
+            host: url.host_str().unwrap_or_default().to_string(),
+            detail,
+        };
+    }
+    for err in &chain {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => return HttpFailure::Refused,
+                io::ErrorKind::TimedOut => {
+                    return HttpFailure::Timeout {
+                        phase: HttpPhase::Connect,
+                        after,
+                    };
+                }
+                _ => {}
+            }
+        }
+        if let Some(h) = err.downcast_ref::<hyper::Error>()
+            && h.is_parse()
+        {
+            return HttpFailure::NotHttp {
+                detail: h.to_string(),
+            };
+        }
+    }
+    HttpFailure::Network { detail }
+}
+
+/// Request settings of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpOptions {
+    pub timeout: Duration,
+    pub insecure: bool,
+}
+
+type Shared = Arc<OnceCell<Result<Arc<Response>, HttpFailure>>>;
+
+/// The HTTP client of one run.
+pub struct HttpProbe {
+    client: Result<reqwest::Client, String>,
+    opts: HttpOptions,
+    cache: Mutex<HashMap<Request, Shared>>,
+}
+
+impl HttpProbe {
+    pub fn new(opts: HttpOptions) -> HttpProbe {
+        HttpProbe {
+            client: build_client(&opts),
+            opts,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn options(&self) -> HttpOptions {
+        self.opts
+    }
+
+    /// Sends `req` (once per run: later callers share the first answer).
+    pub async fn fetch(&self, req: &Request) -> Result<Arc<Response>, HttpFailure> {
+        let cell = {
+            let mut cache = match self.cache.lock() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            cache.entry(req.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async { self.send(req).await.map(Arc::new) })
+            .await
+            .clone()
+    }
+
+    async fn send(&self, req: &Request) -> Result<Response, HttpFailure> {
+        let client = self.client.as_ref().map_err(|e| HttpFailure::Network {
+            detail: format!("cannot set up the HTTP client: {e}"),
+        })?;
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.opts.timeout;
+        let mut method = req.method;
+        let mut body = req.body.clone();
+        let mut url = req.url.clone();
+        let mut hops: Vec<Hop> = Vec::new();
+        let mut seen: HashSet<Url> = HashSet::from([url.clone()]);
+        loop {
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(HttpFailure::InvalidUrl {
+                    detail: format!("{url} is not an http(s) URL"),
+                });
+            }
+            let mut builder = client.request(method.as_reqwest(), url.clone());
+            for (name, value) in &req.headers {
+                if method == Method::Get && body.is_none() && *name == "content-type" {
+                    continue;
+                }
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    builder = builder.header(*name, v);
+                }
+            }
+            if let Some(b) = &body {
+                builder = builder.body(b.clone());
+            }
+            // reqwest's own connect time-out (set to the full deadline) fires first when connecting
+            // hangs, which tells the phase; this one is a backstop.
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let send = builder.timeout(remaining + Duration::from_millis(100)).send();
+            let mut resp = match timeout_at(deadline + Duration::from_millis(150), send).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(classify(&e, &url, self.opts.timeout)),
+                Err(_) => {
+                    return Err(HttpFailure::Timeout {
+                        phase: HttpPhase::Response,
+                        after: self.opts.timeout,
+                    });
+                }
+            };
+            let status = resp.status().as_u16();
+            if matches!(status, 301 | 302 | 303 | 307 | 308) {
+                let Some(location) = resp.headers().get(header::LOCATION) else {
+                    return Err(HttpFailure::BadRedirect {
+                        status,
+                        detail: "no Location header".to_string(),
+                    });
+                };
+                let next = location
+                    .to_str()
+                    .ok()
+                    .and_then(|l| url.join(l).ok())
+                    .ok_or_else(|| HttpFailure::BadRedirect {
+                        status,
+                        detail: "an invalid Location header".to_string(),
+                    })?;
+                hops.push(Hop {
+                    status,
+                    from: url.clone(),
+                    to: next.clone(),
+                });
+                if !seen.insert(next.clone()) {
+                    return Err(HttpFailure::RedirectLoop { hops });
+                }
+                if hops.len() > MAX_REDIRECTS {
+                    return Err(HttpFailure::TooManyRedirects { hops });
+                }
+                // As browsers do: 303, and 301/302 after a POST, continue as a GET without body.
+                if status == 303 || (matches!(status, 301 | 302) && method == Method::Post) {
+                    method = Method::Get;
+                    body = None;
+                }
+                url = next;
+                continue;
+            }
+            if resp
+                .content_length()
+                .is_some_and(|n| n > MAX_BODY as u64)
+            {
+                return Err(HttpFailure::TooLarge { limit: MAX_BODY });
+            }
+            let mut buf: Vec<u8> = Vec::new();
+            loop {
+                match timeout_at(deadline + Duration::from_millis(150), resp.chunk()).await {
+                    Ok(Ok(Some(chunk))) => {
+                        if buf.len() + chunk.len() > MAX_BODY {
+                            return Err(HttpFailure::TooLarge { limit: MAX_BODY });
+                        }
+                        buf.extend_from_slice(&chunk);
+                    }
+                    Ok(Ok(None)) => break,
+                    Ok(Err(e)) if e.is_timeout() => {
+                        return Err(HttpFailure::Timeout {
+                            phase: HttpPhase::Body,
+                            after: self.opts.timeout,
+                        });
+                    }
+                    Ok(Err(e)) => return Err(classify(&e, &url, self.opts.timeout)),
+                    Err(_) => {
+                        return Err(HttpFailure::Timeout {
+                            phase: HttpPhase::Body,
+                            after: self.opts.timeout,
+                        });
+                    }
+                }
+            }
+            return Ok(Response {
+                url,
+                status,
+                headers: resp.headers().clone(),
+                body: Bytes::from(buf),
+                redirects: hops,
+                elapsed: started.elapsed(),
+            });
+        }
+    }
+}
+
+fn build_client(opts: &HttpOptions) -> Result<reqwest::Client, String> {
+    let provider = crypto_provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let mut tls = if opts.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth()
+    } else {
+        builder
+            .with_root_certificates(native_roots())
+            .with_no_client_auth()
+    };
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent())
+        .connect_timeout(opts.timeout)
+        .pool_max_idle_per_host(4)
+        .build()
+        .map_err(|e| e.to_string())
+}
