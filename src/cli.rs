@@ -94,6 +94,10 @@ pub struct CheckArgs {
     /// Do not verify HTTPS certificates (the report says so).
     #[arg(long)]
     pub insecure: bool,
+    /// Reach HOST at ADDR instead of asking DNS, as curl's --resolve (repeatable), e.g.
+    /// prefect.example.com:443:203.0.113.7 to check an ingress before its DNS record exists.
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve)]
+    pub resolve: Vec<(String, std::net::SocketAddr)>,
     /// The database user Hasura connects as (default: the database user, as the chart's Hasura uses).
     #[arg(long, value_name = "NAME")]
     pub hasura_user: Option<String>,
@@ -126,6 +130,25 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("the timeout must be more than zero".to_string());
     }
     Ok(d)
+}
+
+fn parse_resolve(s: &str) -> Result<(String, std::net::SocketAddr), String> {
+    let mut parts = s.splitn(3, ':');
+    let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("expected HOST:PORT:ADDR, e.g. prefect.example.com:443:203.0.113.7".to_string());
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port number"))?;
+    let ip: std::net::IpAddr = addr
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an IP address"))?;
+    if host.is_empty() {
+        return Err("the host is empty".to_string());
+    }
+    Ok((host.to_ascii_lowercase(), std::net::SocketAddr::new(ip, port)))
 }
 
 /// Writes `text` (scrubbed of secrets) to stdout, colour stripped unless wanted.
@@ -363,6 +386,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         http: HttpProbe::new(HttpOptions {
             timeout: args.timeout,
             insecure: args.insecure,
+            resolve: args.resolve.clone(),
         }),
         api: found.api,
         ui: found.ui,

@@ -373,6 +373,7 @@ mod tests {
             http: HttpProbe::new(HttpOptions {
                 timeout: Duration::from_secs(1),
                 insecure: false,
+                resolve: Vec::new(),
             }),
             api: None,
             ui: None,

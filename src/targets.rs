@@ -67,6 +67,13 @@ pub fn parse_http_url(s: &str) -> Result<Url, String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("{s:?} has no host"));
     }
+    // Basic-auth credentials in the URL are secrets: never shown.
+    if let Some(p) = url.password() {
+        crate::redact::register(p);
+        if let Ok(decoded) = percent_encoding::percent_decode_str(p).decode_utf8() {
+            crate::redact::register(&decoded);
+        }
+    }
     Ok(url)
 }
 

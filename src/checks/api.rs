@@ -27,13 +27,12 @@ pub async fn api_reachable(cx: Arc<Cx>) -> Outcome {
             "{url} answers GraphQL but has no `hello` field{redirected}: this is not Prefect's Apollo \
              (Hasura's own endpoint, or another GraphQL server?)"
         ))
+        .with("failure", "no-hello")
         .fix("wrong_service"),
-        Err(GraphqlFailure::Answer(p @ GraphqlProblem::Html { .. })) => {
-            Outcome::finding(format!("{url} {p}{redirected}")).fix("wrong_service")
-        }
-        Err(f @ GraphqlFailure::Answer(_)) => {
-            Outcome::finding(format!("the Prefect API at {url} {f}{redirected}"))
-                .with("failure", f.kind())
+        Err(GraphqlFailure::Answer(p)) => {
+            Outcome::finding(format!("the Prefect API at {url} {p}{redirected}"))
+                .with("failure", p.kind())
+                .fix("wrong_service")
         }
         Err(f) => Outcome::finding(format!("cannot reach the Prefect API at {url}: {f}"))
             .with("failure", f.kind()),

@@ -49,7 +49,7 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
         Err(e) => Err(Outcome::error(format!("the database read stopped: {e}"))),
     };
     let api_note = match &api_url {
-        Some(u) => format!("the API at {u} gave no answer ({api_error})"),
+        Some(u) => format!("the API at {u} gave no answer: {api_error}"),
         None => api_error.clone(),
     };
     match sql {
@@ -57,7 +57,7 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
             count,
             first,
             "sql",
-            &format!("from database {database:?}, because {api_note}"),
+            &format!("from database {database:?}; {api_note}"),
         )
         .with("api_error", api_error),
         Err(o) => Outcome::skip(format!(
@@ -69,12 +69,18 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
 }
 
 fn judge(count: i64, first: Option<String>, path: &str, whence: &str) -> Outcome {
+    let first_shown = first.clone().unwrap_or_default();
     let o = if count == 0 {
         Outcome::finding(format!("no tenant ({whence})"))
+    } else if path == "api" {
+        // The API is asked for one tenant only.
+        Outcome::pass(format!(
+            "a tenant exists (first: {first_shown:?}), read {whence}"
+        ))
     } else {
         Outcome::pass(format!(
-            "a tenant exists (first: {:?}), read {whence}",
-            first.clone().unwrap_or_default()
+            "{count} tenant{} (first: {first_shown:?}), read {whence}",
+            if count == 1 { "" } else { "s" }
         ))
     };
     o.with("path", path)

@@ -319,26 +319,33 @@ impl fmt::Display for HttpFailure {
     }
 }
 
+/// Every error in `e`'s chain, including the errors wrapped inside `io::Error`s (whose `source()`
+/// skips them; TLS errors arrive as an `io::Error` inside an `io::Error`).
+fn causes<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = Vec::new();
+    let mut stack = vec![e];
+    while let Some(err) = stack.pop() {
+        if out.len() > 32 {
+            break;
+        }
+        out.push(err);
+        if let Some(inner) = err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            stack.push(inner);
+        } else if let Some(next) = err.source() {
+            stack.push(next);
+        }
+    }
+    out
+}
+
 /// Classifies a reqwest error by walking its causes.
 fn classify(e: &reqwest::Error, url: &Url, after: Duration) -> HttpFailure {
-    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        chain.push(err);
-        cur = err.source();
-    }
+    let chain = causes(e);
     for err in &chain {
         if let Some(t) = err.downcast_ref::<rustls::Error>() {
             return HttpFailure::Tls {
                 detail: t.to_string(),
             };
-        }
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return HttpFailure::Tls {
-                    detail: t.to_string(),
-                };
-            }
         }
     }
     if e.is_timeout() {
@@ -386,10 +393,12 @@ fn classify(e: &reqwest::Error, url: &Url, after: Duration) -> HttpFailure {
 }
 
 /// Request settings of a run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub timeout: Duration,
     pub insecure: bool,
+    /// Host names answered from here instead of DNS (`--resolve`, as curl's).
+    pub resolve: Vec<(String, std::net::SocketAddr)>,
 }
 
 type Shared = Arc<OnceCell<Result<Arc<Response>, HttpFailure>>>;
@@ -410,8 +419,8 @@ impl HttpProbe {
         }
     }
 
-    pub fn options(&self) -> HttpOptions {
-        self.opts
+    pub fn options(&self) -> &HttpOptions {
+        &self.opts
     }
 
     /// Sends `req` (once per run: later callers share the first answer).
@@ -565,7 +574,11 @@ fn build_client(opts: &HttpOptions) -> Result<reqwest::Client, String> {
             .with_no_client_auth()
     };
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for (host, addr) in &opts.resolve {
+        builder = builder.resolve(host, *addr);
+    }
+    builder
         .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(user_agent())

@@ -2,6 +2,7 @@
 //! binary that checks every output format for leaked secrets.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod pg;
 pub mod prefect;
 
@@ -36,11 +37,19 @@ impl Run {
     }
 }
 
-/// The built binary with a clean environment (no PG* variables, no ~/.pgpass).
+/// The built binary with a clean environment (no PG*, PREFECT__* or proxy variables, no ~/.pgpass,
+/// no ~/.prefect).
 pub fn doctor() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("prefect-doctor").expect("binary built");
     for (k, _) in std::env::vars() {
-        if k.starts_with("PG") || k == "NO_COLOR" || k.starts_with("CLICOLOR") {
+        let proxy = k.to_ascii_lowercase().ends_with("_proxy");
+        if k.starts_with("PG")
+            || k.starts_with("PREFECT__")
+            || proxy
+            || k == "NO_COLOR"
+            || k.starts_with("CLICOLOR")
+            || k.starts_with("SSL_CERT")
+        {
             cmd.env_remove(k);
         }
     }
