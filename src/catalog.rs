@@ -97,12 +97,18 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("ui_url", "the UI URL this run checked"),
     ("settings_url", "the URL of the UI's settings.json"),
     ("server_url", "the API URL the UI gives the browser"),
-    ("ui_origin", "the origin (scheme://host:port) the UI is served from"),
+    (
+        "ui_origin",
+        "the origin (scheme://host:port) the UI is served from",
+    ),
     (
         "apollo_url",
         "the API URL to give the UI (the one checked here when it differs and answers)",
     ),
-    ("cli_endpoint", "the API endpoint the local prefect CLI uses"),
+    (
+        "cli_endpoint",
+        "the API endpoint the local prefect CLI uses",
+    ),
     (
         "alter_functions",
         "one ALTER FUNCTION statement per function with the wrong owner",

@@ -135,7 +135,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn parse_resolve(s: &str) -> Result<(String, std::net::SocketAddr), String> {
     let mut parts = s.splitn(3, ':');
     let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err("expected HOST:PORT:ADDR, e.g. prefect.example.com:443:203.0.113.7".to_string());
+        return Err(
+            "expected HOST:PORT:ADDR, e.g. prefect.example.com:443:203.0.113.7".to_string(),
+        );
     };
     let port: u16 = port
         .parse()
@@ -148,7 +150,10 @@ fn parse_resolve(s: &str) -> Result<(String, std::net::SocketAddr), String> {
     if host.is_empty() {
         return Err("the host is empty".to_string());
     }
-    Ok((host.to_ascii_lowercase(), std::net::SocketAddr::new(ip, port)))
+    Ok((
+        host.to_ascii_lowercase(),
+        std::net::SocketAddr::new(ip, port),
+    ))
 }
 
 /// Writes `text` (scrubbed of secrets) to stdout, colour stripped unless wanted.

@@ -78,7 +78,8 @@ pub fn parse_http_url(s: &str) -> Result<Url, String> {
 }
 
 pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<Targets, String> {
-    let explicit = given.database_url.is_some() || given.api_url.is_some() || given.ui_url.is_some();
+    let explicit =
+        given.database_url.is_some() || given.api_url.is_some() || given.ui_url.is_some();
 
     let db = DbTarget::resolve(given.database_url, env)
         .map_err(|e| format!("invalid database target: {e}"))?;
@@ -106,40 +107,40 @@ pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<
         }
     };
 
-    let api = match given.api_url {
-        Some(u) => Some(ApiTarget {
-            url: ApiUrl::Fixed(parse_http_url(u).map_err(|e| format!("--api-url: {e}"))?),
-            source: "--api-url".to_string(),
-            from_flag: true,
-        }),
-        None => {
-            let s = prefect.server_endpoint();
-            if !s.is_default() {
-                Some(ApiTarget {
-                    url: ApiUrl::Fixed(
-                        parse_http_url(&s.value)
-                            .map_err(|e| format!("the prefect server endpoint ({}): {e}", s.source))?,
-                    ),
-                    source: s.source,
-                    from_flag: false,
-                })
-            } else if given.ui_url.is_some() {
-                Some(ApiTarget {
-                    url: ApiUrl::FromUi,
-                    source: "the UI's /settings.json server_url".to_string(),
-                    from_flag: false,
-                })
-            } else if !explicit {
-                Some(ApiTarget {
-                    url: ApiUrl::Fixed(parse_http_url(&s.value)?),
-                    source: DEFAULT_SOURCE.to_string(),
-                    from_flag: false,
-                })
-            } else {
-                None
+    let api =
+        match given.api_url {
+            Some(u) => Some(ApiTarget {
+                url: ApiUrl::Fixed(parse_http_url(u).map_err(|e| format!("--api-url: {e}"))?),
+                source: "--api-url".to_string(),
+                from_flag: true,
+            }),
+            None => {
+                let s = prefect.server_endpoint();
+                if !s.is_default() {
+                    Some(ApiTarget {
+                        url: ApiUrl::Fixed(parse_http_url(&s.value).map_err(|e| {
+                            format!("the prefect server endpoint ({}): {e}", s.source)
+                        })?),
+                        source: s.source,
+                        from_flag: false,
+                    })
+                } else if given.ui_url.is_some() {
+                    Some(ApiTarget {
+                        url: ApiUrl::FromUi,
+                        source: "the UI's /settings.json server_url".to_string(),
+                        from_flag: false,
+                    })
+                } else if !explicit {
+                    Some(ApiTarget {
+                        url: ApiUrl::Fixed(parse_http_url(&s.value)?),
+                        source: DEFAULT_SOURCE.to_string(),
+                        from_flag: false,
+                    })
+                } else {
+                    None
+                }
             }
-        }
-    };
+        };
     Ok(Targets { db, api, ui })
 }
 

@@ -55,7 +55,10 @@ fn healthy_install_passes_and_only_reads() {
         "Prefect Server API 2022.09.23 (Prefect Core 1.4.0)"
     );
     assert_eq!(evidence(&run, "tenant.exists", "path"), "api");
-    assert!(run.message("ui.server-url").contains("allows the UI's origin"));
+    assert!(
+        run.message("ui.server-url")
+            .contains("allows the UI's origin")
+    );
     // The database was not given: its checks say so instead of failing on localhost:5432.
     assert_eq!(run.status("db.reachable"), "skip");
     assert!(run.message("db.password").contains("no database given"));
@@ -113,7 +116,11 @@ fn refused_api() {
 
 #[test]
 fn unresolvable_api_host() {
-    let run = probe(Some("http://prefect-apollo.invalid:4200/graphql"), None, &[]);
+    let run = probe(
+        Some("http://prefect-apollo.invalid:4200/graphql"),
+        None,
+        &[],
+    );
     assert_eq!(run.status("api.reachable"), "fail");
     assert_eq!(evidence(&run, "api.reachable", "failure"), "dns");
     assert!(
@@ -185,16 +192,18 @@ fn html_where_graphql_was_expected() {
         m.contains("answered with an HTML page (HTTP 200 OK, title \"Prefect Server\")"),
         "{m}"
     );
-    assert!(run.fix("api.reachable").contains("something other than Prefect's Apollo"));
+    assert!(
+        run.fix("api.reachable")
+            .contains("something other than Prefect's Apollo")
+    );
 
     // An ingress with no rule for the host: its default backend.
     let backend = Server::start(default_backend);
     let run = run_api(&graphql(&backend));
     assert_eq!(evidence(&run, "api.reachable", "failure"), "http-status");
-    assert!(
-        run.message("api.reachable")
-            .contains("answered HTTP 404 Not Found without a GraphQL answer: \"default backend - 404\"")
-    );
+    assert!(run.message("api.reachable").contains(
+        "answered HTTP 404 Not Found without a GraphQL answer: \"default backend - 404\""
+    ));
 }
 
 fn run_api(url: &str) -> support::Run {
@@ -236,19 +245,24 @@ fn graphql_errors_are_quoted() {
 
 #[test]
 fn huge_body_is_cut_off() {
-    let huge = Server::start(|_| {
-        Reply::new(200, "application/json", vec![b' '; 3 << 20])
-    });
+    let huge = Server::start(|_| Reply::new(200, "application/json", vec![b' '; 3 << 20]));
     let run = run_api(&graphql(&huge));
     assert_eq!(evidence(&run, "api.reachable", "failure"), "too-large");
-    assert!(run.message("api.reachable").contains("larger than 1024 KiB"));
+    assert!(
+        run.message("api.reachable")
+            .contains("larger than 1024 KiB")
+    );
 }
 
 #[test]
 fn redirects_are_followed_reported_and_bounded() {
     // A loop.
     let looping = Server::start(|h| {
-        let to = if h.path == "/graphql" { "/a" } else { "/graphql" };
+        let to = if h.path == "/graphql" {
+            "/a"
+        } else {
+            "/graphql"
+        };
         Reply::new(302, "text/html", "").header("location", to)
     });
     let run = run_api(&graphql(&looping));
@@ -279,8 +293,10 @@ fn redirects_are_followed_reported_and_bounded() {
     let run = run_api(&graphql(&moved));
     assert_eq!(run.status("api.reachable"), "pass");
     assert!(
-        run.message("api.reachable")
-            .contains(&format!("(redirected: 308 {}/graphql → {}/)", moved.url, moved.url)),
+        run.message("api.reachable").contains(&format!(
+            "(redirected: 308 {}/graphql → {}/)",
+            moved.url, moved.url
+        )),
         "{}",
         run.message("api.reachable")
     );
@@ -300,10 +316,18 @@ fn no_tenant() {
     let run = run_api(&graphql(&apollo));
     assert_eq!(run.status("tenant.exists"), "fail");
     assert_eq!(evidence(&run, "tenant.exists", "path"), "api");
-    assert!(run.message("tenant.exists").starts_with("no tenant (from the API at"));
+    assert!(
+        run.message("tenant.exists")
+            .starts_with("no tenant (from the API at")
+    );
     let fix = run.fix("tenant.exists");
-    assert!(fix.contains("--set jobs.createTenant.enabled=true"), "{fix}");
-    assert!(fix.contains("prefect backend server && prefect server create-tenant --name default --slug default"));
+    assert!(
+        fix.contains("--set jobs.createTenant.enabled=true"),
+        "{fix}"
+    );
+    assert!(fix.contains(
+        "prefect backend server && prefect server create-tenant --name default --slug default"
+    ));
 
     // The error Prefect's client raises, if a server (or proxy) answers with it.
     let says = Server::start(|h| {
@@ -326,8 +350,14 @@ fn settings_json_failures() {
     let placeholder = ui("PREFECT_SERVER__APOLLO_URL");
     let run = probe(None, Some(&placeholder.url), &[]);
     assert_eq!(run.status("ui.settings-json"), "fail");
-    assert!(run.message("ui.settings-json").contains("still holds the placeholder"));
-    assert!(run.fix("ui.settings-json").contains("--set ui.apolloApiUrl="));
+    assert!(
+        run.message("ui.settings-json")
+            .contains("still holds the placeholder")
+    );
+    assert!(
+        run.fix("ui.settings-json")
+            .contains("--set ui.apolloApiUrl=")
+    );
     assert_eq!(run.status("ui.server-url"), "skip");
     // The API is the one the UI names; it cannot be known.
     assert_eq!(run.status("api.reachable"), "skip");
@@ -346,11 +376,17 @@ fn settings_json_failures() {
         run.message("ui.settings-json")
             .contains("answered with an HTML page (title \"Prefect Server\")")
     );
-    assert!(run.fix("ui.settings-json").contains("Something other than the Prefect UI"));
+    assert!(
+        run.fix("ui.settings-json")
+            .contains("Something other than the Prefect UI")
+    );
 
     let garbage = Server::start(|h| ui_answer(h, "{\"server_url\": \"http://x\", "));
     let run = probe(None, Some(&garbage.url), &[]);
-    assert!(run.message("ui.settings-json").contains("is not valid JSON"));
+    assert!(
+        run.message("ui.settings-json")
+            .contains("is not valid JSON")
+    );
 
     let no_key = Server::start(|h| ui_answer(h, "{\"base_url\": \"/\"}"));
     let run = probe(None, Some(&no_key.url), &[]);
@@ -396,7 +432,10 @@ fn localhost_on_a_remote_ui() {
         run.message("ui.server-url")
             .contains("localhost is the user's own machine")
     );
-    assert!(run.fix("ui.server-url").contains("kubectl port-forward svc/<release>-apollo"));
+    assert!(
+        run.fix("ui.server-url")
+            .contains("kubectl port-forward svc/<release>-apollo")
+    );
 }
 
 struct Pki {
@@ -437,8 +476,8 @@ fn pki(name: &str) -> Pki {
 #[test]
 fn https_ui_verification_mixed_content_and_insecure() {
     let pki = pki("prefect.example.com");
-    let settings =
-        "{\"server_url\": \"http://api.example.com:4200/graphql\", \"base_url\": \"/\"}".to_string();
+    let settings = "{\"server_url\": \"http://api.example.com:4200/graphql\", \"base_url\": \"/\"}"
+        .to_string();
     let ui = Server::start_with_tls(move |h| ui_answer(h, &settings), Some(pki.config.clone()));
     let ui_url = format!("https://prefect.example.com:{}", ui.port());
     let resolve = format!("prefect.example.com:{}:127.0.0.1", ui.port());
@@ -455,7 +494,15 @@ fn https_ui_verification_mixed_content_and_insecure() {
     std::fs::write(&ca, &pki.ca_pem).unwrap();
     let out = doctor()
         .env("SSL_CERT_FILE", &ca)
-        .args(["check", "-o", "json", "--ui-url", &ui_url, "--resolve", &resolve])
+        .args([
+            "check",
+            "-o",
+            "json",
+            "--ui-url",
+            &ui_url,
+            "--resolve",
+            &resolve,
+        ])
         .output()
         .unwrap();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -495,9 +542,16 @@ fn https_ui_verification_mixed_content_and_insecure() {
             .contains("--insecure: HTTPS certificates were NOT verified")
     );
     // At the top, before the first check, and again at the bottom.
-    let top = run2.text.find("‼ --insecure").expect("notice in the text report");
+    let top = run2
+        .text
+        .find("‼ --insecure")
+        .expect("notice in the text report");
     assert!(top < run2.text.find("\nUI\n").unwrap(), "{}", run2.text);
-    assert!(run2.text.trim_end().ends_with("prove the server is who it claims to be"));
+    assert!(
+        run2.text
+            .trim_end()
+            .ends_with("prove the server is who it claims to be")
+    );
 }
 
 #[test]
@@ -512,12 +566,12 @@ fn missing_cors_is_a_warning() {
     assert_eq!(run.status("api.reachable"), "pass");
     assert_eq!(run.status("ui.server-url"), "warn");
     let m = run.message("ui.server-url");
-    assert!(
-        m.contains("a browser on http://127.0.0.1:"),
-        "{m}"
-    );
+    assert!(m.contains("a browser on http://127.0.0.1:"), "{m}");
     assert!(m.contains("the CORS preflight (OPTIONS) answer has no Access-Control-Allow-Origin"));
-    assert!(run.fix("ui.server-url").contains("drops or overrides the CORS headers"));
+    assert!(
+        run.fix("ui.server-url")
+            .contains("drops or overrides the CORS headers")
+    );
     assert_eq!(run.code, 0, "a warning alone passes");
     let strict = check(&["--ui-url", &ui.url, "--strict"], &[]);
     assert_eq!(strict.code, 1, "--strict fails on warnings");
@@ -535,12 +589,20 @@ fn the_ui_talks_to_another_api() {
         other.url, checked.url
     )));
     let fix = run.fix("ui.server-url");
-    assert!(fix.contains(&format!("--api-url {}/graphql", other.url)), "{fix}");
+    assert!(
+        fix.contains(&format!("--api-url {}/graphql", other.url)),
+        "{fix}"
+    );
 
     // `/` and `/graphql` on the same origin are the same Apollo: no warning.
     let run2 = run_both(&format!("{}/", other.url), &ui.url);
     let run = run2;
-    assert_eq!(run.status("ui.server-url"), "pass", "{}", run.message("ui.server-url"));
+    assert_eq!(
+        run.status("ui.server-url"),
+        "pass",
+        "{}",
+        run.message("ui.server-url")
+    );
 }
 
 fn run_both(api: &str, ui_url: &str) -> support::Run {
@@ -639,20 +701,40 @@ fn local_prefect_cli_config() {
     let home = prefect_home(&config, None);
     let r = result_of(&run_home(home.path(), &[]), "prefect.cli-config");
     assert_eq!(r["status"], "warn", "{r}");
-    assert!(r["message"].as_str().unwrap().contains("\"cloud\" backend (the default)"));
-    assert!(r["fix"].as_str().unwrap().contains("prefect backend server"));
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"cloud\" backend (the default)")
+    );
+    assert!(
+        r["fix"]
+            .as_str()
+            .unwrap()
+            .contains("prefect backend server")
+    );
 
     // The endpoint does not answer: the README's "Connecting to your Server".
-    let home = prefect_home("[server]\n  host = \"http://127.0.0.1\"\n  port = 9\n", Some("server"));
+    let home = prefect_home(
+        "[server]\n  host = \"http://127.0.0.1\"\n  port = 9\n",
+        Some("server"),
+    );
     let r = result_of(
         &run_home(home.path(), &["--api-url", &graphql(&apollo)]),
         "prefect.cli-config",
     );
     assert_eq!(r["status"], "warn", "{r}");
-    assert!(r["message"].as_str().unwrap().contains("which does not answer"));
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("which does not answer")
+    );
     let fix = r["fix"].as_str().unwrap();
     assert!(fix.contains("host = \"http://<EXTERNAL-IP>\""), "{fix}");
-    assert!(fix.contains("(it now says\nhttp://127.0.0.1:9)") || fix.contains("http://127.0.0.1:9"));
+    assert!(
+        fix.contains("(it now says\nhttp://127.0.0.1:9)") || fix.contains("http://127.0.0.1:9")
+    );
 
     // Environment variables win over the files, as in prefect.
     let out = doctor()
@@ -662,18 +744,30 @@ fn local_prefect_cli_config() {
         .output()
         .unwrap();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(result_of(&json, "prefect.cli-config")["status"], "pass", "{json}");
+    assert_eq!(
+        result_of(&json, "prefect.cli-config")["status"],
+        "pass",
+        "{json}"
+    );
 
     // A broken file is this check's error; the run goes on.
     let home = prefect_home("[server\nhost = ", Some("server"));
     let json = run_home(home.path(), &["--api-url", &graphql(&apollo)]);
     let r = result_of(&json, "prefect.cli-config");
     assert_eq!(r["status"], "error", "{r}");
-    assert!(r["message"].as_str().unwrap().contains("config.toml is not valid TOML"));
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("config.toml is not valid TOML")
+    );
     assert_eq!(result_of(&json, "api.reachable")["status"], "pass");
 
     // No ~/.prefect at all: skipped.
     let empty = tempfile::tempdir().unwrap();
-    let r = result_of(&run_home(empty.path(), &["--api-url", &graphql(&apollo)]), "prefect.cli-config");
+    let r = result_of(
+        &run_home(empty.path(), &["--api-url", &graphql(&apollo)]),
+        "prefect.cli-config",
+    );
     assert_eq!(r["status"], "skip");
 }

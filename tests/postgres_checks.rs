@@ -29,7 +29,12 @@ fn healthy_install_passes_everything() {
     seed(&pg, &Seed::healthy("prefect"));
     let run = check_db(&pg, "prefect", &[]);
     for r in run.json["results"].as_array().unwrap() {
-        assert_eq!(r["status"], "pass", "{r}");
+        // Only the database was given: the API, UI and CLI checks skip, the rest pass.
+        let expected = match r["area"].as_str().unwrap() {
+            "database" | "hasura" | "tenant" => "pass",
+            _ => "skip",
+        };
+        assert_eq!(r["status"], expected, "{r}");
         assert!(r["fix"].is_null(), "no fix on a pass: {r}");
     }
     assert_eq!(run.code, 0, "{}", run.text);
@@ -82,11 +87,15 @@ fn wrong_password_is_the_readme_bad_password() {
         "db.timezone",
         "db.schema",
         "hasura.schema-owner",
-        "tenant.exists",
     ] {
         assert_eq!(run.status(id), "skip", "{id}");
         assert_eq!(run.message(id), "requires db.password, which failed");
     }
+    // tenant.exists reads the database without prerequisites (it prefers the API when there is one).
+    assert_eq!(run.status("tenant.exists"), "skip");
+    assert!(run.message("tenant.exists").starts_with(
+        "the database cannot be read: no database session: password authentication failed"
+    ));
 }
 
 #[test]
@@ -243,7 +252,7 @@ fn fresh_database_without_migrations() {
     assert_eq!(run.status("tenant.exists"), "skip");
     assert_eq!(
         run.message("tenant.exists"),
-        "requires db.schema, which failed"
+        "the database cannot be read: it has no public.tenant table (see db.schema)"
     );
     assert_eq!(run.status("hasura.schema-owner"), "skip");
     assert!(
@@ -351,11 +360,15 @@ fn check_sends_nothing_but_reads() {
     );
     let before = pg.log().len();
     let run = check_db(&pg, "prefect", &[]);
-    assert_eq!(
-        run.json["summary"]["skip"], 0,
-        "every check ran: {}",
-        run.text
-    );
+    for r in run.json["results"].as_array().unwrap() {
+        if matches!(r["area"].as_str(), Some("database" | "hasura" | "tenant")) {
+            assert_ne!(
+                r["status"], "skip",
+                "every database check ran: {}",
+                run.text
+            );
+        }
+    }
     let log = pg.log();
     let ours: Vec<&str> = log[before..]
         .lines()
@@ -402,5 +415,43 @@ fn unix_socket_and_keyvalue_connection_string() {
         run.message("db.reachable").contains(".s.PGSQL."),
         "{}",
         run.message("db.reachable")
+    );
+}
+
+#[test]
+fn tenant_prefers_the_api_and_falls_back_to_the_database() {
+    use support::http::{Apollo, Server, default_backend};
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            tenant: false,
+            ..Seed::healthy("prefect")
+        },
+    );
+    // The API answers (with a tenant the database does not have: the API wins, as the UI sees it).
+    let apollo = Apollo::default().start();
+    let api = format!("{}/graphql", apollo.url);
+    let run = check_db(&pg, "prefect", &["--api-url", &api]);
+    assert_eq!(run.status("tenant.exists"), "pass");
+    assert_eq!(run.result("tenant.exists")["evidence"]["path"], "api");
+
+    // The API gives no answer (an ingress default backend): the database answers instead, and the
+    // report says both.
+    let backend = Server::start(default_backend);
+    let api = format!("{}/graphql", backend.url);
+    let run = check_db(&pg, "prefect", &["--api-url", &api]);
+    assert_eq!(run.status("tenant.exists"), "fail");
+    let r = run.result("tenant.exists");
+    assert_eq!(r["evidence"]["path"], "sql");
+    let m = run.message("tenant.exists");
+    assert!(
+        m.starts_with("no tenant (from database \"prefect\"; the API at"),
+        "{m}"
+    );
+    assert!(m.contains("default backend - 404"), "{m}");
+    assert!(
+        run.fix("tenant.exists")
+            .contains("jobs.createTenant.enabled=true")
     );
 }

@@ -136,7 +136,11 @@ pub static REGISTRY: &[CheckDef] = &[
         requires = ["db.password"]
     ),
     check!("api.reachable", api::api_reachable, requires = []),
-    check!("api.version", api::api_version, requires = ["api.reachable"]),
+    check!(
+        "api.version",
+        api::api_version,
+        requires = ["api.reachable"]
+    ),
     check!("ui.settings-json", ui::ui_settings_json, requires = []),
     check!(
         "ui.server-url",
@@ -282,6 +286,10 @@ pub fn quote_ident(name: &str) -> String {
 
 impl Cx {
     /// The database probe, or a `skip` saying how to give a database.
+    #[expect(
+        clippy::result_large_err,
+        reason = "an Outcome is what a check returns; made at most once per check"
+    )]
     fn pg(&self) -> Result<&PgProbe, Outcome> {
         self.pg.as_ref().ok_or_else(|| {
             Outcome::skip(

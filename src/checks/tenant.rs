@@ -49,19 +49,30 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
         Err(e) => Err(Outcome::error(format!("the database read stopped: {e}"))),
     };
     let api_note = match &api_url {
-        Some(u) => format!("the API at {u} gave no answer: {api_error}"),
-        None => api_error.clone(),
+        Some(u) => Some(format!("the API at {u} gave no answer: {api_error}")),
+        None if cx.api.is_some() => Some(api_error.clone()),
+        None => None,
     };
-    match sql {
-        Ok((count, first, database)) => judge(
-            count,
-            first,
-            "sql",
-            &format!("from database {database:?}; {api_note}"),
-        )
-        .with("api_error", api_error),
-        Err(o) => Outcome::skip(format!(
-            "cannot tell: {api_note}, and the database cannot be read either: {}",
+    match (sql, api_note) {
+        (Ok((count, first, database)), note) => {
+            let whence = match note {
+                Some(n) => format!("from database {database:?}; {n}"),
+                None => format!("from database {database:?}"),
+            };
+            let o = judge(count, first, "sql", &whence);
+            if cx.api.is_some() {
+                o.with("api_error", api_error)
+            } else {
+                o
+            }
+        }
+        (Err(_), None) if cx.pg.is_none() => {
+            Outcome::skip("no API or database given: pass --api-url, --ui-url or --database-url")
+        }
+        (Err(o), None) => Outcome::skip(format!("the database cannot be read: {}", o.message)),
+        (Err(_), Some(note)) if cx.pg.is_none() => Outcome::skip(note),
+        (Err(o), Some(note)) => Outcome::skip(format!(
+            "cannot tell: {note}; and the database cannot be read either: {}",
             o.message
         ))
         .with("api_error", api_error),

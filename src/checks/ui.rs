@@ -87,8 +87,10 @@ fn cors_problem(
             let allow_origin = p.header("access-control-allow-origin");
             if !allows_origin(allow_origin, page_origin) {
                 return Some(match allow_origin {
-                    None => "the CORS preflight (OPTIONS) answer has no Access-Control-Allow-Origin"
-                        .to_string(),
+                    None => {
+                        "the CORS preflight (OPTIONS) answer has no Access-Control-Allow-Origin"
+                            .to_string()
+                    }
                     Some(v) => format!(
                         "the CORS preflight allows origin {v:?}, not the UI's {page_origin:?}"
                     ),
@@ -277,7 +279,10 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
     base(o)
         .with("cors", cors)
         .with("response", resp.evidence())
-        .with("relative", Value::Bool(!settings.server_url.contains("://")))
+        .with(
+            "relative",
+            Value::Bool(!settings.server_url.contains("://")),
+        )
 }
 
 #[cfg(test)]
@@ -291,8 +296,12 @@ mod tests {
     #[test]
     fn cluster_names_are_recognised() {
         let (_, r, n) = internal("http://prefect-apollo.default:4200/graphql").unwrap();
-        assert_eq!((r.as_deref(), n.as_deref()), (Some("prefect"), Some("default")));
-        let (_, r, n) = internal("http://my-apollo.prefect.svc.cluster.local:4200/graphql").unwrap();
+        assert_eq!(
+            (r.as_deref(), n.as_deref()),
+            (Some("prefect"), Some("default"))
+        );
+        let (_, r, n) =
+            internal("http://my-apollo.prefect.svc.cluster.local:4200/graphql").unwrap();
         assert_eq!((r.as_deref(), n.as_deref()), (Some("my"), Some("prefect")));
         assert!(internal("http://prefect-apollo:4200/graphql").is_some());
         assert!(internal("http://api.prefect.svc:4200/").is_some());

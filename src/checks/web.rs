@@ -83,7 +83,10 @@ pub async fn ui_settings(cx: &Cx) -> Result<UiSettings, Outcome> {
     let url = ui_root(&ui.url)
         .join("settings.json")
         .map_err(|e| Outcome::error(format!("cannot build the settings.json URL: {e}")))?;
-    let ev = |o: Outcome| o.with("url", url.as_str()).var("settings_url", url.as_str());
+    let ev = |o: Outcome| {
+        o.with("url", url.as_str())
+            .var("settings_url", url.as_str())
+    };
     let resp = match cx.http.fetch(&Request::get(&url)).await {
         Ok(r) => r,
         Err(f) => {
@@ -161,10 +164,9 @@ pub async fn ui_settings(cx: &Cx) -> Result<UiSettings, Outcome> {
         .fix("placeholder"));
     }
     if server_url.is_empty() {
-        return Err(ev(Outcome::finding(format!(
-            "{url} has an empty server_url"
-        )))
-        .fix("placeholder"));
+        return Err(
+            ev(Outcome::finding(format!("{url} has an empty server_url"))).fix("placeholder"),
+        );
     }
     Ok(UiSettings {
         url: url.clone(),
@@ -255,10 +257,7 @@ pub async fn hello(
     let answer = data.and_then(|d| match d.get("hello") {
         Some(Value::String(s)) => Ok(s.clone()),
         _ => Err(GraphqlFailure::Answer(GraphqlProblem::NoData {
-            status: resp
-                .as_ref()
-                .map(|r| r.status_text())
-                .unwrap_or_default(),
+            status: resp.as_ref().map(|r| r.status_text()).unwrap_or_default(),
             snippet: json!(d).to_string(),
         })),
     });

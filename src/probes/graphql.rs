@@ -74,7 +74,9 @@ impl fmt::Display for GraphqlProblem {
             } => write!(
                 f,
                 "answered {status} with {} that is not JSON: {snippet:?}",
-                content_type.as_deref().unwrap_or("a body without content type")
+                content_type
+                    .as_deref()
+                    .unwrap_or("a body without content type")
             ),
             GraphqlProblem::Status { status, snippet } => {
                 write!(f, "answered {status} without a GraphQL answer: {snippet:?}")
@@ -95,7 +97,10 @@ impl fmt::Display for GraphqlProblem {
                 Ok(())
             }
             GraphqlProblem::NoData { status, snippet } => {
-                write!(f, "answered {status} with JSON that is not a GraphQL answer: {snippet:?}")
+                write!(
+                    f,
+                    "answered {status} with JSON that is not a GraphQL answer: {snippet:?}"
+                )
             }
         }
     }

@@ -173,7 +173,10 @@ impl Response {
         let start = lower.find("<title")?;
         let open_end = start + lower[start..].find('>')? + 1;
         let close = open_end + lower[open_end..].find("</title")?;
-        let title = text.get(open_end..close)?.split_whitespace().collect::<Vec<_>>();
+        let title = text
+            .get(open_end..close)?
+            .split_whitespace()
+            .collect::<Vec<_>>();
         (!title.is_empty()).then(|| clip(&title.join(" "), 80))
     }
 
@@ -247,18 +250,41 @@ impl HttpPhase {
 /// Why a request got no usable response. Says what happened; the caller names the URL.
 #[derive(Debug, Clone)]
 pub enum HttpFailure {
-    InvalidUrl { detail: String },
-    Dns { host: String, detail: String },
+    InvalidUrl {
+        detail: String,
+    },
+    Dns {
+        host: String,
+        detail: String,
+    },
     Refused,
-    Timeout { phase: HttpPhase, after: Duration },
-    Tls { detail: String },
+    Timeout {
+        phase: HttpPhase,
+        after: Duration,
+    },
+    Tls {
+        detail: String,
+    },
     /// Something answered, but not in HTTP (a TLS port spoken to in clear text, a database …).
-    NotHttp { detail: String },
-    Network { detail: String },
-    TooLarge { limit: usize },
-    TooManyRedirects { hops: Vec<Hop> },
-    RedirectLoop { hops: Vec<Hop> },
-    BadRedirect { status: u16, detail: String },
+    NotHttp {
+        detail: String,
+    },
+    Network {
+        detail: String,
+    },
+    TooLarge {
+        limit: usize,
+    },
+    TooManyRedirects {
+        hops: Vec<Hop>,
+    },
+    RedirectLoop {
+        hops: Vec<Hop>,
+    },
+    BadRedirect {
+        status: u16,
+        detail: String,
+    },
 }
 
 impl HttpFailure {
@@ -286,7 +312,9 @@ impl fmt::Display for HttpFailure {
             HttpFailure::Dns { host, detail } => {
                 write!(f, "the host name {host:?} does not resolve: {detail}")
             }
-            HttpFailure::Refused => f.write_str("connection refused (nothing listens on that port)"),
+            HttpFailure::Refused => {
+                f.write_str("connection refused (nothing listens on that port)")
+            }
             HttpFailure::Timeout { phase, after } => write!(
                 f,
                 "no answer within {} while {}",
@@ -321,7 +349,9 @@ impl fmt::Display for HttpFailure {
 
 /// Every error in `e`'s chain, including the errors wrapped inside `io::Error`s (whose `source()`
 /// skips them; TLS errors arrive as an `io::Error` inside an `io::Error`).
-fn causes<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
     let mut out = Vec::new();
     let mut stack = vec![e];
     while let Some(err) = stack.pop() {
@@ -469,7 +499,9 @@ impl HttpProbe {
             // reqwest's own connect time-out (set to the full deadline) fires first when connecting
             // hangs, which tells the phase; this one is a backstop.
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let send = builder.timeout(remaining + Duration::from_millis(100)).send();
+            let send = builder
+                .timeout(remaining + Duration::from_millis(100))
+                .send();
             let mut resp = match timeout_at(deadline + Duration::from_millis(150), send).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(classify(&e, &url, self.opts.timeout)),
@@ -515,10 +547,7 @@ impl HttpProbe {
                 url = next;
                 continue;
             }
-            if resp
-                .content_length()
-                .is_some_and(|n| n > MAX_BODY as u64)
-            {
+            if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
                 return Err(HttpFailure::TooLarge { limit: MAX_BODY });
             }
             let mut buf: Vec<u8> = Vec::new();

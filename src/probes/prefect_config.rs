@@ -22,7 +22,11 @@ const KEYS: &[(&str, &str, &str)] = &[
         "${server.host}:${server.port}",
         "PREFECT__SERVER__ENDPOINT",
     ),
-    ("server.ui.host", "http://localhost", "PREFECT__SERVER__UI__HOST"),
+    (
+        "server.ui.host",
+        "http://localhost",
+        "PREFECT__SERVER__UI__HOST",
+    ),
     ("server.ui.port", "8080", "PREFECT__SERVER__UI__PORT"),
     (
         "server.ui.endpoint",
@@ -151,10 +155,7 @@ impl PrefectConfig {
                 Ok(t) => t,
                 Err(e) => {
                     let e: toml::de::Error = e;
-                    problems.push(format!(
-                        "{shown} is not valid TOML: {}",
-                        e.message().trim()
-                    ));
+                    problems.push(format!("{shown} is not valid TOML: {}", e.message().trim()));
                     return true;
                 }
             };
@@ -313,9 +314,15 @@ mod tests {
 
         let c = PrefectConfig::load(&env(
             home.path(),
-            &[("PREFECT__SERVER__ENDPOINT", "https://prefect.example.com/graphql")],
+            &[(
+                "PREFECT__SERVER__ENDPOINT",
+                "https://prefect.example.com/graphql",
+            )],
         ));
-        assert_eq!(c.server_endpoint().value, "https://prefect.example.com/graphql");
+        assert_eq!(
+            c.server_endpoint().value,
+            "https://prefect.example.com/graphql"
+        );
         assert_eq!(c.server_endpoint().source, "PREFECT__SERVER__ENDPOINT");
     }
 

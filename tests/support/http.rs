@@ -12,7 +12,9 @@ use std::{
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, StatusCode, body::Incoming, server::conn::http1, service::service_fn};
+use hyper::{
+    Request, Response, StatusCode, body::Incoming, server::conn::http1, service::service_fn,
+};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -373,5 +375,9 @@ pub fn spa_fallback(hit: &Hit) -> Reply {
 
 /// The ingress-nginx default backend.
 pub fn default_backend(_: &Hit) -> Reply {
-    nginx(Reply::new(404, "text/plain; charset=utf-8", "default backend - 404"))
+    nginx(Reply::new(
+        404,
+        "text/plain; charset=utf-8",
+        "default backend - 404",
+    ))
 }
