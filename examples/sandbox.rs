@@ -1,6 +1,8 @@
-//! The main job, on a throwaway database: starts a local PostgreSQL from the machine's binaries,
-//! seeds it like a Prefect Server database with a few faults (no tenant, a Hasura function owned by
-//! the wrong user, a non-UTC time zone), runs `prefect-doctor check` against it, and cleans up.
+//! The main job, on a throwaway install: starts a local PostgreSQL from the machine's binaries, seeds
+//! it like a Prefect Server database with a few faults (no tenant, a Hasura function owned by the
+//! wrong user, a non-UTC time zone), starts an in-process Apollo and UI that answer as Prefect's do
+//! (the UI with the classic fault: a cluster-internal server_url), runs `prefect-doctor check` against
+//! all of it, and cleans up.
 //!
 //!     cargo run --example sandbox                 # the text report
 //!     cargo run --example sandbox -- -o json      # any `check` flags pass through
@@ -11,6 +13,7 @@
 mod support;
 
 use support::{
+    http::{Apollo, ui},
     pg::PgServer,
     prefect::{APP_USER, CANARY, Seed, seed},
 };
@@ -47,9 +50,21 @@ fn main() {
         return;
     }
 
+    let apollo = Apollo {
+        tenants: if healthy { vec!["default"] } else { vec![] },
+        ..Apollo::default()
+    }
+    .start();
+    let api_url = format!("{}/graphql", apollo.url);
+    let ui = ui(if healthy {
+        &api_url
+    } else {
+        "http://prefect-apollo.default:4200/graphql"
+    });
     eprintln!(
-        "sandbox: seeded database \"prefect\"{}\n",
-        if healthy { "" } else { " with faults" }
+        "sandbox: seeded database \"prefect\"{}; Apollo at {api_url}, UI at {}\n",
+        if healthy { "" } else { " with faults" },
+        ui.url
     );
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut argv = vec![
@@ -57,6 +72,10 @@ fn main() {
         "check".to_string(),
         "--database-url".to_string(),
         url,
+        "--api-url".to_string(),
+        api_url,
+        "--ui-url".to_string(),
+        ui.url.clone(),
     ];
     argv.extend(args);
     let code = prefect_doctor::cli::run_from(argv);
