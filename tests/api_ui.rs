@@ -140,7 +140,7 @@ fn a_server_that_never_answers_costs_one_timeout() {
             "-o",
             "json",
             "--timeout",
-            "1s",
+            "2s",
             "--api-url",
             &graphql(&hang),
             "--ui-url",
@@ -150,15 +150,7 @@ fn a_server_that_never_answers_costs_one_timeout() {
         .unwrap();
     let elapsed = started.elapsed();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let result = |id: &str| {
-        json["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let result = |id: &str| result_of(&json, id);
     let api = result("api.reachable");
     assert_eq!(api["status"], "fail", "{api}");
     assert_eq!(api["evidence"]["failure"], "timeout");
@@ -166,17 +158,31 @@ fn a_server_that_never_answers_costs_one_timeout() {
         api["message"]
             .as_str()
             .unwrap()
-            .contains("no answer within 1s while waiting for the response"),
+            .contains("no answer within 2s while waiting for the response"),
         "{api}"
     );
     assert_eq!(result("ui.server-url")["status"], "fail");
     assert_eq!(result("tenant.exists")["status"], "skip");
-    // Three checks wait on the dead server at once: the run costs one timeout, not three (the bound
-    // is a hang guard, far above one timeout and below two).
+    // Three checks send the dead server three different requests, at once: the run costs one
+    // timeout (2 s), not three in a row (6 s). The bound leaves ample room for a loaded machine.
     assert!(
-        elapsed < std::time::Duration::from_millis(1950),
+        elapsed < std::time::Duration::from_millis(3900),
         "took {elapsed:?}"
     );
+    // Every request the server got was a distinct one: none was sent twice.
+    let hits = hang.hits();
+    let mut seen = std::collections::HashSet::new();
+    for h in &hits {
+        assert!(
+            seen.insert((
+                h.method.clone(),
+                h.path.clone(),
+                h.body.clone(),
+                h.header("origin").map(str::to_string)
+            )),
+            "sent twice: {h:?}"
+        );
+    }
 }
 
 #[test]
@@ -506,15 +512,7 @@ fn https_ui_verification_mixed_content_and_insecure() {
         .output()
         .unwrap();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let find = |id: &str| {
-        json["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let find = |id: &str| result_of(&json, id);
     assert_eq!(find("ui.settings-json")["status"], "pass", "{json}");
     let server_url = find("ui.server-url");
     assert_eq!(server_url["status"], "fail");
@@ -625,6 +623,14 @@ fn the_ui_alone_brings_its_api() {
         &json!(graphql(&apollo))
     );
     assert_eq!(run.status("tenant.exists"), "pass");
+    // settings.json was wanted by three checks (and to find the API) in each of the three runs `check`
+    // made, and fetched once per run.
+    let gets = ui
+        .hits()
+        .iter()
+        .filter(|h| h.method == "GET" && h.path == "/settings.json")
+        .count();
+    assert_eq!(gets, 3);
 }
 
 #[test]
@@ -762,6 +768,21 @@ fn local_prefect_cli_config() {
             .contains("config.toml is not valid TOML")
     );
     assert_eq!(result_of(&json, "api.reachable")["status"], "pass");
+
+    // Only Prefect 2 lives in ~/.prefect: not judged as a Prefect 1 CLI.
+    let p2 = tempfile::tempdir().unwrap();
+    std::fs::create_dir(p2.path().join(".prefect")).unwrap();
+    std::fs::write(
+        p2.path().join(".prefect/profiles.toml"),
+        "active = \"default\"\n[profiles.default]\n",
+    )
+    .unwrap();
+    let r = result_of(
+        &run_home(p2.path(), &["--api-url", &graphql(&apollo)]),
+        "prefect.cli-config",
+    );
+    assert_eq!(r["status"], "skip", "{r}");
+    assert!(r["message"].as_str().unwrap().contains("Prefect 2"));
 
     // No ~/.prefect at all: skipped.
     let empty = tempfile::tempdir().unwrap();

@@ -20,6 +20,13 @@ pub async fn prefect_cli_config(cx: Arc<Cx>) -> Outcome {
             p.home_dir.display()
         ));
     }
+    if p.only_prefect2() {
+        return Outcome::skip(format!(
+            "{} holds a Prefect 2 profiles.toml and no Prefect 1 configuration (config.toml, backend.toml); \
+             Prefect 2's CLI does not talk to Prefect Server 1",
+            p.home_dir.display()
+        ));
+    }
     if let Some(problem) = p.problems.first() {
         return Outcome::error(format!(
             "cannot read the prefect configuration: {}",

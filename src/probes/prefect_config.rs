@@ -62,6 +62,8 @@ pub struct PrefectConfig {
     pub problems: Vec<String>,
     /// Any `PREFECT__…` variable read was set.
     pub env_used: bool,
+    /// The home holds a Prefect 2 `profiles.toml` (Prefect 2 shares `~/.prefect`).
+    pub prefect2_profiles: bool,
     settings: BTreeMap<&'static str, Setting>,
 }
 
@@ -189,6 +191,7 @@ impl PrefectConfig {
         }
         PrefectConfig {
             home_exists: home_dir.is_dir(),
+            prefect2_profiles: home_dir.join("profiles.toml").is_file(),
             home_dir,
             user_config: user_exists.then_some(user_path),
             backend_config: backend_exists.then_some(backend_path),
@@ -265,6 +268,15 @@ impl PrefectConfig {
     /// Is there any local prefect configuration at all?
     pub fn present(&self) -> bool {
         self.home_exists || self.user_config.is_some() || self.env_used
+    }
+
+    /// Only Prefect 2 has been configured here: `~/.prefect` holds its `profiles.toml` and nothing of
+    /// Prefect 1.
+    pub fn only_prefect2(&self) -> bool {
+        self.prefect2_profiles
+            && self.user_config.is_none()
+            && self.backend_config.is_none()
+            && !self.env_used
     }
 }
 
