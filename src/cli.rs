@@ -20,7 +20,7 @@ use crate::{
         prefect_config::PrefectConfig,
     },
     redact, render,
-    report::{Report, Target},
+    report::{CheckResult, Report, Status, Target},
     targets::{self, ApiUrl, Given},
 };
 
@@ -54,6 +54,14 @@ pub enum ColorWhen {
 pub enum Format {
     Text,
     Json,
+    Junit,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,8 +70,8 @@ pub enum Command {
     Check(CheckArgs),
     /// List every check.
     List {
-        #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-        output: Format,
+        #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
+        output: ListFormat,
     },
     /// Print one check whole: symptom, cause, fix and docs.
     Explain {
@@ -110,9 +118,21 @@ pub struct CheckArgs {
     /// Do not run the checks whose id matches (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub skip: Vec<String>,
-    /// Deadline for each check and each connection, e.g. 5s, 500ms, 1m.
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Deadline for each check and each connection, e.g. 5s, 500ms, 1m [default: 5s, or the config
+    /// file's timeout].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Re-run the failing checks (backing off from 1s to 5s) until all pass or DUR has passed, e.g. 5m;
+    /// the report and exit code are those of the final state.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+    /// Also write the report to FILE in FORMAT (text, json, junit, sarif); repeatable, e.g.
+    /// --report junit=prefect-doctor.xml --report sarif=prefect-doctor.sarif.
+    #[arg(long, value_name = "FORMAT=FILE")]
+    pub report: Vec<String>,
+    /// The config file [default: ./.prefect-doctor.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub strict: bool,
@@ -121,7 +141,7 @@ pub struct CheckArgs {
     pub verbose: bool,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = match s.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
         Err(_) => humantime::parse_duration(s).map_err(|e| format!("{e} (try 5s, 500ms or 1m)"))?,
@@ -215,14 +235,14 @@ where
     }
 }
 
-fn list(catalog: &Catalog, output: Format) -> String {
+fn list(catalog: &Catalog, output: ListFormat) -> String {
     match output {
-        Format::Json => {
+        ListFormat::Json => {
             let mut s = serde_json::to_string_pretty(catalog.entries()).unwrap_or_default();
             s.push('\n');
             s
         }
-        Format::Text => {
+        ListFormat::Text => {
             let width = catalog
                 .entries()
                 .iter()
@@ -303,6 +323,21 @@ fn explain(spec: &catalog::CheckSpec) -> String {
 
 fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     let started = Instant::now();
+    let config = match crate::config::load(args.config.as_deref(), catalog) {
+        Ok(c) => c,
+        Err(e) => return fail_usage(&e),
+    };
+    let timeout = args
+        .timeout
+        .or(config.timeout)
+        .unwrap_or(Duration::from_secs(5));
+    let mut reports = Vec::new();
+    for spec in &args.report {
+        match parse_report_spec(spec) {
+            Ok(r) => reports.push(r),
+            Err(e) => return fail_usage(&format!("--report {spec:?}: {e}")),
+        }
+    }
     let prefect = PrefectConfig::load(&ProcessEnv);
     let given = Given {
         database_url: args.database_url.as_deref(),
@@ -319,7 +354,12 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         Mode::Check,
         &Selection {
             only: args.only.clone(),
-            skip: args.skip.clone(),
+            skip: args
+                .skip
+                .iter()
+                .cloned()
+                .chain(config.skip.keys().cloned())
+                .collect(),
         },
     ) {
         Ok(s) => s,
@@ -383,22 +423,39 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
                 .to_string(),
         );
     }
-    let targets = report_targets;
-    let cx = Arc::new(Cx {
-        pg: found
-            .db
-            .map(|t| PgProbe::new(t, Box::new(NetDialer), args.timeout)),
-        http: HttpProbe::new(HttpOptions {
-            timeout: args.timeout,
-            insecure: args.insecure,
-            resolve: args.resolve.clone(),
+    if let Some(r) = &config.release {
+        vars.insert("release".to_string(), r.clone());
+    }
+    if let Some(n) = &config.namespace {
+        vars.insert("namespace".to_string(), n.clone());
+    }
+    let release = match (&config.release, &config.namespace) {
+        (Some(name), namespace) => Some(crate::report::Release {
+            name: name.clone(),
+            namespace: namespace.clone().unwrap_or_else(|| "default".to_string()),
         }),
-        api: found.api,
-        ui: found.ui,
-        prefect,
-        hasura_user,
-        vars,
-    });
+        _ => None,
+    };
+    let targets = report_targets;
+    // A fresh set of probes for every round (`--wait` re-runs with new connections).
+    let make_cx = || {
+        Arc::new(Cx {
+            pg: found
+                .db
+                .clone()
+                .map(|t| PgProbe::new(t, Box::new(NetDialer), timeout)),
+            http: HttpProbe::new(HttpOptions {
+                timeout,
+                insecure: args.insecure,
+                resolve: args.resolve.clone(),
+            }),
+            api: found.api.clone(),
+            ui: found.ui.clone(),
+            prefect: prefect.clone(),
+            hasura_user: hasura_user.clone(),
+            vars: vars.clone(),
+        })
+    };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -408,38 +465,195 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         Ok(r) => r,
         Err(e) => return fail_usage(&format!("cannot start the async runtime: {e}")),
     };
-    let spinner = progress(selected.len());
     let opts = RunOptions {
-        timeout: args.timeout,
-        severity_overrides: BTreeMap::new(),
+        timeout,
+        severity_overrides: config.severity.clone(),
     };
-    let results = runtime.block_on(engine::run(
-        cx,
+    let results = runtime.block_on(run_rounds(
         catalog,
-        crate::checks::REGISTRY,
         &selected,
         &opts,
-        &|r| {
-            if let Some(pb) = &spinner {
-                pb.inc(1);
-                pb.set_message(r.id.clone());
-            }
-        },
+        &make_cx,
+        args.wait,
     ));
+    // Do not wait for stuck name lookups or connections: everything needed is in `results`.
+    runtime.shutdown_background();
+    let results = with_config_skips(results, &config, catalog);
+
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut report =
+        Report::new("check", targets, results, args.strict, elapsed).with_notices(notices);
+    report.release = release;
+    for (format, path) in &reports {
+        let text = render_as(&report, *format, args.verbose, catalog);
+        if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
+            return fail_usage(&format!("cannot write the report to {}: {e}", path.display()));
+        }
+    }
+    emit(&render_as(&report, args.output, args.verbose, catalog), color);
+    report.exit_code
+}
+
+fn render_as(report: &Report, format: Format, verbose: bool, catalog: &Catalog) -> String {
+    match format {
+        Format::Text => render::text::render(report, verbose),
+        Format::Json => render::json::render(report),
+        Format::Junit => render::junit::render(report),
+        Format::Sarif => render::sarif::render(report, catalog),
+    }
+}
+
+fn parse_report_spec(spec: &str) -> Result<(Format, std::path::PathBuf), String> {
+    let (format, path) = spec
+        .split_once('=')
+        .ok_or("expected FORMAT=FILE, e.g. junit=prefect-doctor.xml")?;
+    let format = Format::from_str(format, true).map_err(|_| {
+        format!("unknown format {format:?} (text, json, junit or sarif)")
+    })?;
+    if path.is_empty() {
+        return Err("the file name is empty".to_string());
+    }
+    Ok((format, std::path::PathBuf::from(path)))
+}
+
+/// Checks skipped by the config file, reported as `skip` with the file's reason (unless a check that
+/// needed one of them ran it and it failed: then that failure is reported, as for --skip).
+fn with_config_skips(
+    mut results: Vec<CheckResult>,
+    config: &crate::config::Loaded,
+    catalog: &Catalog,
+) -> Vec<CheckResult> {
+    let file = config
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| crate::config::FILE_NAME.to_string());
+    for (id, reason) in &config.skip {
+        if results.iter().any(|r| &r.id == id) {
+            continue;
+        }
+        let Some(spec) = catalog.get(id) else {
+            continue;
+        };
+        results.push(CheckResult {
+            id: spec.id.clone(),
+            title: spec.title.clone(),
+            area: spec.area.clone(),
+            severity: config.severity.get(id).copied().unwrap_or(spec.severity),
+            status: Status::Skip,
+            message: format!("skipped by {file}: {reason}"),
+            evidence: serde_json::Map::new(),
+            fix: None,
+            docs: spec.docs.clone(),
+            duration_ms: 0,
+            location: None,
+        });
+    }
+    let order = |id: &str| {
+        crate::checks::REGISTRY
+            .iter()
+            .position(|c| c.id == id)
+            .unwrap_or(usize::MAX)
+    };
+    results.sort_by_key(|r| order(&r.id));
+    results
+}
+
+/// The first backoff of `--wait`; it doubles up to [`WAIT_MAX_BACKOFF`].
+pub const WAIT_FIRST_BACKOFF: Duration = Duration::from_secs(1);
+pub const WAIT_MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Runs the selected checks; with `wait`, re-runs the failing, erroring and skipped ones (with fresh
+/// connections) after a growing pause until all pass or the time is up.
+async fn run_rounds(
+    catalog: &'static Catalog,
+    selected: &[&'static crate::checks::CheckDef],
+    opts: &RunOptions,
+    make_cx: &(dyn Fn() -> Arc<Cx> + Sync),
+    wait: Option<Duration>,
+) -> Vec<CheckResult> {
+    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    let spinner = progress(selected.len());
+    let tick = |r: &CheckResult| {
+        if let Some(pb) = &spinner {
+            pb.inc(1);
+            pb.set_message(r.id.clone());
+        }
+    };
+    let mut results = engine::run(
+        make_cx(),
+        catalog,
+        crate::checks::REGISTRY,
+        selected,
+        opts,
+        &tick,
+    )
+    .await;
+    let mut backoff = WAIT_FIRST_BACKOFF;
+    let mut round = 1;
+    while let Some(deadline) = deadline {
+        let redo: Vec<&'static crate::checks::CheckDef> = selected
+            .iter()
+            .copied()
+            .filter(|d| {
+                results
+                    .iter()
+                    .find(|r| r.id == d.id)
+                    .is_none_or(|r| !r.status.satisfies_dependents())
+            })
+            .collect();
+        let now = tokio::time::Instant::now();
+        if redo.is_empty()
+            || !results
+                .iter()
+                .any(|r| matches!(r.status, Status::Fail | Status::Error))
+            || now >= deadline
+        {
+            break;
+        }
+        if let Some(pb) = &spinner {
+            let left = deadline.saturating_duration_since(now);
+            pb.set_message(format!(
+                "waiting for {} (round {round}, {} left)",
+                redo.iter().map(|d| d.id).collect::<Vec<_>>().join(", "),
+                humantime::format_duration(Duration::from_secs(left.as_secs()))
+            ));
+        }
+        tokio::time::sleep(backoff.min(deadline.saturating_duration_since(now))).await;
+        backoff = (backoff * 2).min(WAIT_MAX_BACKOFF);
+        round += 1;
+        let again = engine::run(
+            make_cx(),
+            catalog,
+            crate::checks::REGISTRY,
+            &redo,
+            opts,
+            &|_| {},
+        )
+        .await;
+        for r in again {
+            match results.iter_mut().find(|x| x.id == r.id) {
+                Some(slot) => *slot = r,
+                None => results.push(r),
+            }
+        }
+        // Keep only what this round reports: a prerequisite reported earlier for failing may pass now.
+        results.retain(|r| {
+            selected.iter().any(|d| d.id == r.id)
+                || matches!(r.status, Status::Fail | Status::Error)
+        });
+    }
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }
-    // Do not wait for stuck name lookups or connections: everything needed is in `results`.
-    runtime.shutdown_background();
-
-    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let report = Report::new("check", targets, results, args.strict, elapsed).with_notices(notices);
-    let text = match args.output {
-        Format::Text => render::text::render(&report, args.verbose),
-        Format::Json => render::json::render(&report),
+    let order = |id: &str| {
+        crate::checks::REGISTRY
+            .iter()
+            .position(|c| c.id == id)
+            .unwrap_or(usize::MAX)
     };
-    emit(&text, color);
-    report.exit_code
+    results.sort_by_key(|r| order(&r.id));
+    results
 }
 
 /// A spinner on stderr, only when stderr is a terminal.

@@ -275,6 +275,7 @@ fn finish(
         fix,
         docs: spec.docs.clone(),
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        location: None,
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod catalog;
 pub mod checks;
 pub mod cli;
+pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod probes;

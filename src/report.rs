@@ -58,6 +58,17 @@ pub struct CheckResult {
     pub fix: Option<String>,
     pub docs: String,
     pub duration_ms: u64,
+    /// Where in the user's files the finding is (preflight findings in a values file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+}
+
+/// A place in a file: 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -95,6 +106,13 @@ impl Summary {
     }
 }
 
+/// The Helm release the report is about, when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+}
+
 /// A target the run looked at, shown in the report header (secrets already masked).
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
@@ -108,6 +126,8 @@ pub struct Report {
     pub schema_version: u32,
     pub command: String,
     pub targets: Vec<Target>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<Release>,
     /// Things the reader must know about how the run was made (`--insecure` …).
     pub notices: Vec<String>,
     pub results: Vec<CheckResult>,
@@ -116,6 +136,9 @@ pub struct Report {
     /// Wall time of the run; not part of the JSON (it would make reports unstable to diff).
     #[serde(skip)]
     pub elapsed_ms: u64,
+    /// Warnings fail the run (`--strict`).
+    #[serde(skip)]
+    pub strict: bool,
 }
 
 impl Report {
@@ -132,10 +155,12 @@ impl Report {
             command: command.to_string(),
             targets,
             notices: Vec::new(),
+            release: None,
             exit_code: summary.exit_code(strict),
             results,
             summary,
             elapsed_ms,
+            strict,
         }
     }
 }
@@ -163,6 +188,7 @@ mod tests {
             fix: None,
             docs: String::new(),
             duration_ms: 0,
+            location: None,
         }
     }
 

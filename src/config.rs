@@ -1,0 +1,158 @@
+//! `.prefect-doctor.toml`: a team's standing choices for a CI gate. Found in the current directory or
+//! given with `--config`. Unknown keys and unknown check ids are errors (a typo must not silently
+//! change what the gate checks).
+//!
+//! ```toml
+//! timeout = "10s"
+//! namespace = "prefect"
+//! release = "prefect"
+//!
+//! [skip]                      # check id = the reason, shown in the report
+//! "db.timezone" = "our managed database sets UTC per session"
+//!
+//! [severity]                  # check id = error | warning | info
+//! "prefect.cli-config" = "info"
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+use crate::catalog::{Catalog, Severity};
+
+pub const FILE_NAME: &str = ".prefect-doctor.toml";
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub timeout: Option<String>,
+    pub namespace: Option<String>,
+    pub release: Option<String>,
+    #[serde(default)]
+    pub skip: BTreeMap<String, String>,
+    #[serde(default)]
+    pub severity: BTreeMap<String, Severity>,
+}
+
+/// A loaded, validated configuration.
+#[derive(Debug, Default, Clone)]
+pub struct Loaded {
+    /// Where it came from (`None`: no file).
+    pub path: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub namespace: Option<String>,
+    pub release: Option<String>,
+    pub skip: BTreeMap<String, String>,
+    pub severity: BTreeMap<String, Severity>,
+}
+
+fn unknown_id(catalog: &Catalog, id: &str, table: &str, shown: &str) -> String {
+    let s = catalog.suggest(id);
+    let hint = if s.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", s.join(", "))
+    };
+    format!("{shown}: [{table}] names unknown check {id:?}{hint}")
+}
+
+/// Reads `explicit`, else `./.prefect-doctor.toml` if it exists.
+pub fn load(explicit: Option<&Path>, catalog: &Catalog) -> Result<Loaded, String> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = PathBuf::from(FILE_NAME);
+            if !p.is_file() {
+                return Ok(Loaded::default());
+            }
+            p
+        }
+    };
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    parse(&text, &shown, catalog).map(|mut l| {
+        l.path = Some(path);
+        l
+    })
+}
+
+pub fn parse(text: &str, shown: &str, catalog: &Catalog) -> Result<Loaded, String> {
+    let c: Config = toml::from_str(text).map_err(|e| {
+        let e: toml::de::Error = e;
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        format!("{shown}{at}: {}", e.message().trim())
+    })?;
+    for (id, reason) in &c.skip {
+        if catalog.get(id).is_none() {
+            return Err(unknown_id(catalog, id, "skip", shown));
+        }
+        if reason.trim().is_empty() {
+            return Err(format!(
+                "{shown}: [skip] {id:?} needs a reason (it is shown in the report)"
+            ));
+        }
+    }
+    for id in c.severity.keys() {
+        if catalog.get(id).is_none() {
+            return Err(unknown_id(catalog, id, "severity", shown));
+        }
+    }
+    let timeout = match &c.timeout {
+        Some(t) => Some(
+            crate::cli::parse_duration(t).map_err(|e| format!("{shown}: timeout {t:?}: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Loaded {
+        path: None,
+        timeout,
+        namespace: c.namespace,
+        release: c.release,
+        skip: c.skip,
+        severity: c.severity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Loaded, String> {
+        parse(text, "cfg.toml", Catalog::builtin())
+    }
+
+    #[test]
+    fn a_full_file() {
+        let l = p("timeout = \"10s\"\nnamespace = \"prefect\"\nrelease = \"prod\"\n\
+                   [skip]\n\"db.timezone\" = \"managed\"\n[severity]\n\"prefect.cli-config\" = \"info\"\n")
+        .unwrap();
+        assert_eq!(l.timeout, Some(Duration::from_secs(10)));
+        assert_eq!(l.skip["db.timezone"], "managed");
+        assert_eq!(l.severity["prefect.cli-config"], Severity::Info);
+    }
+
+    #[test]
+    fn mistakes_are_errors() {
+        let e = p("timeuot = \"1s\"").unwrap_err();
+        assert!(e.contains("unknown field `timeuot`"), "{e}");
+        assert!(e.contains("line 1"), "{e}");
+        let e = p("[skip]\n\"db.pasword\" = \"x\"").unwrap_err();
+        assert!(e.contains("did you mean db.password?"), "{e}");
+        let e = p("[skip]\n\"db.password\" = \"  \"").unwrap_err();
+        assert!(e.contains("needs a reason"), "{e}");
+        let e = p("[severity]\n\"db.password\" = \"fatal\"").unwrap_err();
+        assert!(e.contains("fatal"), "{e}");
+        let e = p("timeout = \"soon\"").unwrap_err();
+        assert!(e.contains("timeout \"soon\""), "{e}");
+    }
+}
