@@ -67,7 +67,7 @@ pub enum ListFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Diagnose a running install.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// List every check.
     List {
         #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
@@ -231,7 +231,7 @@ where
             emit(&crate::docs::checks_markdown(catalog), ColorWhen::Never);
             0
         }
-        Command::Check(args) => check(catalog, args, cli.color),
+        Command::Check(args) => check(catalog, *args, cli.color),
     }
 }
 
@@ -469,13 +469,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         timeout,
         severity_overrides: config.severity.clone(),
     };
-    let results = runtime.block_on(run_rounds(
-        catalog,
-        &selected,
-        &opts,
-        &make_cx,
-        args.wait,
-    ));
+    let results = runtime.block_on(run_rounds(catalog, &selected, &opts, &make_cx, args.wait));
     // Do not wait for stuck name lookups or connections: everything needed is in `results`.
     runtime.shutdown_background();
     let results = with_config_skips(results, &config, catalog);
@@ -487,10 +481,16 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     for (format, path) in &reports {
         let text = render_as(&report, *format, args.verbose, catalog);
         if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
-            return fail_usage(&format!("cannot write the report to {}: {e}", path.display()));
+            return fail_usage(&format!(
+                "cannot write the report to {}: {e}",
+                path.display()
+            ));
         }
     }
-    emit(&render_as(&report, args.output, args.verbose, catalog), color);
+    emit(
+        &render_as(&report, args.output, args.verbose, catalog),
+        color,
+    );
     report.exit_code
 }
 
@@ -507,9 +507,8 @@ fn parse_report_spec(spec: &str) -> Result<(Format, std::path::PathBuf), String>
     let (format, path) = spec
         .split_once('=')
         .ok_or("expected FORMAT=FILE, e.g. junit=prefect-doctor.xml")?;
-    let format = Format::from_str(format, true).map_err(|_| {
-        format!("unknown format {format:?} (text, json, junit or sarif)")
-    })?;
+    let format = Format::from_str(format, true)
+        .map_err(|_| format!("unknown format {format:?} (text, json, junit or sarif)"))?;
     if path.is_empty() {
         return Err("the file name is empty".to_string());
     }

@@ -82,8 +82,8 @@ fn run_once(args: &[&str]) -> (i32, String, String, Duration) {
     )
 }
 
-/// Runs `prefect-doctor check ARGS` as JSON, text and verbose text; asserts that none of `secrets`
-/// appears anywhere and that all three agree on the exit code.
+/// Runs `prefect-doctor check ARGS` as JSON, text, verbose text, JUnit and SARIF; asserts that none of
+/// `secrets` appears anywhere (stdout or stderr) and that all five agree on the exit code.
 pub fn check(args: &[&str], secrets: &[&str]) -> Run {
     let mut json_args = vec!["check", "--output", "json"];
     json_args.extend_from_slice(args);
@@ -96,6 +96,14 @@ pub fn check(args: &[&str], secrets: &[&str]) -> Run {
     let (text_code, text, text_err, _) = run_once(&text_args);
     text_args.push("--verbose");
     let (verbose_code, verbose, verbose_err, _) = run_once(&text_args);
+    let mut ci_outputs = Vec::new();
+    for format in ["junit", "sarif"] {
+        let mut a = vec!["check", "--output", format];
+        a.extend_from_slice(args);
+        let (c, out, err, _) = run_once(&a);
+        assert_eq!(c, code, "{format} and JSON runs disagree on the exit code");
+        ci_outputs.push((format, out, err));
+    }
     for (what, out) in [
         ("json", &stdout),
         ("json stderr", &stderr),
@@ -103,7 +111,10 @@ pub fn check(args: &[&str], secrets: &[&str]) -> Run {
         ("text stderr", &text_err),
         ("verbose", &verbose),
         ("verbose stderr", &verbose_err),
-    ] {
+    ]
+    .into_iter()
+    .chain(ci_outputs.iter().flat_map(|(f, o, e)| [(*f, o), (*f, e)]))
+    {
         for s in secrets {
             assert!(
                 !out.contains(s),
