@@ -548,13 +548,13 @@ fn with_config_skips(
             location: None,
         });
     }
-    let order = |id: &str| {
+    // Results in catalog (registry) order, the config-file skips among them.
+    results.sort_by_key(|r| {
         crate::checks::REGISTRY
             .iter()
-            .position(|c| c.id == id)
+            .position(|c| c.id == r.id)
             .unwrap_or(usize::MAX)
-    };
-    results.sort_by_key(|r| order(&r.id));
+    });
     results
 }
 
@@ -645,13 +645,7 @@ async fn run_rounds(
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }
-    let order = |id: &str| {
-        crate::checks::REGISTRY
-            .iter()
-            .position(|c| c.id == id)
-            .unwrap_or(usize::MAX)
-    };
-    results.sort_by_key(|r| order(&r.id));
+    // Rounds append re-run prerequisites at the end; `with_config_skips` restores catalog order.
     results
 }
 

@@ -25,6 +25,14 @@ fn out(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+fn result_of(json: &Value, id: &str) -> Value {
+    json["results"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["id"] == id))
+        .unwrap_or_else(|| panic!("no {id} in {json}"))
+        .clone()
+}
+
 fn graphql(s: &Server) -> String {
     format!("{}/graphql", s.url)
 }
@@ -332,15 +340,7 @@ fn config_file_skips_with_reasons_and_overrides_severity() {
         .output()
         .unwrap();
     let json: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let find = |id: &str| {
-        json["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let find = |id: &str| result_of(&json, id);
     let tz = find("db.timezone");
     assert_eq!(tz["status"], "skip");
     assert_eq!(
