@@ -366,7 +366,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         Err(e) => return fail_usage(&e.to_string()),
     };
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    let mut report_targets = Vec::new();
+    let mut targets = Vec::new();
     let hasura_user = match &found.db {
         Some(target) => {
             let hasura_user = args
@@ -384,7 +384,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v)),
             );
-            report_targets.push(Target {
+            targets.push(Target {
                 kind: "database".to_string(),
                 address: target.masked_url(),
                 source: target.source.describe().to_string(),
@@ -401,7 +401,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
             }
             ApiUrl::FromUi => "the UI's server_url".to_string(),
         };
-        report_targets.push(Target {
+        targets.push(Target {
             kind: "api".to_string(),
             address,
             source: api.source.clone(),
@@ -409,7 +409,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     }
     if let Some(ui) = &found.ui {
         vars.insert("ui_url".to_string(), ui.url.to_string());
-        report_targets.push(Target {
+        targets.push(Target {
             kind: "ui".to_string(),
             address: ui.url.to_string(),
             source: ui.source.clone(),
@@ -436,7 +436,6 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         }),
         _ => None,
     };
-    let targets = report_targets;
     // A fresh set of probes for every round (`--wait` re-runs with new connections).
     let make_cx = || {
         Arc::new(Cx {

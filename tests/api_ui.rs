@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use support::{
     check, doctor,
     http::{Apollo, Hit, Reply, Server, default_backend, nginx_404, spa_fallback, ui, ui_answer},
+    result_of,
 };
 
 const CANARY: &str = "Canary-Basic-Auth-7f3e9c";
@@ -668,16 +669,6 @@ fn run_home(home: &std::path::Path, args: &[&str]) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-fn result_of(json: &Value, id: &str) -> Value {
-    json["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {json}"))
-        .clone()
 }
 
 #[test]

@@ -14,23 +14,12 @@ use support::{
     http::{Apollo, Reply, Server, ui},
     pg::PgServer,
     prefect::{APP_USER, CANARY, Seed, seed},
+    result_of,
 };
 
 fn out(args: &[&str]) -> (i32, String, String) {
-    let o = doctor().args(args).output().expect("run");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn result_of(json: &Value, id: &str) -> Value {
-    json["results"]
-        .as_array()
-        .and_then(|a| a.iter().find(|r| r["id"] == id))
-        .unwrap_or_else(|| panic!("no {id} in {json}"))
-        .clone()
+    let (code, stdout, stderr, _) = support::run_once(args);
+    (code, stdout, stderr)
 }
 
 fn graphql(s: &Server) -> String {

@@ -24,12 +24,12 @@ enum Answer {
 }
 
 pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
-    let sql = {
+    // A JoinSet aborts its tasks when dropped: the database read stops if the API answers first.
+    let mut sql = tokio::task::JoinSet::new();
+    {
         let cx = cx.clone();
-        tokio::spawn(async move { from_sql(&cx).await })
-    };
-    // Abort the database read if the API answers first.
-    let mut sql = AbortOnDrop(sql);
+        sql.spawn(async move { from_sql(&cx).await });
+    }
     let api = from_api(&cx).await;
     let (api_url, api_error) = match api {
         Ok((url, Answer::Tenants { count, first })) => {
@@ -44,9 +44,10 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
         }
         Err((url, e)) => (url, e),
     };
-    let sql = match (&mut sql.0).await {
-        Ok(r) => r,
-        Err(e) => Err(Outcome::error(format!("the database read stopped: {e}"))),
+    let sql = match sql.join_next().await {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => Err(Outcome::error(format!("the database read stopped: {e}"))),
+        None => Err(Outcome::error("the database read was not started")),
     };
     let api_note = match &api_url {
         Some(u) => Some(format!("the API at {u} gave no answer: {api_error}")),
@@ -161,13 +162,4 @@ async fn from_sql(cx: &Cx) -> Result<(i64, Option<String>, String), Outcome> {
         })
         .unwrap_or((0, None));
     Ok((count, slug, s.database.clone()))
-}
-
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -130,20 +130,9 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
     // The page the browser ends up on (after any redirect of the UI itself).
     let page = settings.response.url.clone();
     let page_origin = origin(&page);
-    let server = match page.join(&settings.server_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-        Ok(u) => {
-            return Outcome::finding(format!(
-                "server_url {:?} is not an http(s) URL ({u})",
-                settings.server_url
-            ));
-        }
-        Err(e) => {
-            return Outcome::finding(format!(
-                "server_url {:?} is not a URL: {e}",
-                settings.server_url
-            ));
-        }
+    let server = match settings.browser_api_url() {
+        Ok(u) => u,
+        Err(e) => return Outcome::finding(e),
     };
     let checked_api = match &cx.api {
         Some(a) => match &a.url {

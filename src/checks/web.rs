@@ -30,6 +30,24 @@ pub struct UiSettings {
     pub base_url: Option<String>,
 }
 
+impl UiSettings {
+    /// The API URL the browser calls: `server_url` resolved against the page it ends up on (after any
+    /// redirect of the UI itself), so a relative `server_url` means what it means to the browser.
+    pub fn browser_api_url(&self) -> Result<Url, String> {
+        match self.response.url.join(&self.server_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+            Ok(u) => Err(format!(
+                "server_url {:?} is not an http(s) URL ({u})",
+                self.server_url
+            )),
+            Err(e) => Err(format!(
+                "server_url {:?} is not a URL: {e}",
+                self.server_url
+            )),
+        }
+    }
+}
+
 /// The UI's root with a trailing slash, so that `settings.json` resolves beneath a path prefix.
 pub fn ui_root(ui: &Url) -> Url {
     let mut u = ui.clone();
@@ -195,12 +213,9 @@ pub async fn api_url(cx: &Cx) -> Result<(Url, String), Outcome> {
                     o.message
                 ))
             })?;
-            let url = s.url.join(&s.server_url).map_err(|e| {
-                Outcome::skip(format!(
-                    "the UI's server_url {:?} is not a URL: {e}",
-                    s.server_url
-                ))
-            })?;
+            let url = s
+                .browser_api_url()
+                .map_err(|e| Outcome::skip(format!("the UI's {e}")))?;
             Ok((url, api.source.clone()))
         }
     }

@@ -449,10 +449,6 @@ impl HttpProbe {
         }
     }
 
-    pub fn options(&self) -> &HttpOptions {
-        &self.opts
-    }
-
     /// Sends `req` (once per run: later callers share the first answer).
     pub async fn fetch(&self, req: &Request) -> Result<Arc<Response>, HttpFailure> {
         let cell = {
@@ -473,6 +469,8 @@ impl HttpProbe {
         })?;
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.opts.timeout;
+        // reqwest's own time-outs (at the deadline) fire first and tell the phase; this is a backstop.
+        let backstop = deadline + Duration::from_millis(150);
         let mut method = req.method;
         let mut body = req.body.clone();
         let mut url = req.url.clone();
@@ -496,13 +494,11 @@ impl HttpProbe {
             if let Some(b) = &body {
                 builder = builder.body(b.clone());
             }
-            // reqwest's own connect time-out (set to the full deadline) fires first when connecting
-            // hangs, which tells the phase; this one is a backstop.
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let send = builder
                 .timeout(remaining + Duration::from_millis(100))
                 .send();
-            let mut resp = match timeout_at(deadline + Duration::from_millis(150), send).await {
+            let mut resp = match timeout_at(backstop, send).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(classify(&e, &url, self.opts.timeout)),
                 Err(_) => {
@@ -552,7 +548,7 @@ impl HttpProbe {
             }
             let mut buf: Vec<u8> = Vec::new();
             loop {
-                match timeout_at(deadline + Duration::from_millis(150), resp.chunk()).await {
+                match timeout_at(backstop, resp.chunk()).await {
                     Ok(Ok(Some(chunk))) => {
                         if buf.len() + chunk.len() > MAX_BODY {
                             return Err(HttpFailure::TooLarge { limit: MAX_BODY });

@@ -19,12 +19,22 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
+/// The result of check `id` in a JSON report.
+pub fn result_in<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["results"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["id"] == id))
+        .unwrap_or_else(|| panic!("no result for {id} in {json}"))
+}
+
+/// [`result_in`], owned (for reports that are temporaries).
+pub fn result_of(json: &Value, id: &str) -> Value {
+    result_in(json, id).clone()
+}
+
 impl Run {
     pub fn result(&self, id: &str) -> &Value {
-        self.json["results"]
-            .as_array()
-            .and_then(|a| a.iter().find(|r| r["id"] == id))
-            .unwrap_or_else(|| panic!("no result for {id} in {}", self.json))
+        result_in(&self.json, id)
     }
     pub fn status(&self, id: &str) -> &str {
         self.result(id)["status"].as_str().unwrap_or("?")
@@ -70,7 +80,8 @@ pub fn stdout_of_success(args: &[&str]) -> String {
     String::from_utf8(out).expect("UTF-8 output")
 }
 
-fn run_once(args: &[&str]) -> (i32, String, String, Duration) {
+/// Runs the binary once: exit code, stdout, stderr and wall time.
+pub fn run_once(args: &[&str]) -> (i32, String, String, Duration) {
     let started = Instant::now();
     let out = doctor().args(args).output().expect("run prefect-doctor");
     let elapsed = started.elapsed();
