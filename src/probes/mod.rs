@@ -5,3 +5,6 @@ pub mod pg_target;
 pub mod postgres;
 pub mod prefect_config;
 pub mod tls;
+pub mod forward;
+pub mod helm;
+pub mod kube;

@@ -1,0 +1,187 @@
+//! Port-forwards: reaching a pod's port through the API server, for the database (as a [`Dialer`])
+//! and for HTTP services (as a local listener, like `kubectl port-forward`).
+
+use std::{net::SocketAddr, sync::Arc};
+
+use tokio::net::TcpListener;
+
+use super::{
+    kube::{KubeError, PodConnector},
+    pg_target::DbTarget,
+    postgres::{ConnectFailure, Dialer, Phase, Stream},
+};
+
+/// A pod's port: where a port-forward goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodPort {
+    pub namespace: String,
+    pub pod: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for PodPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pod {}/{} port {}", self.namespace, self.pod, self.port)
+    }
+}
+
+/// Dials the database through a port-forward to its pod.
+pub struct PodDialer {
+    pub connector: Arc<dyn PodConnector>,
+    pub to: PodPort,
+}
+
+impl Dialer for PodDialer {
+    fn dial<'a>(
+        &'a self,
+        _target: &'a DbTarget,
+        deadline: tokio::time::Instant,
+    ) -> futures::future::BoxFuture<'a, Result<Box<dyn Stream>, ConnectFailure>> {
+        Box::pin(async move {
+            let start = tokio::time::Instant::now();
+            let open = self
+                .connector
+                .open(&self.to.namespace, &self.to.pod, self.to.port);
+            match tokio::time::timeout_at(deadline, open).await {
+                Err(_) => Err(ConnectFailure::Timeout {
+                    phase: Phase::Tcp,
+                    after: start.elapsed(),
+                }),
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => Err(forward_failure(&self.to, &e)),
+            }
+        })
+    }
+}
+
+fn forward_failure(to: &PodPort, e: &KubeError) -> ConnectFailure {
+    ConnectFailure::Network {
+        peer: Some(format!("port-forward to {to}")),
+        detail: e.to_string(),
+    }
+}
+
+/// A local listener on 127.0.0.1 whose every connection is forwarded to a pod's port. It lives as
+/// long as the runtime it was started on.
+#[derive(Debug, Clone)]
+pub struct LocalForward {
+    pub local: SocketAddr,
+    pub to: PodPort,
+}
+
+impl LocalForward {
+    pub async fn start(
+        connector: Arc<dyn PodConnector>,
+        to: PodPort,
+    ) -> std::io::Result<LocalForward> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let local = listener.local_addr()?;
+        let target = to.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let connector = connector.clone();
+                let to = target.clone();
+                tokio::spawn(async move {
+                    // A failed forward closes the client's connection: the HTTP probe reports it,
+                    // and the report's target line says the address is a port-forward.
+                    if let Ok(mut upstream) = connector.open(&to.namespace, &to.pod, to.port).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        });
+        Ok(LocalForward { local, to })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::future::BoxFuture;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A connector that reaches "pods" on local TCP ports.
+    struct Local(SocketAddr);
+
+    impl PodConnector for Local {
+        fn open<'a>(
+            &'a self,
+            _ns: &'a str,
+            pod: &'a str,
+            _port: u16,
+        ) -> BoxFuture<'a, Result<Box<dyn Stream>, KubeError>> {
+            Box::pin(async move {
+                if pod == "gone" {
+                    return Err(KubeError::Api {
+                        verb: "create".into(),
+                        resource: "pods/portforward".into(),
+                        code: 404,
+                        message: "pods \"gone\" not found".into(),
+                    });
+                }
+                let s = tokio::net::TcpStream::connect(self.0)
+                    .await
+                    .map_err(|e| KubeError::Other(e.to_string()))?;
+                Ok(Box::new(s) as Box<dyn Stream>)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn local_forward_pipes_both_ways() {
+        let echo = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let addr = echo.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = echo.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 5];
+                    if s.read_exact(&mut buf).await.is_ok() {
+                        let _ = s.write_all(&buf).await;
+                    }
+                });
+            }
+        });
+        let to = PodPort {
+            namespace: "default".into(),
+            pod: "p".into(),
+            port: 1,
+        };
+        let fwd = LocalForward::start(Arc::new(Local(addr)), to)
+            .await
+            .expect("start");
+        for _ in 0..2 {
+            let mut c = tokio::net::TcpStream::connect(fwd.local)
+                .await
+                .expect("connect");
+            c.write_all(b"hello").await.expect("write");
+            let mut back = [0u8; 5];
+            c.read_exact(&mut back).await.expect("read");
+            assert_eq!(&back, b"hello");
+        }
+    }
+
+    #[tokio::test]
+    async fn pod_dialer_names_the_pod_on_failure() {
+        let d = PodDialer {
+            connector: Arc::new(Local("127.0.0.1:9".parse().expect("addr"))),
+            to: PodPort {
+                namespace: "default".into(),
+                pod: "gone".into(),
+                port: 5432,
+            },
+        };
+        let target = DbTarget::resolve(Some("postgres://u@h/db"), &std::collections::BTreeMap::new())
+            .expect("target");
+        let e = match d
+            .dial(&target, tokio::time::Instant::now() + std::time::Duration::from_secs(2))
+            .await
+        {
+            Err(e) => e,
+            Ok(_) => panic!("dialled a gone pod"),
+        };
+        let m = e.to_string();
+        assert!(m.contains("port-forward to pod default/gone port 5432"), "{m}");
+        assert!(m.contains("404"), "{m}");
+    }
+}

@@ -1,0 +1,440 @@
+//! The Kubernetes API, read-only, with kubectl's targeting conventions (`--kubeconfig`, `--context`,
+//! `-n`, `KUBECONFIG`, in-cluster config).
+//!
+//! Every call has a deadline, and a probe that has once found the API server unreachable (or silent)
+//! answers every later call with that same error at once: a dead cluster costs one timeout per run,
+//! not one per check. RBAC refusals come back as [`KubeError::Forbidden`] naming the verb and the
+//! resource, so a check can `skip` with what it needed.
+
+use std::{
+    fmt,
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Pod;
+use kube::{
+    Api, Client, Resource,
+    api::{ListParams, LogParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde::de::DeserializeOwned;
+
+use super::pg_target::Env;
+
+/// How to find the cluster, as kubectl's flags say it.
+#[derive(Debug, Clone, Default)]
+pub struct KubeOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub all_namespaces: bool,
+}
+
+impl KubeOptions {
+    /// Whether the user asked for Kubernetes on the command line.
+    pub fn explicit(&self) -> bool {
+        self.kubeconfig.is_some()
+            || self.context.is_some()
+            || self.namespace.is_some()
+            || self.all_namespaces
+    }
+}
+
+/// Whether a cluster configuration exists to be tried: a kubeconfig (flag, `KUBECONFIG`,
+/// `~/.kube/config`) or the in-cluster service account.
+pub fn config_available(opts: &KubeOptions, env: &dyn Env) -> bool {
+    if opts.kubeconfig.is_some() {
+        return true;
+    }
+    if let Some(paths) = env.var("KUBECONFIG") {
+        return std::env::split_paths(&paths).any(|p| p.is_file());
+    }
+    if env.var("HOME").is_some_and(|h| {
+        std::path::Path::new(&h)
+            .join(".kube")
+            .join("config")
+            .is_file()
+    }) {
+        return true;
+    }
+    env.var("KUBERNETES_SERVICE_HOST").is_some()
+        && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KubeError {
+    /// The configuration could not be loaded (no kubeconfig, unknown context, bad file).
+    #[error("cannot load the Kubernetes configuration: {0}")]
+    Config(String),
+    #[error(
+        "forbidden: this user may not {verb} {resource}{} (RBAC); grant it with a Role, or skip the check",
+        in_ns(namespace.as_deref())
+    )]
+    Forbidden {
+        verb: String,
+        resource: String,
+        namespace: Option<String>,
+    },
+    #[error("cannot reach the Kubernetes API at {server}: {detail}")]
+    Unreachable { server: String, detail: String },
+    #[error("the Kubernetes API at {server} did not answer within {}", humantime::format_duration(*after))]
+    Timeout { server: String, after: Duration },
+    #[error("the Kubernetes API refused to {verb} {resource}: {code} {message}")]
+    Api {
+        verb: String,
+        resource: String,
+        code: u16,
+        message: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn in_ns(ns: Option<&str>) -> String {
+    ns.map(|n| format!(" in namespace {n}"))
+        .unwrap_or_else(|| " cluster-wide".to_string())
+}
+
+impl KubeError {
+    /// Whether the API server itself is out of reach (as opposed to refusing one request).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, KubeError::Unreachable { .. } | KubeError::Timeout { .. })
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KubeError::Config(_) => "config",
+            KubeError::Forbidden { .. } => "forbidden",
+            KubeError::Unreachable { .. } => "unreachable",
+            KubeError::Timeout { .. } => "timeout",
+            KubeError::Api { .. } => "api",
+            KubeError::Other(_) => "other",
+        }
+    }
+}
+
+/// A connected client and where it points.
+#[derive(Clone)]
+pub struct KubeProbe {
+    client: Client,
+    /// The namespace to look in (`-n`, else the context's, else `default`).
+    pub namespace: String,
+    /// `-A`: look for releases in every namespace.
+    pub all_namespaces: bool,
+    /// The API server's URL, for messages.
+    pub server: String,
+    /// The kubeconfig context, or `in-cluster`.
+    pub context: String,
+    timeout: Duration,
+    dead: Arc<OnceLock<KubeError>>,
+}
+
+impl fmt::Debug for KubeProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeProbe")
+            .field("server", &self.server)
+            .field("context", &self.context)
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+impl KubeProbe {
+    /// Loads the configuration and builds a client; no request is sent yet.
+    pub async fn connect(opts: &KubeOptions, timeout: Duration) -> Result<KubeProbe, KubeError> {
+        let kopts = KubeConfigOptions {
+            context: opts.context.clone(),
+            ..Default::default()
+        };
+        let loaded = match &opts.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path)
+                    .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?;
+                let context = kopts
+                    .context
+                    .clone()
+                    .or_else(|| kc.current_context.clone());
+                kube::Config::from_custom_kubeconfig(kc, &kopts)
+                    .await
+                    .map(|c| (c, context))
+            }
+            None => match Kubeconfig::read() {
+                Ok(kc) => {
+                    let context = kopts
+                        .context
+                        .clone()
+                        .or_else(|| kc.current_context.clone());
+                    kube::Config::from_custom_kubeconfig(kc, &kopts)
+                        .await
+                        .map(|c| (c, context))
+                }
+                Err(e) if opts.context.is_some() => Err(e),
+                Err(e) => match kube::Config::incluster() {
+                    Ok(c) => Ok((c, Some("in-cluster".to_string()))),
+                    Err(_) => Err(e),
+                },
+            },
+        };
+        let (mut config, context) = loaded.map_err(|e| KubeError::Config(e.to_string()))?;
+        config.connect_timeout = Some(timeout);
+        config.read_timeout = Some(timeout);
+        config.write_timeout = Some(timeout);
+        let namespace = opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let server = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
+        Ok(KubeProbe {
+            client,
+            namespace,
+            all_namespaces: opts.all_namespaces,
+            server: server.trim_end_matches('/').to_string(),
+            context: context.unwrap_or_else(|| "(current)".to_string()),
+            timeout,
+            dead: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// The same client with its own dead-server latch, for a new `--wait` round.
+    pub fn fresh(&self) -> KubeProbe {
+        KubeProbe {
+            dead: Arc::new(OnceLock::new()),
+            ..self.clone()
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        verb: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        fut: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, KubeError> {
+        if let Some(e) = self.dead.get() {
+            return Err(e.clone());
+        }
+        let result = match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(KubeError::Timeout {
+                server: self.server.clone(),
+                after: self.timeout,
+            }),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.classify(e, verb, resource, namespace)),
+        };
+        if let Err(e) = &result
+            && e.is_unreachable()
+        {
+            let _ = self.dead.set(e.clone());
+        }
+        result
+    }
+
+    fn classify(
+        &self,
+        e: kube::Error,
+        verb: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> KubeError {
+        match e {
+            kube::Error::Api(status) if status.code == 403 => KubeError::Forbidden {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+                namespace: namespace.map(str::to_string),
+            },
+            kube::Error::Api(status) => KubeError::Api {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+                code: status.code,
+                message: status.message.clone(),
+            },
+            kube::Error::HyperError(_) | kube::Error::Service(_) => KubeError::Unreachable {
+                server: self.server.clone(),
+                detail: chain(&e),
+            },
+            kube::Error::UpgradeConnection(_) => KubeError::Other(format!(
+                "the Kubernetes API did not open the {verb} stream for {resource}: {}",
+                chain(&e)
+            )),
+            other => KubeError::Other(format!("cannot {verb} {resource}: {}", chain(&other))),
+        }
+    }
+
+    fn api<K>(&self, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    /// Lists objects (in every namespace when `namespace` is `None`) matching a label selector.
+    pub async fn list<K>(&self, namespace: Option<&str>, selector: &str) -> Result<Vec<K>, KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api = self.api::<K>(namespace);
+        let lp = ListParams::default().labels(selector);
+        let plural = K::plural(&Default::default()).to_string();
+        self.call("list", &plural, namespace, api.list(&lp))
+            .await
+            .map(|l| l.items)
+    }
+
+    /// Lists only the metadata of objects matching a label selector (no secret data crosses the wire).
+    pub async fn list_metadata<K>(
+        &self,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<kube::core::PartialObjectMeta<K>>, KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api = self.api::<K>(namespace);
+        let lp = ListParams::default().labels(selector);
+        let plural = K::plural(&Default::default()).to_string();
+        self.call("list", &plural, namespace, api.list_metadata(&lp))
+            .await
+            .map(|l| l.items)
+    }
+
+    /// Gets one object; `Ok(None)` when it does not exist.
+    pub async fn get<K>(&self, namespace: &str, name: &str) -> Result<Option<K>, KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api = self.api::<K>(Some(namespace));
+        let plural = K::plural(&Default::default()).to_string();
+        self.call("get", &plural, Some(namespace), api.get_opt(name))
+            .await
+    }
+
+    /// Lists cluster-scoped objects (IngressClass, StorageClass, Namespace).
+    pub async fn list_cluster<K>(&self) -> Result<Vec<K>, KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + DeserializeOwned
+            + fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let plural = K::plural(&Default::default()).to_string();
+        self.call("list", &plural, None, api.list(&ListParams::default()))
+            .await
+            .map(|l| l.items)
+    }
+
+    /// Gets one cluster-scoped object; `Ok(None)` when it does not exist.
+    pub async fn get_cluster<K>(&self, name: &str) -> Result<Option<K>, KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + DeserializeOwned
+            + fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let plural = K::plural(&Default::default()).to_string();
+        self.call("get", &plural, None, api.get_opt(name)).await
+    }
+
+    /// The last `tail` lines (at most 64 KiB) of a container's log.
+    pub async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        tail: i64,
+    ) -> Result<String, KubeError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let lp = LogParams {
+            container: Some(container.to_string()),
+            previous,
+            tail_lines: Some(tail),
+            limit_bytes: Some(64 * 1024),
+            ..Default::default()
+        };
+        self.call("get", "pods/log", Some(namespace), api.logs(pod, &lp))
+            .await
+    }
+
+    /// Opens one stream to a pod's port through the API server (what `kubectl port-forward` does).
+    pub async fn port_forward(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<tokio::io::DuplexStream, KubeError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let mut pf = self
+            .call(
+                "create",
+                "pods/portforward",
+                Some(namespace),
+                api.portforward(pod, &[port]),
+            )
+            .await?;
+        pf.take_stream(port)
+            .ok_or_else(|| KubeError::Other(format!("the port-forward to {pod} has no port {port}")))
+    }
+}
+
+/// An error and its sources, joined, without repeating a source the message already contains.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let m = s.to_string();
+        if !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+/// Opens a stream to a port of a pod: the seam between the port-forward and what uses it. The real
+/// one goes through the API server; tests put a local TCP server behind it.
+pub trait PodConnector: Send + Sync {
+    fn open<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<Box<dyn super::postgres::Stream>, KubeError>>;
+}
+
+impl PodConnector for KubeProbe {
+    fn open<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<Box<dyn super::postgres::Stream>, KubeError>> {
+        Box::pin(async move {
+            let s = self.port_forward(namespace, pod, port).await?;
+            Ok(Box::new(s) as Box<dyn super::postgres::Stream>)
+        })
+    }
+}
