@@ -10,6 +10,7 @@ use std::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
+    probes::kube::KubeOptions,
     catalog::{self, Catalog, Mode},
     checks::{Cx, quote_ident},
     engine::{self, RunOptions, Selection},
@@ -106,6 +107,22 @@ pub struct CheckArgs {
     /// prefect.example.com:443:203.0.113.7 to check an ingress before its DNS record exists.
     #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve)]
     pub resolve: Vec<(String, std::net::SocketAddr)>,
+    /// The kubeconfig file [default: KUBECONFIG, else ~/.kube/config, else the in-cluster service
+    /// account]. Without direct URLs, a found kube config is used to find the Helm release.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context [default: its current context].
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The namespace of the release [default: the context's, else `default`].
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Look for the release in every namespace.
+    #[arg(long, short = 'A', conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// The Helm release to diagnose [default: the only prefect-server release found].
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<String>,
     /// The database user Hasura connects as (default: the database user, as the chart's Hasura uses).
     #[arg(long, value_name = "NAME")]
     pub hasura_user: Option<String>,
@@ -344,10 +361,63 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         api_url: args.api_url.as_deref(),
         ui_url: args.ui_url.as_deref(),
     };
-    let found = match targets::resolve(&given, &ProcessEnv, &prefect) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail_usage(&format!("cannot start the async runtime: {e}")),
+    };
+
+    let kube_opts = KubeOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone().or(config.namespace.clone()),
+        all_namespaces: args.all_namespaces,
+    };
+    let explicit_kube = kube_opts.kubeconfig.is_some()
+        || kube_opts.context.is_some()
+        || args.namespace.is_some()
+        || args.all_namespaces
+        || args.release.is_some();
+    let direct = given.database_url.is_some() || given.api_url.is_some() || given.ui_url.is_some();
+    let want_kube = explicit_kube
+        || (!direct && crate::probes::kube::config_available(&kube_opts, &ProcessEnv));
+    let release_name = args.release.clone().or(config.release.clone());
+    let mut notices = Vec::new();
+    let (kube, reached) = if want_kube {
+        match runtime.block_on(crate::kube_target::KubeRun::start(
+            &kube_opts,
+            release_name.as_deref(),
+            timeout,
+        )) {
+            Ok(k) => {
+                let reached = runtime.block_on(k.reach(&given, explicit_kube));
+                (Some(k), Some(reached))
+            }
+            Err(e) if explicit_kube => return fail_usage(&e.to_string()),
+            Err(e) => {
+                notices.push(format!(
+                    "not looking at a cluster ({e}); checking the local defaults"
+                ));
+                (None, None)
+            }
+        }
+    } else {
+        (None, None)
+    };
+    let found = match &reached {
+        Some(r) if r.use_release => r.targets(&given, &ProcessEnv, &prefect),
+        _ => targets::resolve(&given, &ProcessEnv, &prefect),
+    };
+    let found = match found {
         Ok(t) => t,
         Err(e) => return fail_usage(&e),
     };
+    if let Some(r) = &reached {
+        notices.extend(r.notices.iter().cloned());
+    }
     let selected = match engine::select(
         catalog,
         crate::checks::REGISTRY,
@@ -367,6 +437,27 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     };
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let mut targets = Vec::new();
+    let from_release = |kind: &str| {
+        reached.as_ref().filter(|r| r.use_release).and_then(|r| match kind {
+            "database" => r.db.as_ref().map(|d| d.source.clone()),
+            _ => None,
+        })
+    };
+    if let Some(k) = &kube {
+        targets.push(Target {
+            kind: "kubernetes".to_string(),
+            address: k.probe.server.clone(),
+            source: format!(
+                "kube context {}, {}",
+                k.probe.context,
+                if k.probe.all_namespaces {
+                    "all namespaces".to_string()
+                } else {
+                    format!("namespace {}", k.probe.namespace)
+                }
+            ),
+        });
+    }
     let hasura_user = match &found.db {
         Some(target) => {
             let hasura_user = args
@@ -387,7 +478,10 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
             targets.push(Target {
                 kind: "database".to_string(),
                 address: target.masked_url(),
-                source: target.source.describe().to_string(),
+                source: match (args.database_url.is_none(), from_release("database")) {
+                    (true, Some(s)) => s,
+                    _ => target.source.describe().to_string(),
+                },
             });
             hasura_user
         }
@@ -415,7 +509,6 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
             source: ui.source.clone(),
         });
     }
-    let mut notices = Vec::new();
     if args.insecure {
         notices.push(
             "--insecure: HTTPS certificates were NOT verified; a passing API or UI check does not \
@@ -423,26 +516,46 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
                 .to_string(),
         );
     }
-    if let Some(r) = &config.release {
+    let found_release = reached.as_ref().and_then(|r| r.release.clone());
+    let release_name = found_release
+        .as_ref()
+        .map(|(r, _)| r.clone())
+        .or(release_name);
+    let namespace = found_release
+        .as_ref()
+        .map(|(_, n)| n.clone())
+        .or(kube_opts.namespace.clone());
+    if let Some(r) = &release_name {
         vars.insert("release".to_string(), r.clone());
     }
-    if let Some(n) = &config.namespace {
+    if let Some(n) = &namespace {
         vars.insert("namespace".to_string(), n.clone());
     }
-    let release = match (&config.release, &config.namespace) {
-        (Some(name), namespace) => Some(crate::report::Release {
-            name: name.clone(),
-            namespace: namespace.clone().unwrap_or_else(|| "default".to_string()),
-        }),
+    let release = release_name.map(|name| crate::report::Release {
+        name,
+        namespace: namespace.clone().unwrap_or_else(|| "default".to_string()),
+    });
+    let db_dialer: Option<Arc<dyn crate::probes::postgres::Dialer>> = match &reached {
+        Some(r) if r.use_release && args.database_url.is_none() => {
+            r.db.as_ref().and_then(|d| d.dialer.clone())
+        }
         _ => None,
     };
+    let unreached = reached
+        .as_ref()
+        .map(|r| r.unreached.clone())
+        .unwrap_or_default();
+    let discovery = kube.as_ref().map(|k| (k.probe.clone(), k.discovery.clone()));
     // A fresh set of probes for every round (`--wait` re-runs with new connections).
     let make_cx = || {
         Arc::new(Cx {
             pg: found
                 .db
                 .clone()
-                .map(|t| PgProbe::new(t, Box::new(NetDialer), timeout)),
+                .map(|t| match &db_dialer {
+                    Some(d) => PgProbe::new(t, Box::new(d.clone()), timeout),
+                    None => PgProbe::new(t, Box::new(NetDialer), timeout),
+                }),
             http: HttpProbe::new(HttpOptions {
                 timeout,
                 insecure: args.insecure,
@@ -453,17 +566,17 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
             prefect: prefect.clone(),
             hasura_user: hasura_user.clone(),
             vars: vars.clone(),
+            kube: discovery.as_ref().map(|(probe, d)| {
+                Arc::new(crate::checks::kube::KubeCx::new(
+                    probe.fresh(),
+                    d.clone(),
+                    explicit_kube,
+                ))
+            }),
+            unreached: unreached.clone(),
         })
     };
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail_usage(&format!("cannot start the async runtime: {e}")),
-    };
     let opts = RunOptions {
         timeout,
         severity_overrides: config.severity.clone(),

@@ -381,6 +381,8 @@ mod tests {
             prefect: PrefectConfig::load(&BTreeMap::new()),
             hasura_user: "prefect".into(),
             vars: BTreeMap::from([("db_user".to_string(), "prefect".to_string())]),
+            kube: None,
+            unreached: BTreeMap::new(),
         });
         (catalog, cx)
     }

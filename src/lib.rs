@@ -19,3 +19,4 @@ pub mod redact;
 pub mod render;
 pub mod report;
 pub mod targets;
+pub mod kube_target;

@@ -5,6 +5,7 @@
 mod api;
 mod db;
 mod hasura;
+pub mod kube;
 mod prefect;
 mod tenant;
 mod ui;
@@ -33,6 +34,11 @@ pub struct Cx {
     pub hasura_user: String,
     /// Values for the catalog's `{placeholders}`.
     pub vars: BTreeMap<String, String>,
+    /// The cluster and the Helm release, when the run looks at Kubernetes.
+    pub kube: Option<Arc<kube::KubeCx>>,
+    /// Why a target (`database`, `api`, `ui`) could not be reached through the cluster: the checks
+    /// that need it skip with this reason.
+    pub unreached: BTreeMap<&'static str, String>,
 }
 
 /// How a check ended, before the engine applies the catalog's severity.
@@ -115,6 +121,24 @@ macro_rules! check {
 
 /// Every check, in report order. A check's prerequisites come before it.
 pub static REGISTRY: &[CheckDef] = &[
+    check!("kube.release", kube::kube_release, requires = []),
+    check!("kube.pods", kube::kube_pods, requires = ["kube.release"]),
+    check!(
+        "kube.db-secret",
+        kube::kube_db_secret,
+        requires = ["kube.release"]
+    ),
+    check!(
+        "kube.chart-env",
+        kube::kube_chart_env,
+        requires = ["kube.release"]
+    ),
+    check!("kube.images", kube::kube_images, requires = ["kube.release"]),
+    check!(
+        "kube.tenant-job",
+        kube::kube_tenant_job,
+        requires = ["kube.release"]
+    ),
     check!("db.reachable", db::db_reachable, requires = []),
     check!("db.password", db::db_password, requires = ["db.reachable"]),
     check!("db.version", db::db_version, requires = ["db.password"]),
@@ -148,6 +172,11 @@ pub static REGISTRY: &[CheckDef] = &[
         requires = ["ui.settings-json"]
     ),
     check!("tenant.exists", tenant::tenant_exists, requires = []),
+    check!(
+        "agent.tenant-errors",
+        kube::agent_tenant_errors,
+        requires = ["kube.release"]
+    ),
     check!(
         "prefect.cli-config",
         prefect::prefect_cli_config,
@@ -292,6 +321,9 @@ impl Cx {
     )]
     fn pg(&self) -> Result<&PgProbe, Outcome> {
         self.pg.as_ref().ok_or_else(|| {
+            if let Some(why) = self.unreached.get("database") {
+                return Outcome::skip(format!("no database: {why}"));
+            }
             Outcome::skip(
                 "no database given: pass --database-url or set the PG* variables (the `prefect server \
                  start` default is used only when no target is given on the command line)",

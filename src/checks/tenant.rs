@@ -67,9 +67,12 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
                 o
             }
         }
-        (Err(_), None) if cx.pg.is_none() => {
-            Outcome::skip("no API or database given: pass --api-url, --ui-url or --database-url")
-        }
+        (Err(_), None) if cx.pg.is_none() => match cx.unreached.get("database") {
+            Some(why) => Outcome::skip(format!("no API or database: {why}")),
+            None => Outcome::skip(
+                "no API or database given: pass --api-url, --ui-url or --database-url",
+            ),
+        },
         (Err(o), None) => Outcome::skip(format!("the database cannot be read: {}", o.message)),
         (Err(_), Some(note)) if cx.pg.is_none() => Outcome::skip(note),
         (Err(o), Some(note)) => Outcome::skip(format!(

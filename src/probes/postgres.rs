@@ -165,6 +165,17 @@ pub trait Dialer: Send + Sync {
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
+/// A dialer shared between the probes of several `--wait` rounds.
+impl Dialer for std::sync::Arc<dyn Dialer> {
+    fn dial<'a>(
+        &'a self,
+        target: &'a DbTarget,
+        deadline: tokio::time::Instant,
+    ) -> futures::future::BoxFuture<'a, Result<Box<dyn Stream>, ConnectFailure>> {
+        self.as_ref().dial(target, deadline)
+    }
+}
+
 /// Dials TCP (or a Unix socket when the host is a directory).
 pub struct NetDialer;
 

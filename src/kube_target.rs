@@ -1,0 +1,769 @@
+//! Finding the Prefect Server release in a cluster and the addresses of its parts.
+//!
+//! Discovery lists Helm's release secrets (metadata only), decodes the latest revision of each release
+//! and keeps those of chart `prefect-server`. From the release it reads what the services were given
+//! (the rendered manifest: connection URL, password secret) and reaches the parts as a user would:
+//! the database through a port-forward to its pod (or at `externalHostname`), Apollo and the UI at their
+//! published address (LoadBalancer, Ingress), or through a port-forward when nothing is published.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use serde_json::Value;
+use url::Url;
+
+use crate::probes::{
+    forward::{LocalForward, PodDialer, PodPort},
+    helm::{self, DbValues, Generation, Release},
+    kube::{KubeError, KubeProbe, PodConnector},
+    pg_target::{DbTarget, Secret as SecretValue, SslMode, TargetSource},
+    postgres::Dialer,
+};
+
+/// The decoded release and what was read from it once.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub release: Release,
+    /// The manifest's objects (empty when it did not parse; see `manifest_error`).
+    pub objects: Vec<Value>,
+    pub manifest_error: Option<String>,
+    pub db: DbValues,
+}
+
+/// What discovery ended with.
+#[derive(Debug, Clone)]
+pub enum Discovery {
+    Release(Box<Found>),
+    /// No `prefect-server` release where we looked.
+    NoRelease { searched: String },
+    /// `--release NAME` names nothing usable.
+    NotFound { name: String, reason: String },
+    /// More than one: the user must pick with `--release`.
+    Several(Vec<String>),
+    /// The listing itself failed (unreachable API server, RBAC …).
+    Failed(KubeError),
+}
+
+fn searched(probe: &KubeProbe) -> String {
+    if probe.all_namespaces {
+        "any namespace".to_string()
+    } else {
+        format!("namespace {}", probe.namespace)
+    }
+}
+
+/// Finds the release to diagnose.
+pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
+    let ns = (!probe.all_namespaces).then_some(probe.namespace.as_str());
+    let selector = match release {
+        Some(r) => format!("{},name={r}", helm::OWNER_LABEL),
+        None => helm::OWNER_LABEL.to_string(),
+    };
+    let metas = match probe.list_metadata::<Secret>(ns, &selector).await {
+        Ok(m) => m,
+        Err(e) => return Discovery::Failed(e),
+    };
+    // The latest revision of each (namespace, release).
+    let mut latest: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
+    for m in metas {
+        let meta = m.metadata;
+        let (Some(name), Some(namespace)) = (meta.name, meta.namespace.or(ns.map(str::to_string)))
+        else {
+            continue;
+        };
+        let labels = meta.labels.unwrap_or_default();
+        let Some(release_name) = labels.get("name").cloned() else {
+            continue;
+        };
+        let revision = labels
+            .get("version")
+            .and_then(|v| v.parse().ok())
+            .or_else(|| helm::revision_of(&name))
+            .unwrap_or(0);
+        let slot = latest
+            .entry((namespace, release_name))
+            .or_insert((0, String::new()));
+        if revision >= slot.0 {
+            *slot = (revision, name);
+        }
+    }
+    let mut found = Vec::new();
+    let mut undecodable = Vec::new();
+    for ((namespace, name), (_, secret)) in &latest {
+        match read_release(probe, namespace, secret).await {
+            Ok(r) if r.chart_name == helm::CHART_NAME => found.push(r),
+            Ok(r) if release.is_some() => {
+                return Discovery::NotFound {
+                    name: name.clone(),
+                    reason: format!(
+                        "release {name} in namespace {namespace} is chart {:?}, not {}",
+                        r.chart_name,
+                        helm::CHART_NAME
+                    ),
+                };
+            }
+            Ok(_) => {}
+            Err(e) if release.is_some() => {
+                return Discovery::NotFound {
+                    name: name.clone(),
+                    reason: format!("cannot read release {name} ({secret}): {e}"),
+                };
+            }
+            Err(e) => undecodable.push(format!("{namespace}/{name}: {e}")),
+        }
+    }
+    match found.len() {
+        0 => match release {
+            Some(name) => Discovery::NotFound {
+                name: name.to_string(),
+                reason: format!("no Helm release named {name} in {}", searched(probe)),
+            },
+            None => Discovery::NoRelease {
+                searched: if undecodable.is_empty() {
+                    searched(probe)
+                } else {
+                    format!(
+                        "{} (unreadable releases skipped: {})",
+                        searched(probe),
+                        undecodable.join("; ")
+                    )
+                },
+            },
+        },
+        1 => {
+            let release = found.remove(0);
+            let (objects, manifest_error) = match helm::manifest_objects(&release.manifest) {
+                Ok(o) => (o, None),
+                Err(e) => (Vec::new(), Some(e.0)),
+            };
+            let db = DbValues::read(&release.values, Generation::of_chart(&release.chart_values));
+            Discovery::Release(Box::new(Found {
+                release,
+                objects,
+                manifest_error,
+                db,
+            }))
+        }
+        _ => Discovery::Several(
+            found
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} (namespace {}, chart {}, {})",
+                        r.name, r.namespace, r.chart_version, r.status
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Reads and decodes one release secret.
+pub async fn read_release(
+    probe: &KubeProbe,
+    namespace: &str,
+    secret: &str,
+) -> Result<Release, String> {
+    let s = probe
+        .get::<Secret>(namespace, secret)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("secret {secret} is gone"))?;
+    let data = s
+        .data
+        .as_ref()
+        .and_then(|d| d.get("release"))
+        .ok_or_else(|| format!("secret {secret} has no `release` key"))?;
+    let mut r = helm::decode(&data.0).map_err(|e| e.0)?;
+    if r.namespace.is_empty() {
+        r.namespace = namespace.to_string();
+    }
+    Ok(r)
+}
+
+impl Found {
+    /// The manifest objects of a kind whose `app.kubernetes.io/component` label is `component`.
+    pub fn component(&self, kind: &str, component: &str) -> Option<&Value> {
+        self.objects.iter().find(|o| {
+            o["kind"] == kind && o["metadata"]["labels"]["app.kubernetes.io/component"] == component
+        })
+    }
+
+    /// The named container of a workload in the manifest.
+    pub fn container<'a>(&self, workload: &'a Value, name: &str) -> Option<&'a Value> {
+        workload["spec"]["template"]["spec"]["containers"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == name)
+    }
+
+    /// How the chart's services reach the database, as rendered into the graphql deployment (the
+    /// service that runs the migrations), else as the values say.
+    pub fn db_wiring(&self) -> DbWiring {
+        let ns = &self.release.namespace;
+        let release = &self.release.name;
+        let fallback_host = self
+            .db
+            .external_hostname
+            .clone()
+            .filter(|_| !self.db.use_subchart)
+            .unwrap_or_else(|| format!("{release}-postgresql.{ns}"));
+        let mut w = DbWiring {
+            user: self.db.username.clone(),
+            host: fallback_host,
+            port: self.db.port,
+            database: self.db.database.clone(),
+            secret: self.db.secret_name(release),
+            key: match self.db.generation {
+                Generation::Auth => "postgres-password".to_string(),
+                Generation::Legacy => "postgresql-password".to_string(),
+            },
+            from_manifest: false,
+        };
+        let Some(graphql) = self.component("Deployment", "graphql") else {
+            return w;
+        };
+        let Some(c) = self.container(graphql, "graphql") else {
+            return w;
+        };
+        for e in c["env"].as_array().into_iter().flatten() {
+            match e["name"].as_str() {
+                Some("PREFECT_SERVER__DATABASE__CONNECTION_URL") => {
+                    if let Some(u) = e["value"].as_str().and_then(|s| Url::parse(s).ok()) {
+                        if !u.username().is_empty() {
+                            w.user = percent_decode(u.username());
+                        }
+                        if let Some(h) = u.host_str() {
+                            w.host = h.to_string();
+                        }
+                        if let Some(p) = u.port() {
+                            w.port = p;
+                        }
+                        let db = u.path().trim_start_matches('/');
+                        if !db.is_empty() {
+                            w.database = percent_decode(db);
+                        }
+                        w.from_manifest = true;
+                    }
+                }
+                Some("PGPASSWORD") | Some("PREFECT_SERVER__DATABASE__PASSWORD") => {
+                    let r = &e["valueFrom"]["secretKeyRef"];
+                    if let (Some(n), Some(k)) = (r["name"].as_str(), r["key"].as_str()) {
+                        w.secret = n.to_string();
+                        w.key = k.to_string();
+                    }
+                }
+                _ => {}
+            }
+        }
+        w
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The database connection the chart renders for its services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbWiring {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    /// The secret and key the services read the password from.
+    pub secret: String,
+    pub key: String,
+    /// Read from the rendered graphql deployment (else from the values).
+    pub from_manifest: bool,
+}
+
+/// An in-cluster service name (`svc`, `svc.ns`, `svc.ns.svc.cluster.local`) split into (svc, ns).
+pub fn service_of(host: &str, default_ns: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    match parts.as_slice() {
+        [svc] => Some((svc.to_string(), default_ns.to_string())),
+        [svc, ns] => Some((svc.to_string(), ns.to_string())),
+        [svc, ns, "svc", ..] => Some((svc.to_string(), ns.to_string())),
+        _ => None,
+    }
+}
+
+/// The values of a secret, registered for scrubbing. `Ok(None)`: the secret does not exist.
+pub async fn secret_data(
+    probe: &KubeProbe,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, KubeError> {
+    let Some(s) = probe.get::<Secret>(namespace, name).await? else {
+        return Ok(None);
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in s.data.unwrap_or_default() {
+        if let Ok(text) = std::str::from_utf8(&v.0) {
+            crate::redact::register(text);
+            crate::redact::register(text.trim_end());
+        }
+        out.insert(k, v.0);
+    }
+    for (k, v) in s.string_data.unwrap_or_default() {
+        crate::redact::register(&v);
+        out.insert(k, v.into_bytes());
+    }
+    Ok(Some(out))
+}
+
+/// A pod behind a service, Running and Ready if any is, and the pod port its `port` targets.
+pub async fn pod_behind(
+    probe: &KubeProbe,
+    namespace: &str,
+    service: &Service,
+) -> Result<PodPort, String> {
+    let name = service.metadata.name.clone().unwrap_or_default();
+    let spec = service.spec.clone().unwrap_or_default();
+    let selector = spec.selector.clone().unwrap_or_default();
+    if selector.is_empty() {
+        return Err(format!("service {name} has no selector"));
+    }
+    let sel = selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let pods = probe
+        .list::<Pod>(Some(namespace), &sel)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ready = |p: &Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    let running =
+        |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    let pod = pods
+        .iter()
+        .find(|p| ready(p))
+        .or_else(|| pods.iter().find(|p| running(p)))
+        .ok_or_else(|| format!("no running pod behind service {name} (selector {sel})"))?;
+    let sport = spec.ports.unwrap_or_default().into_iter().next();
+    let port = match sport.as_ref().and_then(|p| p.target_port.clone()) {
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p)) => {
+            u16::try_from(p).ok()
+        }
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(named)) => pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|p| p.name.as_deref() == Some(named.as_str()))
+            .and_then(|p| u16::try_from(p.container_port).ok()),
+        None => sport.as_ref().and_then(|p| u16::try_from(p.port).ok()),
+    }
+    .ok_or_else(|| format!("cannot tell which port of the pods service {name} targets"))?;
+    Ok(PodPort {
+        namespace: namespace.to_string(),
+        pod: pod.metadata.name.clone().unwrap_or_default(),
+        port,
+    })
+}
+
+/// The database target of a release and how to dial it.
+pub struct DbReach {
+    pub target: DbTarget,
+    pub dialer: Option<Arc<dyn Dialer>>,
+    /// How it is reached, for the report header.
+    pub source: String,
+    /// Why the password is missing, when it is.
+    pub password_problem: Option<String>,
+}
+
+pub async fn reach_db(
+    probe: &KubeProbe,
+    connector: Arc<dyn PodConnector>,
+    found: &Found,
+) -> Result<DbReach, String> {
+    let w = found.db_wiring();
+    let ns = &found.release.namespace;
+    let (password, password_problem) = match secret_data(probe, ns, &w.secret).await {
+        Ok(Some(d)) => match d.get(&w.key) {
+            Some(v) => match String::from_utf8(v.clone()) {
+                Ok(p) => (Some(SecretValue::new(p)), None),
+                Err(_) => (
+                    None,
+                    Some(format!(
+                        "key {} of secret {} is not UTF-8 text",
+                        w.key, w.secret
+                    )),
+                ),
+            },
+            None => (
+                None,
+                Some(format!("secret {} has no key {}", w.secret, w.key)),
+            ),
+        },
+        Ok(None) => (None, Some(format!("secret {} does not exist", w.secret))),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let target = DbTarget {
+        host: w.host.clone(),
+        port: w.port,
+        user: w.user.clone(),
+        password,
+        dbname: w.database.clone(),
+        sslmode: SslMode::Prefer,
+        sslrootcert: None,
+        sslcert: None,
+        sslkey: None,
+        source: TargetSource::Flag,
+        password_source: Some(format!("secret {}/{} key {}", ns, w.secret, w.key)),
+    };
+    let in_cluster = match service_of(&w.host, ns) {
+        Some((svc, svc_ns)) => probe
+            .get::<Service>(&svc_ns, &svc)
+            .await
+            .map_err(|e| format!("cannot look up service {svc} (the database host {}): {e}", w.host))?
+            .map(|s| (svc, svc_ns, s)),
+        None => None,
+    };
+    if let Some((svc, svc_ns, service)) = in_cluster {
+        let to = pod_behind(probe, &svc_ns, &service).await?;
+        let source = format!(
+            "port-forward to {to} (service {svc} of release {})",
+            found.release.name
+        );
+        return Ok(DbReach {
+            target,
+            dialer: Some(Arc::new(PodDialer { connector, to })),
+            source,
+            password_problem,
+        });
+    }
+    Ok(DbReach {
+        target,
+        dialer: None,
+        source: format!(
+            "the external database of release {} (postgresql.externalHostname)",
+            found.release.name
+        ),
+        password_problem,
+    })
+}
+
+/// An HTTP service of the release as a user reaches it.
+#[derive(Debug, Clone)]
+pub struct HttpReach {
+    pub url: Url,
+    pub source: String,
+    /// A port-forward, not a published address.
+    pub forwarded: bool,
+}
+
+/// Reaches the release's `component` service (apollo, ui): Ingress host, LoadBalancer address, else a
+/// port-forward. `path` is appended to a service address (`/graphql` for Apollo).
+pub async fn reach_http(
+    probe: &KubeProbe,
+    connector: Arc<dyn PodConnector>,
+    found: &Found,
+    component: &str,
+    path: &str,
+) -> Result<HttpReach, String> {
+    let ns = &found.release.namespace;
+    let svc_obj = found
+        .component("Service", component)
+        .ok_or_else(|| format!("the release renders no {component} service"))?;
+    let svc_name = svc_obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // An Ingress routing to the service: what the browser uses.
+    for ing in found.objects.iter().filter(|o| o["kind"] == "Ingress") {
+        let rules = ing["spec"]["rules"].as_array().into_iter().flatten();
+        for rule in rules {
+            let Some(host) = rule["host"].as_str() else {
+                continue;
+            };
+            let routes = rule["http"]["paths"].as_array().into_iter().flatten();
+            for p in routes {
+                let backend = &p["backend"]["service"]["name"];
+                let old_backend = &p["backend"]["serviceName"];
+                if backend == svc_name.as_str() || old_backend == svc_name.as_str() {
+                    let tls = ing["spec"]["tls"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|t| t["hosts"].as_array().into_iter().flatten().any(|h| h == host));
+                    let scheme = if tls { "https" } else { "http" };
+                    let prefix = p["path"].as_str().unwrap_or("/");
+                    let url = Url::parse(&format!("{scheme}://{host}{prefix}"))
+                        .map_err(|e| format!("ingress host {host:?}: {e}"))?;
+                    let url = if component == "apollo" {
+                        url.join(path.trim_start_matches('/')).unwrap_or(url)
+                    } else {
+                        url
+                    };
+                    return Ok(HttpReach {
+                        url,
+                        source: format!(
+                            "ingress {} of release {}",
+                            ing["metadata"]["name"].as_str().unwrap_or_default(),
+                            found.release.name
+                        ),
+                        forwarded: false,
+                    });
+                }
+            }
+        }
+    }
+    let live = probe
+        .get::<Service>(ns, &svc_name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("service {svc_name} does not exist in namespace {ns}"))?;
+    let spec = live.spec.clone().unwrap_or_default();
+    let port = spec
+        .ports
+        .as_ref()
+        .and_then(|p| p.first())
+        .map(|p| p.port)
+        .unwrap_or(80);
+    let lb = live
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .and_then(|i| i.first())
+        .and_then(|i| i.ip.clone().or_else(|| i.hostname.clone()));
+    let mut why = format!(
+        "service {svc_name} is {}",
+        spec.type_.as_deref().unwrap_or("ClusterIP")
+    );
+    if let Some(addr) = lb {
+        let host = if addr.contains(':') {
+            format!("[{addr}]")
+        } else {
+            addr
+        };
+        let url = Url::parse(&format!("http://{host}:{port}{path}"))
+            .map_err(|e| format!("load balancer address {host:?}: {e}"))?;
+        return Ok(HttpReach {
+            url,
+            source: format!("LoadBalancer of service {svc_name}"),
+            forwarded: false,
+        });
+    }
+    if spec.type_.as_deref() == Some("LoadBalancer") {
+        why.push_str(" with no external address yet");
+    }
+    let to = pod_behind(probe, ns, &live).await?;
+    let fwd = LocalForward::start(connector, to.clone())
+        .await
+        .map_err(|e| format!("cannot open a local port for the port-forward: {e}"))?;
+    let url = Url::parse(&format!("http://{}{path}", fwd.local))
+        .map_err(|e| format!("local forward address: {e}"))?;
+    Ok(HttpReach {
+        url,
+        source: format!("port-forward to {to} ({why}: nothing published)"),
+        forwarded: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names() {
+        assert_eq!(
+            service_of("prefect-postgresql.default", "x"),
+            Some(("prefect-postgresql".into(), "default".into()))
+        );
+        assert_eq!(
+            service_of("pg", "ns"),
+            Some(("pg".into(), "ns".into()))
+        );
+        assert_eq!(
+            service_of("pg.ns.svc.cluster.local", "x"),
+            Some(("pg".into(), "ns".into()))
+        );
+        assert_eq!(service_of("db.example.com", "x"), None);
+        assert_eq!(service_of("10.0.0.1", "x"), None);
+    }
+}
+
+/// The cluster side of one invocation: the client and what discovery found.
+pub struct KubeRun {
+    pub probe: KubeProbe,
+    pub discovery: Arc<Discovery>,
+}
+
+/// The targets a release gives, and what could not be reached.
+pub struct Reached {
+    /// The release decides the targets (else: fall back to the local defaults).
+    pub use_release: bool,
+    pub db: Option<DbReach>,
+    pub api: Option<HttpReach>,
+    pub ui: Option<HttpReach>,
+    pub unreached: BTreeMap<&'static str, String>,
+    pub notices: Vec<String>,
+    /// (release, namespace) when one was found.
+    pub release: Option<(String, String)>,
+}
+
+impl KubeRun {
+    /// Loads the kube config and looks for the release. An error here is a configuration problem
+    /// (no kubeconfig, unknown context); an unreachable cluster is a [`Discovery::Failed`].
+    pub async fn start(
+        opts: &crate::probes::kube::KubeOptions,
+        release: Option<&str>,
+        timeout: std::time::Duration,
+    ) -> Result<KubeRun, KubeError> {
+        let probe = KubeProbe::connect(opts, timeout).await?;
+        let discovery = Arc::new(discover(&probe, release).await);
+        Ok(KubeRun { probe, discovery })
+    }
+
+    /// Reaches the release's database, API and UI (each unless given directly on the command line).
+    /// `explicit`: Kubernetes was asked for on the command line, so an unreachable cluster is not
+    /// silently replaced by the local defaults.
+    pub async fn reach(&self, given: &crate::targets::Given<'_>, explicit: bool) -> Reached {
+        let connector: Arc<dyn PodConnector> = Arc::new(self.probe.clone());
+        let mut r = Reached {
+            use_release: true,
+            db: None,
+            api: None,
+            ui: None,
+            unreached: BTreeMap::new(),
+            notices: Vec::new(),
+            release: None,
+        };
+        let found = match self.discovery.as_ref() {
+            Discovery::Release(f) => f,
+            Discovery::NoRelease { searched } => {
+                r.use_release = false;
+                r.notices.push(format!(
+                    "no Prefect Server release in {searched} (kube context {}); checking the local \
+                     defaults instead (pass -n NS, -A or --release NAME to look elsewhere)",
+                    self.probe.context
+                ));
+                return r;
+            }
+            Discovery::Failed(e) if e.is_unreachable() && !explicit => {
+                r.use_release = false;
+                r.notices.push(format!(
+                    "the cluster of kube context {} is out of reach ({e}); checking the local \
+                     defaults instead",
+                    self.probe.context
+                ));
+                return r;
+            }
+            _ => {
+                for t in ["database", "api", "ui"] {
+                    r.unreached
+                        .insert(t, "no Helm release to look at (see kube.release)".to_string());
+                }
+                return r;
+            }
+        };
+        r.release = Some((found.release.name.clone(), found.release.namespace.clone()));
+        let db = async {
+            if given.database_url.is_some() {
+                return None;
+            }
+            Some(reach_db(&self.probe, connector.clone(), found).await)
+        };
+        let api = async {
+            if given.api_url.is_some() {
+                return None;
+            }
+            Some(reach_http(&self.probe, connector.clone(), found, "apollo", "/graphql").await)
+        };
+        let ui = async {
+            if given.ui_url.is_some() {
+                return None;
+            }
+            Some(reach_http(&self.probe, connector.clone(), found, "ui", "/").await)
+        };
+        let (db, api, ui) = tokio::join!(db, api, ui);
+        match db {
+            Some(Ok(d)) => {
+                if let Some(p) = &d.password_problem {
+                    r.notices.push(format!(
+                        "the database password could not be read ({p}); see kube.db-secret"
+                    ));
+                }
+                r.db = Some(d);
+            }
+            Some(Err(e)) => {
+                r.unreached.insert("database", e);
+            }
+            None => {}
+        }
+        for (kind, res, slot) in [("api", api, &mut r.api), ("ui", ui, &mut r.ui)] {
+            match res {
+                Some(Ok(h)) => *slot = Some(h),
+                Some(Err(e)) => {
+                    r.unreached.insert(kind, e);
+                }
+                None => {}
+            }
+        }
+        if r.ui.as_ref().is_some_and(|u| u.forwarded) {
+            r.notices.push(
+                "the UI is not published (no LoadBalancer address or Ingress): it was checked through \
+                 a port-forward, so ui.server-url judges the API from this machine, not from your \
+                 users' browsers"
+                    .to_string(),
+            );
+        }
+        r
+    }
+}
+
+impl Reached {
+    /// The run's targets: each direct flag wins, else what the release gave.
+    pub fn targets(
+        &self,
+        given: &crate::targets::Given<'_>,
+        env: &dyn crate::probes::pg_target::Env,
+        _prefect: &crate::probes::prefect_config::PrefectConfig,
+    ) -> Result<crate::targets::Targets, String> {
+        use crate::targets::{ApiTarget, ApiUrl, UiTarget, parse_http_url};
+        let db = match given.database_url {
+            Some(u) => Some(
+                DbTarget::resolve(Some(u), env)
+                    .map_err(|e| format!("invalid database target: {e}"))?,
+            ),
+            None => self.db.as_ref().map(|d| d.target.clone()),
+        };
+        let api = match given.api_url {
+            Some(u) => Some(ApiTarget {
+                url: ApiUrl::Fixed(parse_http_url(u).map_err(|e| format!("--api-url: {e}"))?),
+                source: "--api-url".to_string(),
+                from_flag: true,
+            }),
+            None => self.api.as_ref().map(|h| ApiTarget {
+                url: ApiUrl::Fixed(h.url.clone()),
+                source: h.source.clone(),
+                from_flag: false,
+            }),
+        };
+        let ui = match given.ui_url {
+            Some(u) => Some(UiTarget {
+                url: parse_http_url(u).map_err(|e| format!("--ui-url: {e}"))?,
+                source: "--ui-url".to_string(),
+            }),
+            None => self.ui.as_ref().map(|h| UiTarget {
+                url: h.url.clone(),
+                source: h.source.clone(),
+            }),
+        };
+        Ok(crate::targets::Targets { db, api, ui })
+    }
+}
