@@ -109,7 +109,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "cli_endpoint",
         "the API endpoint the local prefect CLI uses",
     ),
-    ("secret", "the Kubernetes secret holding the database password"),
+    (
+        "secret",
+        "the Kubernetes secret holding the database password",
+    ),
     ("secret_key", "the key of that secret the services read"),
     ("status", "the Helm release's status"),
     ("job", "the create-tenant job's name"),

@@ -10,10 +10,10 @@ use std::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
-    probes::kube::KubeOptions,
     catalog::{self, Catalog, Mode},
     checks::{Cx, quote_ident},
     engine::{self, RunOptions, Selection},
+    probes::kube::KubeOptions,
     probes::{
         http::{HttpOptions, HttpProbe},
         pg_target::ProcessEnv,
@@ -438,10 +438,13 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let mut targets = Vec::new();
     let from_release = |kind: &str| {
-        reached.as_ref().filter(|r| r.use_release).and_then(|r| match kind {
-            "database" => r.db.as_ref().map(|d| d.source.clone()),
-            _ => None,
-        })
+        reached
+            .as_ref()
+            .filter(|r| r.use_release)
+            .and_then(|r| match kind {
+                "database" => r.db.as_ref().map(|d| d.source.clone()),
+                _ => None,
+            })
     };
     if let Some(k) = &kube {
         targets.push(Target {
@@ -525,6 +528,20 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         .as_ref()
         .map(|(_, n)| n.clone())
         .or(kube_opts.namespace.clone());
+    for name in ["prefect", "postgres", "prefect-server"]
+        .into_iter()
+        .chain(
+            found
+                .db
+                .iter()
+                .flat_map(|t| [t.user.as_str(), t.dbname.as_str()]),
+        )
+        .chain(release_name.as_deref())
+        .chain(namespace.as_deref())
+        .chain(args.hasura_user.as_deref())
+    {
+        redact::public(name);
+    }
     if let Some(r) = &release_name {
         vars.insert("release".to_string(), r.clone());
     }
@@ -545,17 +562,16 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         .as_ref()
         .map(|r| r.unreached.clone())
         .unwrap_or_default();
-    let discovery = kube.as_ref().map(|k| (k.probe.clone(), k.discovery.clone()));
+    let discovery = kube
+        .as_ref()
+        .map(|k| (k.probe.clone(), k.discovery.clone()));
     // A fresh set of probes for every round (`--wait` re-runs with new connections).
     let make_cx = || {
         Arc::new(Cx {
-            pg: found
-                .db
-                .clone()
-                .map(|t| match &db_dialer {
-                    Some(d) => PgProbe::new(t, Box::new(d.clone()), timeout),
-                    None => PgProbe::new(t, Box::new(NetDialer), timeout),
-                }),
+            pg: found.db.clone().map(|t| match &db_dialer {
+                Some(d) => PgProbe::new(t, Box::new(d.clone()), timeout),
+                None => PgProbe::new(t, Box::new(NetDialer), timeout),
+            }),
             http: HttpProbe::new(HttpOptions {
                 timeout,
                 insecure: args.insecure,

@@ -35,9 +35,14 @@ pub struct Found {
 pub enum Discovery {
     Release(Box<Found>),
     /// No `prefect-server` release where we looked.
-    NoRelease { searched: String },
+    NoRelease {
+        searched: String,
+    },
     /// `--release NAME` names nothing usable.
-    NotFound { name: String, reason: String },
+    NotFound {
+        name: String,
+        reason: String,
+    },
     /// More than one: the user must pick with `--release`.
     Several(Vec<String>),
     /// The listing itself failed (unreachable API server, RBAC …).
@@ -345,8 +350,7 @@ pub async fn pod_behind(
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
     };
-    let running =
-        |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    let running = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
     let pod = pods
         .iter()
         .find(|p| ready(p))
@@ -428,7 +432,12 @@ pub async fn reach_db(
         Some((svc, svc_ns)) => probe
             .get::<Service>(&svc_ns, &svc)
             .await
-            .map_err(|e| format!("cannot look up service {svc} (the database host {}): {e}", w.host))?
+            .map_err(|e| {
+                format!(
+                    "cannot look up service {svc} (the database host {}): {e}",
+                    w.host
+                )
+            })?
             .map(|s| (svc, svc_ns, s)),
         None => None,
     };
@@ -498,7 +507,13 @@ pub async fn reach_http(
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .any(|t| t["hosts"].as_array().into_iter().flatten().any(|h| h == host));
+                        .any(|t| {
+                            t["hosts"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|h| h == host)
+                        });
                     let scheme = if tls { "https" } else { "http" };
                     let prefix = p["path"].as_str().unwrap_or("/");
                     let url = Url::parse(&format!("{scheme}://{host}{prefix}"))
@@ -574,29 +589,6 @@ pub async fn reach_http(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn service_names() {
-        assert_eq!(
-            service_of("prefect-postgresql.default", "x"),
-            Some(("prefect-postgresql".into(), "default".into()))
-        );
-        assert_eq!(
-            service_of("pg", "ns"),
-            Some(("pg".into(), "ns".into()))
-        );
-        assert_eq!(
-            service_of("pg.ns.svc.cluster.local", "x"),
-            Some(("pg".into(), "ns".into()))
-        );
-        assert_eq!(service_of("db.example.com", "x"), None);
-        assert_eq!(service_of("10.0.0.1", "x"), None);
-    }
-}
-
 /// The cluster side of one invocation: the client and what discovery found.
 pub struct KubeRun {
     pub probe: KubeProbe,
@@ -665,8 +657,10 @@ impl KubeRun {
             }
             _ => {
                 for t in ["database", "api", "ui"] {
-                    r.unreached
-                        .insert(t, "no Helm release to look at (see kube.release)".to_string());
+                    r.unreached.insert(
+                        t,
+                        "no Helm release to look at (see kube.release)".to_string(),
+                    );
                 }
                 return r;
             }
@@ -747,11 +741,13 @@ impl Reached {
                 url: ApiUrl::Fixed(parse_http_url(u).map_err(|e| format!("--api-url: {e}"))?),
                 source: "--api-url".to_string(),
                 from_flag: true,
+                forwarded: false,
             }),
             None => self.api.as_ref().map(|h| ApiTarget {
                 url: ApiUrl::Fixed(h.url.clone()),
                 source: h.source.clone(),
                 from_flag: false,
+                forwarded: h.forwarded,
             }),
         };
         let ui = match given.ui_url {
@@ -765,5 +761,25 @@ impl Reached {
             }),
         };
         Ok(crate::targets::Targets { db, api, ui })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names() {
+        assert_eq!(
+            service_of("prefect-postgresql.default", "x"),
+            Some(("prefect-postgresql".into(), "default".into()))
+        );
+        assert_eq!(service_of("pg", "ns"), Some(("pg".into(), "ns".into())));
+        assert_eq!(
+            service_of("pg.ns.svc.cluster.local", "x"),
+            Some(("pg".into(), "ns".into()))
+        );
+        assert_eq!(service_of("db.example.com", "x"), None);
+        assert_eq!(service_of("10.0.0.1", "x"), None);
     }
 }

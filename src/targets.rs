@@ -27,6 +27,8 @@ pub struct ApiTarget {
     pub source: String,
     /// Given with `--api-url`.
     pub from_flag: bool,
+    /// Reached through a port-forward: its address says nothing about the one users use.
+    pub forwarded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +115,7 @@ pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<
                 url: ApiUrl::Fixed(parse_http_url(u).map_err(|e| format!("--api-url: {e}"))?),
                 source: "--api-url".to_string(),
                 from_flag: true,
+                forwarded: false,
             }),
             None => {
                 let s = prefect.server_endpoint();
@@ -123,18 +126,21 @@ pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<
                         })?),
                         source: s.source,
                         from_flag: false,
+                        forwarded: false,
                     })
                 } else if given.ui_url.is_some() {
                     Some(ApiTarget {
                         url: ApiUrl::FromUi,
                         source: "the UI's /settings.json server_url".to_string(),
                         from_flag: false,
+                        forwarded: false,
                     })
                 } else if !explicit {
                     Some(ApiTarget {
                         url: ApiUrl::Fixed(parse_http_url(&s.value)?),
                         source: DEFAULT_SOURCE.to_string(),
                         from_flag: false,
+                        forwarded: false,
                     })
                 } else {
                     None

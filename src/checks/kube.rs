@@ -26,11 +26,7 @@ pub struct KubeCx {
 }
 
 impl KubeCx {
-    pub fn new(
-        probe: KubeProbe,
-        discovery: std::sync::Arc<Discovery>,
-        explicit: bool,
-    ) -> KubeCx {
+    pub fn new(probe: KubeProbe, discovery: std::sync::Arc<Discovery>, explicit: bool) -> KubeCx {
         KubeCx {
             probe,
             discovery,
@@ -249,7 +245,10 @@ pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
     for p in &live {
         let name = pod_name(p);
         let status = p.status.clone().unwrap_or_default();
-        let phase = status.phase.clone().unwrap_or_else(|| "Unknown".to_string());
+        let phase = status
+            .phase
+            .clone()
+            .unwrap_or_else(|| "Unknown".to_string());
         let statuses: Vec<_> = status
             .init_container_statuses
             .iter()
@@ -258,7 +257,8 @@ pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
             .collect();
         let restarts: i32 = statuses.iter().map(|s| s.restart_count).sum();
         if phase == "Running" && ready(p) {
-            evidence.push(json!({"pod": name, "phase": phase, "ready": true, "restarts": restarts}));
+            evidence
+                .push(json!({"pod": name, "phase": phase, "ready": true, "restarts": restarts}));
             continue;
         }
         let mut entry = json!({"pod": name, "phase": phase, "ready": false, "restarts": restarts});
@@ -278,7 +278,9 @@ pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
         let line = match bad {
             Some((s, reason, message)) => {
                 let msg = message.map(|m| format!(": {m}")).unwrap_or_default();
-                if msg.contains("couldn't find key") || msg.contains("secret") && msg.contains("not found") {
+                if msg.contains("couldn't find key")
+                    || msg.contains("secret") && msg.contains("not found")
+                {
                     secret_key_problem = true;
                 }
                 entry["container"] = json!(s.name);
@@ -425,9 +427,12 @@ pub async fn kube_chart_env(cx: std::sync::Arc<Cx>) -> Outcome {
     let mut graphql_has_url = false;
     for d in f.objects.iter().filter(|o| o["kind"] == "Deployment") {
         let dname = d["metadata"]["name"].as_str().unwrap_or("?");
-        let containers = ["initContainers", "containers"]
-            .iter()
-            .flat_map(|k| d["spec"]["template"]["spec"][k].as_array().into_iter().flatten());
+        let containers = ["initContainers", "containers"].iter().flat_map(|k| {
+            d["spec"]["template"]["spec"][k]
+                .as_array()
+                .into_iter()
+                .flatten()
+        });
         for c in containers {
             for e in c["env"].as_array().into_iter().flatten() {
                 let name = e["name"].as_str().unwrap_or_default();
@@ -456,7 +461,12 @@ pub async fn kube_chart_env(cx: std::sync::Arc<Cx>) -> Outcome {
     }
     let list = empty
         .iter()
-        .map(|(k, v)| format!("{k} in {}", v.iter().cloned().collect::<Vec<_>>().join(", ")))
+        .map(|(k, v)| {
+            format!(
+                "{k} in {}",
+                v.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ");
     let evidence: Value = json!(empty);
@@ -506,7 +516,10 @@ pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {
             if matches!(component.as_str(), "apollo" | "graphql" | "towel") && c.name == component {
                 server.insert(
                     component.clone(),
-                    (image.clone(), c.image_pull_policy.clone().unwrap_or_default()),
+                    (
+                        image.clone(),
+                        c.image_pull_policy.clone().unwrap_or_default(),
+                    ),
                 );
             }
         }
@@ -551,7 +564,11 @@ pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {
         problems.push(format!(
             "{} run{} tag `latest` with imagePullPolicy Always: each restart may pull a different \
              version",
-            floating.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            floating
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             if floating.len() == 1 { "s" } else { "" }
         ));
     }
@@ -600,7 +617,10 @@ pub async fn kube_tenant_job(cx: std::sync::Arc<Cx>) -> Outcome {
         Err(e) => return kube_failed("list the release's jobs", &e),
     };
     let Some(job) = jobs.iter().find(|j| {
-        j.metadata.name.as_deref().is_some_and(|n| n.contains("tenant"))
+        j.metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.contains("tenant"))
             || j.metadata
                 .labels
                 .as_ref()

@@ -133,7 +133,11 @@ pub static REGISTRY: &[CheckDef] = &[
         kube::kube_chart_env,
         requires = ["kube.release"]
     ),
-    check!("kube.images", kube::kube_images, requires = ["kube.release"]),
+    check!(
+        "kube.images",
+        kube::kube_images,
+        requires = ["kube.release"]
+    ),
     check!(
         "kube.tenant-job",
         kube::kube_tenant_job,

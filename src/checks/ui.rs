@@ -135,6 +135,8 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
         Err(e) => return Outcome::finding(e),
     };
     let checked_api = match &cx.api {
+        // A port-forward's local address cannot be compared with the one the browser uses.
+        Some(a) if a.forwarded => None,
         Some(a) => match &a.url {
             ApiUrl::Fixed(u) => Some((u.clone(), a.source.clone())),
             ApiUrl::FromUi => None,

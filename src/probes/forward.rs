@@ -171,17 +171,26 @@ mod tests {
                 port: 5432,
             },
         };
-        let target = DbTarget::resolve(Some("postgres://u@h/db"), &std::collections::BTreeMap::new())
-            .expect("target");
+        let target = DbTarget::resolve(
+            Some("postgres://u@h/db"),
+            &std::collections::BTreeMap::new(),
+        )
+        .expect("target");
         let e = match d
-            .dial(&target, tokio::time::Instant::now() + std::time::Duration::from_secs(2))
+            .dial(
+                &target,
+                tokio::time::Instant::now() + std::time::Duration::from_secs(2),
+            )
             .await
         {
             Err(e) => e,
             Ok(_) => panic!("dialled a gone pod"),
         };
         let m = e.to_string();
-        assert!(m.contains("port-forward to pod default/gone port 5432"), "{m}");
+        assert!(
+            m.contains("port-forward to pod default/gone port 5432"),
+            "{m}"
+        );
         assert!(m.contains("404"), "{m}");
     }
 }

@@ -331,7 +331,9 @@ pub fn manifest_objects(manifest: &str) -> Result<Vec<Value>, DecodeError> {
 
 /// The release revision a secret's name encodes (`sh.helm.release.v1.prefect.v3` → 3).
 pub fn revision_of(secret_name: &str) -> Option<u64> {
-    secret_name.rsplit_once(".v").and_then(|(_, n)| n.parse().ok())
+    secret_name
+        .rsplit_once(".v")
+        .and_then(|(_, n)| n.parse().ok())
 }
 
 /// Encodes a release the way Helm does (gzip, then base64): for tests and fixtures.

@@ -101,7 +101,10 @@ fn in_ns(ns: Option<&str>) -> String {
 impl KubeError {
     /// Whether the API server itself is out of reach (as opposed to refusing one request).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, KubeError::Unreachable { .. } | KubeError::Timeout { .. })
+        matches!(
+            self,
+            KubeError::Unreachable { .. } | KubeError::Timeout { .. }
+        )
     }
     pub fn kind(&self) -> &'static str {
         match self {
@@ -152,20 +155,14 @@ impl KubeProbe {
             Some(path) => {
                 let kc = Kubeconfig::read_from(path)
                     .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?;
-                let context = kopts
-                    .context
-                    .clone()
-                    .or_else(|| kc.current_context.clone());
+                let context = kopts.context.clone().or_else(|| kc.current_context.clone());
                 kube::Config::from_custom_kubeconfig(kc, &kopts)
                     .await
                     .map(|c| (c, context))
             }
             None => match Kubeconfig::read() {
                 Ok(kc) => {
-                    let context = kopts
-                        .context
-                        .clone()
-                        .or_else(|| kc.current_context.clone());
+                    let context = kopts.context.clone().or_else(|| kc.current_context.clone());
                     kube::Config::from_custom_kubeconfig(kc, &kopts)
                         .await
                         .map(|c| (c, context))
@@ -251,10 +248,21 @@ impl KubeProbe {
                 code: status.code,
                 message: status.message.clone(),
             },
-            kube::Error::HyperError(_) | kube::Error::Service(_) => KubeError::Unreachable {
-                server: self.server.clone(),
-                detail: chain(&e),
-            },
+            kube::Error::HyperError(_) | kube::Error::Service(_) => {
+                let detail = chain(&e);
+                // The client's own read/connect timeouts (set to ours) say "timed out".
+                if detail.contains("timed out") {
+                    KubeError::Timeout {
+                        server: self.server.clone(),
+                        after: self.timeout,
+                    }
+                } else {
+                    KubeError::Unreachable {
+                        server: self.server.clone(),
+                        detail,
+                    }
+                }
+            }
             kube::Error::UpgradeConnection(_) => KubeError::Other(format!(
                 "the Kubernetes API did not open the {verb} stream for {resource}: {}",
                 chain(&e)
@@ -275,7 +283,11 @@ impl KubeProbe {
     }
 
     /// Lists objects (in every namespace when `namespace` is `None`) matching a label selector.
-    pub async fn list<K>(&self, namespace: Option<&str>, selector: &str) -> Result<Vec<K>, KubeError>
+    pub async fn list<K>(
+        &self,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<K>, KubeError>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
@@ -394,8 +406,9 @@ impl KubeProbe {
                 api.portforward(pod, &[port]),
             )
             .await?;
-        pf.take_stream(port)
-            .ok_or_else(|| KubeError::Other(format!("the port-forward to {pod} has no port {port}")))
+        pf.take_stream(port).ok_or_else(|| {
+            KubeError::Other(format!("the port-forward to {pod} has no port {port}"))
+        })
     }
 }
 

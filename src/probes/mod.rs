@@ -1,10 +1,10 @@
 //! Shared services that checks use to look at the world. Each probe opens its connection once per run.
+pub mod forward;
 pub mod graphql;
+pub mod helm;
 pub mod http;
+pub mod kube;
 pub mod pg_target;
 pub mod postgres;
 pub mod prefect_config;
 pub mod tls;
-pub mod forward;
-pub mod helm;
-pub mod kube;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod kube;
 pub mod pg;
 pub mod prefect;
 
@@ -59,6 +60,8 @@ pub fn doctor() -> assert_cmd::Command {
             || k == "NO_COLOR"
             || k.starts_with("CLICOLOR")
             || k.starts_with("SSL_CERT")
+            || k == "KUBECONFIG"
+            || k.starts_with("KUBERNETES_")
         {
             cmd.env_remove(k);
         }

@@ -1,0 +1,577 @@
+//! Kubernetes end to end on the built binary: an in-test API server serving the chart's rendered
+//! manifest and a Helm release secret encoded as Helm does, with the real test PostgreSQL and the
+//! in-process Apollo and UI behind its port-forwards.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{
+    check,
+    http::{Apollo, Server, ui},
+    kube::{Cluster, KubeServer, b64, helm_encode, reference, release_json, release_secret},
+    pg::PgServer,
+    prefect::{CANARY, Seed, seed},
+    run_once,
+};
+
+const TOKEN: &str = "kube-token-canary-9f8e7d";
+/// The superuser password the rendered manifest's secret holds (`cVpSUVc0MlRZSg==`).
+const MANIFEST_SUPERUSER_PW: &str = "qZRQW42TYJ";
+
+struct Install {
+    pg: PgServer,
+    apollo: Server,
+    ui: Server,
+}
+
+impl Install {
+    /// A healthy database, an Apollo with a tenant, and a UI whose server_url is that Apollo.
+    fn healthy() -> Install {
+        let pg = PgServer::start();
+        seed(&pg, &Seed::healthy("prefect"));
+        let apollo = Apollo::default().start();
+        let ui = ui(&format!("{}/graphql", apollo.url));
+        Install { pg, apollo, ui }
+    }
+
+    /// The chart's release with every pod's port forwarded to the real parts, and the secret holding
+    /// the app user's real password under both keys.
+    fn cluster(&self, config: Value) -> Cluster {
+        self.cluster_rendered(config, &reference("manifest-rendered.yaml"))
+    }
+
+    fn cluster_rendered(&self, config: Value, manifest: &str) -> Cluster {
+        let mut c = Cluster::prefect_rendered(config, manifest);
+        c.forward(
+            "prefect-postgresql",
+            5432,
+            ([127, 0, 0, 1], self.pg.port).into(),
+        );
+        c.forward("prefect-apollo", 4200, self.apollo.addr);
+        c.forward("prefect-ui", 8080, self.ui.addr);
+        c.set_secret_key("prefect-postgresql", "postgres-password", CANARY);
+        c.set_secret_key("prefect-postgresql", "password", CANARY);
+        c
+    }
+}
+
+fn doctor_on(server: &KubeServer, extra: &[&str]) -> support::Run {
+    let kc = server.kubeconfig();
+    let mut args = vec!["--kubeconfig", kc.as_str(), "--timeout", "3s"];
+    args.extend_from_slice(extra);
+    check(&args, &[CANARY, TOKEN, MANIFEST_SUPERUSER_PW])
+}
+
+fn assert_read_only(server: &KubeServer) {
+    let hits = server.hits();
+    assert!(hits.len() >= 5, "{hits:?}");
+    for h in &hits {
+        assert_eq!(h.method, "GET", "the doctor only reads: {h:?}");
+    }
+}
+
+#[test]
+fn healthy_release_is_found_and_checked_through_port_forwards() {
+    let install = Install::healthy();
+    let server = install.cluster(json!({})).start();
+    let run = doctor_on(&server, &[]);
+    for (id, status) in [
+        ("kube.release", "pass"),
+        ("kube.pods", "pass"),
+        ("kube.db-secret", "pass"),
+        ("kube.chart-env", "pass"),
+        ("kube.images", "warn"),
+        ("kube.tenant-job", "skip"),
+        ("agent.tenant-errors", "skip"),
+        ("db.reachable", "pass"),
+        ("db.password", "pass"),
+        ("db.extensions", "pass"),
+        ("hasura.function-owner", "pass"),
+        ("api.reachable", "pass"),
+        ("ui.settings-json", "pass"),
+        ("ui.server-url", "pass"),
+        ("tenant.exists", "pass"),
+    ] {
+        assert_eq!(run.status(id), status, "{id}: {}", run.text);
+    }
+    assert_eq!(run.code, 0, "{}", run.text);
+    assert!(
+        run.message("kube.release")
+            .contains("release prefect (chart prefect-server-2022.12.22"),
+        "{}",
+        run.message("kube.release")
+    );
+    // The chart's defect is named, as info.
+    assert!(
+        run.message("kube.chart-env")
+            .contains("PREFECT_SERVER__DATABASE__USERNAME"),
+        "{}",
+        run.message("kube.chart-env")
+    );
+    assert!(run.message("kube.images").contains("latest"));
+    assert!(run.fix("kube.images").contains("helm upgrade prefect"));
+    // Where each part was reached, said in the report.
+    let targets = run.json["targets"].to_string();
+    assert!(
+        targets.contains("port-forward to pod default/prefect-postgresql-0 port 5432"),
+        "{targets}"
+    );
+    assert!(
+        targets.contains("service prefect-apollo is LoadBalancer with no external address yet"),
+        "{targets}"
+    );
+    assert_eq!(run.json["release"]["name"], "prefect");
+    assert_eq!(run.json["release"]["namespace"], "default");
+    assert!(
+        run.text.contains("checked through a port-forward"),
+        "{}",
+        run.text
+    );
+    assert_read_only(&server);
+    // The database saw only reads as well.
+    let log = install.pg.log();
+    assert!(
+        !log.lines()
+            .filter(|l| l.contains("prefect-doctor"))
+            .any(|l| l.contains("statement:") && !l.contains("SELECT") && !l.contains("select")),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_rendered_manifests_password_defect_is_caught() {
+    // As rendered: postgres-password (superuser) differs from password (user prefect's). The database
+    // holds prefect's password; the chart hands every service the superuser's.
+    let install = Install::healthy();
+    let mut c = install.cluster(json!({}));
+    c.set_secret_key(
+        "prefect-postgresql",
+        "postgres-password",
+        MANIFEST_SUPERUSER_PW,
+    );
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.*", "--only", "db.*"]);
+    assert_eq!(run.status("kube.db-secret"), "fail", "{}", run.text);
+    assert!(
+        run.message("kube.db-secret")
+            .contains("the postgres superuser's password) to user prefect"),
+        "{}",
+        run.message("kube.db-secret")
+    );
+    let fix = run.fix("kube.db-secret");
+    assert!(fix.contains("--set postgresql.auth.password=<PASSWORD> --set postgresql.auth.postgresPassword=<PASSWORD>"), "{fix}");
+    assert!(
+        fix.contains("helm upgrade prefect prefecthq/prefect-server -n default"),
+        "{fix}"
+    );
+    // What the services see: "bad password".
+    assert_eq!(run.status("db.password"), "fail", "{}", run.text);
+    assert!(
+        run.fix("db.password").contains("helm upgrade prefect"),
+        "{}",
+        run.fix("db.password")
+    );
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn secrets_of_the_old_chart_and_missing_ones() {
+    let install = Install::healthy();
+    // A secret made for the chart before 2022.07: only `postgresql-password`.
+    // What the chart renders with `postgresql.auth.existingSecret=my-db-secret`: every secretKeyRef
+    // names that secret.
+    let manifest = reference("manifest-rendered.yaml").replace(
+        "name: prefect-postgresql\n                  key: postgres-password",
+        "name: my-db-secret\n                  key: postgres-password",
+    );
+    assert!(manifest.contains("name: my-db-secret"));
+    let mut c = install.cluster_rendered(
+        json!({"postgresql": {"auth": {"existingSecret": "my-db-secret"}}}),
+        &manifest,
+    );
+    c.objects.push(
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "my-db-secret", "namespace": "default"},
+        "data": {"postgresql-password": b64(CANARY.as_bytes())}}),
+    );
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.db-secret"]);
+    assert_eq!(run.status("kube.db-secret"), "fail", "{}", run.text);
+    assert!(
+        run.message("kube.db-secret")
+            .contains("postgresql-password but not postgres-password")
+    );
+    assert!(
+        run.fix("kube.db-secret")
+            .contains("postgres-password=<the password of prefect>")
+    );
+    drop(server);
+
+    // The subchart's secret is gone altogether.
+    let mut c = install.cluster(json!({}));
+    c.remove("Secret", "prefect-postgresql");
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.db-secret", "--only", "db.*"]);
+    assert_eq!(run.status("kube.db-secret"), "fail");
+    assert!(
+        run.fix("kube.db-secret")
+            .contains("kubectl create secret generic prefect-postgresql -n default")
+    );
+    // Without the password the database says so, and the report says why up front.
+    assert_eq!(run.status("db.password"), "fail", "{}", run.text);
+    assert!(
+        run.text.contains(
+            "the database password could not be read (secret prefect-postgresql does not exist)"
+        ),
+        "{}",
+        run.text
+    );
+}
+
+#[test]
+fn broken_pods_give_reason_restarts_and_redacted_logs() {
+    let install = Install::healthy();
+    let mut c = install.cluster(json!({}));
+    let graphql = c.pod_name("prefect-graphql");
+    let pod = c.find_mut("Pod", "prefect-graphql");
+    pod["status"]["conditions"][0]["status"] = json!("False");
+    pod["status"]["containerStatuses"][0]["ready"] = json!(false);
+    pod["status"]["containerStatuses"][0]["restartCount"] = json!(7);
+    pod["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
+        "message": "back-off 5m0s restarting failed container=graphql"}});
+    c.logs.insert(
+        (graphql, "graphql".into(), true),
+        format!("starting\nsqlalchemy.exc.OperationalError: connection to postgresql://prefect:{CANARY}@prefect-postgresql.default:5432/prefect failed\nFATAL:  password authentication failed for user \"prefect\"\n"),
+    );
+    let hasura = c.find_mut("Pod", "prefect-hasura");
+    hasura["status"]["phase"] = json!("Pending");
+    hasura["status"]["conditions"][0]["status"] = json!("False");
+    hasura["status"]["containerStatuses"][0]["ready"] = json!(false);
+    hasura["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "CreateContainerConfigError",
+        "message": "couldn't find key postgres-password in Secret default/prefect-postgresql"}});
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.pods"]);
+    assert_eq!(run.status("kube.pods"), "fail", "{}", run.text);
+    let m = run.message("kube.pods");
+    assert!(m.contains("container graphql CrashLoopBackOff"), "{m}");
+    assert!(m.contains("restarts 7"), "{m}");
+    assert!(m.contains("couldn't find key postgres-password"), "{m}");
+    assert!(
+        run.fix("kube.pods").contains("see kube.db-secret"),
+        "{}",
+        run.fix("kube.pods")
+    );
+    let pods = run.result("kube.pods")["evidence"]["pods"].to_string();
+    assert!(
+        pods.contains("password authentication failed for user"),
+        "{pods}"
+    );
+    assert!(pods.contains("postgresql://prefect:****@"), "{pods}");
+    assert!(run.text.contains("CreateContainerConfigError"));
+}
+
+#[test]
+fn release_statuses_encodings_and_choices() {
+    let install = Install::healthy();
+    // A stuck upgrade: revision 2 pending over a deployed revision 1.
+    let mut c = install.cluster(json!({}));
+    let payload = helm_encode(&release_json(
+        "prefect",
+        "default",
+        2,
+        "pending-upgrade",
+        json!({}),
+    ));
+    c.objects.push(release_secret(
+        "prefect",
+        "default",
+        2,
+        "pending-upgrade",
+        &payload,
+    ));
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.release"]);
+    assert_eq!(run.status("kube.release"), "fail");
+    assert!(
+        run.message("kube.release")
+            .contains("revision 2 in namespace default is stuck in pending-upgrade"),
+        "{}",
+        run.message("kube.release")
+    );
+    assert!(
+        run.fix("kube.release")
+            .contains("helm rollback prefect <LAST DEPLOYED REVISION> -n default")
+    );
+    drop(server);
+
+    // An old, uncompressed release next to a garbage one: the garbage is passed over.
+    let mut c = install.cluster(json!({}));
+    c.remove("Secret", "sh.helm.release.v1.prefect.v1");
+    let plain = b64(release_json("prefect", "default", 1, "deployed", json!({}))
+        .to_string()
+        .as_bytes());
+    c.objects
+        .push(release_secret("prefect", "default", 1, "deployed", &plain));
+    c.objects.push(release_secret(
+        "junk",
+        "default",
+        1,
+        "deployed",
+        "H4sI////garbage%%%",
+    ));
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.release"]);
+    assert_eq!(run.status("kube.release"), "pass", "{}", run.text);
+    let run2 = run_once(&[
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &server.kubeconfig(),
+        "--release",
+        "junk",
+        "--only",
+        "kube.release",
+    ]);
+    let j: Value = serde_json::from_str(&run2.1).expect("json");
+    let r = support::result_in(&j, "kube.release");
+    assert_eq!(r["status"], "fail", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read release junk"),
+        "{r}"
+    );
+    drop(server);
+
+    // Two Prefect releases: pick one.
+    let mut c = install.cluster(json!({}));
+    let payload = helm_encode(&release_json(
+        "prefect2",
+        "default",
+        1,
+        "deployed",
+        json!({}),
+    ));
+    c.objects.push(release_secret(
+        "prefect2", "default", 1, "deployed", &payload,
+    ));
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.release"]);
+    assert_eq!(run.status("kube.release"), "fail");
+    assert!(
+        run.message("kube.release")
+            .contains("2 Prefect Server releases found: prefect (namespace default"),
+        "{}",
+        run.message("kube.release")
+    );
+    assert!(run.fix("kube.release").contains("--release NAME"));
+    let run = run_once(&[
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &server.kubeconfig(),
+        "--release",
+        "prefect",
+        "--only",
+        "kube.release",
+    ]);
+    assert!(run.1.contains("\"status\": \"pass\""), "{}", run.1);
+}
+
+#[test]
+fn no_release_falls_back_to_the_local_defaults_and_says_so() {
+    let c = Cluster::default();
+    let server = c.start();
+    let run = doctor_on(
+        &server,
+        &["--only", "kube.release", "--only", "db.reachable"],
+    );
+    assert_eq!(run.status("kube.release"), "skip", "{}", run.text);
+    assert!(
+        run.message("kube.release")
+            .contains("no Prefect Server (chart prefect-server) release in namespace default")
+    );
+    let notices = run.json["notices"].to_string();
+    assert!(
+        notices.contains("checking the local defaults instead"),
+        "{notices}"
+    );
+    assert!(
+        run.json["targets"].to_string().contains("localhost:5432"),
+        "{}",
+        run.json["targets"]
+    );
+}
+
+#[test]
+fn rbac_refusals_skip_naming_what_was_needed() {
+    let install = Install::healthy();
+    let mut c = install.cluster(json!({}));
+    c.forbid("list", "pods");
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.*"]);
+    assert_eq!(run.status("kube.pods"), "skip", "{}", run.text);
+    assert!(
+        run.message("kube.pods")
+            .contains("may not list pods in namespace default"),
+        "{}",
+        run.message("kube.pods")
+    );
+    assert_eq!(run.status("kube.release"), "pass");
+    drop(server);
+
+    let mut c = install.cluster(json!({}));
+    c.forbid("list", "secrets");
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.release"]);
+    assert_eq!(run.status("kube.release"), "skip", "{}", run.text);
+    assert!(
+        run.message("kube.release")
+            .contains("may not list secrets in namespace default")
+    );
+}
+
+#[test]
+fn a_silent_api_server_costs_one_timeout() {
+    let server = Cluster {
+        hang: true,
+        ..Cluster::default()
+    }
+    .start();
+    let (code, out, err, took) = run_once(&[
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &server.kubeconfig(),
+        "--timeout",
+        "1s",
+    ]);
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let r = support::result_in(&j, "kube.release");
+    assert_eq!(r["status"], "error", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 1s"),
+        "{r}"
+    );
+    assert_eq!(code, 1);
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    // Found only through KUBECONFIG (not asked for): fall back to the local defaults, say so.
+    let mut cmd = support::doctor();
+    let out = cmd
+        .env("KUBECONFIG", server.kubeconfig())
+        .args([
+            "check",
+            "-o",
+            "json",
+            "--timeout",
+            "1s",
+            "--only",
+            "kube.release",
+        ])
+        .output()
+        .expect("run");
+    let j: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        support::result_in(&j, "kube.release")["status"],
+        "skip",
+        "{j}"
+    );
+    assert!(j["notices"].to_string().contains("out of reach"), "{j}");
+}
+
+#[test]
+fn agent_logs_and_the_tenant_job() {
+    let install = Install::healthy();
+    let mut c = install
+        .cluster(json!({"agent": {"enabled": true}, "jobs": {"createTenant": {"enabled": true}}}));
+    let mut agent = c.find_mut("Pod", "prefect-towel").clone();
+    agent["metadata"]["name"] = json!("prefect-agent-7c9d8-abcde");
+    agent["metadata"]["labels"]["app.kubernetes.io/component"] = json!("agent");
+    agent["spec"]["containers"][0]["name"] = json!("agent");
+    c.objects.push(agent);
+    c.logs.insert(
+        ("prefect-agent-7c9d8-abcde".into(), "agent".into(), false),
+        "[2020-11-13 19:16:02,083] ERROR - agent | 400 Client Error: Bad Request for url: http://prefect-apollo.default:4200/graphql\n\nThis is likely caused by a poorly formatted GraphQL query or mutation. GraphQL sent:\n\nquery {\n    mutation($input: get_runs_in_queue_input!) {\n            get_runs_in_queue(input: $input) {\n                flow_run_ids\n        }\n    }\n}\nvariables {\n    {\"input\": {\"before\": \"2020-11-13T19:16:01.973734+00:00\", \"labels\": [], \"tenant_id\": null}}\n}\n".into(),
+    );
+    c.objects.push(json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "prefect-create-tenant-job", "namespace": "default", "labels": {"app.kubernetes.io/instance": "prefect"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]}}},
+        "status": {"failed": 10, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}}));
+    c.objects.push(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "prefect-create-tenant-job-x1", "namespace": "default", "labels": {"job-name": "prefect-create-tenant-job"}},
+        "spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]},
+        "status": {"phase": "Failed"}}));
+    c.logs.insert(
+        ("prefect-create-tenant-job-x1".into(), "create-tenant-job".into(), false),
+        "requests.exceptions.ConnectionError: HTTPConnectionPool(host='prefect-apollo.default', port=4200): Max retries exceeded\n".into(),
+    );
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.*", "--only", "agent.*"]);
+    assert_eq!(run.status("agent.tenant-errors"), "fail", "{}", run.text);
+    assert!(
+        run.message("agent.tenant-errors")
+            .contains("400 Client Error: Bad Request")
+    );
+    assert!(
+        run.fix("agent.tenant-errors")
+            .contains("--set jobs.createTenant.enabled=true")
+    );
+    assert_eq!(run.status("kube.tenant-job"), "fail", "{}", run.text);
+    assert!(
+        run.message("kube.tenant-job")
+            .contains("BackoffLimitExceeded")
+            || run.message("kube.tenant-job").contains("backoff limit")
+    );
+    assert!(
+        run.result("kube.tenant-job")["evidence"]["last_log_lines"]
+            .to_string()
+            .contains("Max retries exceeded")
+    );
+    assert!(
+        run.fix("kube.tenant-job")
+            .contains("kubectl logs -n default job/prefect-create-tenant-job")
+    );
+}
+
+#[test]
+fn a_published_load_balancer_is_used_and_mismatched_tags_are_named() {
+    let install = Install::healthy();
+    let mut c = install.cluster(json!({}));
+    let svc = c.find_mut("Service", "prefect-apollo");
+    svc["spec"]["ports"][0]["port"] = json!(install.apollo.addr.port());
+    svc["status"] = json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}});
+    let pod = c.find_mut("Pod", "prefect-towel");
+    pod["spec"]["containers"][0]["image"] = json!("prefecthq/server:2022.09.23");
+    pod["spec"]["containers"][0]["imagePullPolicy"] = json!("IfNotPresent");
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "kube.images", "--only", "api.*"]);
+    assert_eq!(run.status("api.reachable"), "pass", "{}", run.text);
+    assert!(
+        run.json["targets"]
+            .to_string()
+            .contains("LoadBalancer of service prefect-apollo")
+    );
+    assert!(run.json["targets"].to_string().contains(&format!(
+        "http://127.0.0.1:{}/graphql",
+        install.apollo.addr.port()
+    )));
+    assert_eq!(run.status("kube.images"), "warn");
+    assert!(
+        run.message("kube.images").contains("different server tags"),
+        "{}",
+        run.message("kube.images")
+    );
+    assert!(
+        run.message("kube.images")
+            .contains("towel prefecthq/server:2022.09.23")
+    );
+}

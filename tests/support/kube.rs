@@ -1,0 +1,645 @@
+//! An in-test Kubernetes API server serving real-shaped objects built from the chart's
+//! `helm template` output (`../shared/reference/manifest-rendered.yaml`, release `prefect`, namespace
+//! `default`), a Helm release secret encoded as Helm does, pod logs, RBAC refusals, and pod
+//! port-forwards over the API server's WebSocket protocol (`v4.channel.k8s.io`) to local TCP servers
+//! (the real test PostgreSQL, the in-process Apollo and UI).
+//!
+//! It answers GET only and records every request, so tests can prove the doctor never writes.
+#![allow(dead_code)]
+
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    io::Write,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use base64::Engine;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
+
+pub const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference");
+
+pub fn reference(name: &str) -> String {
+    std::fs::read_to_string(format!("{REFERENCE}/{name}")).expect("reference file")
+}
+
+/// YAML → JSON with the same parser the doctor uses.
+pub fn yaml(text: &str) -> Value {
+    serde_saphyr::from_str(text).expect("yaml")
+}
+
+/// Base64 of gzip of the JSON: the `release` key's content in Helm 3's secret driver.
+pub fn helm_encode(release: &Value) -> String {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(release.to_string().as_bytes()).expect("gzip");
+    base64::engine::general_purpose::STANDARD.encode(gz.finish().expect("gzip"))
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The release record Helm stores (`helm.sh/helm/v3/pkg/release.Release` as JSON).
+pub fn release_json(name: &str, ns: &str, revision: u64, status: &str, config: Value) -> Value {
+    release_json_with(
+        name,
+        ns,
+        revision,
+        status,
+        config,
+        &reference("manifest-rendered.yaml"),
+    )
+}
+
+/// As [`release_json`] with the given rendered manifest.
+pub fn release_json_with(
+    name: &str,
+    ns: &str,
+    revision: u64,
+    status: &str,
+    config: Value,
+    manifest: &str,
+) -> Value {
+    json!({
+        "name": name,
+        "namespace": ns,
+        "version": revision,
+        "info": {
+            "first_deployed": "2022-12-22T10:00:00Z",
+            "last_deployed": "2022-12-22T10:00:00Z",
+            "deleted": "",
+            "description": if status == "deployed" { "Install complete" } else { "Release \"prefect\" failed: timed out waiting for the condition" },
+            "status": status,
+        },
+        "chart": {
+            "metadata": {"name": "prefect-server", "version": "2022.12.22", "appVersion": "2022.12.22",
+                         "apiVersion": "v2", "type": "application"},
+            "lock": null,
+            "templates": [],
+            "values": yaml(&reference("values-2022.12.yaml")),
+            "schema": null,
+            "files": []
+        },
+        "config": config,
+        "manifest": manifest,
+        "hooks": []
+    })
+}
+
+/// The Secret Helm writes for one revision; `payload` is the `release` key's text.
+pub fn release_secret(name: &str, ns: &str, revision: u64, status: &str, payload: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": {"name": format!("sh.helm.release.v1.{name}.v{revision}"), "namespace": ns,
+                     "labels": {"owner": "helm", "name": name, "status": status, "version": revision.to_string()}},
+        "data": {"release": b64(payload.as_bytes())}
+    })
+}
+
+/// The fake cluster's contents and behaviour.
+#[derive(Clone, Default)]
+pub struct Cluster {
+    pub objects: Vec<Value>,
+    /// (pod, container, previous) → log text.
+    pub logs: BTreeMap<(String, String, bool), String>,
+    /// (verb, resource) refused with 403, e.g. ("list", "secrets"), ("get", "pods/log").
+    pub forbidden: Vec<(String, String)>,
+    /// (pod, port) → where its port-forward goes.
+    pub forwards: BTreeMap<(String, u16), SocketAddr>,
+    /// Accept connections but never answer.
+    pub hang: bool,
+}
+
+fn pod_from(workload: &Value, suffix: &str) -> Value {
+    let template = &workload["spec"]["template"];
+    let name = format!(
+        "{}-{suffix}",
+        workload["metadata"]["name"].as_str().unwrap_or("x")
+    );
+    let containers = template["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let statuses: Vec<Value> = containers
+        .iter()
+        .map(|c| {
+            json!({"name": c["name"], "image": c["image"], "imageID": format!("docker.io/{}@sha256:{}", c["image"].as_str().unwrap_or(""), "a".repeat(64)),
+                   "ready": true, "restartCount": 0, "started": true,
+                   "state": {"running": {"startedAt": "2022-12-22T10:01:00Z"}}})
+        })
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": workload["metadata"]["namespace"], "labels": template["metadata"]["labels"]},
+        "spec": template["spec"],
+        "status": {"phase": "Running",
+                   "conditions": [{"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
+                   "containerStatuses": statuses}
+    })
+}
+
+impl Cluster {
+    /// The chart's rendered manifest installed as release `prefect` in `default`, every pod Running
+    /// and Ready, the LoadBalancers still pending (no external address), and the release secret
+    /// (revision 1, deployed, user values `config`).
+    pub fn prefect(config: Value) -> Cluster {
+        Cluster::prefect_rendered(config, &reference("manifest-rendered.yaml"))
+    }
+
+    /// As [`Cluster::prefect`], with the manifest Helm would have rendered from `config`.
+    pub fn prefect_rendered(config: Value, manifest: &str) -> Cluster {
+        let docs: Vec<Value> = serde_saphyr::from_multiple(manifest).expect("manifest");
+        let mut objects = Vec::new();
+        for mut d in docs.into_iter().filter(Value::is_object) {
+            if d["metadata"]["namespace"].is_null() {
+                d["metadata"]["namespace"] = json!("default");
+            }
+            // The manifest renders `instance:  prefect` with two spaces: YAML trims it.
+            objects.push(d);
+        }
+        let workloads: Vec<Value> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet")
+            .cloned()
+            .collect();
+        for w in &workloads {
+            let suffix = if w["kind"] == "StatefulSet" {
+                "0"
+            } else {
+                "6d4b9c7f5-x2x9k"
+            };
+            objects.push(pod_from(w, suffix));
+        }
+        for o in objects.iter_mut().filter(|o| o["kind"] == "Service") {
+            o["status"] = json!({"loadBalancer": {}});
+        }
+        let payload = helm_encode(&release_json_with(
+            "prefect", "default", 1, "deployed", config, manifest,
+        ));
+        objects.push(release_secret(
+            "prefect", "default", 1, "deployed", &payload,
+        ));
+        Cluster {
+            objects,
+            ..Cluster::default()
+        }
+    }
+
+    pub fn find_mut(&mut self, kind: &str, name_prefix: &str) -> &mut Value {
+        self.objects
+            .iter_mut()
+            .find(|o| {
+                o["kind"] == kind
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(name_prefix))
+            })
+            .unwrap_or_else(|| panic!("no {kind} {name_prefix}"))
+    }
+
+    pub fn pod_name(&self, prefix: &str) -> String {
+        self.objects
+            .iter()
+            .find(|o| {
+                o["kind"] == "Pod"
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(prefix))
+            })
+            .and_then(|o| o["metadata"]["name"].as_str())
+            .unwrap_or_else(|| panic!("no pod {prefix}"))
+            .to_string()
+    }
+
+    /// Sets a secret's key (the value is base64-encoded as the API does).
+    pub fn set_secret_key(&mut self, secret: &str, key: &str, value: &str) {
+        let s = self.find_mut("Secret", secret);
+        s["data"][key] = json!(b64(value.as_bytes()));
+    }
+
+    pub fn remove(&mut self, kind: &str, name: &str) {
+        self.objects
+            .retain(|o| !(o["kind"] == kind && o["metadata"]["name"] == name));
+    }
+
+    /// Forwards port `port` of the pod whose name starts with `pod_prefix` to `to`.
+    pub fn forward(&mut self, pod_prefix: &str, port: u16, to: SocketAddr) {
+        let pod = self.pod_name(pod_prefix);
+        self.forwards.insert((pod, port), to);
+    }
+
+    pub fn forbid(&mut self, verb: &str, resource: &str) {
+        self.forbidden
+            .push((verb.to_string(), resource.to_string()));
+    }
+
+    pub fn start(self) -> KubeServer {
+        KubeServer::start(self)
+    }
+}
+
+/// A request the fake API server received.
+#[derive(Debug, Clone)]
+pub struct KubeHit {
+    pub method: String,
+    pub path: String,
+}
+
+pub struct KubeServer {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    hits: Arc<Mutex<Vec<KubeHit>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl KubeServer {
+    fn start(cluster: Cluster) -> KubeServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let cluster = Arc::new(cluster);
+        let recorded = hits.clone();
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let cluster = cluster.clone();
+                let recorded = recorded.clone();
+                tokio::spawn(async move {
+                    if cluster.hang {
+                        let mut s = stream;
+                        let mut buf = [0u8; 4096];
+                        while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                        return;
+                    }
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let cluster = cluster.clone();
+                        let recorded = recorded.clone();
+                        async move { Ok::<_, Infallible>(serve(req, &cluster, &recorded)) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = KubeServer {
+            url: format!("http://{addr}"),
+            addr,
+            dir,
+            hits,
+            runtime: Some(runtime),
+        };
+        server.write_kubeconfig("default");
+        server
+    }
+
+    /// A kubeconfig for this server, context `test`, with `namespace`.
+    pub fn write_kubeconfig(&self, namespace: &str) -> PathBuf {
+        let path = self.dir.path().join("config");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: {namespace}\nusers:\n- name: test\n  user:\n    token: kube-token-canary-9f8e7d\n",
+                self.url
+            ),
+        )
+        .expect("kubeconfig");
+        path
+    }
+
+    pub fn kubeconfig(&self) -> String {
+        self.dir.path().join("config").display().to_string()
+    }
+
+    pub fn hits(&self) -> Vec<KubeHit> {
+        self.hits.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for KubeServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn status(code: u16, reason: &str, message: String) -> Response<Full<Bytes>> {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                      "message": message, "reason": reason, "code": code});
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("response")
+}
+
+fn ok_json(v: &Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(v.to_string())))
+        .expect("response")
+}
+
+const KINDS: &[(&str, &str)] = &[
+    ("secrets", "Secret"),
+    ("pods", "Pod"),
+    ("services", "Service"),
+    ("deployments", "Deployment"),
+    ("statefulsets", "StatefulSet"),
+    ("jobs", "Job"),
+    ("ingresses", "Ingress"),
+    ("ingressclasses", "IngressClass"),
+    ("storageclasses", "StorageClass"),
+    ("namespaces", "Namespace"),
+    ("serviceaccounts", "ServiceAccount"),
+];
+
+fn query_param(query: &str, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn matches_selector(obj: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        let (k, v) = term.split_once('=').unwrap_or((term, ""));
+        obj["metadata"]["labels"][k].as_str() == Some(v)
+    })
+}
+
+fn serve(
+    req: Request<Incoming>,
+    cluster: &Cluster,
+    hits: &Mutex<Vec<KubeHit>>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    if let Ok(mut h) = hits.lock() {
+        h.push(KubeHit {
+            method: req.method().to_string(),
+            path: req.uri().to_string(),
+        });
+    }
+    if req.method() != hyper::Method::GET {
+        return status(
+            405,
+            "MethodNotAllowed",
+            format!("{} is not allowed here", req.method()),
+        );
+    }
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest: &[&str] = match segs.as_slice() {
+        ["api", "v1", rest @ ..] => rest,
+        ["apis", _, _, rest @ ..] => rest,
+        _ => return status(404, "NotFound", format!("the server could not find {path}")),
+    };
+    let (ns, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
+        other => (None, other),
+    };
+    let (resource, name, sub) = match rest {
+        [r] => (*r, None, None),
+        [r, n] => (*r, Some(n.to_string()), None),
+        [r, n, s] => (*r, Some(n.to_string()), Some(*s)),
+        _ => return status(404, "NotFound", format!("the server could not find {path}")),
+    };
+    let verb = match (&name, sub) {
+        (None, _) => "list",
+        (Some(_), Some("portforward")) => "create",
+        _ => "get",
+    };
+    let full_resource = match sub {
+        Some(s) => format!("{resource}/{s}"),
+        None => resource.to_string(),
+    };
+    if cluster
+        .forbidden
+        .iter()
+        .any(|(v, r)| v == verb && *r == full_resource)
+    {
+        let ns_text = ns
+            .as_ref()
+            .map(|n| format!(" in the namespace \"{n}\""))
+            .unwrap_or_else(|| " at the cluster scope".to_string());
+        return status(
+            403,
+            "Forbidden",
+            format!(
+                "{full_resource} is forbidden: User \"system:serviceaccount:default:doctor\" cannot {verb} resource \"{full_resource}\" in API group \"\"{ns_text}"
+            ),
+        );
+    }
+    let Some(kind) = KINDS.iter().find(|(r, _)| *r == resource).map(|(_, k)| *k) else {
+        return status(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({resource})"),
+        );
+    };
+    let in_scope = |o: &&Value| {
+        o["kind"] == kind
+            && ns
+                .as_ref()
+                .is_none_or(|n| o["metadata"]["namespace"] == n.as_str())
+    };
+    match (name, sub) {
+        (None, _) => {
+            let selector = query_param(&query, "labelSelector").unwrap_or_default();
+            let items: Vec<Value> = cluster
+                .objects
+                .iter()
+                .filter(in_scope)
+                .filter(|o| matches_selector(o, &selector))
+                .cloned()
+                .collect();
+            let metadata_only = req
+                .headers()
+                .get("accept")
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("as=PartialObjectMetadataList"));
+            if metadata_only {
+                let items: Vec<Value> = items
+                    .iter()
+                    .map(|o| json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}))
+                    .collect();
+                return ok_json(
+                    &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                                       "metadata": {"resourceVersion": "1"}, "items": items}),
+                );
+            }
+            ok_json(&json!({"kind": format!("{kind}List"), "apiVersion": "v1",
+                            "metadata": {"resourceVersion": "1"}, "items": items}))
+        }
+        (Some(name), sub) => {
+            let Some(obj) = cluster
+                .objects
+                .iter()
+                .filter(in_scope)
+                .find(|o| o["metadata"]["name"] == name.as_str())
+            else {
+                return status(404, "NotFound", format!("{resource} \"{name}\" not found"));
+            };
+            match sub {
+                None => ok_json(obj),
+                Some("log") => {
+                    let container = query_param(&query, "container").unwrap_or_default();
+                    let previous = query_param(&query, "previous").as_deref() == Some("true");
+                    let tail: usize = query_param(&query, "tailLines")
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(usize::MAX);
+                    let Some(log) = cluster
+                        .logs
+                        .get(&(name.clone(), container.clone(), previous))
+                    else {
+                        if previous {
+                            return status(
+                                400,
+                                "BadRequest",
+                                format!(
+                                    "previous terminated container \"{container}\" in pod \"{name}\" not found"
+                                ),
+                            );
+                        }
+                        return Response::new(Full::new(Bytes::new()));
+                    };
+                    let lines: Vec<&str> = log.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(tail)..].join("\n");
+                    Response::builder()
+                        .header("content-type", "text/plain")
+                        .body(Full::new(Bytes::from(tail)))
+                        .expect("response")
+                }
+                Some("portforward") => {
+                    let port: u16 = query_param(&query, "ports")
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(0);
+                    match cluster.forwards.get(&(name.clone(), port)).copied() {
+                        Some(to) => upgrade_portforward(req, to, port),
+                        None => status(
+                            500,
+                            "InternalError",
+                            format!(
+                                "error upgrading connection: unable to forward port {port} of pod {name}: connection refused"
+                            ),
+                        ),
+                    }
+                }
+                Some(other) => status(404, "NotFound", format!("no subresource {other}")),
+            }
+        }
+    }
+}
+
+/// Answers the WebSocket upgrade as the API server does and bridges channel 0 to `to`.
+fn upgrade_portforward(req: Request<Incoming>, to: SocketAddr, port: u16) -> Response<Full<Bytes>> {
+    let Some(key) = req
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|k| k.to_str().ok())
+        .map(str::to_string)
+    else {
+        return status(400, "BadRequest", "not a websocket request".to_string());
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    tokio::spawn(async move {
+        let Ok(upgraded) = hyper::upgrade::on(req).await else {
+            return;
+        };
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        let (mut sink, mut stream) = ws.split();
+        let p = port.to_le_bytes();
+        // The first frame on each channel names the port.
+        if sink
+            .send(tokio_tungstenite::tungstenite::Message::binary(vec![
+                0, p[0], p[1],
+            ]))
+            .await
+            .is_err()
+            || sink
+                .send(tokio_tungstenite::tungstenite::Message::binary(vec![
+                    1, p[0], p[1],
+                ]))
+                .await
+                .is_err()
+        {
+            return;
+        }
+        let Ok(tcp) = tokio::net::TcpStream::connect(to).await else {
+            let _ = sink
+                .send(tokio_tungstenite::tungstenite::Message::binary(
+                    [&[1u8][..], b"connection refused"].concat(),
+                ))
+                .await;
+            return;
+        };
+        let (mut rd, mut wr) = tcp.into_split();
+        let up = async {
+            while let Some(Ok(msg)) = stream.next().await {
+                match msg {
+                    tokio_tungstenite::tungstenite::Message::Binary(b)
+                        if b.len() > 1 && b[0] == 0 && wr.write_all(&b[1..]).await.is_err() =>
+                    {
+                        break;
+                    }
+                    tokio_tungstenite::tungstenite::Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+            let _ = wr.shutdown().await;
+        };
+        let down = async {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let mut frame = Vec::with_capacity(n + 1);
+                        frame.push(0);
+                        frame.extend_from_slice(&buf[..n]);
+                        if sink
+                            .send(tokio_tungstenite::tungstenite::Message::binary(frame))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = sink
+                .send(tokio_tungstenite::tungstenite::Message::Close(None))
+                .await;
+        };
+        tokio::join!(up, down);
+    });
+    Response::builder()
+        .status(101)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-accept", accept)
+        .header("sec-websocket-protocol", "v4.channel.k8s.io")
+        .body(Full::new(Bytes::new()))
+        .expect("response")
+}
