@@ -1,5 +1,5 @@
 //! An in-test Kubernetes API server serving real-shaped objects built from the chart's
-//! `helm template` output (`../shared/reference/manifest-rendered.yaml`, release `prefect`, namespace
+//! `helm template` output (`tests/fixtures/manifest-rendered.yaml`, release `prefect`, namespace
 //! `default`), a Helm release secret encoded as Helm does, pod logs, RBAC refusals, and pod
 //! port-forwards over the API server's WebSocket protocol (`v4.channel.k8s.io`) to local TCP servers
 //! (the real test PostgreSQL, the in-process Apollo and UI).
@@ -29,10 +29,16 @@ use tokio::{
 };
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 
-pub const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference");
-
+/// The chart's files, kept in the repository: `chart/` (values, embedded in the binary) and
+/// `tests/fixtures/` (the rendered manifest).
 pub fn reference(name: &str) -> String {
-    std::fs::read_to_string(format!("{REFERENCE}/{name}")).expect("reference file")
+    let root = env!("CARGO_MANIFEST_DIR");
+    let path = if name.starts_with("manifest") {
+        format!("{root}/tests/fixtures/{name}")
+    } else {
+        format!("{root}/chart/{name}")
+    };
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// YAML → JSON with the same parser the doctor uses.
