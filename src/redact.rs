@@ -106,9 +106,6 @@ mod tests {
     fn a_secret_equal_to_a_public_name_is_left() {
         register("zq-public-name-zq");
         public("zq-public-name-zq");
-        assert_eq!(
-            scrub("user zq-public-name-zq"),
-            "user zq-public-name-zq"
-        );
+        assert_eq!(scrub("user zq-public-name-zq"), "user zq-public-name-zq");
     }
 }

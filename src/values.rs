@@ -1,0 +1,706 @@
+//! Helm values, read the way `helm install` reads them: the chart's defaults, then each `-f` file in
+//! order, then `--set`/`--set-string`. Every key the user wrote keeps its `file:line:col` so a finding
+//! can cite it.
+//!
+//! Input is hostile until parsed: files over [`MAX_FILE_BYTES`] are refused before parsing, and the
+//! YAML parser runs with a budget (depth, nodes, aliases) so alias bombs and deep nesting end in an
+//! error with bounded memory.
+
+use std::{collections::BTreeMap, fmt};
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use serde_saphyr::Spanned;
+
+use crate::{
+    probes::helm::{Generation, coalesce},
+    report::Location,
+};
+
+/// The chart's defaults of each generation.
+pub const DEFAULTS_2022_05: &str = include_str!("../chart/values-2022.05.yaml");
+pub const DEFAULTS_2022_12: &str = include_str!("../chart/values-2022.12.yaml");
+
+/// A values file larger than this is refused (real ones are a few KiB).
+pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
+const MAX_DEPTH: usize = 64;
+
+/// A YAML node with the location of every value.
+#[derive(Debug, Clone)]
+enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Node>>),
+    Map(Vec<(Spanned<Node>, Spanned<Node>)>),
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::UInt(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Str(v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Node, E> {
+        Ok(Node::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element::<Spanned<Node>>()? {
+            out.push(v);
+        }
+        Ok(Node::Seq(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<Spanned<Node>>()? {
+            let v = map.next_value::<Spanned<Node>>()?;
+            out.push((k, v));
+        }
+        Ok(Node::Map(out))
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+/// Where each user-written key is, by dotted path (`postgresql.auth.password`, `ui.ingress.hosts[0]`).
+pub type Locations = BTreeMap<String, Location>;
+
+/// Joins a path and a key the way findings print it (dots inside a key are escaped).
+pub fn join(path: &str, key: &str) -> String {
+    let key = key.replace('.', "\\.");
+    if path.is_empty() {
+        key
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn scalar_key(n: &Node) -> String {
+    match n {
+        Node::Null => "null".into(),
+        Node::Bool(b) => b.to_string(),
+        Node::Int(i) => i.to_string(),
+        Node::UInt(u) => u.to_string(),
+        Node::Float(f) => f.to_string(),
+        Node::Str(s) => s.clone(),
+        Node::Seq(_) | Node::Map(_) => "<complex key>".into(),
+    }
+}
+
+fn to_json(n: &Node, path: &str, file: &str, locs: &mut Locations, depth: usize) -> Value {
+    match n {
+        Node::Null => Value::Null,
+        Node::Bool(b) => Value::Bool(*b),
+        Node::Int(i) => Value::Number((*i).into()),
+        Node::UInt(u) => Value::Number((*u).into()),
+        Node::Float(f) => Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        Node::Str(s) => Value::String(s.clone()),
+        Node::Seq(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let p = format!("{path}[{i}]");
+                    locs.insert(p.clone(), loc(file, &v.referenced));
+                    if depth > MAX_DEPTH {
+                        return Value::Null;
+                    }
+                    to_json(&v.value, &p, file, locs, depth + 1)
+                })
+                .collect(),
+        ),
+        Node::Map(entries) => {
+            let mut m = Map::new();
+            for (k, v) in entries {
+                let key = scalar_key(&k.value);
+                let p = join(path, &key);
+                locs.insert(p.clone(), loc(file, &k.referenced));
+                let value = if depth > MAX_DEPTH {
+                    Value::Null
+                } else {
+                    to_json(&v.value, &p, file, locs, depth + 1)
+                };
+                m.insert(key, value);
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+fn loc(file: &str, l: &serde_saphyr::Location) -> Location {
+    Location {
+        file: file.to_string(),
+        line: u32::try_from(l.line()).unwrap_or(u32::MAX),
+        column: u32::try_from(l.column()).unwrap_or(u32::MAX),
+    }
+}
+
+/// A values file that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub location: Option<Location>,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(l) => write!(f, "{}:{}:{}: {}", l.file, l.line, l.column, self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    budget.max_aliases = 1_000;
+    budget.max_nodes = 200_000;
+    budget.max_total_scalar_bytes = MAX_FILE_BYTES;
+    let mut o = serde_saphyr::Options::default();
+    o.budget = Some(budget);
+    o
+}
+
+/// Parses one values file into JSON and the locations of its keys.
+pub fn parse(file: &str, text: &str) -> Result<(Value, Locations), ParseError> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(ParseError {
+            location: None,
+            message: format!(
+                "{file} is {} bytes; values files over {} MiB are refused",
+                text.len(),
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        });
+    }
+    if text.trim().is_empty() {
+        return Ok((Value::Object(Map::new()), Locations::new()));
+    }
+    let node: Spanned<Node> = serde_saphyr::from_str_with_options(text, options())
+        .map_err(|e| parse_error(file, text, &e))?;
+    let mut locs = Locations::new();
+    let value = to_json(&node.value, "", file, &mut locs, 0);
+    match value {
+        Value::Object(_) => Ok((value, locs)),
+        Value::Null => Ok((Value::Object(Map::new()), locs)),
+        other => Err(ParseError {
+            location: Some(loc(file, &node.referenced)),
+            message: format!(
+                "a values file must be a mapping of keys, not {}",
+                kind_of(&other)
+            ),
+        }),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn parse_error(file: &str, text: &str, e: &serde_saphyr::Error) -> ParseError {
+    let location = e.location().map(|l| loc(file, &l));
+    // The first line of the parser's message, without its own snippet; ours follows.
+    let msg = e.to_string();
+    let first = msg
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_string();
+    let snippet = location
+        .as_ref()
+        .and_then(|l| {
+            let n = usize::try_from(l.line).ok()?;
+            let line = text.lines().nth(n.checked_sub(1)?)?;
+            let shown: String = line.chars().take(120).collect();
+            let caret = " ".repeat(
+                usize::try_from(l.column)
+                    .unwrap_or(1)
+                    .saturating_sub(1)
+                    .min(120),
+            );
+            Some(format!("\n    {n} | {shown}\n      | {caret}^"))
+        })
+        .unwrap_or_default();
+    ParseError {
+        location,
+        message: format!("{first}{snippet}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// --set, as Helm's strvals parser reads it
+
+/// One step of a `--set` path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses `a.b=c,d[0].e=f` into assignments. `string`: `--set-string` (every value a string).
+pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = expr.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        // The key, up to an unescaped '='.
+        let mut path = Vec::new();
+        let mut key = String::new();
+        loop {
+            let Some(&c) = chars.get(i) else {
+                return Err(format!("key {:?} has no value", key_text(&path, &key)));
+            };
+            match c {
+                '\\' => {
+                    i += 1;
+                    key.push(*chars.get(i).ok_or("a trailing backslash")?);
+                }
+                '.' => {
+                    if !key.is_empty() {
+                        path.push(Seg::Key(std::mem::take(&mut key)));
+                    } else if !matches!(path.last(), Some(Seg::Index(_))) {
+                        return Err(format!("empty key in {expr:?}"));
+                    }
+                }
+                '[' => {
+                    if !key.is_empty() {
+                        path.push(Seg::Key(std::mem::take(&mut key)));
+                    }
+                    let close = chars[i..]
+                        .iter()
+                        .position(|&c| c == ']')
+                        .ok_or_else(|| format!("unclosed '[' in {expr:?}"))?;
+                    let n: String = chars[i + 1..i + close].iter().collect();
+                    let idx: usize = n
+                        .parse()
+                        .map_err(|_| format!("list index {n:?} is not a number in {expr:?}"))?;
+                    if idx > 65_536 {
+                        return Err(format!("list index {idx} is too large (Helm allows 65536)"));
+                    }
+                    path.push(Seg::Index(idx));
+                    i += close;
+                }
+                '=' => {
+                    if !key.is_empty() {
+                        path.push(Seg::Key(std::mem::take(&mut key)));
+                    }
+                    i += 1;
+                    break;
+                }
+                ',' => return Err(format!("key {:?} has no value", key_text(&path, &key))),
+                c => key.push(c),
+            }
+            i += 1;
+        }
+        if path.is_empty() {
+            return Err(format!("empty key in {expr:?}"));
+        }
+        // The value: a {a,b} list, or text up to an unescaped ','.
+        let value = if chars.get(i) == Some(&'{') {
+            let close = chars[i..]
+                .iter()
+                .position(|&c| c == '}')
+                .ok_or_else(|| format!("unclosed '{{' in {expr:?}"))?;
+            let inner: String = chars[i + 1..i + close].iter().collect();
+            i += close + 1;
+            Value::Array(
+                inner
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| typed(s, string))
+                    .collect(),
+            )
+        } else {
+            let mut v = String::new();
+            while let Some(&c) = chars.get(i) {
+                match c {
+                    '\\' => {
+                        i += 1;
+                        if let Some(&n) = chars.get(i) {
+                            v.push(n);
+                        }
+                    }
+                    ',' => break,
+                    c => v.push(c),
+                }
+                i += 1;
+            }
+            typed(&v, string)
+        };
+        out.push((path, value));
+        // Skip the ',' separating assignments.
+        if chars.get(i) == Some(&',') {
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn key_text(path: &[Seg], key: &str) -> String {
+    let mut s = path_text(path);
+    if !key.is_empty() {
+        s = join(&s, key);
+    }
+    s
+}
+
+/// A `--set` path as findings print it.
+pub fn path_text(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => s = join(&s, k),
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Helm's typing of `--set` values: true/false, null, integers; everything else a string.
+fn typed(s: &str, string: bool) -> Value {
+    if string {
+        return Value::String(s.to_string());
+    }
+    match s {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "null" => Value::Null,
+        _ => match s.parse::<i64>() {
+            Ok(n) if !(s.len() > 1 && s.starts_with('0')) => Value::Number(n.into()),
+            _ => Value::String(s.to_string()),
+        },
+    }
+}
+
+/// Writes `value` at `path`, creating maps and lists on the way (as Helm's strvals does).
+pub fn set_path(root: &mut Value, path: &[Seg], value: Value) {
+    let Some((first, rest)) = path.split_first() else {
+        *root = value;
+        return;
+    };
+    match first {
+        Seg::Key(k) => {
+            if !root.is_object() {
+                *root = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = root {
+                let slot = m.entry(k.clone()).or_insert(Value::Null);
+                set_path(slot, rest, value);
+            }
+        }
+        Seg::Index(i) => {
+            if !root.is_array() {
+                *root = Value::Array(Vec::new());
+            }
+            if let Value::Array(a) = root {
+                while a.len() <= *i {
+                    a.push(Value::Null);
+                }
+                set_path(&mut a[*i], rest, value);
+            }
+        }
+    }
+}
+
+/// The user's input, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// `-f` files: (name as given, contents or the read error).
+    pub files: Vec<(String, Result<String, String>)>,
+    /// `--set` / `--set-string` in order: (expression, is --set-string).
+    pub sets: Vec<(String, bool)>,
+    pub chart_version: Option<String>,
+}
+
+/// The values a preflight judges.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub generation: Generation,
+    /// Why that generation (for the report).
+    pub generation_reason: String,
+    pub defaults: Value,
+    /// What the user wrote, merged across files and --set.
+    pub user: Value,
+    /// `user` coalesced over the defaults: what the templates see.
+    pub values: Value,
+    pub locations: Locations,
+    pub errors: Vec<ParseError>,
+    pub files: Vec<String>,
+}
+
+impl Loaded {
+    pub fn location(&self, path: &str) -> Option<&Location> {
+        self.locations.get(path)
+    }
+}
+
+/// Parses a chart version (`2022.09.21`, `v2022.12.22`, `0.0.0`) into the generation of its values.
+pub fn generation_of_version(v: &str) -> Option<Generation> {
+    let v = v.trim().trim_start_matches('v');
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    let (Some(Some(y)), Some(Some(m))) = (parts.next(), parts.next()) else {
+        return None;
+    };
+    if y < 2000 {
+        // Development charts (0.0.0) follow the repository's newest layout.
+        return Some(Generation::Auth);
+    }
+    Some(if (y, m) >= (2022, 9) {
+        Generation::Auth
+    } else {
+        Generation::Legacy
+    })
+}
+
+/// Keys that exist in only one generation: (legacy key, new key).
+pub const RENAMED: &[(&str, &str)] = &[
+    ("postgresql.postgresqlPassword", "postgresql.auth.password"),
+    ("postgresql.postgresqlUsername", "postgresql.auth.username"),
+    ("postgresql.postgresqlDatabase", "postgresql.auth.database"),
+    (
+        "postgresql.existingSecret",
+        "postgresql.auth.existingSecret",
+    ),
+    (
+        "postgresql.servicePort",
+        "postgresql.primary.service.ports.postgresql",
+    ),
+    (
+        "postgresql.initdbScripts",
+        "postgresql.primary.initdb.scripts",
+    ),
+    ("postgresql.initdbUser", "postgresql.primary.initdb.user"),
+    ("postgresql.persistence", "postgresql.primary.persistence"),
+];
+
+pub fn load(input: &Input) -> Result<Loaded, String> {
+    let mut errors = Vec::new();
+    let mut user = Value::Object(Map::new());
+    let mut locations = Locations::new();
+    let mut files = Vec::new();
+    for (name, text) in &input.files {
+        files.push(name.clone());
+        let text = match text {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(ParseError {
+                    location: None,
+                    message: format!("cannot read {name}: {e}"),
+                });
+                continue;
+            }
+        };
+        match parse(name, text) {
+            Ok((v, locs)) => {
+                user = coalesce(&user, &v);
+                // A later file's key wins, and so does its location.
+                locations.extend(locs);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    for (expr, string) in &input.sets {
+        let flag = if *string { "--set-string" } else { "--set" };
+        let assignments = parse_set(expr, *string).map_err(|e| format!("{flag} {expr:?}: {e}"))?;
+        for (path, value) in assignments {
+            set_path(&mut user, &path, value);
+            let mut p = String::new();
+            for seg in &path {
+                match seg {
+                    Seg::Key(k) => p = join(&p, k),
+                    Seg::Index(i) => p.push_str(&format!("[{i}]")),
+                }
+                locations.insert(
+                    p.clone(),
+                    Location {
+                        file: format!("{flag} {expr}"),
+                        line: 1,
+                        column: 1,
+                    },
+                );
+            }
+        }
+    }
+    let wrote = |k: &str| crate::probes::helm::lookup(&user, k).is_some();
+    let (generation, generation_reason) = match &input.chart_version {
+        Some(v) => match generation_of_version(v) {
+            Some(g) => (g, format!("--chart-version {v}")),
+            None => {
+                return Err(format!(
+                    "--chart-version {v:?} is not a chart version (e.g. 2022.09.21)"
+                ));
+            }
+        },
+        None => {
+            let legacy = RENAMED.iter().find(|(old, _)| wrote(old)).map(|(o, _)| *o);
+            let new = wrote("postgresql.auth") || wrote("postgresql.primary");
+            match (legacy, new) {
+                (Some(k), false) => (
+                    Generation::Legacy,
+                    format!("your values use {k}, a key of charts before 2022.09; pass --chart-version to check against another chart"),
+                ),
+                _ => (
+                    Generation::Auth,
+                    "the newest chart layout (2022.09 and later); pass --chart-version for an older chart".to_string(),
+                ),
+            }
+        }
+    };
+    let defaults_text = match generation {
+        Generation::Legacy => DEFAULTS_2022_05,
+        Generation::Auth => DEFAULTS_2022_12,
+    };
+    let defaults = parse("chart defaults", defaults_text)
+        .map(|(v, _)| v)
+        .map_err(|e| format!("the embedded chart defaults do not parse: {e}"))?;
+    let values = coalesce(&defaults, &user);
+    crate::probes::helm::register_secrets(&user);
+    Ok(Loaded {
+        generation,
+        generation_reason,
+        defaults,
+        user,
+        values,
+        locations,
+        errors,
+        files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(expr: &str) -> Value {
+        let mut v = json!({});
+        for (p, val) in parse_set(expr, false).expect(expr) {
+            set_path(&mut v, &p, val);
+        }
+        v
+    }
+
+    #[test]
+    fn set_syntax_as_helm() {
+        assert_eq!(set("a.b=c"), json!({"a": {"b": "c"}}));
+        assert_eq!(
+            set("a=1,b=true,c=null,d=007"),
+            json!({"a": 1, "b": true, "c": null, "d": "007"})
+        );
+        assert_eq!(set("list[1]=x"), json!({"list": [null, "x"]}));
+        assert_eq!(
+            set("hosts[0].host=h.example"),
+            json!({"hosts": [{"host": "h.example"}]})
+        );
+        assert_eq!(set("a={x,y}"), json!({"a": ["x", "y"]}));
+        assert_eq!(
+            set("annotations.kubernetes\\.io/ingress\\.class=nginx"),
+            json!({"annotations": {"kubernetes.io/ingress.class": "nginx"}})
+        );
+        assert_eq!(set("pw=a\\,b"), json!({"pw": "a,b"}));
+        assert_eq!(
+            set("url=http://x:4200/graphql?a=b"),
+            json!({"url": "http://x:4200/graphql?a=b"})
+        );
+        let s: Vec<_> = parse_set("port=5432", true).expect("string");
+        assert_eq!(s[0].1, json!("5432"));
+        for bad in ["a", "=x", "a[x]=1", "a[1=2", "a..b=1", "a[99999999]=1"] {
+            assert!(parse_set(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn locations_of_keys() {
+        let (v, locs) = parse("v.yaml", "postgresql:\n  auth:\n    password: x\nui:\n  ingress:\n    hosts:\n      - a.example\n").expect("parse");
+        assert_eq!(v["postgresql"]["auth"]["password"], "x");
+        let l = &locs["postgresql.auth.password"];
+        assert_eq!((l.line, l.column), (3, 5));
+        assert_eq!(locs["ui.ingress.hosts[0]"].line, 7);
+    }
+
+    #[test]
+    fn hostile_yaml_is_an_error() {
+        let e = parse("v.yaml", "a: [1, 2\nb: }").expect_err("broken");
+        assert!(e.location.is_some(), "{e}");
+        let bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
+        assert!(parse("bomb.yaml", bomb).is_err());
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse("deep.yaml", &deep).is_err());
+        let huge = "a: b\n".repeat(MAX_FILE_BYTES / 4);
+        assert!(
+            parse("huge.yaml", &huge)
+                .expect_err("huge")
+                .message
+                .contains("refused")
+        );
+        assert!(parse("list.yaml", "- a\n- b\n").is_err());
+    }
+
+    #[test]
+    fn generation_by_version_and_keys() {
+        assert_eq!(
+            generation_of_version("2022.05.24"),
+            Some(Generation::Legacy)
+        );
+        assert_eq!(generation_of_version("v2022.09.21"), Some(Generation::Auth));
+        assert_eq!(generation_of_version("0.0.0"), Some(Generation::Auth));
+        assert_eq!(generation_of_version("nope"), None);
+        let l = load(&Input {
+            sets: vec![("postgresql.postgresqlPassword=s3cret-zz".into(), false)],
+            ..Input::default()
+        })
+        .expect("load");
+        assert_eq!(l.generation, Generation::Legacy);
+        assert_eq!(l.values["postgresql"]["postgresqlUsername"], "prefect");
+        let d = load(&Input::default()).expect("defaults");
+        assert_eq!(d.generation, Generation::Auth);
+        assert_eq!(d.values["postgresql"]["auth"]["username"], "prefect");
+    }
+}
