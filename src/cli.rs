@@ -69,6 +69,8 @@ pub enum ListFormat {
 pub enum Command {
     /// Diagnose a running install.
     Check(Box<CheckArgs>),
+    /// Before `helm install`: judge the values, the cluster's prerequisites and an external database.
+    Preflight(Box<PreflightArgs>),
     /// List every check.
     List {
         #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
@@ -147,6 +149,64 @@ pub struct CheckArgs {
     /// --report junit=prefect-doctor.xml --report sarif=prefect-doctor.sarif.
     #[arg(long, value_name = "FORMAT=FILE")]
     pub report: Vec<String>,
+    /// The config file [default: ./.prefect-doctor.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Show each check's evidence.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PreflightArgs {
+    /// A values file, as `helm install -f` (repeatable; later files win).
+    #[arg(long = "values", short = 'f', value_name = "FILE")]
+    pub values: Vec<std::path::PathBuf>,
+    /// A value, with Helm's syntax (repeatable), e.g. --set postgresql.auth.password=x,ui.ingress.hosts[0]=h.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// A value kept as a string (repeatable), as `helm install --set-string`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set_string: Vec<String>,
+    /// The chart version to be installed, e.g. 2022.09.21 [default: judged by the keys you wrote, else
+    /// the newest layout].
+    #[arg(long, value_name = "VERSION")]
+    pub chart_version: Option<String>,
+    /// The namespace to install into [default: the kube context's, else `default`].
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The kubeconfig file, for the cluster prerequisites.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The external database (with `postgresql.useSubChart=false`), as the chart will reach it [default:
+    /// postgresql.externalHostname with the password from the existingSecret, when the cluster is
+    /// reachable].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The database user Hasura will connect as (default: the database user, as the chart's Hasura uses).
+    #[arg(long, value_name = "NAME")]
+    pub hasura_user: Option<String>,
+    /// Report format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Also write the report to FILE in FORMAT (repeatable).
+    #[arg(long, value_name = "FORMAT=FILE")]
+    pub report: Vec<String>,
+    /// Run only the checks whose id matches (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Do not run the checks whose id matches (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub skip: Vec<String>,
+    /// Deadline for each check and each connection [default: 5s].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
     /// The config file [default: ./.prefect-doctor.toml when it exists].
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
@@ -249,6 +309,7 @@ where
             0
         }
         Command::Check(args) => check(catalog, *args, cli.color),
+        Command::Preflight(args) => preflight(catalog, *args, cli.color),
     }
 }
 
@@ -589,6 +650,8 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
                     explicit_kube,
                 ))
             }),
+            values: None,
+            cluster: None,
             unreached: unreached.clone(),
         })
     };
@@ -793,4 +856,313 @@ fn progress(total: usize) -> Option<indicatif::ProgressBar> {
     }
     pb.enable_steady_tick(Duration::from_millis(100));
     Some(pb)
+}
+
+fn preflight(catalog: &'static Catalog, args: PreflightArgs, color: ColorWhen) -> i32 {
+    let started = Instant::now();
+    let config = match crate::config::load(args.config.as_deref(), catalog) {
+        Ok(c) => c,
+        Err(e) => return fail_usage(&e),
+    };
+    let timeout = args
+        .timeout
+        .or(config.timeout)
+        .unwrap_or(Duration::from_secs(5));
+    let mut reports = Vec::new();
+    for spec in &args.report {
+        match parse_report_spec(spec) {
+            Ok(r) => reports.push(r),
+            Err(e) => return fail_usage(&format!("--report {spec:?}: {e}")),
+        }
+    }
+    // The values, as Helm reads them: files in order, then --set and --set-string in order.
+    let mut input = crate::values::Input {
+        chart_version: args.chart_version.clone(),
+        ..Default::default()
+    };
+    for path in &args.values {
+        let text = read_bounded(path);
+        input.files.push((path.display().to_string(), text));
+    }
+    // clap keeps each flag's own order; Helm applies --set before --set-string.
+    input
+        .sets
+        .extend(args.set.iter().map(|s| (s.clone(), false)));
+    input
+        .sets
+        .extend(args.set_string.iter().map(|s| (s.clone(), true)));
+    let loaded = match crate::values::load(&input) {
+        Ok(l) => Arc::new(l),
+        Err(e) => return fail_usage(&e),
+    };
+    let selected = match engine::select(
+        catalog,
+        crate::checks::REGISTRY,
+        Mode::Preflight,
+        &Selection {
+            only: args.only.clone(),
+            skip: args
+                .skip
+                .iter()
+                .cloned()
+                .chain(config.skip.keys().cloned())
+                .collect(),
+        },
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail_usage(&e.to_string()),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail_usage(&format!("cannot start the async runtime: {e}")),
+    };
+    let mut notices = vec![format!(
+        "judged against the chart's {} values: {}",
+        loaded.generation.label(),
+        loaded.generation_reason
+    )];
+    let mut unreached: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut targets = vec![Target {
+        kind: "values".to_string(),
+        address: if loaded.files.is_empty() {
+            "the chart's defaults".to_string()
+        } else {
+            loaded.files.join(", ")
+        },
+        source: format!("{} --set", args.set.len() + args.set_string.len()),
+    }];
+    // The cluster, when one is configured.
+    let kube_opts = KubeOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone().or(config.namespace.clone()),
+        all_namespaces: false,
+    };
+    let explicit_kube = kube_opts.kubeconfig.is_some() || kube_opts.context.is_some();
+    let cluster = if explicit_kube || crate::probes::kube::config_available(&kube_opts, &ProcessEnv)
+    {
+        match runtime.block_on(crate::probes::kube::KubeProbe::connect(&kube_opts, timeout)) {
+            Ok(p) => {
+                targets.push(Target {
+                    kind: "kubernetes".to_string(),
+                    address: p.server.clone(),
+                    source: format!("kube context {}, namespace {}", p.context, p.namespace),
+                });
+                Some(p)
+            }
+            Err(e) if explicit_kube => return fail_usage(&e.to_string()),
+            Err(e) => {
+                unreached.insert("cluster", format!("no cluster: {e}"));
+                None
+            }
+        }
+    } else {
+        unreached.insert(
+            "cluster",
+            "no cluster configured (no --kubeconfig, KUBECONFIG, ~/.kube/config or in-cluster account): \
+             the cluster prerequisites are not checked"
+                .to_string(),
+        );
+        None
+    };
+    let namespace = cluster
+        .as_ref()
+        .map(|c| c.namespace.clone())
+        .or(kube_opts.namespace.clone())
+        .unwrap_or_else(|| "default".to_string());
+    // The external database.
+    let db = runtime.block_on(preflight_db(
+        &loaded,
+        cluster.as_ref(),
+        &namespace,
+        args.database_url.as_deref(),
+    ));
+    let db = match db {
+        Ok(Ok(t)) => Some(t),
+        Ok(Err(why)) => {
+            unreached.insert("database", why);
+            None
+        }
+        Err(e) => return fail_usage(&e),
+    };
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    vars.insert("namespace".to_string(), namespace.clone());
+    let hasura_user = match &db {
+        Some(t) => {
+            let hasura_user = args.hasura_user.clone().unwrap_or_else(|| t.user.clone());
+            vars.insert("db_user".to_string(), quote_ident(&t.user));
+            vars.insert("database".to_string(), quote_ident(&t.dbname));
+            vars.insert("hasura_user".to_string(), quote_ident(&hasura_user));
+            vars.insert("db_host".to_string(), t.host.clone());
+            vars.insert("db_port".to_string(), t.port.to_string());
+            targets.push(Target {
+                kind: "database".to_string(),
+                address: t.masked_url(),
+                source: t
+                    .password_source
+                    .clone()
+                    .filter(|_| args.database_url.is_none())
+                    .map(|s| format!("postgresql.externalHostname, password from {s}"))
+                    .unwrap_or_else(|| t.source.describe().to_string()),
+            });
+            hasura_user
+        }
+        None => args.hasura_user.clone().unwrap_or_default(),
+    };
+    if let Some(u) = crate::probes::helm::lookup_str(&loaded.values, "postgresql.auth.username").or(
+        crate::probes::helm::lookup_str(&loaded.values, "postgresql.postgresqlUsername"),
+    ) {
+        vars.entry("db_user".to_string())
+            .or_insert_with(|| quote_ident(u));
+    }
+    for name in ["prefect", "postgres", "prefect-server", namespace.as_str()]
+        .into_iter()
+        .chain(db.iter().flat_map(|t| [t.user.as_str(), t.dbname.as_str()]))
+    {
+        redact::public(name);
+    }
+    if db.is_some() && loaded.values.get("postgresql").is_some() {
+        notices.push(
+            "an external database was given: the db.* and hasura.* checks look at it read-only"
+                .to_string(),
+        );
+    }
+    let make_cx = || {
+        Arc::new(Cx {
+            pg: db
+                .clone()
+                .map(|t| PgProbe::new(t, Box::new(NetDialer), timeout)),
+            http: HttpProbe::new(HttpOptions {
+                timeout,
+                insecure: false,
+                resolve: Vec::new(),
+            }),
+            api: None,
+            ui: None,
+            prefect: PrefectConfig::load(&BTreeMap::new()),
+            hasura_user: hasura_user.clone(),
+            vars: vars.clone(),
+            kube: None,
+            values: Some(loaded.clone()),
+            cluster: cluster.as_ref().map(|c| c.fresh()),
+            unreached: unreached.clone(),
+        })
+    };
+    let opts = RunOptions {
+        timeout,
+        severity_overrides: config.severity.clone(),
+    };
+    let results = runtime.block_on(run_rounds(catalog, &selected, &opts, &make_cx, None));
+    runtime.shutdown_background();
+    let results = with_config_skips(results, &config, catalog);
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let report =
+        Report::new("preflight", targets, results, args.strict, elapsed).with_notices(notices);
+    for (format, path) in &reports {
+        let text = render_as(&report, *format, args.verbose, catalog);
+        if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
+            return fail_usage(&format!(
+                "cannot write the report to {}: {e}",
+                path.display()
+            ));
+        }
+    }
+    emit(
+        &render_as(&report, args.output, args.verbose, catalog),
+        color,
+    );
+    report.exit_code
+}
+
+/// Reads a values file, refusing one too large before reading it whole.
+fn read_bounded(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    f.take(crate::values::MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() > crate::values::MAX_FILE_BYTES {
+        return Err(format!(
+            "larger than {} MiB; values files that big are refused",
+            crate::values::MAX_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
+}
+
+/// The external database a preflight looks at: `--database-url`, else `externalHostname` with the
+/// password from the existingSecret in the cluster. `Ok(Err(why))`: none to look at.
+async fn preflight_db(
+    v: &crate::values::Loaded,
+    cluster: Option<&crate::probes::kube::KubeProbe>,
+    namespace: &str,
+    url: Option<&str>,
+) -> Result<Result<crate::probes::pg_target::DbTarget, String>, String> {
+    use crate::probes::{
+        helm::{DbValues, lookup_bool},
+        pg_target::{DbTarget, Secret, SslMode, TargetSource},
+    };
+    if let Some(u) = url {
+        return DbTarget::resolve(Some(u), &ProcessEnv)
+            .map(Ok)
+            .map_err(|e| format!("--database-url: {e}"));
+    }
+    if lookup_bool(&v.values, "postgresql.useSubChart").unwrap_or(true) {
+        return Ok(Err(
+            "the chart deploys its own database (postgresql.useSubChart is true)".to_string(),
+        ));
+    }
+    let d = DbValues::read(&v.values, v.generation);
+    let Some(host) = d.external_hostname.clone() else {
+        return Ok(Err(
+            "postgresql.externalHostname is not set (see values.external-db)".to_string(),
+        ));
+    };
+    let key = match v.generation {
+        crate::probes::helm::Generation::Auth => "postgres-password",
+        crate::probes::helm::Generation::Legacy => "postgresql-password",
+    };
+    let (password, source) = match (cluster, &d.existing_secret) {
+        (Some(k), Some(secret)) => {
+            match crate::kube_target::secret_data(k, namespace, secret).await {
+                Ok(Some(data)) => match data
+                    .get(key)
+                    .and_then(|b| String::from_utf8(b.clone()).ok())
+                {
+                    Some(p) => (
+                        Some(Secret::new(p)),
+                        Some(format!("secret {namespace}/{secret} key {key}")),
+                    ),
+                    None => (None, None),
+                },
+                _ => (None, None),
+            }
+        }
+        _ => (None, None),
+    };
+    if password.is_none() {
+        return Ok(Err(format!(
+            "pass --database-url postgres://{}:<password>@{host}:{}/{} to check the external database \
+             (its password could not be read from the cluster)",
+            d.username, d.port, d.database
+        )));
+    }
+    Ok(Ok(DbTarget {
+        host,
+        port: d.port,
+        user: d.username,
+        password,
+        dbname: d.database,
+        sslmode: SslMode::Prefer,
+        sslrootcert: None,
+        sslcert: None,
+        sslkey: None,
+        source: TargetSource::Flag,
+        password_source: source,
+    }))
 }

@@ -275,7 +275,7 @@ fn finish(
         fix,
         docs: spec.docs.clone(),
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        location: None,
+        location: outcome.location.clone(),
     }
 }
 
@@ -382,6 +382,8 @@ mod tests {
             hasura_user: "prefect".into(),
             vars: BTreeMap::from([("db_user".to_string(), "prefect".to_string())]),
             kube: None,
+            values: None,
+            cluster: None,
             unreached: BTreeMap::new(),
         });
         (catalog, cx)

@@ -34,7 +34,8 @@ async fn hdb_catalog(cx: &Cx) -> Result<HdbCatalog, Outcome> {
         return Err(Outcome::skip(format!(
             "schema hdb_catalog does not exist yet in database {:?} (Hasura creates it on its first start)",
             s.database
-        )));
+        ))
+        .with("hdb_catalog", "missing"));
     };
     let rows = s
         .query(
@@ -62,6 +63,35 @@ async fn hdb_catalog(cx: &Cx) -> Result<HdbCatalog, Outcome> {
     })
 }
 
+/// Before Hasura's first start: may its user create schema `hdb_catalog` (CREATE on the database)?
+async fn may_create_hdb_catalog(cx: &Cx) -> Result<Outcome, Outcome> {
+    let s = db_session(cx).await?;
+    let user = cx.hasura_user.as_str();
+    let rows = s
+        .query(
+            "SELECT r.rolsuper OR pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CREATE') \
+             FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
+            &[&user],
+        )
+        .await
+        .map_err(|e| query_failed("check Hasura's user's privileges", e))?;
+    let database = s.database.clone();
+    Ok(match rows.first().and_then(|r| r.try_get::<_, bool>(0).ok()) {
+        None => Outcome::finding(format!(
+            "Hasura's user {user:?} does not exist on this server; pass the user Hasura connects as with --hasura-user"
+        )),
+        Some(true) => Outcome::pass(format!(
+            "schema hdb_catalog does not exist yet in database {database:?}; {user:?} may create it (CREATE on the database)"
+        )),
+        Some(false) => Outcome::finding(format!(
+            "schema hdb_catalog does not exist yet in database {database:?} and Hasura's user {user:?} may not \
+             create it (no CREATE on the database): Hasura will fail on its first start"
+        ))
+        .fix("no_create"),
+    }
+    .with("hasura_user", user))
+}
+
 pub async fn hasura_schema_owner(cx: Arc<Cx>) -> Outcome {
     let HdbCatalog {
         session: s,
@@ -69,6 +99,13 @@ pub async fn hasura_schema_owner(cx: Arc<Cx>) -> Outcome {
         role,
     } = match hdb_catalog(&cx).await {
         Ok(c) => c,
+        Err(o)
+            if o.evidence
+                .get("hdb_catalog")
+                .is_some_and(|v| v == "missing") =>
+        {
+            return may_create_hdb_catalog(&cx).await.unwrap_or_else(|o| o);
+        }
         Err(o) => return o,
     };
     let user = cx.hasura_user.as_str();

@@ -3,12 +3,14 @@
 //! `checks/<id>.toml`.
 
 mod api;
+mod cluster;
 mod db;
 mod hasura;
 pub mod kube;
 mod prefect;
 mod tenant;
 mod ui;
+mod values;
 mod web;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -36,6 +38,10 @@ pub struct Cx {
     pub vars: BTreeMap<String, String>,
     /// The cluster and the Helm release, when the run looks at Kubernetes.
     pub kube: Option<Arc<kube::KubeCx>>,
+    /// The cluster a preflight looks at (no release yet).
+    pub cluster: Option<crate::probes::kube::KubeProbe>,
+    /// The values a preflight judges.
+    pub values: Option<Arc<crate::values::Loaded>>,
     /// Why a target (`database`, `api`, `ui`) could not be reached through the cluster: the checks
     /// that need it skip with this reason.
     pub unreached: BTreeMap<&'static str, String>,
@@ -63,6 +69,8 @@ pub struct Outcome {
     pub fix_variant: Option<&'static str>,
     /// Extra placeholder values for the fix.
     pub vars: BTreeMap<String, String>,
+    /// Where in the user's files the finding is.
+    pub location: Option<crate::report::Location>,
 }
 
 impl Outcome {
@@ -73,6 +81,7 @@ impl Outcome {
             evidence: Map::new(),
             fix_variant: None,
             vars: BTreeMap::new(),
+            location: None,
         }
     }
     pub fn pass(m: impl Into<String>) -> Outcome {
@@ -98,6 +107,12 @@ impl Outcome {
         self.fix_variant = Some(variant);
         self
     }
+    pub fn at(mut self, location: Option<&crate::report::Location>) -> Outcome {
+        if let Some(l) = location {
+            self.location = Some(l.clone());
+        }
+        self
+    }
     pub fn var(mut self, key: &str, value: impl Into<String>) -> Outcome {
         self.vars.insert(key.to_string(), value.into());
         self
@@ -121,6 +136,82 @@ macro_rules! check {
 
 /// Every check, in report order. A check's prerequisites come before it.
 pub static REGISTRY: &[CheckDef] = &[
+    check!("values.parse", values::values_parse, requires = []),
+    check!(
+        "values.unknown-keys",
+        values::values_unknown_keys,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.generation",
+        values::values_generation,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.external-db",
+        values::values_external_db,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.password-ignored",
+        values::values_password_ignored,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.persistent-password",
+        values::values_persistent_password,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.password-keys",
+        values::values_password_keys,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.ingress",
+        values::values_ingress,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.ui-api-url",
+        values::values_ui_api_url,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.tenant-job",
+        values::values_tenant_job,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "values.versions",
+        values::values_versions,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "cluster.namespace",
+        cluster::cluster_namespace,
+        requires = []
+    ),
+    check!(
+        "cluster.db-secret",
+        cluster::cluster_db_secret,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "cluster.tls-secrets",
+        cluster::cluster_tls_secrets,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "cluster.ingress-class",
+        cluster::cluster_ingress_class,
+        requires = ["values.parse"]
+    ),
+    check!(
+        "cluster.storage-class",
+        cluster::cluster_storage_class,
+        requires = ["values.parse"]
+    ),
     check!("kube.release", kube::kube_release, requires = []),
     check!("kube.pods", kube::kube_pods, requires = ["kube.release"]),
     check!(
