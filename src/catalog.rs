@@ -116,6 +116,13 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("secret_key", "the key of that secret the services read"),
     ("status", "the Helm release's status"),
     ("job", "the create-tenant job's name"),
+    ("ingress_class", "an IngressClass of the cluster"),
+    ("wrong_key", "a values key this chart generation ignores"),
+    ("right_key", "the key this chart generation reads instead"),
+    (
+        "secret_key_path",
+        "the values key naming the password secret in this chart generation",
+    ),
     (
         "alter_functions",
         "one ALTER FUNCTION statement per function with the wrong owner",

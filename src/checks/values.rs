@@ -542,9 +542,8 @@ pub async fn values_versions(cx: Arc<Cx>) -> Outcome {
         for c in *components {
             let own = format!("{c}.image.tag");
             // The user's own choice: a key they wrote with a value other than the chart's default.
-            let mine = |k: &str| {
-                lookup_str(&v.user, k).filter(|t| lookup_str(&v.defaults, k) != Some(*t))
-            };
+            let mine =
+                |k: &str| lookup_str(&v.user, k).filter(|t| lookup_str(&v.defaults, k) != Some(*t));
             let (key, value) = match mine(&own) {
                 Some(t) => (own.clone(), t),
                 None => match mine(tag) {

@@ -83,6 +83,11 @@ pub fn render(report: &Report, verbose: bool) -> String {
                 r.id,
                 r.message
             );
+            if let Some(l) = &r.location
+                && matches!(r.status, Status::Warn | Status::Fail | Status::Error)
+            {
+                let _ = writeln!(out, "      at {}:{}:{}", l.file, l.line, l.column);
+            }
             if verbose {
                 let _ = writeln!(
                     out,

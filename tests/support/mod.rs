@@ -99,20 +99,25 @@ pub fn run_once(args: &[&str]) -> (i32, String, String, Duration) {
 /// Runs `prefect-doctor check ARGS` as JSON, text, verbose text, JUnit and SARIF; asserts that none of
 /// `secrets` appears anywhere (stdout or stderr) and that all five agree on the exit code.
 pub fn check(args: &[&str], secrets: &[&str]) -> Run {
-    let mut json_args = vec!["check", "--output", "json"];
+    run_sub("check", args, secrets)
+}
+
+/// As [`check`], for any subcommand that reports (`check`, `preflight`).
+pub fn run_sub(sub: &str, args: &[&str], secrets: &[&str]) -> Run {
+    let mut json_args = vec![sub, "--output", "json"];
     json_args.extend_from_slice(args);
     let (code, stdout, stderr, elapsed) = run_once(&json_args);
     let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!("JSON report does not parse ({e}):\n{stdout}\nstderr: {stderr}")
     });
-    let mut text_args = vec!["check", "--color", "never"];
+    let mut text_args = vec![sub, "--color", "never"];
     text_args.extend_from_slice(args);
     let (text_code, text, text_err, _) = run_once(&text_args);
     text_args.push("--verbose");
     let (verbose_code, verbose, verbose_err, _) = run_once(&text_args);
     let mut ci_outputs = Vec::new();
     for format in ["junit", "sarif"] {
-        let mut a = vec!["check", "--output", format];
+        let mut a = vec![sub, "--output", format];
         a.extend_from_slice(args);
         let (c, out, err, _) = run_once(&a);
         assert_eq!(c, code, "{format} and JSON runs disagree on the exit code");
