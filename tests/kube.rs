@@ -575,3 +575,36 @@ fn a_published_load_balancer_is_used_and_mismatched_tags_are_named() {
             .contains("towel prefecthq/server:2022.09.23")
     );
 }
+
+#[test]
+fn an_ingress_is_what_the_users_reach() {
+    let install = Install::healthy();
+    let ingress = "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: prefect-apollo\n  labels:\n    app.kubernetes.io/instance: prefect\nspec:\n  rules:\n    - host: api.prefect.example\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: prefect-apollo\n                port:\n                  number: 4200\n";
+    let manifest = format!("{}{ingress}", reference("manifest-rendered.yaml"));
+    let server = install.cluster_rendered(json!({}), &manifest).start();
+    // The ingress host as this machine resolves it (nothing listens on port 80 here).
+    let run = doctor_on(
+        &server,
+        &[
+            "--only",
+            "api.*",
+            "--resolve",
+            "api.prefect.example:80:127.0.0.1",
+        ],
+    );
+    assert_eq!(run.status("api.reachable"), "fail", "{}", run.text);
+    assert!(
+        run.message("api.reachable").contains("api.prefect.example"),
+        "{}",
+        run.message("api.reachable")
+    );
+    let targets = run.json["targets"].to_string();
+    assert!(
+        targets.contains("http://api.prefect.example/graphql"),
+        "{targets}"
+    );
+    assert!(
+        targets.contains("ingress prefect-apollo of release prefect"),
+        "{targets}"
+    );
+}
