@@ -128,6 +128,18 @@ pub struct CheckArgs {
     /// The database user Hasura connects as (default: the database user, as the chart's Hasura uses).
     #[arg(long, value_name = "NAME")]
     pub hasura_user: Option<String>,
+
+    /// Re-run the failing checks (backing off from 1s to 5s) until all pass or DUR has passed, e.g. 5m;
+    /// the report and exit code are those of the final state.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What every reporting command (`check`, `preflight`) takes.
+#[derive(Args, Debug)]
+pub struct RunArgs {
     /// Report format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -141,10 +153,6 @@ pub struct CheckArgs {
     /// file's timeout].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Re-run the failing checks (backing off from 1s to 5s) until all pass or DUR has passed, e.g. 5m;
-    /// the report and exit code are those of the final state.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    pub wait: Option<Duration>,
     /// Also write the report to FILE in FORMAT (text, json, junit, sarif); repeatable, e.g.
     /// --report junit=prefect-doctor.xml --report sarif=prefect-doctor.sarif.
     #[arg(long, value_name = "FORMAT=FILE")]
@@ -192,30 +200,8 @@ pub struct PreflightArgs {
     /// The database user Hasura will connect as (default: the database user, as the chart's Hasura uses).
     #[arg(long, value_name = "NAME")]
     pub hasura_user: Option<String>,
-    /// Report format.
-    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
-    /// Also write the report to FILE in FORMAT (repeatable).
-    #[arg(long, value_name = "FORMAT=FILE")]
-    pub report: Vec<String>,
-    /// Run only the checks whose id matches (repeatable).
-    #[arg(long, value_name = "GLOB")]
-    pub only: Vec<String>,
-    /// Do not run the checks whose id matches (repeatable).
-    #[arg(long, value_name = "GLOB")]
-    pub skip: Vec<String>,
-    /// Deadline for each check and each connection [default: 5s].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// The config file [default: ./.prefect-doctor.toml when it exists].
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
-    /// Exit 1 on warnings too.
-    #[arg(long)]
-    pub strict: bool,
-    /// Show each check's evidence.
-    #[arg(long, short)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -399,38 +385,126 @@ fn explain(spec: &catalog::CheckSpec) -> String {
     out
 }
 
-fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
-    let started = Instant::now();
-    let config = match crate::config::load(args.config.as_deref(), catalog) {
-        Ok(c) => c,
-        Err(e) => return fail_usage(&e),
-    };
-    let timeout = args
-        .timeout
-        .or(config.timeout)
-        .unwrap_or(Duration::from_secs(5));
-    let mut reports = Vec::new();
-    for spec in &args.report {
-        match parse_report_spec(spec) {
-            Ok(r) => reports.push(r),
-            Err(e) => return fail_usage(&format!("--report {spec:?}: {e}")),
+/// What both reporting commands set up before looking at anything.
+struct Setup {
+    started: Instant,
+    config: crate::config::Loaded,
+    timeout: Duration,
+    reports: Vec<(Format, std::path::PathBuf)>,
+    selected: Vec<&'static crate::checks::CheckDef>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Setup {
+    /// Reads the config file, the report files and the selection; `Err` is the exit code.
+    fn new(catalog: &'static Catalog, run: &RunArgs, mode: Mode) -> Result<Setup, i32> {
+        let started = Instant::now();
+        let config =
+            crate::config::load(run.config.as_deref(), catalog).map_err(|e| fail_usage(&e))?;
+        let timeout = run
+            .timeout
+            .or(config.timeout)
+            .unwrap_or(Duration::from_secs(5));
+        let mut reports = Vec::new();
+        for spec in &run.report {
+            reports.push(
+                parse_report_spec(spec)
+                    .map_err(|e| fail_usage(&format!("--report {spec:?}: {e}")))?,
+            );
         }
+        let selected = engine::select(
+            catalog,
+            crate::checks::REGISTRY,
+            mode,
+            &Selection {
+                only: run.only.clone(),
+                skip: run
+                    .skip
+                    .iter()
+                    .cloned()
+                    .chain(config.skip.keys().cloned())
+                    .collect(),
+            },
+        )
+        .map_err(|e| fail_usage(&e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| fail_usage(&format!("cannot start the async runtime: {e}")))?;
+        Ok(Setup {
+            started,
+            config,
+            timeout,
+            reports,
+            selected,
+            runtime,
+        })
     }
+
+    /// Runs the selected checks (rounds with `wait`) and adds the config file's skips.
+    fn run_checks(
+        self,
+        catalog: &'static Catalog,
+        make_cx: &(dyn Fn() -> Arc<Cx> + Sync),
+        wait: Option<Duration>,
+    ) -> (Vec<CheckResult>, Finish) {
+        let opts = RunOptions {
+            timeout: self.timeout,
+            severity_overrides: self.config.severity.clone(),
+        };
+        let results =
+            self.runtime
+                .block_on(run_rounds(catalog, &self.selected, &opts, make_cx, wait));
+        // Do not wait for stuck name lookups or connections: everything needed is in `results`.
+        self.runtime.shutdown_background();
+        let results = with_config_skips(results, &self.config, catalog);
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        (
+            results,
+            Finish {
+                elapsed,
+                reports: self.reports,
+            },
+        )
+    }
+}
+
+/// What is left to do once the checks ran.
+struct Finish {
+    elapsed: u64,
+    reports: Vec<(Format, std::path::PathBuf)>,
+}
+
+impl Finish {
+    /// Writes the `--report` files and the report itself; returns the exit code.
+    fn emit(&self, report: &Report, run: &RunArgs, catalog: &Catalog, color: ColorWhen) -> i32 {
+        for (format, path) in &self.reports {
+            let text = render_as(report, *format, run.verbose, catalog);
+            if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
+                return fail_usage(&format!(
+                    "cannot write the report to {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+        emit(&render_as(report, run.output, run.verbose, catalog), color);
+        report.exit_code
+    }
+}
+
+fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
+    let setup = match Setup::new(catalog, &args.run, Mode::Check) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
     let prefect = PrefectConfig::load(&ProcessEnv);
     let given = Given {
         database_url: args.database_url.as_deref(),
         api_url: args.api_url.as_deref(),
         ui_url: args.ui_url.as_deref(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail_usage(&format!("cannot start the async runtime: {e}")),
-    };
-
     let kube_opts = KubeOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
@@ -479,23 +553,6 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     if let Some(r) = &reached {
         notices.extend(r.notices.iter().cloned());
     }
-    let selected = match engine::select(
-        catalog,
-        crate::checks::REGISTRY,
-        Mode::Check,
-        &Selection {
-            only: args.only.clone(),
-            skip: args
-                .skip
-                .iter()
-                .cloned()
-                .chain(config.skip.keys().cloned())
-                .collect(),
-        },
-    ) {
-        Ok(s) => s,
-        Err(e) => return fail_usage(&e.to_string()),
-    };
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let mut targets = Vec::new();
     let from_release = |kind: &str| {
@@ -656,33 +713,11 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         })
     };
 
-    let opts = RunOptions {
-        timeout,
-        severity_overrides: config.severity.clone(),
-    };
-    let results = runtime.block_on(run_rounds(catalog, &selected, &opts, &make_cx, args.wait));
-    // Do not wait for stuck name lookups or connections: everything needed is in `results`.
-    runtime.shutdown_background();
-    let results = with_config_skips(results, &config, catalog);
-
-    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut report =
-        Report::new("check", targets, results, args.strict, elapsed).with_notices(notices);
+    let (results, finish) = setup.run_checks(catalog, &make_cx, args.wait);
+    let mut report = Report::new("check", targets, results, args.run.strict, finish.elapsed)
+        .with_notices(notices);
     report.release = release;
-    for (format, path) in &reports {
-        let text = render_as(&report, *format, args.verbose, catalog);
-        if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
-            return fail_usage(&format!(
-                "cannot write the report to {}: {e}",
-                path.display()
-            ));
-        }
-    }
-    emit(
-        &render_as(&report, args.output, args.verbose, catalog),
-        color,
-    );
-    report.exit_code
+    finish.emit(&report, &args.run, catalog, color)
 }
 
 fn render_as(report: &Report, format: Format, verbose: bool, catalog: &Catalog) -> String {
@@ -859,22 +894,11 @@ fn progress(total: usize) -> Option<indicatif::ProgressBar> {
 }
 
 fn preflight(catalog: &'static Catalog, args: PreflightArgs, color: ColorWhen) -> i32 {
-    let started = Instant::now();
-    let config = match crate::config::load(args.config.as_deref(), catalog) {
-        Ok(c) => c,
-        Err(e) => return fail_usage(&e),
+    let setup = match Setup::new(catalog, &args.run, Mode::Preflight) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
-    let timeout = args
-        .timeout
-        .or(config.timeout)
-        .unwrap_or(Duration::from_secs(5));
-    let mut reports = Vec::new();
-    for spec in &args.report {
-        match parse_report_spec(spec) {
-            Ok(r) => reports.push(r),
-            Err(e) => return fail_usage(&format!("--report {spec:?}: {e}")),
-        }
-    }
+    let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
     // The values, as Helm reads them: files in order, then --set and --set-string in order.
     let mut input = crate::values::Input {
         chart_version: args.chart_version.clone(),
@@ -894,31 +918,6 @@ fn preflight(catalog: &'static Catalog, args: PreflightArgs, color: ColorWhen) -
     let loaded = match crate::values::load(&input) {
         Ok(l) => Arc::new(l),
         Err(e) => return fail_usage(&e),
-    };
-    let selected = match engine::select(
-        catalog,
-        crate::checks::REGISTRY,
-        Mode::Preflight,
-        &Selection {
-            only: args.only.clone(),
-            skip: args
-                .skip
-                .iter()
-                .cloned()
-                .chain(config.skip.keys().cloned())
-                .collect(),
-        },
-    ) {
-        Ok(s) => s,
-        Err(e) => return fail_usage(&e.to_string()),
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail_usage(&format!("cannot start the async runtime: {e}")),
     };
     let mut notices = vec![format!(
         "judged against the chart's {} values: {}",
@@ -1052,30 +1051,16 @@ fn preflight(catalog: &'static Catalog, args: PreflightArgs, color: ColorWhen) -
             unreached: unreached.clone(),
         })
     };
-    let opts = RunOptions {
-        timeout,
-        severity_overrides: config.severity.clone(),
-    };
-    let results = runtime.block_on(run_rounds(catalog, &selected, &opts, &make_cx, None));
-    runtime.shutdown_background();
-    let results = with_config_skips(results, &config, catalog);
-    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let report =
-        Report::new("preflight", targets, results, args.strict, elapsed).with_notices(notices);
-    for (format, path) in &reports {
-        let text = render_as(&report, *format, args.verbose, catalog);
-        if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
-            return fail_usage(&format!(
-                "cannot write the report to {}: {e}",
-                path.display()
-            ));
-        }
-    }
-    emit(
-        &render_as(&report, args.output, args.verbose, catalog),
-        color,
-    );
-    report.exit_code
+    let (results, finish) = setup.run_checks(catalog, &make_cx, None);
+    let report = Report::new(
+        "preflight",
+        targets,
+        results,
+        args.run.strict,
+        finish.elapsed,
+    )
+    .with_notices(notices);
+    finish.emit(&report, &args.run, catalog, color)
 }
 
 /// Reads a values file, refusing one too large before reading it whole.
