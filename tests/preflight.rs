@@ -484,3 +484,39 @@ fn an_external_database_is_checked_read_only_in_preflight() {
         );
     }
 }
+
+#[test]
+fn the_external_database_is_found_from_the_values_and_the_clusters_secret() {
+    let pg = PgServer::start();
+    create_app_role(&pg);
+    pg.sql(
+        "postgres",
+        &format!("CREATE DATABASE prefect_ext OWNER {APP_USER};"),
+    );
+    let mut c = Cluster::default();
+    c.objects.push(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg", "namespace": "default"},
+        "data": {"postgres-password": b64(CANARY.as_bytes())}}));
+    let server = c.start();
+    let port = pg.port.to_string();
+    let run = preflight(&[
+        "--kubeconfig",
+        &server.kubeconfig(),
+        "--set",
+        "postgresql.useSubChart=false,postgresql.externalHostname=127.0.0.1",
+        "--set",
+        &format!("postgresql.primary.service.ports.postgresql={port}"),
+        "--set",
+        "postgresql.auth.existingSecret=pg,postgresql.auth.database=prefect_ext",
+        "--only",
+        "db.*",
+        "--only",
+        "cluster.db-secret",
+    ]);
+    assert_eq!(run.status("cluster.db-secret"), "pass", "{}", run.text);
+    assert_eq!(run.status("db.password"), "pass", "{}", run.text);
+    let targets = run.json["targets"].to_string();
+    assert!(
+        targets.contains("password from secret default/pg key postgres-password"),
+        "{targets}"
+    );
+}
