@@ -52,6 +52,9 @@ impl KubeCx {
     }
 }
 
+const NO_CLUSTER: &str = "not looking at a cluster: no kube config found, or only direct URLs were \
+                          given (pass --context, -n or --release to look at the Helm release)";
+
 /// The cluster and the release, or the `skip` to report.
 #[expect(
     clippy::result_large_err,
@@ -59,10 +62,7 @@ impl KubeCx {
 )]
 fn release(cx: &Cx) -> Result<(&KubeCx, &Found), Outcome> {
     let Some(k) = cx.kube.as_deref() else {
-        return Err(Outcome::skip(
-            "not looking at a cluster: no kube config found, or only direct URLs were given \
-             (pass --context, -n or --release to look at the Helm release)",
-        ));
+        return Err(Outcome::skip(NO_CLUSTER));
     };
     match k.discovery.as_ref() {
         Discovery::Release(f) => Ok((k, f)),
@@ -83,7 +83,7 @@ fn kube_failed(what: &str, e: &KubeError) -> Outcome {
 
 pub async fn kube_release(cx: std::sync::Arc<Cx>) -> Outcome {
     let Some(k) = cx.kube.as_deref() else {
-        return release(&cx).err().unwrap_or_else(|| Outcome::skip(""));
+        return Outcome::skip(NO_CLUSTER);
     };
     let ctx = format!("context {}", k.probe.context);
     match k.discovery.as_ref() {
