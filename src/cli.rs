@@ -1108,10 +1108,7 @@ async fn preflight_db(
             "postgresql.externalHostname is not set (see values.external-db)".to_string(),
         ));
     };
-    let key = match v.generation {
-        crate::probes::helm::Generation::Auth => "postgres-password",
-        crate::probes::helm::Generation::Legacy => "postgresql-password",
-    };
+    let key = v.generation.password_key();
     let (password, source) = match (cluster, &d.existing_secret) {
         (Some(k), Some(secret)) => {
             match crate::kube_target::secret_data(k, namespace, secret).await {

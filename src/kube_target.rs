@@ -219,10 +219,7 @@ impl Found {
             port: self.db.port,
             database: self.db.database.clone(),
             secret: self.db.secret_name(release),
-            key: match self.db.generation {
-                Generation::Auth => "postgres-password".to_string(),
-                Generation::Legacy => "postgresql-password".to_string(),
-            },
+            key: self.db.generation.password_key().to_string(),
             from_manifest: false,
         };
         let Some(graphql) = self.component("Deployment", "graphql") else {
@@ -323,6 +320,14 @@ pub async fn secret_data(
     Ok(Some(out))
 }
 
+/// Whether a pod's Ready condition is True.
+pub fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// A pod behind a service, Running and Ready if any is, and the pod port its `port` targets.
 pub async fn pod_behind(
     probe: &KubeProbe,
@@ -344,16 +349,10 @@ pub async fn pod_behind(
         .list::<Pod>(Some(namespace), &sel)
         .await
         .map_err(|e| e.to_string())?;
-    let ready = |p: &Pod| {
-        p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    };
     let running = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
     let pod = pods
         .iter()
-        .find(|p| ready(p))
+        .find(|p| pod_ready(p))
         .or_else(|| pods.iter().find(|p| running(p)))
         .ok_or_else(|| format!("no running pod behind service {name} (selector {sel})"))?;
     let sport = spec.ports.unwrap_or_default().into_iter().next();

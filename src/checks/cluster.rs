@@ -8,12 +8,12 @@ use k8s_openapi::api::{
 };
 use serde_json::json;
 
-use super::{Cx, Outcome};
+use super::{Cx, Outcome, kube::kube_failed};
 use crate::{
     kube_target::secret_data,
     probes::{
-        helm::{Generation, lookup, lookup_bool, lookup_str},
-        kube::{KubeError, KubeProbe},
+        helm::{Generation, SecretKeys, judge_secret_keys, lookup, lookup_bool, lookup_str},
+        kube::KubeProbe,
     },
     values::Loaded,
 };
@@ -48,14 +48,6 @@ macro_rules! parts_or_return {
     };
 }
 
-fn failed(what: &str, e: &KubeError) -> Outcome {
-    match e {
-        KubeError::Forbidden { .. } => Outcome::skip(format!("cannot {what}: {e}")),
-        _ => Outcome::error(format!("cannot {what}: {e}")),
-    }
-    .with("kube_error", e.kind())
-}
-
 pub async fn cluster_namespace(cx: Arc<Cx>) -> Outcome {
     let (k, _) = parts_or_return!(cx);
     match k.get_cluster::<Namespace>(&k.namespace).await {
@@ -72,16 +64,16 @@ pub async fn cluster_namespace(cx: Arc<Cx>) -> Outcome {
             "namespace {} does not exist yet: `helm install` needs --create-namespace (or create it first)",
             k.namespace
         )),
-        Err(e) => failed(&format!("read namespace {}", k.namespace), &e),
+        Err(e) => kube_failed(&format!("read namespace {}", k.namespace), &e),
     }
 }
 
 pub async fn cluster_db_secret(cx: Arc<Cx>) -> Outcome {
     let (k, v) = parts_or_return!(cx);
-    let (secret_key, key) = match v.generation {
-        Generation::Auth => ("postgresql.auth.existingSecret", "postgres-password"),
-        Generation::Legacy => ("postgresql.existingSecret", "postgresql-password"),
-    };
+    let (secret_key, key) = (
+        v.generation.existing_secret_path(),
+        v.generation.password_key(),
+    );
     let Some(secret) = lookup_str(&v.values, secret_key) else {
         return Outcome::skip("no existingSecret: the chart creates the database secret itself");
     };
@@ -99,43 +91,36 @@ pub async fn cluster_db_secret(cx: Arc<Cx>) -> Outcome {
             .var("secret", secret)
             .var("secret_key", key);
         }
-        Err(e) => return failed(&format!("read secret {secret}"), &e).at(at),
+        Err(e) => return kube_failed(&format!("read secret {secret}"), &e).at(at),
     };
     let keys: Vec<String> = data.keys().cloned().collect();
-    let Some(password) = data.get(key) else {
-        let renamed = key == "postgres-password" && data.contains_key("postgresql-password");
-        return Outcome::finding(if renamed {
-            format!(
-                "secret {secret} has key postgresql-password (charts before 2022.07) but not postgres-password, \
-                 which this chart reads"
-            )
-        } else {
-            format!("secret {secret} has no key {key} (it has: {})", keys.join(", "))
-        })
-        .at(at)
-        .fix("missing_key")
-        .var("secret", secret)
-        .var("secret_key", key)
-        .with("keys", keys);
-    };
     let user = lookup_str(&v.values, "postgresql.auth.username").unwrap_or("prefect");
-    if v.generation == Generation::Auth
-        && lookup_bool(&v.values, "postgresql.useSubChart").unwrap_or(true)
-        && user != "postgres"
-        && let Some(user_password) = data.get("password")
-        && user_password != password
-    {
-        return Outcome::finding(format!(
+    let subchart = lookup_bool(&v.values, "postgresql.useSubChart").unwrap_or(true);
+    let o = match judge_secret_keys(&data, key, user, subchart) {
+        SecretKeys::Renamed => Outcome::finding(format!(
+            "secret {secret} has key postgresql-password (charts before 2022.07) but not postgres-password, \
+             which this chart reads"
+        ))
+        .fix("missing_key"),
+        SecretKeys::Missing => Outcome::finding(format!(
+            "secret {secret} has no key {key} (it has: {})",
+            keys.join(", ")
+        ))
+        .fix("missing_key"),
+        SecretKeys::SuperuserPasswordDiffers => Outcome::finding(format!(
             "secret {secret}'s postgres-password (the superuser's, which the chart hands to user {user}) differs \
              from its password (user {user}'s): every service will fail with \"bad password\""
         ))
-        .at(at)
         .fix("differ")
+        .var("db_user", user),
+        SecretKeys::Fine => {
+            return Outcome::pass(format!("secret {secret} exists with key {key}")).with("keys", keys);
+        }
+    };
+    o.at(at)
         .var("secret", secret)
-        .var("db_user", user)
-        .with("keys", keys);
-    }
-    Outcome::pass(format!("secret {secret} exists with key {key}")).with("keys", keys)
+        .var("secret_key", key)
+        .with("keys", keys)
 }
 
 fn tls_secrets(v: &Loaded) -> Vec<(String, String)> {
@@ -168,7 +153,7 @@ pub async fn cluster_tls_secrets(cx: Arc<Cx>) -> Outcome {
         {
             Ok(Some(_)) => {}
             Ok(None) => missing.push((name.clone(), path.clone())),
-            Err(e) => return failed(&format!("read secret {name}"), &e),
+            Err(e) => return kube_failed(&format!("read secret {name}"), &e),
         }
     }
     if missing.is_empty() {
@@ -202,7 +187,7 @@ pub async fn cluster_ingress_class(cx: Arc<Cx>) -> Outcome {
     }
     let classes = match k.list_cluster::<IngressClass>().await {
         Ok(c) => c,
-        Err(e) => return failed("list IngressClasses", &e),
+        Err(e) => return kube_failed("list IngressClasses", &e),
     };
     let names: Vec<String> = classes
         .iter()
@@ -269,7 +254,7 @@ pub async fn cluster_storage_class(cx: Arc<Cx>) -> Outcome {
     }
     let classes = match k.list_cluster::<StorageClass>().await {
         Ok(c) => c,
-        Err(e) => return failed("list StorageClasses", &e),
+        Err(e) => return kube_failed("list StorageClasses", &e),
     };
     let names: Vec<String> = classes
         .iter()

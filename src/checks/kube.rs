@@ -9,9 +9,9 @@ use tokio::sync::OnceCell;
 
 use super::{Cx, Outcome};
 use crate::{
-    kube_target::{Discovery, Found, secret_data},
+    kube_target::{Discovery, Found, pod_ready, secret_data},
     probes::{
-        helm::lookup_bool,
+        helm::{SecretKeys, judge_secret_keys, lookup_bool},
         kube::{KubeError, KubeProbe},
     },
 };
@@ -72,8 +72,8 @@ fn release(cx: &Cx) -> Result<(&KubeCx, &Found), Outcome> {
     }
 }
 
-/// A Kubernetes read that failed, as this check's outcome.
-fn kube_failed(what: &str, e: &KubeError) -> Outcome {
+/// A Kubernetes read that failed, as the check's outcome: `skip` when RBAC refused it.
+pub(super) fn kube_failed(what: &str, e: &KubeError) -> Outcome {
     let o = match e {
         KubeError::Forbidden { .. } => Outcome::skip(format!("cannot {what}: {e}")),
         _ => Outcome::error(format!("cannot {what}: {e}")),
@@ -138,13 +138,6 @@ pub async fn kube_release(cx: std::sync::Arc<Cx>) -> Outcome {
         )),
         Discovery::Failed(e) => kube_failed("list Helm releases", e),
     }
-}
-
-fn ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn pod_name(p: &Pod) -> &str {
@@ -256,7 +249,7 @@ pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
             .chain(status.container_statuses.iter().flatten())
             .collect();
         let restarts: i32 = statuses.iter().map(|s| s.restart_count).sum();
-        if phase == "Running" && ready(p) {
+        if phase == "Running" && pod_ready(p) {
             evidence
                 .push(json!({"pod": name, "phase": phase, "ready": true, "restarts": restarts}));
             continue;
@@ -374,45 +367,38 @@ pub async fn kube_db_secret(cx: std::sync::Arc<Cx>) -> Outcome {
             .var("secret", w.secret.clone())
             .var("secret_key", w.key.clone())
     };
-    let Some(password) = data.get(&w.key) else {
-        if w.key == "postgres-password" && data.contains_key("postgresql-password") {
-            return base(Outcome::finding(format!(
+    base(
+        match judge_secret_keys(&data, &w.key, &w.user, f.db.use_subchart) {
+            SecretKeys::Renamed => Outcome::finding(format!(
                 "secret {} has key postgresql-password but not postgres-password: charts from 2022.07 \
                  read postgres-password (the Bitnami PostgreSQL 11 subchart renamed it)",
                 w.secret
-            )))
-            .fix("renamed");
-        }
-        return base(Outcome::finding(format!(
-            "secret {} has no key {} (it has: {})",
-            w.secret,
-            w.key,
-            if keys.is_empty() {
-                "no keys".to_string()
-            } else {
-                keys.join(", ")
-            }
-        )))
-        .fix("missing_key");
-    };
-    if f.db.use_subchart
-        && w.user != "postgres"
-        && w.key == "postgres-password"
-        && let Some(user_password) = data.get("password")
-        && user_password != password
-    {
-        return base(Outcome::finding(format!(
-            "the chart hands key postgres-password of secret {} (the postgres superuser's password) to \
-             user {}, whose password is key password; the two differ, so every service fails with \
-             \"bad password\"",
-            w.secret, w.user
-        )))
-        .fix("superuser_password");
-    }
-    base(Outcome::pass(format!(
-        "secret {} has key {}, the password the services use for user {}",
-        w.secret, w.key, w.user
-    )))
+            ))
+            .fix("renamed"),
+            SecretKeys::Missing => Outcome::finding(format!(
+                "secret {} has no key {} (it has: {})",
+                w.secret,
+                w.key,
+                if keys.is_empty() {
+                    "no keys".to_string()
+                } else {
+                    keys.join(", ")
+                }
+            ))
+            .fix("missing_key"),
+            SecretKeys::SuperuserPasswordDiffers => Outcome::finding(format!(
+                "the chart hands key postgres-password of secret {} (the postgres superuser's password) to \
+                 user {}, whose password is key password; the two differ, so every service fails with \
+                 \"bad password\"",
+                w.secret, w.user
+            ))
+            .fix("superuser_password"),
+            SecretKeys::Fine => Outcome::pass(format!(
+                "secret {} has key {}, the password the services use for user {}",
+                w.secret, w.key, w.user
+            )),
+        },
+    )
 }
 
 pub async fn kube_chart_env(cx: std::sync::Arc<Cx>) -> Outcome {

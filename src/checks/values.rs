@@ -206,20 +206,12 @@ fn key(g: Generation, auth: &'static str, legacy: &'static str) -> &'static str 
     }
 }
 
-fn existing_secret_key(g: Generation) -> &'static str {
-    key(
-        g,
-        "postgresql.auth.existingSecret",
-        "postgresql.existingSecret",
-    )
-}
-
 pub async fn values_external_db(cx: Arc<Cx>) -> Outcome {
     let v = values_or_return!(cx);
     if lookup_bool(&v.values, "postgresql.useSubChart").unwrap_or(true) {
         return Outcome::skip("postgresql.useSubChart is true: the chart deploys its own database");
     }
-    let secret_key = existing_secret_key(v.generation);
+    let secret_key = v.generation.existing_secret_path();
     let mut missing = Vec::new();
     if lookup_str(&v.values, "postgresql.externalHostname").is_none() {
         missing.push("postgresql.externalHostname");
@@ -246,7 +238,7 @@ pub async fn values_external_db(cx: Arc<Cx>) -> Outcome {
 
 pub async fn values_password_ignored(cx: Arc<Cx>) -> Outcome {
     let v = values_or_return!(cx);
-    let secret_key = existing_secret_key(v.generation);
+    let secret_key = v.generation.existing_secret_path();
     let Some(secret) = lookup_str(&v.values, secret_key) else {
         return Outcome::pass("no existingSecret: the password values are used");
     };
@@ -289,7 +281,7 @@ pub async fn values_persistent_password(cx: Arc<Cx>) -> Outcome {
             "persistence is off: the database starts fresh with the secret's password",
         );
     }
-    if lookup_str(&v.values, existing_secret_key(v.generation)).is_some() {
+    if lookup_str(&v.values, v.generation.existing_secret_path()).is_some() {
         return Outcome::pass(
             "persistence with an existingSecret: the password survives reinstalls",
         );

@@ -264,6 +264,59 @@ impl Generation {
             Generation::Auth => "2022.09 and later (postgresql.auth.*)",
         }
     }
+    /// The values key naming the password secret.
+    pub fn existing_secret_path(self) -> &'static str {
+        match self {
+            Generation::Auth => "postgresql.auth.existingSecret",
+            Generation::Legacy => "postgresql.existingSecret",
+        }
+    }
+    /// The secret key the services read the password from.
+    pub fn password_key(self) -> &'static str {
+        match self {
+            Generation::Auth => "postgres-password",
+            Generation::Legacy => "postgresql-password",
+        }
+    }
+}
+
+/// What a database password secret's keys say, as the chart's services use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKeys {
+    Fine,
+    /// Only the pre-2022.07 key `postgresql-password` where `postgres-password` is read.
+    Renamed,
+    Missing,
+    /// The superuser's `postgres-password` is handed to a user whose own `password` differs.
+    SuperuserPasswordDiffers,
+}
+
+/// Judges the secret's keys: `key` is the one the services read, as user `user`; `subchart`: the
+/// Bitnami subchart made the user with key `password`.
+pub fn judge_secret_keys(
+    data: &std::collections::BTreeMap<String, Vec<u8>>,
+    key: &str,
+    user: &str,
+    subchart: bool,
+) -> SecretKeys {
+    let Some(password) = data.get(key) else {
+        return if key == "postgres-password" && data.contains_key("postgresql-password") {
+            SecretKeys::Renamed
+        } else {
+            SecretKeys::Missing
+        };
+    };
+    match data.get("password") {
+        Some(user_password)
+            if subchart
+                && user != "postgres"
+                && key == "postgres-password"
+                && user_password != password =>
+        {
+            SecretKeys::SuperuserPasswordDiffers
+        }
+        _ => SecretKeys::Fine,
+    }
 }
 
 /// The database settings the chart renders, read from the values of either generation.
@@ -280,20 +333,19 @@ pub struct DbValues {
 
 impl DbValues {
     pub fn read(values: &Value, generation: Generation) -> DbValues {
-        let (user, db, secret, port) = match generation {
+        let (user, db, port) = match generation {
             Generation::Auth => (
                 "postgresql.auth.username",
                 "postgresql.auth.database",
-                "postgresql.auth.existingSecret",
                 "postgresql.primary.service.ports.postgresql",
             ),
             Generation::Legacy => (
                 "postgresql.postgresqlUsername",
                 "postgresql.postgresqlDatabase",
-                "postgresql.existingSecret",
                 "postgresql.servicePort",
             ),
         };
+        let secret = generation.existing_secret_path();
         let port = lookup(values, port)
             .and_then(|v| {
                 v.as_u64()
@@ -336,22 +388,22 @@ pub fn revision_of(secret_name: &str) -> Option<u64> {
         .and_then(|(_, n)| n.parse().ok())
 }
 
-/// Encodes a release the way Helm does (gzip, then base64): for tests and fixtures.
-pub fn encode(release_json: &Value) -> Vec<u8> {
-    use std::io::Write;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing to a Vec cannot fail.
-    let _ = gz.write_all(release_json.to_string().as_bytes());
-    let bytes = gz.finish().unwrap_or_default();
-    base64::engine::general_purpose::STANDARD
-        .encode(bytes)
-        .into_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Encodes a release the way Helm does (gzip, then base64).
+    fn encode(release_json: &Value) -> Vec<u8> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        // Writing to a Vec cannot fail.
+        let _ = gz.write_all(release_json.to_string().as_bytes());
+        let bytes = gz.finish().unwrap_or_default();
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into_bytes()
+    }
 
     fn release_json() -> Value {
         json!({
@@ -416,6 +468,42 @@ mod tests {
         let b = base64::engine::general_purpose::STANDARD.encode(gz.finish().expect("gz"));
         let e = decode(b.as_bytes()).expect_err("bomb");
         assert!(e.0.contains("more than 32 MiB"), "{e}");
+    }
+
+    #[test]
+    fn secret_keys_as_the_services_use_them() {
+        let data = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let both = data(&[("postgres-password", "a"), ("password", "b")]);
+        assert_eq!(
+            judge_secret_keys(&both, "postgres-password", "prefect", true),
+            SecretKeys::SuperuserPasswordDiffers
+        );
+        assert_eq!(
+            judge_secret_keys(&both, "postgres-password", "postgres", true),
+            SecretKeys::Fine
+        );
+        assert_eq!(
+            judge_secret_keys(&both, "postgres-password", "prefect", false),
+            SecretKeys::Fine
+        );
+        let old = data(&[("postgresql-password", "a")]);
+        assert_eq!(
+            judge_secret_keys(&old, "postgres-password", "prefect", true),
+            SecretKeys::Renamed
+        );
+        assert_eq!(
+            judge_secret_keys(&old, "postgresql-password", "prefect", true),
+            SecretKeys::Fine
+        );
+        assert_eq!(
+            judge_secret_keys(&data(&[]), "postgres-password", "prefect", true),
+            SecretKeys::Missing
+        );
     }
 
     #[test]
