@@ -543,7 +543,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         (None, None)
     };
     let found = match &reached {
-        Some(r) if r.use_release => r.targets(&given, &ProcessEnv, &prefect),
+        Some(r) if r.use_release => r.targets(&given, &ProcessEnv),
         _ => targets::resolve(&given, &ProcessEnv, &prefect),
     };
     let found = match found {
@@ -555,15 +555,6 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     }
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let mut targets = Vec::new();
-    let from_release = |kind: &str| {
-        reached
-            .as_ref()
-            .filter(|r| r.use_release)
-            .and_then(|r| match kind {
-                "database" => r.db.as_ref().map(|d| d.source.clone()),
-                _ => None,
-            })
-    };
     if let Some(k) = &kube {
         targets.push(Target {
             kind: "kubernetes".to_string(),
@@ -580,32 +571,17 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         });
     }
     let hasura_user = match &found.db {
-        Some(target) => {
-            let hasura_user = args
-                .hasura_user
-                .clone()
-                .unwrap_or_else(|| target.user.clone());
-            vars.extend(
-                [
-                    ("db_user", quote_ident(&target.user)),
-                    ("database", quote_ident(&target.dbname)),
-                    ("hasura_user", quote_ident(&hasura_user)),
-                    ("db_host", target.host.clone()),
-                    ("db_port", target.port.to_string()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v)),
-            );
-            targets.push(Target {
-                kind: "database".to_string(),
-                address: target.masked_url(),
-                source: match (args.database_url.is_none(), from_release("database")) {
-                    (true, Some(s)) => s,
-                    _ => target.source.describe().to_string(),
-                },
-            });
-            hasura_user
-        }
+        Some(target) => add_db_target(
+            target,
+            found
+                .db_via
+                .as_ref()
+                .map(|v| v.source.clone())
+                .unwrap_or_else(|| target.source.describe().to_string()),
+            args.hasura_user.as_deref(),
+            &mut vars,
+            &mut targets,
+        ),
         None => args.hasura_user.clone().unwrap_or_default(),
     };
     if let Some(api) = &found.api {
@@ -646,20 +622,14 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         .as_ref()
         .map(|(_, n)| n.clone())
         .or(kube_opts.namespace.clone());
-    for name in ["prefect", "postgres", "prefect-server"]
-        .into_iter()
-        .chain(
-            found
-                .db
-                .iter()
-                .flat_map(|t| [t.user.as_str(), t.dbname.as_str()]),
-        )
-        .chain(release_name.as_deref())
-        .chain(namespace.as_deref())
-        .chain(args.hasura_user.as_deref())
-    {
-        redact::public(name);
-    }
+    declare_public(
+        found.db.as_ref(),
+        release_name
+            .iter()
+            .chain(namespace.iter())
+            .map(String::as_str)
+            .chain(args.hasura_user.as_deref()),
+    );
     if let Some(r) = &release_name {
         vars.insert("release".to_string(), r.clone());
     }
@@ -670,12 +640,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         name,
         namespace: namespace.clone().unwrap_or_else(|| "default".to_string()),
     });
-    let db_dialer: Option<Arc<dyn crate::probes::postgres::Dialer>> = match &reached {
-        Some(r) if r.use_release && args.database_url.is_none() => {
-            r.db.as_ref().and_then(|d| d.dialer.clone())
-        }
-        _ => None,
-    };
+    let db_dialer = found.db_via.as_ref().and_then(|v| v.dialer.clone());
     let unreached = reached
         .as_ref()
         .map(|r| r.unreached.clone())
@@ -718,6 +683,53 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
         .with_notices(notices);
     report.release = release;
     finish.emit(&report, &args.run, catalog, color)
+}
+
+/// Lists the database among the report's targets and puts its names into the fixes' placeholders;
+/// returns the user Hasura connects as (`--hasura-user`, else the database user, as the chart's).
+fn add_db_target(
+    target: &crate::probes::pg_target::DbTarget,
+    source: String,
+    hasura_flag: Option<&str>,
+    vars: &mut BTreeMap<String, String>,
+    targets: &mut Vec<Target>,
+) -> String {
+    let hasura_user = hasura_flag.unwrap_or(&target.user).to_string();
+    vars.extend(
+        [
+            ("db_user", quote_ident(&target.user)),
+            ("database", quote_ident(&target.dbname)),
+            ("hasura_user", quote_ident(&hasura_user)),
+            ("db_host", target.host.clone()),
+            ("db_port", target.port.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    targets.push(Target {
+        kind: "database".to_string(),
+        address: target.masked_url(),
+        source,
+    });
+    hasura_user
+}
+
+/// Declares the names the report is made of (see [`redact::public`]): the chart's own words, the
+/// database's user and name, and `others` (release, namespace …).
+fn declare_public<'a>(
+    db: Option<&'a crate::probes::pg_target::DbTarget>,
+    others: impl IntoIterator<Item = &'a str>,
+) {
+    for name in ["prefect", "postgres", "prefect-server"]
+        .into_iter()
+        .chain(
+            db.into_iter()
+                .flat_map(|t| [t.user.as_str(), t.dbname.as_str()]),
+        )
+        .chain(others)
+    {
+        redact::public(name);
+    }
 }
 
 fn render_as(report: &Report, format: Format, verbose: bool, catalog: &Catalog) -> String {
@@ -991,25 +1003,17 @@ fn preflight(catalog: &'static Catalog, args: PreflightArgs, color: ColorWhen) -
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     vars.insert("namespace".to_string(), namespace.clone());
     let hasura_user = match &db {
-        Some(t) => {
-            let hasura_user = args.hasura_user.clone().unwrap_or_else(|| t.user.clone());
-            vars.insert("db_user".to_string(), quote_ident(&t.user));
-            vars.insert("database".to_string(), quote_ident(&t.dbname));
-            vars.insert("hasura_user".to_string(), quote_ident(&hasura_user));
-            vars.insert("db_host".to_string(), t.host.clone());
-            vars.insert("db_port".to_string(), t.port.to_string());
-            targets.push(Target {
-                kind: "database".to_string(),
-                address: t.masked_url(),
-                source: t
-                    .password_source
-                    .clone()
-                    .filter(|_| args.database_url.is_none())
-                    .map(|s| format!("postgresql.externalHostname, password from {s}"))
-                    .unwrap_or_else(|| t.source.describe().to_string()),
-            });
-            hasura_user
-        }
+        Some(t) => add_db_target(
+            t,
+            t.password_source
+                .clone()
+                .filter(|_| args.database_url.is_none())
+                .map(|s| format!("postgresql.externalHostname, password from {s}"))
+                .unwrap_or_else(|| t.source.describe().to_string()),
+            args.hasura_user.as_deref(),
+            &mut vars,
+            &mut targets,
+        ),
         None => args.hasura_user.clone().unwrap_or_default(),
     };
     if let Some(u) = crate::probes::helm::lookup_str(&loaded.values, "postgresql.auth.username").or(
@@ -1018,13 +1022,8 @@ fn preflight(catalog: &'static Catalog, args: PreflightArgs, color: ColorWhen) -
         vars.entry("db_user".to_string())
             .or_insert_with(|| quote_ident(u));
     }
-    for name in ["prefect", "postgres", "prefect-server", namespace.as_str()]
-        .into_iter()
-        .chain(db.iter().flat_map(|t| [t.user.as_str(), t.dbname.as_str()]))
-    {
-        redact::public(name);
-    }
-    if db.is_some() && loaded.values.get("postgresql").is_some() {
+    declare_public(db.as_ref(), [namespace.as_str()]);
+    if db.is_some() {
         notices.push(
             "an external database was given: the db.* and hasura.* checks look at it read-only"
                 .to_string(),

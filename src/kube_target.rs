@@ -725,23 +725,27 @@ impl Reached {
         &self,
         given: &crate::targets::Given<'_>,
         env: &dyn crate::probes::pg_target::Env,
-        _prefect: &crate::probes::prefect_config::PrefectConfig,
     ) -> Result<crate::targets::Targets, String> {
-        use crate::targets::{ApiTarget, ApiUrl, UiTarget, parse_http_url};
-        let db = match given.database_url {
-            Some(u) => Some(
-                DbTarget::resolve(Some(u), env)
-                    .map_err(|e| format!("invalid database target: {e}"))?,
+        use crate::targets::{ApiTarget, ApiUrl, DbVia, UiTarget, api_from_flag, ui_from_flag};
+        let (db, db_via) = match (given.database_url, &self.db) {
+            (Some(u), _) => (
+                Some(
+                    DbTarget::resolve(Some(u), env)
+                        .map_err(|e| format!("invalid database target: {e}"))?,
+                ),
+                None,
             ),
-            None => self.db.as_ref().map(|d| d.target.clone()),
+            (None, Some(d)) => (
+                Some(d.target.clone()),
+                Some(DbVia {
+                    source: d.source.clone(),
+                    dialer: d.dialer.clone(),
+                }),
+            ),
+            (None, None) => (None, None),
         };
         let api = match given.api_url {
-            Some(u) => Some(ApiTarget {
-                url: ApiUrl::Fixed(parse_http_url(u).map_err(|e| format!("--api-url: {e}"))?),
-                source: "--api-url".to_string(),
-                from_flag: true,
-                forwarded: false,
-            }),
+            Some(u) => Some(api_from_flag(u)?),
             None => self.api.as_ref().map(|h| ApiTarget {
                 url: ApiUrl::Fixed(h.url.clone()),
                 source: h.source.clone(),
@@ -750,16 +754,18 @@ impl Reached {
             }),
         };
         let ui = match given.ui_url {
-            Some(u) => Some(UiTarget {
-                url: parse_http_url(u).map_err(|e| format!("--ui-url: {e}"))?,
-                source: "--ui-url".to_string(),
-            }),
+            Some(u) => Some(ui_from_flag(u)?),
             None => self.ui.as_ref().map(|h| UiTarget {
                 url: h.url.clone(),
                 source: h.source.clone(),
             }),
         };
-        Ok(crate::targets::Targets { db, api, ui })
+        Ok(crate::targets::Targets {
+            db,
+            api,
+            ui,
+            db_via,
+        })
     }
 }
 

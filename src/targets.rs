@@ -42,6 +42,43 @@ pub struct Targets {
     pub db: Option<DbTarget>,
     pub api: Option<ApiTarget>,
     pub ui: Option<UiTarget>,
+    /// How the database is reached when a Helm release gave it (else: dialled directly, described by
+    /// its [`crate::probes::pg_target::TargetSource`]).
+    pub db_via: Option<DbVia>,
+}
+
+/// A database reached through the cluster: how, for the report, and the dialer (a port-forward).
+#[derive(Clone)]
+pub struct DbVia {
+    pub source: String,
+    pub dialer: Option<std::sync::Arc<dyn crate::probes::postgres::Dialer>>,
+}
+
+impl std::fmt::Debug for DbVia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbVia")
+            .field("source", &self.source)
+            .field("port_forward", &self.dialer.is_some())
+            .finish()
+    }
+}
+
+/// The API given with `--api-url`.
+pub fn api_from_flag(u: &str) -> Result<ApiTarget, String> {
+    Ok(ApiTarget {
+        url: ApiUrl::Fixed(parse_http_url(u).map_err(|e| format!("--api-url: {e}"))?),
+        source: "--api-url".to_string(),
+        from_flag: true,
+        forwarded: false,
+    })
+}
+
+/// The UI given with `--ui-url`.
+pub fn ui_from_flag(u: &str) -> Result<UiTarget, String> {
+    Ok(UiTarget {
+        url: parse_http_url(u).map_err(|e| format!("--ui-url: {e}"))?,
+        source: "--ui-url".to_string(),
+    })
 }
 
 /// What the command line gave.
@@ -88,10 +125,7 @@ pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<
     let db = (!(explicit && db.source == TargetSource::PrefectDefault)).then_some(db);
 
     let ui = match given.ui_url {
-        Some(u) => Some(UiTarget {
-            url: parse_http_url(u).map_err(|e| format!("--ui-url: {e}"))?,
-            source: "--ui-url".to_string(),
-        }),
+        Some(u) => Some(ui_from_flag(u)?),
         None => {
             let s = prefect.ui_endpoint();
             if s.is_default() && explicit {
@@ -111,12 +145,7 @@ pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<
 
     let api =
         match given.api_url {
-            Some(u) => Some(ApiTarget {
-                url: ApiUrl::Fixed(parse_http_url(u).map_err(|e| format!("--api-url: {e}"))?),
-                source: "--api-url".to_string(),
-                from_flag: true,
-                forwarded: false,
-            }),
+            Some(u) => Some(api_from_flag(u)?),
             None => {
                 let s = prefect.server_endpoint();
                 if !s.is_default() {
@@ -147,7 +176,12 @@ pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<
                 }
             }
         };
-    Ok(Targets { db, api, ui })
+    Ok(Targets {
+        db,
+        api,
+        ui,
+        db_via: None,
+    })
 }
 
 #[cfg(test)]
