@@ -118,6 +118,38 @@ impl KubeError {
     }
 }
 
+/// A namespaced Kubernetes object type of k8s-openapi, as the probe reads it.
+pub trait Namespaced:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + fmt::Debug
+{
+}
+impl<K> Namespaced for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + fmt::Debug
+{
+}
+
+/// A cluster-scoped Kubernetes object type (IngressClass, StorageClass, Namespace).
+pub trait ClusterScoped:
+    Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + fmt::Debug
+{
+}
+impl<K> ClusterScoped for K where
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + fmt::Debug
+{
+}
+
 /// A connected client and where it points.
 #[derive(Clone)]
 pub struct KubeProbe {
@@ -273,8 +305,7 @@ impl KubeProbe {
 
     fn api<K>(&self, namespace: Option<&str>) -> Api<K>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        <K as Resource>::DynamicType: Default,
+        K: Namespaced,
     {
         match namespace {
             Some(ns) => Api::namespaced(self.client.clone(), ns),
@@ -289,15 +320,11 @@ impl KubeProbe {
         selector: &str,
     ) -> Result<Vec<K>, KubeError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + fmt::Debug,
-        <K as Resource>::DynamicType: Default,
+        K: Namespaced,
     {
         let api = self.api::<K>(namespace);
         let lp = ListParams::default().labels(selector);
-        let plural = K::plural(&Default::default()).to_string();
+        let plural = K::plural(&()).to_string();
         self.call("list", &plural, namespace, api.list(&lp))
             .await
             .map(|l| l.items)
@@ -310,15 +337,11 @@ impl KubeProbe {
         selector: &str,
     ) -> Result<Vec<kube::core::PartialObjectMeta<K>>, KubeError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + fmt::Debug,
-        <K as Resource>::DynamicType: Default,
+        K: Namespaced,
     {
         let api = self.api::<K>(namespace);
         let lp = ListParams::default().labels(selector);
-        let plural = K::plural(&Default::default()).to_string();
+        let plural = K::plural(&()).to_string();
         self.call("list", &plural, namespace, api.list_metadata(&lp))
             .await
             .map(|l| l.items)
@@ -327,14 +350,10 @@ impl KubeProbe {
     /// Gets one object; `Ok(None)` when it does not exist.
     pub async fn get<K>(&self, namespace: &str, name: &str) -> Result<Option<K>, KubeError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + fmt::Debug,
-        <K as Resource>::DynamicType: Default,
+        K: Namespaced,
     {
         let api = self.api::<K>(Some(namespace));
-        let plural = K::plural(&Default::default()).to_string();
+        let plural = K::plural(&()).to_string();
         self.call("get", &plural, Some(namespace), api.get_opt(name))
             .await
     }
@@ -342,14 +361,10 @@ impl KubeProbe {
     /// Lists cluster-scoped objects (IngressClass, StorageClass, Namespace).
     pub async fn list_cluster<K>(&self) -> Result<Vec<K>, KubeError>
     where
-        K: Resource<Scope = k8s_openapi::ClusterResourceScope>
-            + Clone
-            + DeserializeOwned
-            + fmt::Debug,
-        <K as Resource>::DynamicType: Default,
+        K: ClusterScoped,
     {
         let api: Api<K> = Api::all(self.client.clone());
-        let plural = K::plural(&Default::default()).to_string();
+        let plural = K::plural(&()).to_string();
         self.call("list", &plural, None, api.list(&ListParams::default()))
             .await
             .map(|l| l.items)
@@ -358,14 +373,10 @@ impl KubeProbe {
     /// Gets one cluster-scoped object; `Ok(None)` when it does not exist.
     pub async fn get_cluster<K>(&self, name: &str) -> Result<Option<K>, KubeError>
     where
-        K: Resource<Scope = k8s_openapi::ClusterResourceScope>
-            + Clone
-            + DeserializeOwned
-            + fmt::Debug,
-        <K as Resource>::DynamicType: Default,
+        K: ClusterScoped,
     {
         let api: Api<K> = Api::all(self.client.clone());
-        let plural = K::plural(&Default::default()).to_string();
+        let plural = K::plural(&()).to_string();
         self.call("get", &plural, None, api.get_opt(name)).await
     }
 
