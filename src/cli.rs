@@ -1089,7 +1089,7 @@ async fn preflight_db(
 ) -> Result<Result<crate::probes::pg_target::DbTarget, String>, String> {
     use crate::probes::{
         helm::{DbValues, lookup_bool},
-        pg_target::{DbTarget, Secret, SslMode, TargetSource},
+        pg_target::DbTarget,
     };
     if let Some(u) = url {
         return DbTarget::resolve(Some(u), &ProcessEnv)
@@ -1108,42 +1108,26 @@ async fn preflight_db(
         ));
     };
     let key = v.generation.password_key();
-    let (password, source) = match (cluster, &d.existing_secret) {
-        (Some(k), Some(secret)) => {
-            match crate::kube_target::secret_data(k, namespace, secret).await {
-                Ok(Some(data)) => match data
-                    .get(key)
-                    .and_then(|b| String::from_utf8(b.clone()).ok())
-                {
-                    Some(p) => (
-                        Some(Secret::new(p)),
-                        Some(format!("secret {namespace}/{secret} key {key}")),
-                    ),
-                    None => (None, None),
-                },
-                _ => (None, None),
-            }
-        }
-        _ => (None, None),
+    let password = match (cluster, &d.existing_secret) {
+        (Some(k), Some(secret)) => crate::kube_target::secret_password(k, namespace, secret, key)
+            .await
+            .ok()
+            .map(|p| (p, format!("secret {namespace}/{secret} key {key}"))),
+        _ => None,
     };
-    if password.is_none() {
+    let Some((password, source)) = password else {
         return Ok(Err(format!(
             "pass --database-url postgres://{}:<password>@{host}:{}/{} to check the external database \
              (its password could not be read from the cluster)",
             d.username, d.port, d.database
         )));
-    }
-    Ok(Ok(DbTarget {
+    };
+    Ok(Ok(DbTarget::from_chart(
         host,
-        port: d.port,
-        user: d.username,
-        password,
-        dbname: d.database,
-        sslmode: SslMode::Prefer,
-        sslrootcert: None,
-        sslcert: None,
-        sslkey: None,
-        source: TargetSource::Flag,
-        password_source: source,
-    }))
+        d.port,
+        d.username,
+        d.database,
+        Some(password),
+        Some(source),
+    )))
 }

@@ -16,7 +16,7 @@ use crate::probes::{
     forward::{LocalForward, PodDialer, PodPort},
     helm::{self, DbValues, Generation, Release},
     kube::{KubeError, KubeProbe, PodConnector},
-    pg_target::{DbTarget, Secret as SecretValue, SslMode, TargetSource},
+    pg_target::{DbTarget, Secret as SecretValue},
     postgres::Dialer,
 };
 
@@ -328,6 +328,25 @@ pub fn pod_ready(p: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The password in `key` of secret `name`, registered for scrubbing; `Err` says why there is none.
+pub async fn secret_password(
+    probe: &KubeProbe,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<SecretValue, String> {
+    let data = secret_data(probe, namespace, name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("secret {name} does not exist"))?;
+    let bytes = data
+        .get(key)
+        .ok_or_else(|| format!("secret {name} has no key {key}"))?;
+    String::from_utf8(bytes.clone())
+        .map(SecretValue::new)
+        .map_err(|_| format!("key {key} of secret {name} is not UTF-8 text"))
+}
+
 /// A pod behind a service, Running and Ready if any is, and the pod port its `port` targets.
 pub async fn pod_behind(
     probe: &KubeProbe,
@@ -394,39 +413,18 @@ pub async fn reach_db(
 ) -> Result<DbReach, String> {
     let w = found.db_wiring();
     let ns = &found.release.namespace;
-    let (password, password_problem) = match secret_data(probe, ns, &w.secret).await {
-        Ok(Some(d)) => match d.get(&w.key) {
-            Some(v) => match String::from_utf8(v.clone()) {
-                Ok(p) => (Some(SecretValue::new(p)), None),
-                Err(_) => (
-                    None,
-                    Some(format!(
-                        "key {} of secret {} is not UTF-8 text",
-                        w.key, w.secret
-                    )),
-                ),
-            },
-            None => (
-                None,
-                Some(format!("secret {} has no key {}", w.secret, w.key)),
-            ),
-        },
-        Ok(None) => (None, Some(format!("secret {} does not exist", w.secret))),
-        Err(e) => (None, Some(e.to_string())),
+    let (password, password_problem) = match secret_password(probe, ns, &w.secret, &w.key).await {
+        Ok(p) => (Some(p), None),
+        Err(why) => (None, Some(why)),
     };
-    let target = DbTarget {
-        host: w.host.clone(),
-        port: w.port,
-        user: w.user.clone(),
+    let target = DbTarget::from_chart(
+        w.host.clone(),
+        w.port,
+        w.user.clone(),
+        w.database.clone(),
         password,
-        dbname: w.database.clone(),
-        sslmode: SslMode::Prefer,
-        sslrootcert: None,
-        sslcert: None,
-        sslkey: None,
-        source: TargetSource::Flag,
-        password_source: Some(format!("secret {}/{} key {}", ns, w.secret, w.key)),
-    };
+        Some(format!("secret {}/{} key {}", ns, w.secret, w.key)),
+    );
     let in_cluster = match service_of(&w.host, ns) {
         Some((svc, svc_ns)) => probe
             .get::<Service>(&svc_ns, &svc)

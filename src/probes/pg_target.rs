@@ -266,6 +266,31 @@ impl DbTarget {
         })
     }
 
+    /// A target read from the chart's settings rather than a connection string: libpq's default
+    /// `sslmode=prefer`, no client certificate.
+    pub fn from_chart(
+        host: String,
+        port: u16,
+        user: String,
+        dbname: String,
+        password: Option<Secret>,
+        password_source: Option<String>,
+    ) -> DbTarget {
+        DbTarget {
+            host,
+            port,
+            user,
+            password,
+            dbname,
+            sslmode: SslMode::Prefer,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
+            source: TargetSource::Flag,
+            password_source,
+        }
+    }
+
     pub fn is_unix_socket(&self) -> bool {
         self.host.starts_with('/')
     }
