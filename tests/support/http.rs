@@ -77,6 +77,20 @@ impl Reply {
 
 pub type Handler = Arc<dyn Fn(&Hit) -> Reply + Send + Sync>;
 
+/// A test server's own two-thread runtime and a listener on a random loopback port.
+pub fn listening_runtime() -> (tokio::runtime::Runtime, TcpListener, SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    (runtime, listener, addr)
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     /// `http://127.0.0.1:PORT` (or https).
@@ -94,15 +108,7 @@ impl Server {
         handler: impl Fn(&Hit) -> Reply + Send + Sync + 'static,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (runtime, listener, addr) = listening_runtime();
         let hits = Arc::new(Mutex::new(Vec::new()));
         let handler: Handler = Arc::new(handler);
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -23,11 +23,10 @@ use http_body_util::Full;
 use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
+
+use super::http::listening_runtime;
 
 /// The chart's files, kept in the repository: `chart/` (values, embedded in the binary) and
 /// `tests/fixtures/` (the rendered manifest).
@@ -273,15 +272,7 @@ pub struct KubeServer {
 
 impl KubeServer {
     fn start(cluster: Cluster) -> KubeServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (runtime, listener, addr) = listening_runtime();
         let hits = Arc::new(Mutex::new(Vec::new()));
         let cluster = Arc::new(cluster);
         let recorded = hits.clone();
