@@ -176,6 +176,17 @@ pub async fn cluster_tls_secrets(cx: Arc<Cx>) -> Outcome {
     .var("secret", missing[0].0.clone())
 }
 
+/// Whether the first of the `is-default-class` annotations an object carries is "true".
+fn marked_default(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    annotations: &[&str],
+) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| annotations.iter().find_map(|k| a.get(*k)))
+        .is_some_and(|v| v == "true")
+}
+
 pub async fn cluster_ingress_class(cx: Arc<Cx>) -> Outcome {
     let (k, v) = parts_or_return!(cx);
     let enabled: Vec<&str> = ["apollo", "ui"]
@@ -194,11 +205,10 @@ pub async fn cluster_ingress_class(cx: Arc<Cx>) -> Outcome {
         .filter_map(|c| c.metadata.name.clone())
         .collect();
     let default = classes.iter().find(|c| {
-        c.metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("ingressclass.kubernetes.io/is-default-class"))
-            .is_some_and(|v| v == "true")
+        marked_default(
+            &c.metadata,
+            &["ingressclass.kubernetes.io/is-default-class"],
+        )
     });
     if classes.is_empty() {
         return Outcome::finding(
@@ -274,11 +284,13 @@ pub async fn cluster_storage_class(cx: Arc<Cx>) -> Outcome {
         .at(v.location(class_key));
     }
     let default = classes.iter().find(|c| {
-        c.metadata.annotations.as_ref().is_some_and(|a| {
-            a.get("storageclass.kubernetes.io/is-default-class")
-                .or(a.get("storageclass.beta.kubernetes.io/is-default-class"))
-                .is_some_and(|v| v == "true")
-        })
+        marked_default(
+            &c.metadata,
+            &[
+                "storageclass.kubernetes.io/is-default-class",
+                "storageclass.beta.kubernetes.io/is-default-class",
+            ],
+        )
     });
     match default {
         Some(d) => Outcome::pass(format!(

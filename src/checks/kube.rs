@@ -35,8 +35,8 @@ impl KubeCx {
         }
     }
 
-    /// The release's pods, listed once per run.
-    async fn pods(&self, found: &Found) -> Result<&Vec<Pod>, KubeError> {
+    /// The release's pods, listed once per run; `Err` is the outcome of a failed listing.
+    async fn pods(&self, found: &Found) -> Result<&[Pod], Outcome> {
         self.pods
             .get_or_init(|| async {
                 self.probe
@@ -47,8 +47,8 @@ impl KubeCx {
                     .await
             })
             .await
-            .as_ref()
-            .map_err(Clone::clone)
+            .as_deref()
+            .map_err(|e| kube_failed("list the release's pods", e))
     }
 }
 
@@ -219,7 +219,7 @@ pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
     };
     let pods = match k.pods(f).await {
         Ok(p) => p,
-        Err(e) => return kube_failed("list the release's pods", &e),
+        Err(o) => return o,
     };
     let live: Vec<&Pod> = pods
         .iter()
@@ -485,7 +485,7 @@ pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {
     };
     let pods = match k.pods(f).await {
         Ok(p) => p,
-        Err(e) => return kube_failed("list the release's pods", &e),
+        Err(o) => return o,
     };
     // component → (image, pull policy), and image → image IDs seen.
     let mut server: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -690,7 +690,7 @@ pub async fn agent_tenant_errors(cx: std::sync::Arc<Cx>) -> Outcome {
     }
     let pods = match k.pods(f).await {
         Ok(p) => p,
-        Err(e) => return kube_failed("list the release's pods", &e),
+        Err(o) => return o,
     };
     let agents: Vec<&Pod> = pods
         .iter()
