@@ -551,14 +551,10 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
         let assignments = parse_set(expr, *string).map_err(|e| format!("{flag} {expr:?}: {e}"))?;
         for (path, value) in assignments {
             set_path(&mut user, &path, value);
-            let mut p = String::new();
-            for seg in &path {
-                match seg {
-                    Seg::Key(k) => p = join(&p, k),
-                    Seg::Index(i) => p.push_str(&format!("[{i}]")),
-                }
+            // Every prefix of the path was written by this flag.
+            for n in 1..=path.len() {
                 locations.insert(
-                    p.clone(),
+                    path_text(&path[..n]),
                     Location {
                         file: format!("{flag} {expr}"),
                         line: 1,
