@@ -8,11 +8,11 @@ use k8s_openapi::api::{
 };
 use serde_json::json;
 
-use super::{Cx, Outcome, kube::kube_failed};
+use super::{Cx, Outcome, kube::kube_failed, values::tls_hosts};
 use crate::{
     kube_target::secret_data,
     probes::{
-        helm::{Generation, SecretKeys, judge_secret_keys, lookup, lookup_bool, lookup_str},
+        helm::{Generation, SecretKeys, judge_secret_keys, lookup_bool, lookup_str},
         kube::KubeProbe,
     },
     values::Loaded,
@@ -123,20 +123,13 @@ pub async fn cluster_db_secret(cx: Arc<Cx>) -> Outcome {
         .with("keys", keys)
 }
 
+/// The TLS secrets of the enabled Ingresses, with the values path naming each.
 fn tls_secrets(v: &Loaded) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for c in ["apollo", "ui"] {
-        if !lookup_bool(&v.values, &format!("{c}.ingress.enabled")).unwrap_or(false) {
-            continue;
-        }
-        let tls = lookup(&v.values, &format!("{c}.ingress.tls")).and_then(|t| t.as_array());
-        for (i, t) in tls.into_iter().flatten().enumerate() {
-            if let Some(s) = t["secretName"].as_str() {
-                out.push((s.to_string(), format!("{c}.ingress.tls[{i}].secretName")));
-            }
-        }
-    }
-    out
+    ["apollo", "ui"]
+        .into_iter()
+        .filter(|c| lookup_bool(&v.values, &format!("{c}.ingress.enabled")).unwrap_or(false))
+        .flat_map(|c| tls_hosts(&v.values, c).1)
+        .collect()
 }
 
 pub async fn cluster_tls_secrets(cx: Arc<Cx>) -> Outcome {

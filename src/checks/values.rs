@@ -377,16 +377,21 @@ fn hosts(v: &Value, component: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn tls_hosts(v: &Value, component: &str) -> (Vec<String>, Vec<String>) {
+/// An ingress's TLS hosts, and its TLS secrets with the values path naming each.
+pub(super) fn tls_hosts(v: &Value, component: &str) -> (Vec<String>, Vec<(String, String)>) {
     let mut hosts = Vec::new();
     let mut secrets = Vec::new();
-    for t in lookup(v, &format!("{component}.ingress.tls"))
+    for (i, t) in lookup(v, &format!("{component}.ingress.tls"))
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .enumerate()
     {
         if let Some(s) = t["secretName"].as_str() {
-            secrets.push(s.to_string());
+            secrets.push((
+                s.to_string(),
+                format!("{component}.ingress.tls[{i}].secretName"),
+            ));
         }
         for h in t["hosts"].as_array().into_iter().flatten() {
             if let Some(h) = h.as_str() {
@@ -409,6 +414,7 @@ pub async fn values_ingress(cx: Arc<Cx>) -> Outcome {
         }
         let h = hosts(&v.values, c);
         let (_, secrets) = tls_hosts(&v.values, c);
+        let secrets: Vec<&String> = secrets.iter().map(|(name, _)| name).collect();
         evidence.insert(c.to_string(), json!({"hosts": h, "tls_secrets": secrets}));
         if h.is_empty() {
             fails.push(format!(
