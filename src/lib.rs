@@ -20,4 +20,5 @@ pub mod redact;
 pub mod render;
 pub mod report;
 pub mod targets;
+pub mod untrusted;
 pub mod values;

@@ -150,32 +150,13 @@ pub fn redact_log(log: &str, n: usize) -> Vec<String> {
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()
-        .map(|l| {
-            let mut l = mask_credentials(l);
-            if l.chars().count() > 300 {
-                l = l.chars().take(300).collect::<String>() + "…";
-            }
-            l
-        })
+        .map(|l| crate::untrusted::line(&mask_credentials(l), 300))
         .collect()
 }
 
 fn mask_credentials(line: &str) -> String {
-    let mut out = line.to_string();
-    // scheme://user:password@host
-    let mut from = 0;
-    while let Some(i) = out[from..].find("://").map(|i| i + from + 3) {
-        let rest = &out[i..];
-        let end = rest
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
-            .unwrap_or(rest.len());
-        if let Some(at) = rest[..end].rfind('@')
-            && let Some(colon) = rest[..at].find(':')
-        {
-            out.replace_range(i + colon + 1..i + at, crate::redact::MASK);
-        }
-        from = i;
-    }
+    // URLs' userinfo, authorization values, password= pairs.
+    let out = crate::redact::mask_shapes(line);
     // password=…, password: …, PASSWORD="…"
     let lower = out.to_ascii_lowercase();
     let mut masked = String::with_capacity(out.len());
