@@ -131,7 +131,7 @@ pub struct CheckArgs {
 
     /// Re-run the failing checks (backing off from 1s to 5s) until all pass or DUR has passed, e.g. 5m;
     /// the report and exit code are those of the final state.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = crate::bounded::parse_wait)]
     pub wait: Option<Duration>,
     #[command(flatten)]
     pub run: RunArgs,
@@ -151,7 +151,7 @@ pub struct RunArgs {
     pub skip: Vec<String>,
     /// Deadline for each check and each connection, e.g. 5s, 500ms, 1m [default: 5s, or the config
     /// file's timeout].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = crate::bounded::parse_timeout)]
     pub timeout: Option<Duration>,
     /// Also write the report to FILE in FORMAT (text, json, junit, sarif); repeatable, e.g.
     /// --report junit=prefect-doctor.xml --report sarif=prefect-doctor.sarif.
@@ -204,17 +204,6 @@ pub struct PreflightArgs {
     pub run: RunArgs,
 }
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = match s.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(s).map_err(|e| format!("{e} (try 5s, 500ms or 1m)"))?,
-    };
-    if d.is_zero() {
-        return Err("the timeout must be more than zero".to_string());
-    }
-    Ok(d)
-}
-
 fn parse_resolve(s: &str) -> Result<(String, std::net::SocketAddr), String> {
     let mut parts = s.splitn(3, ':');
     let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
@@ -239,20 +228,35 @@ fn parse_resolve(s: &str) -> Result<(String, std::net::SocketAddr), String> {
     ))
 }
 
-/// Writes `text` (scrubbed of secrets) to stdout, colour stripped unless wanted.
-fn emit(text: &str, color: ColorWhen) {
+/// Writes `text` (scrubbed of secrets) to stdout, colour stripped unless wanted. A closed pipe
+/// (`| head`) is not an error; any other write error is exit 2 with a message.
+fn emit(text: &str, color: ColorWhen) -> Result<(), i32> {
     let choice = match color {
         ColorWhen::Auto => anstream::ColorChoice::Auto,
         ColorWhen::Always => anstream::ColorChoice::Always,
         ColorWhen::Never => anstream::ColorChoice::Never,
     };
     let mut out = anstream::AutoStream::new(std::io::stdout().lock(), choice);
-    let _ = out.write_all(redact::scrub(text).as_bytes());
-    let _ = out.flush();
+    let written = out
+        .write_all(redact::scrub(text).as_bytes())
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(0),
+        Err(e) => Err(fail_usage(&format!("cannot write to standard output: {e}"))),
+    }
+}
+
+/// The exit code after writing `text`: `code`, or the write's own.
+fn emit_then(text: &str, color: ColorWhen, code: i32) -> i32 {
+    match emit(text, color) {
+        Ok(()) => code,
+        Err(c) => c,
+    }
 }
 
 fn fail_usage(msg: &str) -> i32 {
-    eprintln!("prefect-doctor: {}", redact::scrub(msg));
+    eprintln!("prefect-doctor: {}", redact::for_terminal(msg));
     EXIT_USAGE
 }
 
@@ -265,21 +269,26 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+            } else {
+                // clap quotes the flag's value: scrub it (a URL's password) and escape it.
+                eprint!("{}", redact::for_terminal(&e.render().to_string()));
+            }
             return e.exit_code();
         }
     };
     let catalog = Catalog::builtin();
     match cli.command {
-        Command::List { output } => {
-            emit(&list(catalog, output), cli.color);
-            0
-        }
+        Command::List { output } => emit_then(&list(catalog, output), cli.color, 0),
         Command::Explain { id } => match catalog.get(&id) {
-            Some(spec) => {
-                emit(&explain(spec), cli.color);
-                0
-            }
+            Some(spec) => emit_then(&explain(spec), cli.color, 0),
             None => {
                 let s = catalog.suggest(&id);
                 let hint = if s.is_empty() {
@@ -290,10 +299,7 @@ where
                 fail_usage(&format!("unknown check id {id:?}{hint}"))
             }
         },
-        Command::GenDocs => {
-            emit(&crate::docs::checks_markdown(catalog), ColorWhen::Never);
-            0
-        }
+        Command::GenDocs => emit_then(&crate::docs::checks_markdown(catalog), ColorWhen::Never, 0),
         Command::Check(args) => check(catalog, *args, cli.color),
         Command::Preflight(args) => preflight(catalog, *args, cli.color),
     }
@@ -477,8 +483,10 @@ struct Finish {
 }
 
 impl Finish {
-    /// Writes the `--report` files and the report itself; returns the exit code.
-    fn emit(&self, report: &Report, run: &RunArgs, catalog: &Catalog, color: ColorWhen) -> i32 {
+    /// Writes the `--report` files and the report itself; returns the exit code. Renderers see the
+    /// report only sanitized (outside text escaped and capped).
+    fn emit(&self, report: Report, run: &RunArgs, catalog: &Catalog, color: ColorWhen) -> i32 {
+        let report = &report.sanitized();
         for (format, path) in &self.reports {
             let text = render_as(report, *format, run.verbose, catalog);
             if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
@@ -488,8 +496,11 @@ impl Finish {
                 ));
             }
         }
-        emit(&render_as(report, run.output, run.verbose, catalog), color);
-        report.exit_code
+        emit_then(
+            &render_as(report, run.output, run.verbose, catalog),
+            color,
+            report.exit_code,
+        )
     }
 }
 
@@ -682,7 +693,7 @@ fn check(catalog: &'static Catalog, args: CheckArgs, color: ColorWhen) -> i32 {
     let mut report = Report::new("check", targets, results, args.run.strict, finish.elapsed)
         .with_notices(notices);
     report.release = release;
-    finish.emit(&report, &args.run, catalog, color)
+    finish.emit(report, &args.run, catalog, color)
 }
 
 /// Lists the database among the report's targets and puts its names into the fixes' placeholders;
@@ -809,7 +820,7 @@ async fn run_rounds(
     make_cx: &(dyn Fn() -> Arc<Cx> + Sync),
     wait: Option<Duration>,
 ) -> Vec<CheckResult> {
-    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    let deadline = wait.map(crate::bounded::deadline_in);
     let spinner = progress(selected.len());
     let tick = |r: &CheckResult| {
         if let Some(pb) = &spinner {
@@ -917,8 +928,11 @@ fn preflight(catalog: &'static Catalog, args: PreflightArgs, color: ColorWhen) -
         ..Default::default()
     };
     for path in &args.values {
-        let text = read_bounded(path);
-        input.files.push((path.display().to_string(), text));
+        // An unreadable values file is unreadable input (exit 2), not a finding.
+        match crate::bounded::read_text(path, crate::values::MAX_FILE_BYTES as u64, "values file") {
+            Ok(text) => input.files.push((path.display().to_string(), Ok(text))),
+            Err(e) => return fail_usage(&format!("-f: {e}")),
+        }
     }
     // clap keeps each flag's own order; Helm applies --set before --set-string.
     input
@@ -1059,24 +1073,7 @@ fn preflight(catalog: &'static Catalog, args: PreflightArgs, color: ColorWhen) -
         finish.elapsed,
     )
     .with_notices(notices);
-    finish.emit(&report, &args.run, catalog, color)
-}
-
-/// Reads a values file, refusing one too large before reading it whole.
-fn read_bounded(path: &std::path::Path) -> Result<String, String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    f.take(crate::values::MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
-    if buf.len() > crate::values::MAX_FILE_BYTES {
-        return Err(format!(
-            "larger than {} MiB; values files that big are refused",
-            crate::values::MAX_FILE_BYTES / (1024 * 1024)
-        ));
-    }
-    String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
+    finish.emit(report, &args.run, catalog, color)
 }
 
 /// The external database a preflight looks at: `--database-url`, else `externalHostname` with the

@@ -73,7 +73,8 @@ pub fn load(explicit: Option<&Path>, catalog: &Catalog) -> Result<Loaded, String
         }
     };
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let text = crate::bounded::read_text(&path, crate::bounded::MAX_CONFIG_FILE, "config file")
+        .map_err(|e| e.to_string())?;
     parse(&text, &shown, catalog).map(|mut l| {
         l.path = Some(path);
         l
@@ -109,7 +110,7 @@ pub fn parse(text: &str, shown: &str, catalog: &Catalog) -> Result<Loaded, Strin
     }
     let timeout = match &c.timeout {
         Some(t) => Some(
-            crate::cli::parse_duration(t).map_err(|e| format!("{shown}: timeout {t:?}: {e}"))?,
+            crate::bounded::parse_timeout(t).map_err(|e| format!("{shown}: timeout {t:?}: {e}"))?,
         ),
         None => None,
     };

@@ -213,7 +213,7 @@ async fn run_one(
     let started = Instant::now();
     let task = tokio::spawn((def.run)(cx.clone()));
     let abort = task.abort_handle();
-    let outcome = match tokio::time::timeout(timeout + GRACE, task).await {
+    let outcome = match tokio::time::timeout(timeout.saturating_add(GRACE), task).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) if e.is_panic() => {
             let payload = e.into_panic();
@@ -258,7 +258,18 @@ fn finish(
         },
     };
     let fix = matches!(status, Status::Warn | Status::Fail).then(|| {
-        let mut vars = cx.vars.clone();
+        // The run's names (release, namespace, URLs) came from outside: one line each. The
+        // outcome's own values were escaped when set (`Outcome::var`).
+        let mut vars: BTreeMap<String, String> = cx
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    crate::untrusted::line(v, crate::untrusted::MAX_VAR),
+                )
+            })
+            .collect();
         vars.extend(outcome.vars.clone());
         catalog::fill(spec.fix_text(outcome.fix_variant), &vars)
             .trim_end()

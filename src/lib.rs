@@ -8,6 +8,7 @@
 //! - [`engine`]: runs checks concurrently with prerequisites and deadlines.
 //! - [`report`] and [`render`]: the report model and its text/JSON renderers.
 
+pub mod bounded;
 pub mod catalog;
 pub mod checks;
 pub mod cli;

@@ -149,9 +149,11 @@ pub fn is_secret_key(key: &str) -> bool {
     .iter()
     .any(|w| k.contains(w));
     let names_place = k.starts_with("existing")
-        || ["key", "keys", "name", "ref", "file", "path"]
-            .iter()
-            .any(|s| k.ends_with(s) && !k.ends_with("privatekey") && !k.ends_with("apikey"));
+        || [
+            "key", "keys", "name", "ref", "file", "path", "source", "sources",
+        ]
+        .iter()
+        .any(|s| k.ends_with(s) && !k.ends_with("privatekey") && !k.ends_with("apikey"));
     names_secret && !names_place
 }
 
@@ -179,6 +181,12 @@ fn auth_values(text: &str) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// Is the text at the start of a value a placeholder or a reference rather than a secret
+/// (`<PASSWORD>`, `$PGPASSWORD`, `$(kubectl get secret …)`, `{password}`, an already masked `****`)?
+fn is_placeholder(v: &str) -> bool {
+    v.starts_with(['<', '$', '{', '*'])
 }
 
 /// The values of `key=value` pairs and JSON `"key": "value"` members whose key names a secret.
@@ -226,7 +234,7 @@ fn pair_values(text: &str) -> Vec<(usize, usize)> {
                 k += if bytes[k] == b'\\' { 2 } else { 1 };
             }
             let ve = k.min(bytes.len());
-            if ve > vs && &text[vs..ve] != MASK {
+            if ve > vs && !is_placeholder(&text[vs..ve]) {
                 out.push((vs, ve));
             }
             i = ve;
@@ -245,7 +253,7 @@ fn pair_values(text: &str) -> Vec<(usize, usize)> {
                 })
                 .map(|e| e + vs)
                 .unwrap_or(text.len());
-            if ve > vs && &text[vs..ve] != MASK {
+            if ve > vs && !is_placeholder(&text[vs..ve]) {
                 out.push((vs, ve));
             }
             i = ve;
@@ -383,6 +391,13 @@ mod tests {
             mask_shapes("postgres://prefect@h/db"),
             "postgres://prefect@h/db"
         );
+        for placeholder in [
+            "--set a.password=<PASSWORD>",
+            "PGPASSWORD=$PGPASSWORD",
+            "password=\"$(kubectl get)\"",
+        ] {
+            assert_eq!(mask_shapes(placeholder), placeholder);
+        }
     }
 
     #[test]

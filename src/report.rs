@@ -166,9 +166,124 @@ impl Report {
 }
 
 impl Report {
+    /// The report as renderers may see it: every string escaped ([`crate::untrusted::escape`]) and
+    /// capped, every evidence list cut to [`crate::untrusted::MAX_LIST`] items. Renderers are only
+    /// ever given a sanitized report, so no check can bring a server's raw bytes to a terminal or
+    /// break a JUnit/SARIF document, and a report stays readable whatever a server sent.
+    pub fn sanitized(self) -> Report {
+        use crate::untrusted::{MAX_EVIDENCE_STRING, MAX_FIX, MAX_MESSAGE, escape_multiline, line};
+        let mut r = self;
+        for t in &mut r.targets {
+            t.kind = line(&t.kind, MAX_MESSAGE);
+            t.address = line(&t.address, MAX_MESSAGE);
+            t.source = line(&t.source, MAX_MESSAGE);
+        }
+        if let Some(rel) = &mut r.release {
+            rel.name = line(&rel.name, MAX_EVIDENCE_STRING);
+            rel.namespace = line(&rel.namespace, MAX_EVIDENCE_STRING);
+        }
+        for n in &mut r.notices {
+            *n = line(n, MAX_MESSAGE);
+        }
+        for res in &mut r.results {
+            res.message = line(&res.message, MAX_MESSAGE);
+            res.fix = res
+                .fix
+                .as_ref()
+                .map(|f| crate::untrusted::cap(&escape_multiline(f), MAX_FIX));
+            if let Some(l) = &mut res.location {
+                l.file = line(&l.file, MAX_EVIDENCE_STRING);
+            }
+            let evidence = std::mem::take(&mut res.evidence);
+            res.evidence = match sanitize_value(Value::Object(evidence)) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+        }
+        r
+    }
+
     pub fn with_notices(mut self, notices: Vec<String>) -> Report {
         self.notices = notices;
         self
+    }
+}
+
+/// Escapes and caps every string in `v` (keys too) and cuts long lists, without recursion: a
+/// server's deeply nested answer cannot exhaust the stack.
+pub fn sanitize_value(v: Value) -> Value {
+    use crate::untrusted::{MAX_EVIDENCE_STRING, MAX_LIST, line};
+    fn leaf(v: Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(line(&s, MAX_EVIDENCE_STRING)),
+            other => other,
+        }
+    }
+    // Post-order rebuild with an explicit stack of partly built containers.
+    enum Frame {
+        Arr(Vec<Value>, std::vec::IntoIter<Value>, usize),
+        Obj(
+            Map<String, Value>,
+            serde_json::map::IntoIter,
+            Option<String>,
+        ),
+    }
+    let open = |v: Value| -> Result<Frame, Value> {
+        match v {
+            Value::Array(a) => {
+                let extra = a.len().saturating_sub(MAX_LIST);
+                let mut a = a;
+                a.truncate(MAX_LIST);
+                Ok(Frame::Arr(Vec::new(), a.into_iter(), extra))
+            }
+            Value::Object(m) => Ok(Frame::Obj(Map::new(), m.into_iter(), None)),
+            other => Err(leaf(other)),
+        }
+    };
+    let mut stack = match open(v) {
+        Ok(f) => vec![f],
+        Err(done) => return done,
+    };
+    let mut finished: Option<Value> = None;
+    loop {
+        let Some(top) = stack.last_mut() else {
+            return finished.unwrap_or(Value::Null);
+        };
+        // Place the value just finished into its parent.
+        if let Some(done) = finished.take() {
+            match top {
+                Frame::Arr(out, _, _) => out.push(done),
+                Frame::Obj(out, _, key) => {
+                    let k = key.take().unwrap_or_default();
+                    out.insert(k, done);
+                }
+            }
+        }
+        let next = match top {
+            Frame::Arr(_, it, _) => it.next(),
+            Frame::Obj(_, it, key) => it.next().map(|(k, v)| {
+                *key = Some(line(&k, MAX_EVIDENCE_STRING));
+                v
+            }),
+        };
+        match next {
+            Some(child) => match open(child) {
+                Ok(f) => stack.push(f),
+                Err(done) => finished = Some(done),
+            },
+            None => {
+                finished = Some(match stack.pop() {
+                    Some(Frame::Arr(mut out, _, extra)) => {
+                        if extra > 0 {
+                            out.push(Value::String(format!("… and {extra} more")));
+                        }
+                        Value::Array(out)
+                    }
+                    Some(Frame::Obj(out, _, _)) => Value::Object(out),
+                    None => Value::Null,
+                });
+            }
+        }
     }
 }
 
@@ -190,6 +305,44 @@ mod tests {
             duration_ms: 0,
             location: None,
         }
+    }
+
+    #[test]
+    fn sanitized_reports_hold_no_control_character_and_stay_bounded() {
+        let mut r = result(Status::Fail);
+        r.message = "x\r\n✔ db.password forged\x1b]0;title\x07".to_string() + &"y".repeat(10_000);
+        r.fix = Some("line 1\nline 2 \x1b[2J".to_string());
+        let mut deep = serde_json::json!("leaf\x1b");
+        // As deep as serde_json lets a server's answer be (its recursion limit is 128).
+        for _ in 0..127 {
+            deep = serde_json::json!([deep]);
+        }
+        r.evidence.insert("deep".into(), deep);
+        r.evidence.insert(
+            "list".into(),
+            serde_json::json!((0..500).collect::<Vec<_>>()),
+        );
+        let report = Report::new("check", vec![], vec![r], false, 0).sanitized();
+        let res = &report.results[0];
+        assert!(
+            res.message
+                .starts_with("x\\r\\n✔ db.password forged\\x1b]0;title\\x07")
+        );
+        assert!(
+            res.message.ends_with("bytes cut)"),
+            "{}",
+            &res.message[1900..]
+        );
+        assert_eq!(res.fix.as_deref(), Some("line 1\nline 2 \\x1b[2J"));
+        assert_eq!(res.evidence["list"].as_array().map(Vec::len), Some(51));
+        let text = serde_json::to_string(&res.evidence["list"]).unwrap();
+        assert!(text.ends_with(r#""… and 450 more"]"#), "{text}");
+        // Deep nesting survives (no recursion) and its leaf is escaped.
+        let mut v = &res.evidence["deep"];
+        while let Some(a) = v.as_array() {
+            v = &a[0];
+        }
+        assert_eq!(v, "leaf\\x1b");
     }
 
     #[test]

@@ -247,17 +247,24 @@ fn parse_error(file: &str, text: &str, e: &serde_saphyr::Error) -> ParseError {
     let location = e.location().map(|l| loc(file, &l));
     // The first line of the parser's message, without its own snippet; ours follows.
     let msg = e.to_string();
-    let first = msg
-        .lines()
-        .next()
-        .unwrap_or("invalid YAML")
-        .trim()
-        .to_string();
+    let first = msg.lines().next().unwrap_or("invalid YAML").trim();
+    // The parser library's advice to its programmers ("set DuplicateKeyPolicy in Options") is not
+    // for the user.
+    let first = match first.find(", set ").or_else(|| first.find(" set ignore_")) {
+        Some(i) if first.contains("Options") => &first[..i],
+        _ => first,
+    };
+    let first = first.trim_end_matches(['.', ',', ' ']).replace(
+        "duplicate mapping key",
+        "a key appears twice in one mapping",
+    );
     let snippet = location
         .as_ref()
         .and_then(|l| {
             let n = usize::try_from(l.line).ok()?;
             let line = text.lines().nth(n.checked_sub(1)?)?;
+            // A line that sets a password is shown with its value masked.
+            let line = crate::redact::mask_assignments(line);
             let shown: String = line.chars().take(120).collect();
             let caret = " ".repeat(
                 usize::try_from(l.column)
@@ -284,8 +291,22 @@ pub enum Seg {
     Index(usize),
 }
 
+/// The longest `--set` expression.
+pub const MAX_SET_BYTES: usize = 64 * 1024;
+/// The most list slots all `--set` indices may create together (Helm allows an index up to 65536
+/// in each; a thousand of those would be 65 million values).
+pub const MAX_SET_SLOTS: usize = 1_000_000;
+
 /// Parses `a.b=c,d[0].e=f` into assignments. `string`: `--set-string` (every value a string).
+/// Errors never quote the expression (it may hold a password); the caller shows it masked.
 pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, String> {
+    if expr.len() > MAX_SET_BYTES {
+        return Err(format!(
+            "the expression is {} bytes long; at most {} KiB is read",
+            expr.len(),
+            MAX_SET_BYTES / 1024
+        ));
+    }
     let mut out = Vec::new();
     let chars: Vec<char> = expr.chars().collect();
     let mut i = 0;
@@ -306,7 +327,7 @@ pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, Str
                     if !key.is_empty() {
                         path.push(Seg::Key(std::mem::take(&mut key)));
                     } else if !matches!(path.last(), Some(Seg::Index(_))) {
-                        return Err(format!("empty key in {expr:?}"));
+                        return Err(format!("empty key at character {}", i + 1));
                     }
                 }
                 '[' => {
@@ -316,11 +337,11 @@ pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, Str
                     let close = chars[i..]
                         .iter()
                         .position(|&c| c == ']')
-                        .ok_or_else(|| format!("unclosed '[' in {expr:?}"))?;
+                        .ok_or_else(|| format!("unclosed '[' at character {}", i + 1))?;
                     let n: String = chars[i + 1..i + close].iter().collect();
-                    let idx: usize = n
-                        .parse()
-                        .map_err(|_| format!("list index {n:?} is not a number in {expr:?}"))?;
+                    let idx: usize = n.parse().map_err(|_| {
+                        format!("list index {n:?} at character {} is not a number", i + 1)
+                    })?;
                     if idx > 65_536 {
                         return Err(format!("list index {idx} is too large (Helm allows 65536)"));
                     }
@@ -337,17 +358,23 @@ pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, Str
                 ',' => return Err(format!("key {:?} has no value", key_text(&path, &key))),
                 c => key.push(c),
             }
+            if path.len() > MAX_DEPTH {
+                return Err(format!(
+                    "the key {}… nests deeper than {MAX_DEPTH} levels",
+                    crate::untrusted::cap(&key_text(&path[..8], ""), 200)
+                ));
+            }
             i += 1;
         }
         if path.is_empty() {
-            return Err(format!("empty key in {expr:?}"));
+            return Err(format!("empty key at character {}", i.max(1)));
         }
         // The value: a {a,b} list, or text up to an unescaped ','.
         let value = if chars.get(i) == Some(&'{') {
             let close = chars[i..]
                 .iter()
                 .position(|&c| c == '}')
-                .ok_or_else(|| format!("unclosed '{{' in {expr:?}"))?;
+                .ok_or_else(|| format!("unclosed '{{' at character {}", i + 1))?;
             let inner: String = chars[i + 1..i + close].iter().collect();
             i += close + 1;
             Value::Array(
@@ -546,17 +573,61 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
             Err(e) => errors.push(e),
         }
     }
+    let mut slots = 0usize;
     for (expr, string) in &input.sets {
         let flag = if *string { "--set-string" } else { "--set" };
-        let assignments = parse_set(expr, *string).map_err(|e| format!("{flag} {expr:?}: {e}"))?;
+        // Shown masked (a password's value) and capped; the parse error says where.
+        let shown = || crate::untrusted::cap(&crate::redact::mask_assignments(expr), 200);
+        let assignments =
+            parse_set(expr, *string).map_err(|e| format!("{flag} {:?}: {e}", shown()))?;
         for (path, value) in assignments {
+            slots += path
+                .iter()
+                .map(|s| match s {
+                    Seg::Index(i) => i + 1,
+                    Seg::Key(_) => 0,
+                })
+                .sum::<usize>();
+            if slots > MAX_SET_SLOTS {
+                return Err(format!(
+                    "{flag} {:?}: the list indices create more than {MAX_SET_SLOTS} list entries",
+                    shown()
+                ));
+            }
+            // Every prefix of the path was written by this flag; the location names this one
+            // assignment (not the whole expression), a secret's value masked.
+            let shown_value = match &value {
+                Value::String(s) => s.clone(),
+                Value::Array(a) => format!(
+                    "{{{}}}",
+                    a.iter()
+                        .map(|v| v
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                other => other.to_string(),
+            };
+            let key = path_text(&path);
+            let shown_value = if crate::redact::is_secret_key(&key) {
+                crate::redact::MASK.to_string()
+            } else {
+                crate::untrusted::cap(&shown_value, 200)
+            };
+            let file = format!("{flag} {key}={shown_value}");
             set_path(&mut user, &path, value);
-            // Every prefix of the path was written by this flag.
-            for n in 1..=path.len() {
+            let mut prefix = String::new();
+            for seg in &path {
+                match seg {
+                    Seg::Key(k) => prefix = join(&prefix, k),
+                    Seg::Index(i) => prefix.push_str(&format!("[{i}]")),
+                }
                 locations.insert(
-                    path_text(&path[..n]),
+                    prefix.clone(),
                     Location {
-                        file: format!("{flag} {expr}"),
+                        file: file.clone(),
                         line: 1,
                         column: 1,
                     },

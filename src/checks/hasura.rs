@@ -151,7 +151,7 @@ pub async fn hasura_function_owner(cx: Arc<Cx>) -> Outcome {
                     pg_catalog.pg_get_userbyid(p.proowner)::text, \
                     pg_catalog.pg_has_role($1::text::name, p.proowner, 'USAGE') \
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-             WHERE n.nspname = 'hdb_catalog' ORDER BY 1, 2",
+             WHERE n.nspname = 'hdb_catalog' ORDER BY 1, 2 LIMIT 100000",
             &[&user],
         )
         .await
@@ -182,23 +182,43 @@ pub async fn hasura_function_owner(cx: Arc<Cx>) -> Outcome {
         .iter()
         .map(|(n, a, o)| format!("{n}({a}) owned by {o}"))
         .collect();
-    let alter = offenders
-        .iter()
-        .map(|(n, a, _)| {
+    let owner = super::quote_ident(user);
+    let alter: Vec<String> = if offenders.len() <= MAX_ALTER_LINES {
+        offenders
+            .iter()
+            .map(|(n, a, _)| format!("    ALTER FUNCTION hdb_catalog.{n}({a}) OWNER TO {owner};"))
+            .collect()
+    } else {
+        // Too many to list: one statement that writes the ALTERs (run its output with \gexec).
+        vec![
             format!(
-                "    ALTER FUNCTION hdb_catalog.{n}({a}) OWNER TO {};",
-                super::quote_ident(user)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+                "    -- {} functions: this query writes one ALTER FUNCTION each; in psql, end it with \\gexec",
+                offenders.len()
+            ),
+            "    SELECT format('ALTER FUNCTION %s OWNER TO %I;', p.oid::regprocedure, ".to_string()
+                + &quote_literal(user)
+                + ")",
+            "      FROM pg_proc p WHERE p.pronamespace = 'hdb_catalog'::regnamespace".to_string(),
+            "       AND NOT pg_has_role(".to_string()
+                + &quote_literal(user)
+                + ", p.proowner, 'USAGE');",
+        ]
+    };
     Outcome::finding(format!(
         "{} of {} functions in hdb_catalog are not owned by Hasura's user {user:?}: {}",
         offenders.len(),
         rows.len(),
-        list.join(", ")
+        crate::untrusted::list(&list, 10)
     ))
     .with("offenders", list)
     .with("hasura_user", user)
-    .var("alter_functions", alter)
+    .var_lines("alter_functions", &alter, MAX_ALTER_LINES + 1)
+}
+
+/// Up to this many mis-owned functions, the fix lists one ALTER each; beyond, a query writes them.
+const MAX_ALTER_LINES: usize = 20;
+
+/// `s` as an SQL string literal.
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }

@@ -129,7 +129,7 @@ pub async fn kube_release(cx: std::sync::Arc<Cx>) -> Outcome {
         Discovery::Several(list) => Outcome::finding(format!(
             "{} Prefect Server releases found: {}; pick one with --release NAME",
             list.len(),
-            list.join(", ")
+            crate::untrusted::list(list, 20)
         ))
         .fix("several")
         .with("releases", list.clone()),

@@ -113,8 +113,24 @@ impl Outcome {
         }
         self
     }
+    /// A placeholder value for the fix: one line, control characters escaped, capped.
     pub fn var(mut self, key: &str, value: impl Into<String>) -> Outcome {
-        self.vars.insert(key.to_string(), value.into());
+        let v = crate::untrusted::line(&value.into(), crate::untrusted::MAX_VAR);
+        self.vars.insert(key.to_string(), v);
+        self
+    }
+    /// A multi-line placeholder value: each line escaped on its own, so no outside text can add a
+    /// line to the fix; at most `max` lines, then "-- … and N more".
+    pub fn var_lines(mut self, key: &str, lines: &[String], max: usize) -> Outcome {
+        let mut v: Vec<String> = lines
+            .iter()
+            .take(max)
+            .map(|l| crate::untrusted::line(l, crate::untrusted::MAX_VAR))
+            .collect();
+        if lines.len() > max {
+            v.push(format!("-- … and {} more", lines.len() - max));
+        }
+        self.vars.insert(key.to_string(), v.join("\n"));
         self
     }
 }

@@ -17,8 +17,44 @@ pub const OWNER_LABEL: &str = "owner=helm";
 pub const SECRET_TYPE: &str = "helm.sh/release.v1";
 /// The chart this tool diagnoses.
 pub const CHART_NAME: &str = "prefect-server";
-/// A decoded release larger than this is refused (real ones are well under a few MiB).
-pub const MAX_RELEASE_BYTES: u64 = 32 * 1024 * 1024;
+/// A decoded release larger than this is refused (real ones are well under a few MiB: Kubernetes
+/// holds a Secret of at most 1 MiB, and a chart's manifest compresses about tenfold).
+pub const MAX_RELEASE_BYTES: u64 = 16 * 1024 * 1024;
+/// The most JSON values (objects, arrays, scalars) a release may hold before it is parsed: memory is
+/// bounded by what is built, not only by bytes (31 MiB of `[[],[],…]` would take gigabytes as
+/// values). A real release holds a few thousand.
+pub const MAX_RELEASE_NODES: usize = 250_000;
+
+/// Counts the JSON values in `json` without building them (a lexical scan: each `{`, `[` and `,`
+/// outside strings starts at most one value); `false` when there are more than `max`.
+pub fn json_nodes_within(json: &[u8], max: usize) -> bool {
+    let mut count = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' | b',' => {
+                count += 1;
+                if count > max {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -115,6 +151,11 @@ pub fn decode(data: &[u8]) -> Result<Release, DecodeError> {
     } else {
         raw
     };
+    if !json_nodes_within(&json, MAX_RELEASE_NODES) {
+        return Err(DecodeError(format!(
+            "the release holds more than {MAX_RELEASE_NODES} JSON values; refusing it"
+        )));
+    }
     let raw: RawRelease = serde_json::from_slice(&json).map_err(|e| {
         DecodeError(format!(
             "the release is not Helm release JSON ({})",
@@ -467,7 +508,7 @@ mod tests {
         }
         let b = base64::engine::general_purpose::STANDARD.encode(gz.finish().expect("gz"));
         let e = decode(b.as_bytes()).expect_err("bomb");
-        assert!(e.0.contains("more than 32 MiB"), "{e}");
+        assert!(e.0.contains("more than 16 MiB"), "{e}");
     }
 
     #[test]
@@ -523,5 +564,25 @@ mod tests {
         assert_eq!(d.generation, Generation::Auth);
         assert_eq!(d.secret_name("rel"), "rel-postgresql");
         assert_eq!(revision_of("sh.helm.release.v1.prefect.v12"), Some(12));
+    }
+
+    #[test]
+    fn a_small_gzip_of_many_values_is_refused_before_parsing() {
+        use std::io::Write as _;
+        // About 9 MiB of `[],` (3 million values) gzips to a few KiB.
+        let mut json = b"{\"name\":\"x\",\"config\":[".to_vec();
+        for _ in 0..3_000_000 {
+            json.extend_from_slice(b"[],");
+        }
+        json.extend_from_slice(b"[]]}");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&json).unwrap();
+        let packed = gz.finish().unwrap();
+        assert!(packed.len() < 200_000, "{}", packed.len());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(packed);
+        let e = decode(b64.as_bytes()).unwrap_err();
+        assert!(e.0.contains("more than 250000 JSON values"), "{e}");
+        assert!(json_nodes_within(br#"{"a":"[[[,,,]]]","b":[1,2]}"#, 4));
+        assert!(!json_nodes_within(br#"[1,2,3,4]"#, 3));
     }
 }

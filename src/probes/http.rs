@@ -468,7 +468,7 @@ impl HttpProbe {
             detail: format!("cannot set up the HTTP client: {e}"),
         })?;
         let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.opts.timeout;
+        let deadline = crate::bounded::deadline_in(self.opts.timeout);
         // reqwest's own time-outs (at the deadline) fire first and tell the phase; this is a backstop.
         let backstop = deadline + Duration::from_millis(150);
         let mut method = req.method;

@@ -8,7 +8,7 @@
 
 use std::{
     fmt,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, OnceLock},
     time::Duration,
 };
@@ -150,6 +150,125 @@ impl<K> ClusterScoped for K where
 {
 }
 
+/// Reads the kubeconfig as kubectl finds it (`--kubeconfig`, else every file in `KUBECONFIG`,
+/// merged, else `~/.kube/config`) with bounded reads. The files it names (CA, client certificate and
+/// key, token file) are read here too, with the same bounds, and put inline, so the client library
+/// reads no file itself; every credential is registered for scrubbing. `Ok(None)`: no file.
+pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, KubeError> {
+    let paths: Vec<PathBuf> = match explicit {
+        Some(p) => vec![p.to_path_buf()],
+        None => match std::env::var_os("KUBECONFIG") {
+            Some(v) if std::env::split_paths(&v).any(|p| !p.as_os_str().is_empty()) => {
+                std::env::split_paths(&v)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            }
+            _ => match std::env::var_os("HOME") {
+                Some(h) => {
+                    let p = Path::new(&h).join(".kube").join("config");
+                    if !p.exists() {
+                        return Ok(None);
+                    }
+                    vec![p]
+                }
+                None => return Ok(None),
+            },
+        },
+    };
+    let mut merged: Option<Kubeconfig> = None;
+    for path in &paths {
+        let text = crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "kubeconfig")
+            .map_err(|e| KubeError::Config(e.to_string()))?;
+        let mut kc = Kubeconfig::from_yaml(&text)
+            .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?;
+        inline_files(&mut kc, path.parent().unwrap_or(Path::new(".")))?;
+        merged = Some(match merged {
+            None => kc,
+            Some(m) => m
+                .merge(kc)
+                .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?,
+        });
+    }
+    Ok(merged)
+}
+
+/// Puts the files a kubeconfig names inline (bounded reads) and registers its credentials.
+fn inline_files(kc: &mut Kubeconfig, dir: &Path) -> Result<(), KubeError> {
+    use base64::Engine as _;
+    use secrecy::ExposeSecret as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let read = |p: &str, what: &'static str| -> Result<Vec<u8>, KubeError> {
+        let path = dir.join(p);
+        crate::bounded::read_file(&path, crate::bounded::MAX_PEM_FILE, what)
+            .map_err(|e| KubeError::Config(e.to_string()))
+    };
+    for named in &mut kc.clusters {
+        if let Some(c) = &mut named.cluster
+            && let Some(p) = c.certificate_authority.take()
+        {
+            c.certificate_authority_data = Some(b64.encode(read(&p, "certificate file")?));
+        }
+        if let Some(c) = &named.cluster
+            && let Some(proxy) = &c.proxy_url
+        {
+            crate::redact::register_url_credentials(proxy);
+        }
+    }
+    for named in &mut kc.auth_infos {
+        let Some(a) = &mut named.auth_info else {
+            continue;
+        };
+        if let Some(p) = a.client_certificate.take() {
+            a.client_certificate_data = Some(b64.encode(read(&p, "certificate file")?));
+        }
+        if let Some(p) = a.client_key.take() {
+            let key = String::from_utf8_lossy(&read(&p, "key file")?).into_owned();
+            a.client_key_data = Some(b64.encode(key.as_bytes()).into());
+        }
+        if let Some(p) = a.token_file.take() {
+            let token = String::from_utf8_lossy(&read(&p, "token file")?)
+                .trim()
+                .to_string();
+            a.token = Some(token.into());
+        }
+        if let Some(exec) = &mut a.exec
+            && let Some(cmd) = &exec.command
+            && cmd.contains(std::path::MAIN_SEPARATOR)
+            && Path::new(cmd).is_relative()
+        {
+            exec.command = Some(dir.join(cmd).display().to_string());
+        }
+        for secret in [&a.token, &a.password, &a.client_key_data]
+            .into_iter()
+            .flatten()
+        {
+            let s = secret.expose_secret();
+            crate::redact::register(s);
+            crate::redact::register(s.trim());
+            // The key as PEM, when it is given inline as base64.
+            if let Ok(pem) = b64.decode(s.trim()) {
+                for line in String::from_utf8_lossy(&pem).lines() {
+                    if !line.starts_with("-----") {
+                        crate::redact::register(line.trim());
+                    }
+                }
+            }
+        }
+        if let Some(p) = &a.auth_provider {
+            for (k, v) in &p.config {
+                if k.contains("token") || k.contains("secret") {
+                    crate::redact::register(v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The largest answer read from the Kubernetes API (a Secret is at most 1 MiB; a list of the
+/// namespace's pods or Helm release metadata is far less).
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
 /// A connected client and where it points.
 #[derive(Clone)]
 pub struct KubeProbe {
@@ -183,27 +302,22 @@ impl KubeProbe {
             context: opts.context.clone(),
             ..Default::default()
         };
-        let loaded = match &opts.kubeconfig {
-            Some(path) => {
-                let kc = Kubeconfig::read_from(path)
-                    .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?;
+        let loaded = match read_kubeconfig(opts.kubeconfig.as_deref())? {
+            Some(kc) => {
                 let context = kopts.context.clone().or_else(|| kc.current_context.clone());
                 kube::Config::from_custom_kubeconfig(kc, &kopts)
                     .await
                     .map(|c| (c, context))
             }
-            None => match Kubeconfig::read() {
-                Ok(kc) => {
-                    let context = kopts.context.clone().or_else(|| kc.current_context.clone());
-                    kube::Config::from_custom_kubeconfig(kc, &kopts)
-                        .await
-                        .map(|c| (c, context))
-                }
-                Err(e) if opts.context.is_some() => Err(e),
-                Err(e) => match kube::Config::incluster() {
-                    Ok(c) => Ok((c, Some("in-cluster".to_string()))),
-                    Err(_) => Err(e),
-                },
+            None if opts.context.is_some() => {
+                return Err(KubeError::Config(
+                    "no kubeconfig file found (KUBECONFIG, ~/.kube/config) for --context"
+                        .to_string(),
+                ));
+            }
+            None => match kube::Config::incluster() {
+                Ok(c) => Ok((c, Some("in-cluster".to_string()))),
+                Err(e) => return Err(KubeError::Config(e.to_string())),
             },
         };
         let (mut config, context) = loaded.map_err(|e| KubeError::Config(e.to_string()))?;
@@ -215,7 +329,15 @@ impl KubeProbe {
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
         let server = config.cluster_url.to_string();
-        let client = Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
+        // Every response body is read with a cap: a 64 MiB Secret or an endless stream is cut off.
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| KubeError::Config(e.to_string()))?
+            .with_layer(&tower::util::MapResponseLayer::new(
+                |r: http::Response<Box<kube::client::DynBody>>| {
+                    r.map(|b| http_body_util::Limited::new(b, MAX_RESPONSE_BYTES))
+                },
+            ))
+            .build();
         Ok(KubeProbe {
             client,
             namespace,
@@ -225,6 +347,11 @@ impl KubeProbe {
             timeout,
             dead: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// The deadline of each call (`--timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The same client with its own dead-server latch, for a new `--wait` round.

@@ -542,7 +542,8 @@ fn pgpass_lookup(path: &Path, host: &str, port: u16, db: &str, user: &str) -> Op
     if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
         return None;
     }
-    let text = std::fs::read_to_string(path).ok()?;
+    let text =
+        crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "pgpass file").ok()?;
     let host_key = if host.starts_with('/') {
         "localhost"
     } else {

@@ -362,7 +362,7 @@ pub async fn connect(
     timeout: Duration,
 ) -> Result<PgSession, ConnectFailure> {
     let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = crate::bounded::deadline_in(timeout);
     let tls = tls_connector(target)?;
     let stream = dialer.dial(target, deadline).await?;
 
@@ -575,10 +575,8 @@ fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, ConnectFailure
     };
     match file {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(&path)
-                .map_err(|e| ConnectFailure::Config {
-                    detail: format!("cannot read sslrootcert {}: {e}", path.display()),
-                })?
+            let pem = read_pem(&path, "sslrootcert")?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ConnectFailure::Config {
                     detail: format!(
@@ -631,15 +629,37 @@ fn client_identity(target: &DbTarget) -> Result<Option<Identity>, ConnectFailure
             });
         }
     };
-    let certs = CertificateDer::pem_file_iter(&cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let certs = CertificateDer::pem_slice_iter(&read_pem(&cert, "sslcert")?)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ConnectFailure::Config {
-            detail: format!("cannot read sslcert {}: {e}", cert.display()),
+            detail: format!(
+                "sslcert {} is not a PEM certificate file: {e}",
+                cert.display()
+            ),
         })?;
-    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| ConnectFailure::Config {
-        detail: format!("cannot read sslkey {}: {e}", key.display()),
+    let key = PrivateKeyDer::from_pem_slice(&read_pem(&key, "sslkey")?).map_err(|e| {
+        ConnectFailure::Config {
+            detail: format!("sslkey {} is not a PEM private key: {e}", key.display()),
+        }
     })?;
     Ok(Some((certs, key)))
+}
+
+/// A certificate or key file, read with a cap (`sslrootcert=/dev/zero` is refused at once).
+fn read_pem(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, ConnectFailure> {
+    crate::bounded::read_file(
+        path,
+        crate::bounded::MAX_PEM_FILE,
+        "certificate or key file",
+    )
+    .map_err(|e| ConnectFailure::Config {
+        detail: match e {
+            crate::bounded::ReadError::Io { path, message } => {
+                format!("cannot read {what} {path}: {message}")
+            }
+            e => format!("{what}: {e}"),
+        },
+    })
 }
 
 /// The shared, lazily opened database connection of one run.

@@ -146,10 +146,14 @@ impl PrefectConfig {
                 return false;
             }
             let shown = pretty(path, home.as_deref());
-            let text = match std::fs::read_to_string(path) {
+            let text = match crate::bounded::read_text(
+                path,
+                crate::bounded::MAX_CONFIG_FILE,
+                "prefect config file",
+            ) {
                 Ok(t) => t,
                 Err(e) => {
-                    problems.push(format!("cannot read {shown}: {e}"));
+                    problems.push(e.to_string().replace(&path.display().to_string(), &shown));
                     return true;
                 }
             };
