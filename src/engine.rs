@@ -229,7 +229,7 @@ async fn run_one(
             abort.abort();
             Outcome::error(format!(
                 "timed out after {} (raise --timeout if the target is slow)",
-                humantime::format_duration(timeout)
+                crate::untrusted::duration(timeout)
             ))
         }
     };

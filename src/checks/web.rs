@@ -172,7 +172,7 @@ pub async fn ui_settings(cx: &Cx) -> Result<UiSettings, Outcome> {
         None => {
             return Err(ev(Outcome::finding(format!(
                 "{url} has no server_url key (keys: {})",
-                obj.keys().cloned().collect::<Vec<_>>().join(", ")
+                crate::untrusted::list(&obj.keys().collect::<Vec<_>>(), 20)
             ))));
         }
     };

@@ -110,6 +110,13 @@ impl fmt::Display for GraphqlProblem {
 pub fn data(resp: &Response) -> Result<Map<String, Value>, GraphqlProblem> {
     let status = resp.status_text();
     let parsed: Option<Value> = serde_json::from_slice(&resp.body).ok();
+    // JSON, but not an object (an array, a string): a JSON answer that is not GraphQL's.
+    if parsed.as_ref().is_some_and(|v| !v.is_object()) && (200..300).contains(&resp.status) {
+        return Err(GraphqlProblem::NoData {
+            status,
+            snippet: resp.snippet(),
+        });
+    }
     let Some(Value::Object(mut obj)) = parsed else {
         if resp.is_html() {
             return Err(GraphqlProblem::Html {

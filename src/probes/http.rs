@@ -166,18 +166,11 @@ impl Response {
         head.starts_with("<!doctype html") || head.starts_with("<html")
     }
 
-    /// The `<title>` of an HTML body, if any.
+    /// The `<title>` of an HTML body, if any: its text only (tags inside dropped, the common
+    /// entities decoded), cut at a word, never in the middle of a tag.
     pub fn html_title(&self) -> Option<String> {
         let text = String::from_utf8_lossy(&self.body[..self.body.len().min(64 * 1024)]);
-        let lower = text.to_lowercase();
-        let start = lower.find("<title")?;
-        let open_end = start + lower[start..].find('>')? + 1;
-        let close = open_end + lower[open_end..].find("</title")?;
-        let title = text
-            .get(open_end..close)?
-            .split_whitespace()
-            .collect::<Vec<_>>();
-        (!title.is_empty()).then(|| clip(&title.join(" "), 80))
+        html_title(&text)
     }
 
     /// The start of the body on one line, for messages.
@@ -217,6 +210,58 @@ impl Response {
             "elapsed_ms": u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
         })
     }
+}
+
+fn html_title(text: &str) -> Option<String> {
+    // ASCII lowercasing keeps byte offsets equal between `text` and `lower`.
+    let lower = text.to_ascii_lowercase();
+    // `<title>` or `<title attr…>`, not `<titlebar>`.
+    let mut from = 0;
+    let start = loop {
+        let at = from + lower[from..].find("<title")?;
+        if lower[at + 6..].starts_with(['>', ' ', '\t', '\n', '\r']) {
+            break at;
+        }
+        from = at + 6;
+    };
+    let open_end = start + lower[start..].find('>')? + 1;
+    let close = open_end + lower[open_end..].find("</title")?;
+    let inner = &text[open_end..close];
+    // Drop tags inside the title.
+    let mut plain = String::with_capacity(inner.len());
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let plain = plain
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    if words.is_empty() {
+        return None;
+    }
+    // Whole words up to 80 characters.
+    let mut out = String::new();
+    for w in &words {
+        if !out.is_empty() && out.chars().count() + 1 + w.chars().count() > 80 {
+            out.push('…');
+            return Some(out);
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    Some(clip(&out, 80))
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -285,6 +330,16 @@ pub enum HttpFailure {
         status: u16,
         detail: String,
     },
+    /// The response head could not be read: over 100 headers, or a head too long.
+    BadHead {
+        detail: String,
+    },
+    /// The proxy (from the environment) could not be reached; the server itself was not tried.
+    Proxy {
+        proxy: String,
+        var: &'static str,
+        cause: Box<HttpFailure>,
+    },
 }
 
 impl HttpFailure {
@@ -298,6 +353,8 @@ impl HttpFailure {
             HttpFailure::NotHttp { .. } => "not-http",
             HttpFailure::Network { .. } => "network",
             HttpFailure::TooLarge { .. } => "too-large",
+            HttpFailure::BadHead { .. } => "bad-response-head",
+            HttpFailure::Proxy { .. } => "proxy",
             HttpFailure::TooManyRedirects { .. } => "too-many-redirects",
             HttpFailure::RedirectLoop { .. } => "redirect-loop",
             HttpFailure::BadRedirect { .. } => "bad-redirect",
@@ -318,7 +375,7 @@ impl fmt::Display for HttpFailure {
             HttpFailure::Timeout { phase, after } => write!(
                 f,
                 "no answer within {} while {}",
-                humantime::format_duration(*after),
+                crate::untrusted::duration(*after),
                 phase.describe()
             ),
             HttpFailure::Tls { detail } => write!(f, "TLS failed: {detail}"),
@@ -343,6 +400,15 @@ impl fmt::Display for HttpFailure {
             HttpFailure::BadRedirect { status, detail } => {
                 write!(f, "HTTP {status} redirect with {detail}")
             }
+            HttpFailure::BadHead { detail } => write!(
+                f,
+                "the response head could not be read ({detail}): more than 100 headers or a head \
+                 too long; the server or a proxy in front of it is misbehaving"
+            ),
+            HttpFailure::Proxy { proxy, var, cause } => write!(
+                f,
+                "the proxy {proxy} (from {var}) could not be reached, so the server was not tried: {cause}"
+            ),
         }
     }
 }
@@ -370,6 +436,65 @@ fn causes<'a>(
 
 /// Classifies a reqwest error by walking its causes.
 fn classify(e: &reqwest::Error, url: &Url, after: Duration) -> HttpFailure {
+    let failure = classify_direct(e, url, after);
+    // A failure to connect through a proxy is the proxy's, not the server's.
+    let connecting = matches!(
+        failure,
+        HttpFailure::Refused
+            | HttpFailure::Dns { .. }
+            | HttpFailure::Timeout {
+                phase: HttpPhase::Connect,
+                ..
+            }
+    ) || e.is_connect();
+    match proxy_for(url, &|k| std::env::var(k).ok()) {
+        Some((proxy, var)) if connecting => HttpFailure::Proxy {
+            proxy,
+            var,
+            cause: Box::new(failure),
+        },
+        _ => failure,
+    }
+}
+
+/// The proxy the environment names for `url` (as reqwest reads it: `HTTPS_PROXY`/`HTTP_PROXY`, their
+/// lower-case forms, `ALL_PROXY`, minus `NO_PROXY`), with the variable's name.
+pub fn proxy_for(
+    url: &Url,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, &'static str)> {
+    let get = |names: &[&'static str]| {
+        names
+            .iter()
+            .find_map(|n| var(n).filter(|v| !v.trim().is_empty()).map(|v| (v, *n)))
+    };
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if let Some((no, _)) = get(&["NO_PROXY", "no_proxy"]) {
+        for entry in no.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+            if entry == "*"
+                || host.eq_ignore_ascii_case(entry)
+                || host
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{}", entry.to_ascii_lowercase()))
+            {
+                return None;
+            }
+        }
+    }
+    let found = match url.scheme() {
+        "https" => get(&["HTTPS_PROXY", "https_proxy"]),
+        _ => get(&["HTTP_PROXY", "http_proxy"]),
+    }
+    .or_else(|| get(&["ALL_PROXY", "all_proxy"]))?;
+    crate::redact::register_url_credentials(&found.0);
+    Some((crate::redact::mask_shapes(&found.0), found.1))
+}
+
+fn classify_direct(e: &reqwest::Error, url: &Url, after: Duration) -> HttpFailure {
     let chain = causes(e);
     for err in &chain {
         if let Some(t) = err.downcast_ref::<rustls::Error>() {
@@ -413,6 +538,14 @@ fn classify(e: &reqwest::Error, url: &Url, after: Duration) -> HttpFailure {
         }
         if let Some(h) = err.downcast_ref::<hyper::Error>()
             && h.is_parse()
+            && h.to_string().contains("too large")
+        {
+            return HttpFailure::BadHead {
+                detail: h.to_string(),
+            };
+        }
+        if let Some(h) = err.downcast_ref::<hyper::Error>()
+            && h.is_parse()
         {
             return HttpFailure::NotHttp {
                 detail: h.to_string(),
@@ -442,6 +575,19 @@ pub struct HttpProbe {
 
 impl HttpProbe {
     pub fn new(opts: HttpOptions) -> HttpProbe {
+        // A proxy's credentials are secrets from the moment the environment is read.
+        for var in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            if let Ok(v) = std::env::var(var) {
+                crate::redact::register_url_credentials(&v);
+            }
+        }
         HttpProbe {
             client: build_client(&opts),
             opts,
@@ -611,4 +757,52 @@ fn build_client(opts: &HttpOptions) -> Result<reqwest::Client, String> {
         .pool_max_idle_per_host(4)
         .build()
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_text_cut_at_a_word() {
+        assert_eq!(
+            html_title("<title>Welcome to nginx!</title>").as_deref(),
+            Some("Welcome to nginx!")
+        );
+        assert_eq!(
+            html_title("<titlebar>x</titlebar><title lang=\"en\">A &amp; <b>B</b></title>")
+                .as_deref(),
+            Some("A & B")
+        );
+        let long = format!("<title>{}</title>", "word ".repeat(40));
+        let t = html_title(&long).unwrap();
+        assert!(t.ends_with("word…") && t.chars().count() <= 81, "{t}");
+        assert_eq!(html_title("<title>unclosed"), None);
+    }
+
+    #[test]
+    fn proxies_from_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let u = Url::parse("https://prefect.example.com/graphql").unwrap();
+        let e = env(&[("HTTPS_PROXY", "http://u:zq-proxy-pw@proxy:3128")]);
+        assert_eq!(
+            proxy_for(&u, &e),
+            Some(("http://u:****@proxy:3128".to_string(), "HTTPS_PROXY"))
+        );
+        let e = env(&[
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("NO_PROXY", "localhost,.example.com"),
+        ]);
+        assert_eq!(proxy_for(&u, &e), None);
+        let e = env(&[("HTTP_PROXY", "http://proxy:3128")]);
+        assert_eq!(proxy_for(&u, &e), None);
+        assert_eq!(crate::redact::scrub("zq-proxy-pw"), "****");
+    }
 }

@@ -80,7 +80,7 @@ pub enum KubeError {
     },
     #[error("cannot reach the Kubernetes API at {server}: {detail}")]
     Unreachable { server: String, detail: String },
-    #[error("the Kubernetes API at {server} did not answer within {}", humantime::format_duration(*after))]
+    #[error("the Kubernetes API at {server} did not answer within {}", crate::untrusted::duration(*after))]
     Timeout { server: String, after: Duration },
     #[error("the Kubernetes API refused to {verb} {resource}: {code} {message}")]
     Api {
@@ -407,6 +407,19 @@ impl KubeProbe {
                 code: status.code,
                 message: status.message.clone(),
             },
+            kube::Error::SerdeError(_) => KubeError::Other(format!(
+                "the Kubernetes API at {} answered {verb} {resource} with something that is not \
+                 Kubernetes JSON (an HTML page from a proxy, a login portal or a load balancer?)",
+                self.server
+            )),
+            kube::Error::HyperError(_) | kube::Error::Service(_)
+                if chain(&e).contains("length limit exceeded") =>
+            {
+                KubeError::Other(format!(
+                    "the answer to {verb} {resource} is larger than {} MiB; stopped reading it",
+                    MAX_RESPONSE_BYTES / (1024 * 1024)
+                ))
+            }
             kube::Error::HyperError(_) | kube::Error::Service(_) => {
                 let detail = chain(&e);
                 // The client's own read/connect timeouts (set to ours) say "timed out".

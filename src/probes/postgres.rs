@@ -125,7 +125,7 @@ impl fmt::Display for ConnectFailure {
                 write!(
                     f,
                     "timed out after {} {}",
-                    humantime::format_duration(*after),
+                    crate::untrusted::duration(*after),
                     phase.describe()
                 )
             }
@@ -173,6 +173,75 @@ impl Dialer for std::sync::Arc<dyn Dialer> {
         deadline: tokio::time::Instant,
     ) -> futures::future::BoxFuture<'a, Result<Box<dyn Stream>, ConnectFailure>> {
         self.as_ref().dial(target, deadline)
+    }
+}
+
+/// The most bytes read from a database server in one session. Every query of the checks returns a
+/// few rows; a server that sends a 10 MiB error or an endless message is cut off here, whatever
+/// the client library would buffer.
+pub const MAX_SESSION_READ: u64 = 32 * 1024 * 1024;
+
+/// A stream that fails its reads once `left` bytes have been read.
+pub struct Capped<S> {
+    inner: S,
+    left: u64,
+}
+
+impl<S> Capped<S> {
+    pub fn new(inner: S, max: u64) -> Capped<S> {
+        Capped { inner, left: max }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "the server sent more than {} MiB; stopped reading",
+                MAX_SESSION_READ / (1024 * 1024)
+            ))));
+        }
+        let before = buf.filled().len();
+        let room = usize::try_from(self.left).unwrap_or(usize::MAX);
+        // Read at most what is left into the caller's buffer.
+        let poll = if buf.remaining() > room {
+            let mut limited = tokio::io::ReadBuf::new(buf.initialize_unfilled_to(room));
+            let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut limited);
+            let n = limited.filled().len();
+            buf.advance(n);
+            poll
+        } else {
+            std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        };
+        let read = (buf.filled().len() - before) as u64;
+        self.left = self.left.saturating_sub(read);
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -364,7 +433,10 @@ pub async fn connect(
     let started = Instant::now();
     let deadline = crate::bounded::deadline_in(timeout);
     let tls = tls_connector(target)?;
-    let stream = dialer.dial(target, deadline).await?;
+    let stream: Box<dyn Stream> = Box::new(Capped::new(
+        dialer.dial(target, deadline).await?,
+        MAX_SESSION_READ,
+    ));
 
     let mut config = tokio_postgres::Config::new();
     config
@@ -701,5 +773,26 @@ impl PgProbe {
                 .await
                 .clone()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    #[tokio::test]
+    async fn a_capped_stream_stops_at_its_cap() {
+        let data = vec![7u8; 100];
+        let mut s = Capped::new(&data[..], 10);
+        let mut out = Vec::new();
+        let e = s.read_to_end(&mut out).await.unwrap_err();
+        assert_eq!(out.len(), 10);
+        assert!(e.to_string().contains("stopped reading"), "{e}");
+        let mut s = Capped::new(&data[..], 100);
+        let mut out = Vec::new();
+        // Exactly the cap is fine; the end of the stream is reached at the cap.
+        let _ = s.read_to_end(&mut out).await;
+        assert_eq!(out.len(), 100);
     }
 }
