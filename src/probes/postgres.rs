@@ -783,7 +783,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_capped_stream_stops_at_its_cap() {
-        let data = vec![7u8; 100];
+        let data = [7u8; 100];
         let mut s = Capped::new(&data[..], 10);
         let mut out = Vec::new();
         let e = s.read_to_end(&mut out).await.unwrap_err();
