@@ -150,14 +150,19 @@ pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
         }
     }
     drop(reads);
+    // What could not be read: a few names, then the counts.
+    let mut skipped = Vec::new();
+    if !undecodable.is_empty() {
+        skipped.push(crate::untrusted::list(&undecodable, 5));
+    }
     if late > 0 {
-        undecodable.push(format!(
+        skipped.push(format!(
             "{late} not read within {}",
             crate::untrusted::duration(probe.timeout())
         ));
     }
     if not_read > 0 {
-        undecodable.push(format!(
+        skipped.push(format!(
             "{not_read} more not read (at most {MAX_RELEASES} are)"
         ));
     }
@@ -168,13 +173,13 @@ pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
                 reason: format!("no Helm release named {name} in {}", searched(probe)),
             },
             None => Discovery::NoRelease {
-                searched: if undecodable.is_empty() {
+                searched: if skipped.is_empty() {
                     searched(probe)
                 } else {
                     format!(
                         "{} (unreadable releases skipped: {})",
                         searched(probe),
-                        crate::untrusted::list(&undecodable, 5)
+                        skipped.join("; ")
                     )
                 },
             },

@@ -15,6 +15,8 @@ pub enum GraphqlProblem {
         status: String,
         title: Option<String>,
     },
+    /// JSON, but an array or a scalar where GraphQL answers with an object.
+    NotAnObject { status: String, snippet: String },
     /// Neither HTML nor JSON.
     NotJson {
         status: String,
@@ -39,6 +41,7 @@ impl GraphqlProblem {
         match self {
             GraphqlProblem::Html { .. } => "html",
             GraphqlProblem::NotJson { .. } => "not-json",
+            GraphqlProblem::NotAnObject { .. } => "not-graphql",
             GraphqlProblem::Status { .. } => "http-status",
             GraphqlProblem::Errors { .. } => "graphql-errors",
             GraphqlProblem::NoData { .. } => "no-data",
@@ -67,6 +70,10 @@ impl fmt::Display for GraphqlProblem {
                      error page or the UI is answering at this URL, not Apollo",
                 )
             }
+            GraphqlProblem::NotAnObject { status, snippet } => write!(
+                f,
+                "answered {status} with JSON that is not a GraphQL answer (not an object): {snippet:?}"
+            ),
             GraphqlProblem::NotJson {
                 status,
                 content_type,
@@ -112,7 +119,7 @@ pub fn data(resp: &Response) -> Result<Map<String, Value>, GraphqlProblem> {
     let parsed: Option<Value> = serde_json::from_slice(&resp.body).ok();
     // JSON, but not an object (an array, a string): a JSON answer that is not GraphQL's.
     if parsed.as_ref().is_some_and(|v| !v.is_object()) && (200..300).contains(&resp.status) {
-        return Err(GraphqlProblem::NoData {
+        return Err(GraphqlProblem::NotAnObject {
             status,
             snippet: resp.snippet(),
         });

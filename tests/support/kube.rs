@@ -125,6 +125,8 @@ pub struct Cluster {
     pub forwards: BTreeMap<(String, u16), SocketAddr>,
     /// Accept connections but never answer.
     pub hang: bool,
+    /// Each read of one Helm release secret takes this long.
+    pub slow_release_reads: Option<std::time::Duration>,
 }
 
 fn pod_from(workload: &Value, suffix: &str) -> Value {
@@ -290,7 +292,14 @@ impl KubeServer {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let cluster = cluster.clone();
                         let recorded = recorded.clone();
-                        async move { Ok::<_, Infallible>(serve(req, &cluster, &recorded)) }
+                        async move {
+                            if let Some(d) = cluster.slow_release_reads
+                                && req.uri().path().contains("/secrets/sh.helm.release")
+                            {
+                                tokio::time::sleep(d).await;
+                            }
+                            Ok::<_, Infallible>(serve(req, &cluster, &recorded))
+                        }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
