@@ -242,7 +242,7 @@ fn a_refusing_proxy_is_named_and_its_password_masked() {
         "api.reachable",
     ];
     let out = doctor()
-        .args(&json_args)
+        .args(json_args)
         .env("HTTP_PROXY", &proxy)
         .output()
         .unwrap();
