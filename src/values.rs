@@ -24,6 +24,8 @@ pub const DEFAULTS_2022_12: &str = include_str!("../chart/values-2022.12.yaml");
 /// A values file larger than this is refused (real ones are a few KiB).
 pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
 const MAX_DEPTH: usize = 64;
+/// The YAML parser's stack: ample for [`MAX_DEPTH`] levels even in a debug build.
+const PARSER_STACK: usize = 64 * 1024 * 1024;
 
 /// A YAML node with the location of every value.
 #[derive(Debug, Clone)]
@@ -215,8 +217,27 @@ pub fn parse(file: &str, text: &str) -> Result<(Value, Locations), ParseError> {
     if text.trim().is_empty() {
         return Ok((Value::Object(Map::new()), Locations::new()));
     }
-    let node: Spanned<Node> = serde_saphyr::from_str_with_options(text, options())
-        .map_err(|e| parse_error(file, text, &e))?;
+    // The parser recurses once per level up to the depth budget; it runs on a thread whose stack
+    // is sized for that budget, whatever thread (a test's, a runtime worker's) called it.
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("values-parser".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, || {
+                serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options())
+                    .map_err(|e| parse_error(file, text, &e))
+            })
+            .map(|h| h.join())
+    });
+    let node: Spanned<Node> = match parsed {
+        Ok(Ok(result)) => result?,
+        Ok(Err(_)) | Err(_) => {
+            return Err(ParseError {
+                location: None,
+                message: format!("{file} could not be parsed (the parser stopped)"),
+            });
+        }
+    };
     let mut locs = Locations::new();
     let value = to_json(&node.value, "", file, &mut locs, 0);
     match value {
