@@ -827,3 +827,44 @@ fn clear_messages_for_odd_answers() {
         "{msg}"
     );
 }
+
+#[test]
+fn secrets_in_the_prefect_config_are_never_shown() {
+    let apollo = Apollo::default().start();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    std::fs::create_dir(home.join(".prefect")).unwrap();
+    std::fs::write(
+        home.join(".prefect/config.toml"),
+        format!(
+            "backend = \"server\"\n[cloud]\napi_key = \"{LEARNED}-key\"\n[server]\nendpoint = \"http://admin:{LEARNED}@127.0.0.1:{}/graphql\"\n",
+            apollo.addr.port()
+        ),
+    )
+    .unwrap();
+    for format in ["json", "text", "junit", "sarif"] {
+        let out = doctor()
+            .args([
+                "check",
+                "-o",
+                format,
+                "-v",
+                "--timeout",
+                "2s",
+                "--only",
+                "prefect.*",
+                "--only",
+                "api.*",
+            ])
+            .env("HOME", home)
+            .env("PREFECT__CLOUD__AUTH_TOKEN", format!("{LEARNED}-token"))
+            .output()
+            .unwrap();
+        let all = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!all.contains(LEARNED), "{format}: {all}");
+        if format == "text" {
+            assert!(all.contains("admin:****@127.0.0.1"), "{all}");
+        }
+    }
+}

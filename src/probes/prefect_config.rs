@@ -104,6 +104,26 @@ fn scalar(v: &toml::Value) -> Option<String> {
     }
 }
 
+/// Registers every string of a prefect config file under a key that names a secret (`api_key`,
+/// `auth_token`, `password`), and the password of every URL in it. Iterative: a hostile file's
+/// nesting costs no stack.
+fn register_secrets(table: &toml::Table) {
+    let mut stack: Vec<(&str, &toml::Value)> = table.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    while let Some((key, v)) = stack.pop() {
+        match v {
+            toml::Value::String(s) => {
+                crate::redact::register_url_credentials(s);
+                if crate::redact::is_secret_key(key) {
+                    crate::redact::register(s);
+                }
+            }
+            toml::Value::Table(t) => stack.extend(t.iter().map(|(k, v)| (k.as_str(), v))),
+            toml::Value::Array(a) => stack.extend(a.iter().map(|v| (key, v))),
+            _ => {}
+        }
+    }
+}
+
 fn section_of(key: &str) -> String {
     match key.rsplit_once('.') {
         Some((table, leaf)) => format!("[{table}] {leaf}"),
@@ -165,6 +185,7 @@ impl PrefectConfig {
                     return true;
                 }
             };
+            register_secrets(&table);
             for (key, _, _) in KEYS {
                 if let Some(v) = lookup(&table, key).and_then(scalar) {
                     settings.insert(
@@ -180,6 +201,15 @@ impl PrefectConfig {
         };
         let user_exists = read(&user_path, &mut settings);
         let backend_exists = read(&backend_path, &mut settings);
+        // Secrets in the environment's Prefect settings (an API key, a database URL's password).
+        for (name, value) in std::env::vars() {
+            if name.starts_with("PREFECT__") {
+                crate::redact::register_url_credentials(&value);
+                if crate::redact::is_secret_key(&name.replace("__", ".")) {
+                    crate::redact::register(&value);
+                }
+            }
+        }
         let mut env_used = false;
         for (key, _, var) in KEYS {
             if let Some(v) = env.var(var) {
