@@ -257,6 +257,22 @@ fn finish(
             Severity::Info => Status::Pass,
         },
     };
+    // A fix variant the catalog entry lacks is a bug, never a silent fallback to the default fix
+    // (`every_fix_variant_the_code_names_is_in_the_catalog` scans for it; debug builds refuse it).
+    if cfg!(debug_assertions)
+        && let Some(v) = outcome.fix_variant
+        && !spec.fixes.contains_key(v)
+    {
+        return CheckResult {
+            status: Status::Error,
+            message: format!(
+                "internal error: {} asked for fix variant {v:?}, which checks/{}.toml lacks",
+                spec.id, spec.id
+            ),
+            fix: None,
+            ..finish(spec, severity, cx, Outcome::error(""), elapsed)
+        };
+    }
     let fix = matches!(status, Status::Warn | Status::Fail).then(|| {
         // The run's names (release, namespace, URLs) came from outside: one line each. The
         // outcome's own values were escaped when set (`Outcome::var`).

@@ -85,3 +85,61 @@ fn generated_docs_are_in_sync() {
         "README.md's check list is out of date: run `UPDATE_DOCS=1 cargo test --test catalog`"
     );
 }
+
+/// Every fix variant the code asks for (`.fix("name")`) is written in the catalog: in the entry of
+/// the check whose function asks for it, or, for a helper shared by several checks, in at least one
+/// entry (the engine then refuses, in debug builds, a variant its check's entry lacks).
+#[test]
+fn every_fix_variant_the_code_names_is_in_the_catalog() {
+    let catalog = Catalog::builtin();
+    let fn_of_id = |id: &str| id.replace(['.', '-'], "_");
+    let mut asked = 0;
+    for entry in std::fs::read_dir("src/checks").expect("src/checks") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        // Split the file at each `fn NAME(`; variants belong to the function they are in.
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            let t = line.trim_start();
+            if let Some(rest) = t
+                .strip_prefix("pub async fn ")
+                .or_else(|| t.strip_prefix("async fn "))
+                .or_else(|| t.strip_prefix("pub fn "))
+                .or_else(|| t.strip_prefix("fn "))
+            {
+                current = rest.split('(').next().map(str::to_string);
+            }
+            let mut rest = line;
+            while let Some(i) = rest.find(".fix(\"") {
+                let after = &rest[i + 6..];
+                let Some(end) = after.find('"') else { break };
+                let variant = &after[..end];
+                rest = &after[end..];
+                asked += 1;
+                let owner = catalog
+                    .entries()
+                    .iter()
+                    .find(|s| current.as_deref() == Some(fn_of_id(&s.id).as_str()));
+                match owner {
+                    Some(spec) => assert!(
+                        spec.fixes.contains_key(variant),
+                        "{}: {} asks for fix variant {variant:?}, which checks/{}.toml lacks",
+                        path.display(),
+                        spec.id,
+                        spec.id
+                    ),
+                    None => assert!(
+                        catalog
+                            .entries()
+                            .iter()
+                            .any(|s| s.fixes.contains_key(variant)),
+                        "{}: helper {:?} asks for fix variant {variant:?}, which no catalog entry has",
+                        path.display(),
+                        current
+                    ),
+                }
+            }
+        }
+    }
+    assert!(asked > 20, "the scan found only {asked} fix variants");
+}

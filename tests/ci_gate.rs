@@ -35,6 +35,10 @@ fn exit_codes_follow_the_worst_status() {
     }
     .start();
     let no_cors_ui = ui(&graphql(&no_cors));
+    // A UI that talks to another API than the one checked: a warning.
+    let other = Apollo::default().start();
+    let other_api = graphql(&other);
+    let healthy_ui = ui(&graphql(&healthy));
     // api.version cannot decide: `api` is missing from the answer.
     let odd = Server::start(|h| {
         if h.query().is_some_and(|q| q.contains("core_version")) {
@@ -53,14 +57,34 @@ fn exit_codes_follow_the_worst_status() {
         (vec!["--api-url", &h, "--only", "api.*"], 0, "pass only"),
         (vec!["--api-url", &h, "--only", "prefect.*"], 0, "skip only"),
         (
-            vec!["--ui-url", &no_cors_ui.url, "--only", "ui.*"],
+            vec![
+                "--api-url",
+                &other_api,
+                "--ui-url",
+                &healthy_ui.url,
+                "--only",
+                "ui.*",
+            ],
             0,
             "a warning",
         ),
         (
-            vec!["--ui-url", &no_cors_ui.url, "--only", "ui.*", "--strict"],
+            vec![
+                "--api-url",
+                &other_api,
+                "--ui-url",
+                &healthy_ui.url,
+                "--only",
+                "ui.*",
+                "--strict",
+            ],
             1,
             "a warning with --strict",
+        ),
+        (
+            vec!["--ui-url", &no_cors_ui.url, "--only", "ui.*"],
+            1,
+            "a browser refused by CORS",
         ),
         (vec!["--api-url", &dead, "--only", "api.*"], 1, "a failure"),
         (vec!["--api-url", &o, "--only", "api.*"], 1, "an error"),

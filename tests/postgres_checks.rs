@@ -147,11 +147,13 @@ fn missing_extensions_creatable_or_not() {
         pg.version_num >= 13,
         "these cases assume trusted extensions (PostgreSQL 13+)"
     );
-    // The app user owns the database: CREATE privilege, trusted extensions → the migrations can create them.
+    // Before the migrations ran: the app user owns the database (CREATE privilege, trusted
+    // extensions) → the migrations can create them.
     seed(
         &pg,
         &Seed {
             extensions: false,
+            schema: false,
             ..Seed::healthy("owned")
         },
     );
@@ -170,6 +172,7 @@ fn missing_extensions_creatable_or_not() {
         &Seed {
             extensions: false,
             app_owns_db: false,
+            schema: false,
             ..Seed::healthy("others")
         },
     );
@@ -190,6 +193,29 @@ fn missing_extensions_creatable_or_not() {
         "{fix}"
     );
     assert_eq!(run.code, 1);
+
+    // After the migrations ran (alembic_version exists), nothing will create them any more, even
+    // where the user may: fail, with the CREATE EXTENSION and a restart of the graphql service.
+    seed(
+        &pg,
+        &Seed {
+            extensions: false,
+            ..Seed::healthy("migrated")
+        },
+    );
+    let run = check_db(&pg, "migrated", &["--only", "db.extensions"]);
+    assert_eq!(run.status("db.extensions"), "fail", "{}", run.text);
+    let msg = run.message("db.extensions");
+    assert!(
+        msg.contains("pgcrypto, pg_trgm") && msg.contains("migrations have already run"),
+        "{msg}"
+    );
+    let fix = run.fix("db.extensions");
+    assert!(
+        fix.contains("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\";")
+            && fix.contains("kubectl rollout restart deployment/<release>-graphql"),
+        "{fix}"
+    );
 }
 
 #[test]

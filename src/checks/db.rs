@@ -169,7 +169,8 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
         ),
         trusted,
         s.query(
-            "SELECT r.rolsuper, pg_catalog.has_database_privilege(current_database(), 'CREATE') \
+            "SELECT r.rolsuper, pg_catalog.has_database_privilege(current_database(), 'CREATE'), \
+                    pg_catalog.to_regclass('public.alembic_version') IS NOT NULL \
              FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
             &[]
         ),
@@ -196,15 +197,16 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
         .collect();
     let available = col(&available);
     let trusted = col(&trusted);
-    let (superuser, can_create) = privs
+    let (superuser, can_create, migrated) = privs
         .first()
         .map(|r| {
             (
                 r.try_get::<_, bool>(0).unwrap_or(false),
                 r.try_get::<_, bool>(1).unwrap_or(false),
+                r.try_get::<_, bool>(2).unwrap_or(false),
             )
         })
-        .unwrap_or((false, false));
+        .unwrap_or((false, false, false));
 
     let missing: Vec<&str> = EXTENSIONS
         .iter()
@@ -217,6 +219,7 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
             .with("superuser", superuser)
             .with("create_on_database", can_create)
             .with("server_version_num", s.server_version_num)
+            .with("migrated", migrated)
     };
     if missing.is_empty() {
         let list = EXTENSIONS
@@ -261,6 +264,23 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
         } else {
             creatable.push(*ext);
         }
+    }
+    if migrated {
+        // The migrations ran already and will not run again: nothing will create them.
+        let why = if blocked.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", blocked.join("; "))
+        };
+        return evidence(
+            Outcome::finding(format!(
+                "missing in database {:?}: {}, and Prefect Server's migrations have already run \
+                 (alembic_version exists), so they will not create them{why}",
+                s.database,
+                missing.join(", ")
+            ))
+            .fix("migrated"),
+        );
     }
     if blocked.is_empty() {
         evidence(Outcome::warn(format!(

@@ -69,14 +69,30 @@ fn allows_origin(value: Option<&str>, origin: &str) -> bool {
     value.is_some_and(|v| v.trim() == "*" || v.trim().eq_ignore_ascii_case(origin))
 }
 
-/// What a browser would object to in the preflight and the actual response, if anything.
+/// What a browser would object to in the preflight and the actual response, if anything, and
+/// whether the browser's refusal is certain. A preflight that got an answer is judged as the browser
+/// judges it (certain); one that got none from here (a time-out, a reset) may still reach the
+/// server from the browser's network, so that outcome is uncertain.
 fn cors_problem(
+    preflight: &Result<Arc<Response>, crate::probes::http::HttpFailure>,
+    actual: &Response,
+    page_origin: &str,
+) -> Option<(String, bool)> {
+    cors_refusal(preflight, actual, page_origin).map(|m| (m, preflight.is_ok()))
+}
+
+fn cors_refusal(
     preflight: &Result<Arc<Response>, crate::probes::http::HttpFailure>,
     actual: &Response,
     page_origin: &str,
 ) -> Option<String> {
     match preflight {
-        Err(f) => return Some(format!("the CORS preflight (OPTIONS) failed: {f}")),
+        Err(f) => {
+            return Some(format!(
+                "the CORS preflight (OPTIONS) got no answer from here ({f}), so whether the browser is \
+                 refused is uncertain"
+            ));
+        }
         Ok(p) => {
             if !(200..300).contains(&p.status) {
                 return Some(format!(
@@ -214,7 +230,8 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
         }
         (None, Ok(_)) => return base(Outcome::error("no response")),
     };
-    let mut warnings: Vec<(String, &'static str)> = Vec::new();
+    // (message, fix variant, certain: a browser is refused for sure)
+    let mut problems: Vec<(String, &'static str, bool)> = Vec::new();
     let same_origin = server.origin() == page.origin();
     let mut cors = json!({ "same_origin": same_origin });
     if !same_origin {
@@ -228,27 +245,36 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
             cors["preflight_allow_headers"] = json!(p.header("access-control-allow-headers"));
         }
         cors["allow_origin"] = json!(resp.header("access-control-allow-origin"));
-        if let Some(problem) = cors_problem(&preflight, &resp, &page_origin) {
-            warnings.push((
+        if let Some((problem, certain)) = cors_problem(&preflight, &resp, &page_origin) {
+            problems.push((
                 format!(
-                    "{server} answers, but a browser on {page_origin} would be refused: {problem} \
-                     (a proxy or ingress in front of Apollo is likely dropping its CORS headers)"
+                    "{server} answers, but a browser on {page_origin} {}: {problem} \
+                     (a proxy or ingress in front of Apollo is likely dropping its CORS headers)",
+                    if certain {
+                        "is refused"
+                    } else {
+                        "may be refused"
+                    }
                 ),
                 "cors",
+                certain,
             ));
         }
     }
     if let Some((api, source)) = &checked_api
         && !same_api(api, &server)
     {
-        warnings.push((
+        problems.push((
             format!(
                 "the UI talks to {server}, a different API from the one checked here ({api}, from {source})"
             ),
             "other_api",
+            false,
         ));
     }
-    let o = match warnings.first() {
+    // A certain refusal fails (the UI cannot work); what is only possibly wrong warns.
+    problems.sort_by_key(|(_, _, certain)| !certain);
+    let o = match problems.first() {
         None => Outcome::pass(format!(
             "the browser's API URL {shown} answers from this machine{}{}",
             if same_origin {
@@ -258,14 +284,19 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
             },
             resp.redirect_note()
         )),
-        Some((_, variant)) => Outcome::warn(
-            warnings
+        Some((_, variant, certain)) => {
+            let message = problems
                 .iter()
-                .map(|(m, _)| m.as_str())
+                .map(|(m, _, _)| m.as_str())
                 .collect::<Vec<_>>()
-                .join("; "),
-        )
-        .fix(variant),
+                .join("; ");
+            if *certain {
+                Outcome::finding(message)
+            } else {
+                Outcome::warn(message)
+            }
+            .fix(variant)
+        }
     };
     base(o)
         .with("cors", cors)
