@@ -98,3 +98,87 @@ pub fn splice_readme(readme: &str, table: &str) -> Option<String> {
     let end = readme.find(README_END)?;
     (start <= end).then(|| format!("{}\n{}{}", &readme[..start], table, &readme[end..]))
 }
+
+/// `prefect-doctor list -o json`: the catalog as JSON.
+pub fn list_json(catalog: &Catalog) -> String {
+    let mut s = serde_json::to_string_pretty(catalog.entries()).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// `prefect-doctor list`: one line a check, grouped by area.
+pub fn list_text(catalog: &Catalog) -> String {
+    {
+        {
+            let width = catalog
+                .entries()
+                .iter()
+                .map(|e| e.id.len())
+                .max()
+                .unwrap_or(0);
+            let mut out = String::new();
+            for (area, title) in AREAS {
+                let entries: Vec<_> = catalog
+                    .entries()
+                    .iter()
+                    .filter(|e| e.area == *area)
+                    .collect();
+                if entries.is_empty() {
+                    continue;
+                }
+                out.push_str(&format!("{title}\n"));
+                for e in entries {
+                    out.push_str(&format!(
+                        "  {:<width$}  {:<7}  {}\n",
+                        e.id,
+                        e.severity.to_string(),
+                        e.title
+                    ));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// `prefect-doctor explain ID`: one check whole, headings in bold (when colour is on).
+pub fn explain_text(spec: &CheckSpec) -> String {
+    use colored::Colorize as _;
+    let h = |t: &str| t.bold().to_string();
+    let block = |t: &str| {
+        t.trim_end()
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("  {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = format!(
+        "{} — {}\narea: {} · severity: {} · runs in: {}\n\n{}\n{}\n\n{}\n{}\n\n{}\n{}\n",
+        h(&spec.id),
+        spec.title,
+        spec.area,
+        spec.severity,
+        modes(spec),
+        h("Symptom"),
+        block(&spec.symptom),
+        h("Cause"),
+        block(&spec.cause),
+        h("Fix"),
+        block(&spec.fix),
+    );
+    for (name, fix) in &spec.fixes {
+        out.push_str(&format!(
+            "\n{}\n{}\n",
+            h(&format!("Fix when the cause is {name}")),
+            block(fix)
+        ));
+    }
+    out.push_str(&format!("\n{}\n  {}\n", h("Docs"), spec.docs));
+    out
+}

@@ -20,6 +20,7 @@ pub mod probes;
 pub mod redact;
 pub mod render;
 pub mod report;
+pub mod session;
 pub mod targets;
 pub mod untrusted;
 pub mod values;

@@ -231,6 +231,63 @@ fn colour_follows_flags_and_environment() {
         !esc(&["--output", "json", "--color", "always"], &[]),
         "JSON is never coloured"
     );
+    assert!(!esc(&[], &[("CLICOLOR", "0")]));
+    assert!(!esc(&[], &[("CLICOLOR_FORCE", "0")]));
+    assert!(
+        !esc(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+        "NO_COLOR wins over CLICOLOR_FORCE"
+    );
+    assert!(
+        esc(&["--color", "always"], &[("NO_COLOR", "1")]),
+        "the flag wins"
+    );
+    for format in ["junit", "sarif"] {
+        assert!(!esc(&["-o", format, "--color", "always"], &[]), "{format}");
+    }
+    // Report files are never coloured, whatever stdout gets.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.txt");
+    let spec = format!("text={}", file.display());
+    assert!(esc(&["--color", "always", "--report", &spec], &[]));
+    assert!(!std::fs::read(&file).unwrap().contains(&0x1b));
+    // `explain` colours its headings by the same rules.
+    let explain = |args: &[&str], env: &[(&str, &str)]| -> bool {
+        let mut cmd = doctor();
+        cmd.args(["explain", "db.password"]).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap().stdout.contains(&0x1b)
+    };
+    assert!(!explain(&[], &[]));
+    assert!(explain(&[], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!explain(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
+}
+
+#[test]
+fn skips_for_one_reason_fold_and_failures_close_the_report() {
+    let port = closed_port().to_string();
+    let url = format!("postgres://p:q@127.0.0.1:{port}/d");
+    let text = support::stdout_of_any(&["check", "--color", "never", "--database-url", &url]);
+    // db.reachable failed: the five database checks that need it share that one reason.
+    assert!(
+        text.contains("○ 5 checks skipped: requires db.reachable, which failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("db.password, db.version, db.extensions, db.timezone, db.schema"),
+        "{text}"
+    );
+    let tail = text
+        .split("What to do, in this order:")
+        .nth(1)
+        .expect("a What to do list");
+    assert!(tail.trim_start().starts_with("1. db.reachable"), "{tail}");
+    // -v lists each check on its own line.
+    let verbose =
+        support::stdout_of_any(&["check", "-v", "--color", "never", "--database-url", &url]);
+    assert!(!verbose.contains("checks skipped"), "{verbose}");
+    assert!(verbose.contains("○ db.password"), "{verbose}");
 }
 
 fn filters() -> Vec<(&'static str, &'static str)> {

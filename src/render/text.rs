@@ -1,25 +1,24 @@
 //! The text report: checks grouped by area, one line each, the fix and docs under every warning and
-//! failure, and a closing summary. Styling is ANSI; the caller's stream strips it when colour is off.
+//! failure; checks skipped for one shared reason folded into one line (each shown with `-v`); a
+//! closing summary and a short "What to do" list of the failing checks, root causes first. Colour
+//! comes from `colored`, whose switch the caller sets (off for files and pipes).
 
 use std::fmt::Write as _;
 
-use anstyle::{AnsiColor, Style};
+use colored::{ColoredString, Colorize as _};
 
 use crate::{
     catalog::{AREAS, area_title},
-    report::{Report, Status},
+    report::{CheckResult, Report, Status},
 };
 
-const BOLD: Style = Style::new().bold();
-const DIM: Style = Style::new().dimmed();
-
-fn status_style(s: Status) -> Style {
-    match s {
-        Status::Pass => AnsiColor::Green.on_default(),
-        Status::Warn => AnsiColor::Yellow.on_default(),
-        Status::Fail => AnsiColor::Red.on_default().bold(),
-        Status::Skip => DIM,
-        Status::Error => AnsiColor::Magenta.on_default().bold(),
+fn styled(s: &str, status: Status) -> ColoredString {
+    match status {
+        Status::Pass => s.green(),
+        Status::Warn => s.yellow(),
+        Status::Fail => s.red().bold(),
+        Status::Skip => s.dimmed(),
+        Status::Error => s.magenta().bold(),
     }
 }
 
@@ -47,19 +46,85 @@ fn indent(text: &str, by: usize) -> String {
         .join("\n")
 }
 
+/// Skips that share their message with another skip of the same area are folded into one line.
+fn folded<'a>(in_area: &[&'a CheckResult]) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in in_area.iter().filter(|r| r.status == Status::Skip) {
+        match groups.iter_mut().find(|(m, _)| *m == r.message) {
+            Some((_, ids)) => ids.push(&r.id),
+            None => groups.push((&r.message, vec![&r.id])),
+        }
+    }
+    groups.retain(|(_, ids)| ids.len() > 1);
+    groups
+}
+
+fn result_line(out: &mut String, r: &CheckResult, width: usize, verbose: bool) {
+    let _ = writeln!(
+        out,
+        "  {} {:<width$}  {}",
+        styled(marker(r.status), r.status),
+        r.id,
+        r.message
+    );
+    if let Some(l) = &r.location
+        && matches!(r.status, Status::Warn | Status::Fail | Status::Error)
+    {
+        let _ = writeln!(out, "      at {}:{}:{}", l.file, l.line, l.column);
+    }
+    if verbose {
+        let _ = writeln!(
+            out,
+            "      {}",
+            format!("{} · {} · {} ms", r.title, r.severity, r.duration_ms).dimmed()
+        );
+        for (k, v) in &r.evidence {
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(out, "      {}", format!("{k}: {v}").dimmed());
+        }
+    }
+    if let Some(fix) = &r.fix {
+        let _ = writeln!(out, "      {}", "fix:".bold());
+        let _ = writeln!(out, "{}", indent(fix, 8));
+        let _ = writeln!(out, "      {} {}", "docs:".bold(), r.docs);
+    }
+}
+
+/// The first line of a failing check's fix (else its message), cut to fit one line.
+fn first_step(r: &CheckResult) -> String {
+    let line = r
+        .fix
+        .as_deref()
+        .and_then(|f| f.lines().map(str::trim).find(|l| !l.is_empty()))
+        .unwrap_or(&r.message);
+    let mut s: String = line.chars().take(110).collect();
+    if line.chars().count() > 110 {
+        s.push('…');
+    }
+    s
+}
+
 pub fn render(report: &Report, verbose: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{BOLD}prefect-doctor {}{BOLD:#}", report.command);
+    let _ = writeln!(
+        out,
+        "{}",
+        format!("prefect-doctor {}", report.command).bold()
+    );
     for t in &report.targets {
         let _ = writeln!(
             out,
-            "  {:<9} {}  {DIM}({}){DIM:#}",
-            t.kind, t.address, t.source
+            "  {:<9} {}  {}",
+            t.kind,
+            t.address,
+            format!("({})", t.source).dimmed()
         );
     }
-    let loud = AnsiColor::Yellow.on_default().bold();
     for n in &report.notices {
-        let _ = writeln!(out, "{loud}‼ {n}{loud:#}");
+        let _ = writeln!(out, "{}", format!("‼ {n}").yellow().bold());
     }
     let width = report.results.iter().map(|r| r.id.len()).max().unwrap_or(0);
     let mut areas: Vec<&str> = AREAS.iter().map(|(a, _)| *a).collect();
@@ -69,54 +134,49 @@ pub fn render(report: &Report, verbose: bool) -> String {
         }
     }
     for area in areas {
-        let in_area: Vec<_> = report.results.iter().filter(|r| r.area == area).collect();
+        let in_area: Vec<&CheckResult> = report.results.iter().filter(|r| r.area == area).collect();
         if in_area.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n{BOLD}{}{BOLD:#}", area_title(area));
-        for r in in_area {
-            let st = status_style(r.status);
-            let _ = writeln!(
-                out,
-                "  {st}{}{st:#} {:<width$}  {}",
-                marker(r.status),
-                r.id,
-                r.message
-            );
-            if let Some(l) = &r.location
-                && matches!(r.status, Status::Warn | Status::Fail | Status::Error)
+        let _ = writeln!(out, "\n{}", area_title(area).bold());
+        let groups = if verbose {
+            Vec::new()
+        } else {
+            folded(&in_area)
+        };
+        let mut shown_groups: Vec<&str> = Vec::new();
+        for r in &in_area {
+            match groups
+                .iter()
+                .find(|(m, ids)| *m == r.message && ids.contains(&r.id.as_str()))
             {
-                let _ = writeln!(out, "      at {}:{}:{}", l.file, l.line, l.column);
-            }
-            if verbose {
-                let _ = writeln!(
-                    out,
-                    "      {DIM}{} · {} · {} ms{DIM:#}",
-                    r.title, r.severity, r.duration_ms
-                );
-                for (k, v) in &r.evidence {
-                    let v = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let _ = writeln!(out, "      {DIM}{k}: {v}{DIM:#}");
+                Some((message, ids)) if r.status == Status::Skip => {
+                    if shown_groups.contains(message) {
+                        continue;
+                    }
+                    shown_groups.push(message);
+                    let _ = writeln!(
+                        out,
+                        "  {} {}",
+                        styled(marker(Status::Skip), Status::Skip),
+                        format!("{} checks skipped: {message}", ids.len()).dimmed()
+                    );
+                    let _ = writeln!(
+                        out,
+                        "      {}",
+                        format!("{} (-v lists each)", ids.join(", ")).dimmed()
+                    );
                 }
-            }
-            if let Some(fix) = &r.fix {
-                let _ = writeln!(out, "      {BOLD}fix:{BOLD:#}");
-                let _ = writeln!(out, "{}", indent(fix, 8));
-                let _ = writeln!(out, "      {BOLD}docs:{BOLD:#} {}", r.docs);
+                _ => result_line(&mut out, r, width, verbose),
             }
         }
     }
     let s = &report.summary;
     let total = report.results.len();
     let verdict = if report.exit_code == 0 {
-        let g = AnsiColor::Green.on_default().bold();
-        format!("{g}OK{g:#}")
+        "OK".green().bold()
     } else {
-        let r = AnsiColor::Red.on_default().bold();
-        format!("{r}FAILED{r:#}")
+        "FAILED".red().bold()
     };
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
@@ -131,8 +191,27 @@ pub fn render(report: &Report, verbose: bool) -> String {
         plural(s.error, "error", "errors"),
         report.elapsed_ms as f64 / 1000.0
     );
+    // Results come in catalog order, prerequisites first: the root causes lead the list.
+    let failing: Vec<&CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Error))
+        .collect();
+    if !failing.is_empty() {
+        let _ = writeln!(out, "\n{}", "What to do, in this order:".bold());
+        let w = failing.iter().map(|r| r.id.len()).max().unwrap_or(0);
+        for (i, r) in failing.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {}. {}  {}",
+                i + 1,
+                styled(&format!("{:<w$}", r.id), r.status),
+                first_step(r)
+            );
+        }
+    }
     for n in &report.notices {
-        let _ = writeln!(out, "{loud}‼ {n}{loud:#}");
+        let _ = writeln!(out, "{}", format!("‼ {n}").yellow().bold());
     }
     out
 }

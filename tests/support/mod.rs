@@ -83,6 +83,12 @@ pub fn stdout_of_success(args: &[&str]) -> String {
     String::from_utf8(out).expect("UTF-8 output")
 }
 
+/// Runs the binary, whatever its exit code, and returns its stdout.
+pub fn stdout_of_any(args: &[&str]) -> String {
+    let out = doctor().args(args).output().expect("run prefect-doctor");
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// Runs the binary once: exit code, stdout, stderr and wall time.
 pub fn run_once(args: &[&str]) -> (i32, String, String, Duration) {
     let started = Instant::now();

@@ -21,6 +21,8 @@ use crate::{
 /// precise time-out (same length) is reported instead of a generic one.
 pub const GRACE: Duration = Duration::from_millis(500);
 
+pub mod rounds;
+
 #[derive(Debug, Clone)]
 pub struct Selection {
     pub only: Vec<String>,
@@ -203,7 +205,7 @@ async fn run_one(
             let result = finish(
                 spec,
                 severity,
-                &cx,
+                &cx.vars,
                 Outcome::skip(reason.clone()),
                 Duration::ZERO,
             );
@@ -234,15 +236,17 @@ async fn run_one(
         }
     };
     (
-        finish(spec, severity, &cx, outcome, started.elapsed()),
+        finish(spec, severity, &cx.vars, outcome, started.elapsed()),
         None,
     )
 }
 
+/// The one way an outcome becomes a reported result: status from verdict and severity, the fix
+/// (the catalog's, placeholders filled from the run's `vars` and the outcome's own) on warn and fail.
 fn finish(
     spec: &catalog::CheckSpec,
     severity: Severity,
-    cx: &Cx,
+    vars: &BTreeMap<String, String>,
     outcome: Outcome,
     elapsed: Duration,
 ) -> CheckResult {
@@ -270,14 +274,13 @@ fn finish(
                 spec.id, spec.id
             ),
             fix: None,
-            ..finish(spec, severity, cx, Outcome::error(""), elapsed)
+            ..finish(spec, severity, vars, Outcome::error(""), elapsed)
         };
     }
     let fix = matches!(status, Status::Warn | Status::Fail).then(|| {
         // The run's names (release, namespace, URLs) came from outside: one line each. The
         // outcome's own values were escaped when set (`Outcome::var`).
-        let mut vars: BTreeMap<String, String> = cx
-            .vars
+        let mut vars: BTreeMap<String, String> = vars
             .iter()
             .map(|(k, v)| {
                 (
@@ -304,6 +307,45 @@ fn finish(
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         location: outcome.location.clone(),
     }
+}
+
+/// Adds the checks a config file skips, each reported as `skip` with the file's reason through the
+/// same [`finish`] as every other result (unless a check that needed one of them ran it and it
+/// failed: then that failure is reported, as for `--skip`), and puts the results in catalog order.
+pub fn with_config_skips(
+    mut results: Vec<CheckResult>,
+    config: &crate::config::Loaded,
+    catalog: &Catalog,
+    registry: &[CheckDef],
+) -> Vec<CheckResult> {
+    let file = config
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| crate::config::FILE_NAME.to_string());
+    for (id, reason) in &config.skip {
+        if results.iter().any(|r| &r.id == id) {
+            continue;
+        }
+        let Some(spec) = catalog.get(id) else {
+            continue;
+        };
+        let severity = config.severity.get(id).copied().unwrap_or(spec.severity);
+        results.push(finish(
+            spec,
+            severity,
+            &BTreeMap::new(),
+            Outcome::skip(format!("skipped by {file}: {reason}")),
+            Duration::ZERO,
+        ));
+    }
+    results.sort_by_key(|r| {
+        registry
+            .iter()
+            .position(|c| c.id == r.id)
+            .unwrap_or(usize::MAX)
+    });
+    results
 }
 
 #[cfg(test)]

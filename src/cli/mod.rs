@@ -1,0 +1,98 @@
+//! The command line: it parses the arguments ([`args`]), hands them to a session (`src/session/`)
+//! or the catalog's docs, and writes what comes back ([`output`]). Nothing else.
+
+pub mod args;
+pub mod output;
+
+use clap::Parser;
+
+use crate::{catalog::Catalog, docs, redact, session};
+
+use args::{Cli, ColorWhen, Command, ListFormat, RunArgs};
+pub use output::EXIT_USAGE;
+use output::{emit_then, fail_usage};
+
+/// Runs the program with `args` (the first being the program name) and returns its exit code.
+pub fn run_from<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+            } else {
+                // clap quotes the flag's value: scrub it (a URL's password) and escape it.
+                eprint!("{}", redact::for_terminal(&e.render().to_string()));
+            }
+            return e.exit_code();
+        }
+    };
+    let catalog = Catalog::builtin();
+    match cli.command {
+        Command::List { output } => match output {
+            ListFormat::Json => emit_then(&docs::list_json(catalog), 0),
+            ListFormat::Text => emit_then(&docs::list_text(catalog), 0),
+        },
+        Command::Explain { id } => match catalog.get(&id) {
+            Some(spec) => {
+                output::colour_stdout(cli.color);
+                let text = docs::explain_text(spec);
+                colored::control::set_override(false);
+                emit_then(&text, 0)
+            }
+            None => {
+                let s = catalog.suggest(&id);
+                let hint = if s.is_empty() {
+                    "; `prefect-doctor list` shows every check".to_string()
+                } else {
+                    format!("; did you mean {}?", s.join(", "))
+                };
+                fail_usage(&format!("unknown check id {id:?}{hint}"))
+            }
+        },
+        Command::GenDocs => emit_then(&docs::checks_markdown(catalog), 0),
+        Command::Check(args) => {
+            let input = session::check::CheckInput::from(&*args);
+            report(catalog, &args.run, cli.color, |p| {
+                session::check::run(catalog, &input, p)
+            })
+        }
+        Command::Preflight(args) => {
+            let input = session::preflight::PreflightInput::from(&*args);
+            report(catalog, &args.run, cli.color, |p| {
+                session::preflight::run(catalog, &input, p)
+            })
+        }
+    }
+}
+
+/// A reporting command: its `--report` files are read first (a bad one is a usage error before
+/// anything is looked at), then the session runs and its report is written.
+fn report(
+    catalog: &'static Catalog,
+    run: &RunArgs,
+    color: ColorWhen,
+    session: impl FnOnce(&output::Spinner) -> Result<crate::report::Report, String>,
+) -> i32 {
+    let mut files = Vec::new();
+    for spec in &run.report {
+        match args::parse_report_spec(spec) {
+            Ok(f) => files.push(f),
+            Err(e) => return fail_usage(&format!("--report {spec:?}: {e}")),
+        }
+    }
+    let spinner = output::Spinner::new();
+    match session(&spinner) {
+        Ok(report) => output::emit_report(report, run.output, run.verbose, &files, catalog, color),
+        Err(e) => fail_usage(&e),
+    }
+}

@@ -1,0 +1,223 @@
+//! Everything the command line writes: the colour decision, standard output (scrubbed, write errors
+//! handled), the `--report` files, usage errors on stderr, and the progress spinner.
+
+use std::{
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    time::Duration,
+};
+
+use crate::{catalog::Catalog, engine::rounds::Progress, redact, render, report::Report};
+
+use super::args::{ColorWhen, Format};
+
+/// Exit code for usage errors and unreadable input.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Does the text on standard output get colour? `--color always|never` decide; `auto` colours a
+/// terminal, unless `NO_COLOR` is set (to anything but empty) or `CLICOLOR=0`; `CLICOLOR_FORCE` (set,
+/// and not `0`) colours even a pipe. `NO_COLOR` wins over `CLICOLOR_FORCE`.
+pub fn colour_on(when: ColorWhen, terminal: bool, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto if set("NO_COLOR") => false,
+        ColorWhen::Auto
+            if set("CLICOLOR_FORCE") && env("CLICOLOR_FORCE").as_deref() != Some("0") =>
+        {
+            true
+        }
+        ColorWhen::Auto if env("CLICOLOR").as_deref() == Some("0") => false,
+        ColorWhen::Auto => terminal,
+    }
+}
+
+fn process_env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// Sets `colored`'s switch for what is rendered next to standard output.
+pub fn colour_stdout(when: ColorWhen) {
+    let on = colour_on(when, std::io::stdout().is_terminal(), &process_env);
+    colored::control::set_override(on);
+}
+
+/// Writes `text` (scrubbed of secrets) to stdout. A closed pipe (`| head`) is not an error (exit
+/// 0); any other write error is exit 2 with a message.
+pub fn emit(text: &str) -> Result<(), i32> {
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(redact::scrub(text).as_bytes())
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(0),
+        Err(e) => Err(fail_usage(&format!("cannot write to standard output: {e}"))),
+    }
+}
+
+/// The exit code after writing `text`: `code`, or the write's own.
+pub fn emit_then(text: &str, code: i32) -> i32 {
+    match emit(text) {
+        Ok(()) => code,
+        Err(c) => c,
+    }
+}
+
+/// A usage error on stderr (scrubbed, escaped); returns [`EXIT_USAGE`].
+pub fn fail_usage(msg: &str) -> i32 {
+    eprintln!("prefect-doctor: {}", redact::for_terminal(msg));
+    EXIT_USAGE
+}
+
+fn render_as(report: &Report, format: Format, verbose: bool, catalog: &Catalog) -> String {
+    match format {
+        Format::Text => render::text::render(report, verbose),
+        Format::Json => render::json::render(report),
+        Format::Junit => render::junit::render(report),
+        Format::Sarif => render::sarif::render(report, catalog),
+    }
+}
+
+/// Writes the `--report` files (never coloured) and the report on stdout (coloured per `color`, text
+/// only); returns the exit code. Renderers see the report only sanitized (outside text escaped and
+/// capped).
+pub fn emit_report(
+    report: Report,
+    output: Format,
+    verbose: bool,
+    files: &[(Format, PathBuf)],
+    catalog: &Catalog,
+    color: ColorWhen,
+) -> i32 {
+    let report = &report.sanitized();
+    colored::control::set_override(false);
+    for (format, path) in files {
+        let text = render_as(report, *format, verbose, catalog);
+        if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
+            return fail_usage(&format!(
+                "cannot write the report to {}: {e}",
+                path.display()
+            ));
+        }
+    }
+    if output == Format::Text {
+        colour_stdout(color);
+    }
+    let text = render_as(report, output, verbose, catalog);
+    colored::control::set_override(false);
+    emit_then(&text, report.exit_code)
+}
+
+/// A spinner on stderr, only when stderr is a terminal.
+pub struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Default for Spinner {
+    fn default() -> Spinner {
+        Spinner::new()
+    }
+}
+
+impl Spinner {
+    pub fn new() -> Spinner {
+        if !std::io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let pb =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} checking… {pos}/{len} {msg}")
+        {
+            pb.set_style(style);
+        }
+        Spinner(Some(pb))
+    }
+}
+
+impl Progress for Spinner {
+    fn start(&self, total: usize) {
+        if let Some(pb) = &self.0 {
+            pb.set_length(total as u64);
+            pb.enable_steady_tick(Duration::from_millis(100));
+        }
+    }
+    fn done(&self, id: &str) {
+        if let Some(pb) = &self.0 {
+            pb.inc(1);
+            pb.set_message(id.to_string());
+        }
+    }
+    fn waiting(&self, what: String) {
+        if let Some(pb) = &self.0 {
+            pb.set_message(what);
+        }
+    }
+    fn finish(&self) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_rules() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let none = env(&[]);
+        assert!(colour_on(ColorWhen::Auto, true, &none));
+        assert!(
+            !colour_on(ColorWhen::Auto, false, &none),
+            "a pipe is not coloured"
+        );
+        assert!(colour_on(
+            ColorWhen::Always,
+            false,
+            &env(&[("NO_COLOR", "1")])
+        ));
+        assert!(!colour_on(
+            ColorWhen::Never,
+            true,
+            &env(&[("CLICOLOR_FORCE", "1")])
+        ));
+        assert!(!colour_on(
+            ColorWhen::Auto,
+            true,
+            &env(&[("NO_COLOR", "1")])
+        ));
+        assert!(
+            colour_on(ColorWhen::Auto, true, &env(&[("NO_COLOR", "")])),
+            "empty NO_COLOR is unset"
+        );
+        assert!(!colour_on(
+            ColorWhen::Auto,
+            true,
+            &env(&[("CLICOLOR", "0")])
+        ));
+        assert!(colour_on(
+            ColorWhen::Auto,
+            false,
+            &env(&[("CLICOLOR_FORCE", "1")])
+        ));
+        assert!(!colour_on(
+            ColorWhen::Auto,
+            false,
+            &env(&[("CLICOLOR_FORCE", "0")])
+        ));
+        assert!(!colour_on(
+            ColorWhen::Auto,
+            true,
+            &env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")])
+        ));
+    }
+}

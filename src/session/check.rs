@@ -1,0 +1,230 @@
+//! `check`: a running install. Targets come from the flags, the PG* and prefect CLI configuration,
+//! or the Helm release found in the cluster; the context holds a probe for each.
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+
+use crate::{
+    catalog::{Catalog, Mode},
+    checks::Cx,
+    engine::rounds::Progress,
+    probes::{
+        http::{HttpOptions, HttpProbe},
+        kube::KubeOptions,
+        pg_target::ProcessEnv,
+        postgres::{NetDialer, PgProbe},
+        prefect_config::PrefectConfig,
+    },
+    report::{Report, Target},
+    targets::{self, ApiUrl, Given},
+};
+
+use super::{Common, Setup, add_db_target, declare_public};
+
+/// What `check` is asked to look at.
+#[derive(Debug, Clone, Default)]
+pub struct CheckInput {
+    pub database_url: Option<String>,
+    pub api_url: Option<String>,
+    pub ui_url: Option<String>,
+    pub insecure: bool,
+    pub resolve: Vec<(String, std::net::SocketAddr)>,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub all_namespaces: bool,
+    pub release: Option<String>,
+    pub hasura_user: Option<String>,
+    pub wait: Option<Duration>,
+    pub common: Common,
+}
+
+/// Assembles and runs `prefect-doctor check`; `Err` is a usage error.
+pub fn run(
+    catalog: &'static Catalog,
+    args: &CheckInput,
+    progress: &dyn Progress,
+) -> Result<Report, String> {
+    let setup = Setup::new(catalog, &args.common, Mode::Check)?;
+    let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
+    let prefect = PrefectConfig::load(&ProcessEnv);
+    let given = Given {
+        database_url: args.database_url.as_deref(),
+        api_url: args.api_url.as_deref(),
+        ui_url: args.ui_url.as_deref(),
+    };
+    let kube_opts = KubeOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone().or(config.namespace.clone()),
+        all_namespaces: args.all_namespaces,
+    };
+    let explicit_kube = kube_opts.kubeconfig.is_some()
+        || kube_opts.context.is_some()
+        || args.namespace.is_some()
+        || args.all_namespaces
+        || args.release.is_some();
+    let direct = given.database_url.is_some() || given.api_url.is_some() || given.ui_url.is_some();
+    let want_kube = explicit_kube
+        || (!direct && crate::probes::kube::config_available(&kube_opts, &ProcessEnv));
+    let release_name = args.release.clone().or(config.release.clone());
+    let mut notices = Vec::new();
+    let (kube, reached) = if want_kube {
+        match runtime.block_on(crate::kube_target::KubeRun::start(
+            &kube_opts,
+            release_name.as_deref(),
+            timeout,
+        )) {
+            Ok(k) => {
+                let reached = runtime.block_on(k.reach(&given, explicit_kube));
+                (Some(k), Some(reached))
+            }
+            Err(e) if explicit_kube => return Err(e.to_string()),
+            Err(e) => {
+                notices.push(format!(
+                    "not looking at a cluster ({e}); checking the local defaults"
+                ));
+                (None, None)
+            }
+        }
+    } else {
+        (None, None)
+    };
+    let found = match &reached {
+        Some(r) if r.use_release => r.targets(&given, &ProcessEnv),
+        _ => targets::resolve(&given, &ProcessEnv, &prefect),
+    };
+    let found = found?;
+    if let Some(r) = &reached {
+        notices.extend(r.notices.iter().cloned());
+    }
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let mut targets = Vec::new();
+    if let Some(k) = &kube {
+        targets.push(Target {
+            kind: "kubernetes".to_string(),
+            address: k.probe.server.clone(),
+            source: format!(
+                "kube context {}, {}",
+                k.probe.context,
+                if k.probe.all_namespaces {
+                    "all namespaces".to_string()
+                } else {
+                    format!("namespace {}", k.probe.namespace)
+                }
+            ),
+        });
+    }
+    let hasura_user = match &found.db {
+        Some(target) => add_db_target(
+            target,
+            found
+                .db_via
+                .as_ref()
+                .map(|v| v.source.clone())
+                .unwrap_or_else(|| target.source.describe().to_string()),
+            args.hasura_user.as_deref(),
+            &mut vars,
+            &mut targets,
+        ),
+        None => args.hasura_user.clone().unwrap_or_default(),
+    };
+    if let Some(api) = &found.api {
+        let address = match &api.url {
+            ApiUrl::Fixed(u) => {
+                vars.insert("api_url".to_string(), u.to_string());
+                u.to_string()
+            }
+            ApiUrl::FromUi => "the UI's server_url".to_string(),
+        };
+        targets.push(Target {
+            kind: "api".to_string(),
+            address,
+            source: api.source.clone(),
+        });
+    }
+    if let Some(ui) = &found.ui {
+        vars.insert("ui_url".to_string(), ui.url.to_string());
+        targets.push(Target {
+            kind: "ui".to_string(),
+            address: ui.url.to_string(),
+            source: ui.source.clone(),
+        });
+    }
+    if args.insecure {
+        notices.push(
+            "--insecure: HTTPS certificates were NOT verified; a passing API or UI check does not \
+             prove the server is who it claims to be"
+                .to_string(),
+        );
+    }
+    let found_release = reached.as_ref().and_then(|r| r.release.clone());
+    let release_name = found_release
+        .as_ref()
+        .map(|(r, _)| r.clone())
+        .or(release_name);
+    let namespace = found_release
+        .as_ref()
+        .map(|(_, n)| n.clone())
+        .or(kube_opts.namespace.clone());
+    declare_public(
+        found.db.as_ref(),
+        release_name
+            .iter()
+            .chain(namespace.iter())
+            .map(String::as_str)
+            .chain(args.hasura_user.as_deref()),
+    );
+    if let Some(r) = &release_name {
+        vars.insert("release".to_string(), r.clone());
+    }
+    if let Some(n) = &namespace {
+        vars.insert("namespace".to_string(), n.clone());
+    }
+    let release = release_name.map(|name| crate::report::Release {
+        name,
+        namespace: namespace.clone().unwrap_or_else(|| "default".to_string()),
+    });
+    let db_dialer = found.db_via.as_ref().and_then(|v| v.dialer.clone());
+    let unreached = reached
+        .as_ref()
+        .map(|r| r.unreached.clone())
+        .unwrap_or_default();
+    let discovery = kube
+        .as_ref()
+        .map(|k| (k.probe.clone(), k.discovery.clone()));
+    // A fresh set of probes for every round (`--wait` re-runs with new connections).
+    let make_cx = || {
+        Arc::new(Cx {
+            pg: found.db.clone().map(|t| match &db_dialer {
+                Some(d) => PgProbe::new(t, Box::new(d.clone()), timeout),
+                None => PgProbe::new(t, Box::new(NetDialer), timeout),
+            }),
+            http: HttpProbe::new(HttpOptions {
+                timeout,
+                insecure: args.insecure,
+                resolve: args.resolve.clone(),
+            }),
+            api: found.api.clone(),
+            ui: found.ui.clone(),
+            prefect: prefect.clone(),
+            hasura_user: hasura_user.clone(),
+            vars: vars.clone(),
+            kube: discovery.as_ref().map(|(probe, d)| {
+                Arc::new(crate::checks::kube::KubeCx::new(
+                    probe.fresh(),
+                    d.clone(),
+                    explicit_kube,
+                ))
+            }),
+            values: None,
+            cluster: None,
+            unreached: unreached.clone(),
+        })
+    };
+
+    let (results, elapsed) = setup.run_checks(catalog, &make_cx, args.wait, progress);
+    let mut report =
+        Report::new("check", targets, results, args.common.strict, elapsed).with_notices(notices);
+    report.release = release;
+    Ok(report)
+}

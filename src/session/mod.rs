@@ -1,0 +1,164 @@
+//! Sessions: from the parsed arguments to "what this run looks at" (targets, the fixes' placeholder
+//! values, notices, the check context) and a report. The one place a run is assembled; `check.rs`
+//! and `preflight.rs` each build their context, and [`Setup`] runs it through the engine.
+
+pub mod check;
+pub mod preflight;
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    catalog::{Catalog, Mode},
+    checks::{CheckDef, Cx, quote_ident},
+    engine::{self, RunOptions, Selection, rounds::Progress},
+    redact,
+    report::{CheckResult, Target},
+};
+
+/// What every reporting session takes, whatever the command.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    /// `--only` patterns.
+    pub only: Vec<String>,
+    /// `--skip` patterns.
+    pub skip: Vec<String>,
+    /// `--timeout`, else the config file's, else 5 s.
+    pub timeout: Option<Duration>,
+    /// `--config`, else `./.prefect-doctor.toml` when it exists.
+    pub config: Option<PathBuf>,
+    /// `--strict`: warnings fail the run.
+    pub strict: bool,
+}
+
+/// What both reporting commands set up before looking at anything.
+pub(crate) struct Setup {
+    started: Instant,
+    pub(crate) config: crate::config::Loaded,
+    pub(crate) timeout: Duration,
+    selected: Vec<&'static CheckDef>,
+    pub(crate) runtime: tokio::runtime::Runtime,
+}
+
+impl Setup {
+    /// Reads the config file and the selection and starts the runtime; `Err` is a usage error.
+    pub(crate) fn new(
+        catalog: &'static Catalog,
+        common: &Common,
+        mode: Mode,
+    ) -> Result<Setup, String> {
+        let started = Instant::now();
+        let config = crate::config::load(common.config.as_deref(), catalog)?;
+        let timeout = common
+            .timeout
+            .or(config.timeout)
+            .unwrap_or(Duration::from_secs(5));
+        let selected = engine::select(
+            catalog,
+            crate::checks::REGISTRY,
+            mode,
+            &Selection {
+                only: common.only.clone(),
+                skip: common
+                    .skip
+                    .iter()
+                    .cloned()
+                    .chain(config.skip.keys().cloned())
+                    .collect(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        Ok(Setup {
+            started,
+            config,
+            timeout,
+            selected,
+            runtime,
+        })
+    }
+
+    /// Runs the selected checks (rounds with `wait`) and adds the config file's skips; returns the
+    /// results and the run's wall time in milliseconds.
+    pub(crate) fn run_checks(
+        self,
+        catalog: &'static Catalog,
+        make_cx: &(dyn Fn() -> Arc<Cx> + Sync),
+        wait: Option<Duration>,
+        progress: &dyn Progress,
+    ) -> (Vec<CheckResult>, u64) {
+        let opts = RunOptions {
+            timeout: self.timeout,
+            severity_overrides: self.config.severity.clone(),
+        };
+        let results = self.runtime.block_on(engine::rounds::run_rounds(
+            catalog,
+            &self.selected,
+            &opts,
+            make_cx,
+            wait,
+            progress,
+        ));
+        // Do not wait for stuck name lookups or connections: everything needed is in `results`.
+        self.runtime.shutdown_background();
+        let results =
+            engine::with_config_skips(results, &self.config, catalog, crate::checks::REGISTRY);
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        (results, elapsed)
+    }
+}
+
+/// Lists the database among the report's targets and puts its names into the fixes' placeholders;
+/// returns the user Hasura connects as (`--hasura-user`, else the database user, as the chart's).
+pub(crate) fn add_db_target(
+    target: &crate::probes::pg_target::DbTarget,
+    source: String,
+    hasura_flag: Option<&str>,
+    vars: &mut BTreeMap<String, String>,
+    targets: &mut Vec<Target>,
+) -> String {
+    let hasura_user = hasura_flag.unwrap_or(&target.user).to_string();
+    vars.extend(
+        [
+            ("db_user", quote_ident(&target.user)),
+            ("database", quote_ident(&target.dbname)),
+            ("hasura_user", quote_ident(&hasura_user)),
+            ("db_host", target.host.clone()),
+            ("db_port", target.port.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    targets.push(Target {
+        kind: "database".to_string(),
+        address: target.masked_url(),
+        source,
+    });
+    hasura_user
+}
+
+/// Declares the names the report is made of (see [`redact::public`]): the chart's own words, the
+/// database's user and name, and `others` (release, namespace …).
+pub(crate) fn declare_public<'a>(
+    db: Option<&'a crate::probes::pg_target::DbTarget>,
+    others: impl IntoIterator<Item = &'a str>,
+) {
+    for name in ["prefect", "postgres", "prefect-server"]
+        .into_iter()
+        .chain(
+            db.into_iter()
+                .flat_map(|t| [t.user.as_str(), t.dbname.as_str()]),
+        )
+        .chain(others)
+    {
+        redact::public(name);
+    }
+}

@@ -1,0 +1,245 @@
+//! `preflight`: before `helm install`. The values as Helm will read them, the cluster's
+//! prerequisites when one is configured, and an external database when the values name one.
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+
+use crate::{
+    catalog::{Catalog, Mode},
+    checks::{Cx, quote_ident},
+    engine::rounds::Progress,
+    probes::{
+        http::{HttpOptions, HttpProbe},
+        kube::KubeOptions,
+        pg_target::ProcessEnv,
+        postgres::{NetDialer, PgProbe},
+        prefect_config::PrefectConfig,
+    },
+    report::{Report, Target},
+};
+
+use super::{Common, Setup, add_db_target, declare_public};
+
+/// What `preflight` is asked to judge.
+#[derive(Debug, Clone, Default)]
+pub struct PreflightInput {
+    /// `-f` files, in order.
+    pub values: Vec<PathBuf>,
+    pub set: Vec<String>,
+    pub set_string: Vec<String>,
+    pub chart_version: Option<String>,
+    pub namespace: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub database_url: Option<String>,
+    pub hasura_user: Option<String>,
+    pub common: Common,
+}
+
+/// Assembles and runs `prefect-doctor preflight`; `Err` is a usage error.
+pub fn run(
+    catalog: &'static Catalog,
+    args: &PreflightInput,
+    progress: &dyn Progress,
+) -> Result<Report, String> {
+    let setup = Setup::new(catalog, &args.common, Mode::Preflight)?;
+    let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
+    // The values, as Helm reads them: files in order, then --set and --set-string in order.
+    let mut input = crate::values::Input {
+        chart_version: args.chart_version.clone(),
+        ..Default::default()
+    };
+    for path in &args.values {
+        // An unreadable values file is unreadable input (exit 2), not a finding.
+        match crate::bounded::read_text(path, crate::values::MAX_FILE_BYTES as u64, "values file") {
+            Ok(text) => input.files.push((path.display().to_string(), Ok(text))),
+            Err(e) => return Err(format!("-f: {e}")),
+        }
+    }
+    // clap keeps each flag's own order; Helm applies --set before --set-string.
+    input
+        .sets
+        .extend(args.set.iter().map(|s| (s.clone(), false)));
+    input
+        .sets
+        .extend(args.set_string.iter().map(|s| (s.clone(), true)));
+    let loaded = match crate::values::load(&input) {
+        Ok(l) => Arc::new(l),
+        Err(e) => return Err(e),
+    };
+    let mut notices = vec![format!(
+        "judged against the chart's {} values: {}",
+        loaded.generation.label(),
+        loaded.generation_reason
+    )];
+    let mut unreached: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut targets = vec![Target {
+        kind: "values".to_string(),
+        address: if loaded.files.is_empty() {
+            "the chart's defaults".to_string()
+        } else {
+            loaded.files.join(", ")
+        },
+        source: format!("{} --set", args.set.len() + args.set_string.len()),
+    }];
+    // The cluster, when one is configured.
+    let kube_opts = KubeOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone().or(config.namespace.clone()),
+        all_namespaces: false,
+    };
+    let explicit_kube = kube_opts.kubeconfig.is_some() || kube_opts.context.is_some();
+    let cluster = if explicit_kube || crate::probes::kube::config_available(&kube_opts, &ProcessEnv)
+    {
+        match runtime.block_on(crate::probes::kube::KubeProbe::connect(&kube_opts, timeout)) {
+            Ok(p) => {
+                targets.push(Target {
+                    kind: "kubernetes".to_string(),
+                    address: p.server.clone(),
+                    source: format!("kube context {}, namespace {}", p.context, p.namespace),
+                });
+                Some(p)
+            }
+            Err(e) if explicit_kube => return Err(e.to_string()),
+            Err(e) => {
+                unreached.insert("cluster", format!("no cluster: {e}"));
+                None
+            }
+        }
+    } else {
+        unreached.insert(
+            "cluster",
+            "no cluster configured (no --kubeconfig, KUBECONFIG, ~/.kube/config or in-cluster account): \
+             the cluster prerequisites are not checked"
+                .to_string(),
+        );
+        None
+    };
+    let namespace = cluster
+        .as_ref()
+        .map(|c| c.namespace.clone())
+        .or(kube_opts.namespace.clone())
+        .unwrap_or_else(|| "default".to_string());
+    // The external database.
+    let db = runtime.block_on(preflight_db(
+        &loaded,
+        cluster.as_ref(),
+        &namespace,
+        args.database_url.as_deref(),
+    ));
+    let db = match db {
+        Ok(Ok(t)) => Some(t),
+        Ok(Err(why)) => {
+            unreached.insert("database", why);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    vars.insert("namespace".to_string(), namespace.clone());
+    let hasura_user = match &db {
+        Some(t) => add_db_target(
+            t,
+            t.password_source
+                .clone()
+                .filter(|_| args.database_url.is_none())
+                .map(|s| format!("postgresql.externalHostname, password from {s}"))
+                .unwrap_or_else(|| t.source.describe().to_string()),
+            args.hasura_user.as_deref(),
+            &mut vars,
+            &mut targets,
+        ),
+        None => args.hasura_user.clone().unwrap_or_default(),
+    };
+    if let Some(u) = crate::probes::helm::lookup_str(&loaded.values, "postgresql.auth.username").or(
+        crate::probes::helm::lookup_str(&loaded.values, "postgresql.postgresqlUsername"),
+    ) {
+        vars.entry("db_user".to_string())
+            .or_insert_with(|| quote_ident(u));
+    }
+    declare_public(db.as_ref(), [namespace.as_str()]);
+    if db.is_some() {
+        notices.push(
+            "an external database was given: the db.* and hasura.* checks look at it read-only"
+                .to_string(),
+        );
+    }
+    let make_cx = || {
+        Arc::new(Cx {
+            pg: db
+                .clone()
+                .map(|t| PgProbe::new(t, Box::new(NetDialer), timeout)),
+            http: HttpProbe::new(HttpOptions {
+                timeout,
+                insecure: false,
+                resolve: Vec::new(),
+            }),
+            api: None,
+            ui: None,
+            prefect: PrefectConfig::load(&BTreeMap::new()),
+            hasura_user: hasura_user.clone(),
+            vars: vars.clone(),
+            kube: None,
+            values: Some(loaded.clone()),
+            cluster: cluster.as_ref().map(|c| c.fresh()),
+            unreached: unreached.clone(),
+        })
+    };
+    let (results, elapsed) = setup.run_checks(catalog, &make_cx, None, progress);
+    let report = Report::new("preflight", targets, results, args.common.strict, elapsed)
+        .with_notices(notices);
+    Ok(report)
+}
+
+/// The external database a preflight looks at: `--database-url`, else `externalHostname` with the
+/// password from the existingSecret in the cluster. `Ok(Err(why))`: none to look at.
+async fn preflight_db(
+    v: &crate::values::Loaded,
+    cluster: Option<&crate::probes::kube::KubeProbe>,
+    namespace: &str,
+    url: Option<&str>,
+) -> Result<Result<crate::probes::pg_target::DbTarget, String>, String> {
+    use crate::probes::{
+        helm::{DbValues, lookup_bool},
+        pg_target::DbTarget,
+    };
+    if let Some(u) = url {
+        return DbTarget::resolve(Some(u), &ProcessEnv)
+            .map(Ok)
+            .map_err(|e| format!("--database-url: {e}"));
+    }
+    if lookup_bool(&v.values, "postgresql.useSubChart").unwrap_or(true) {
+        return Ok(Err(
+            "the chart deploys its own database (postgresql.useSubChart is true)".to_string(),
+        ));
+    }
+    let d = DbValues::read(&v.values, v.generation);
+    let Some(host) = d.external_hostname.clone() else {
+        return Ok(Err(
+            "postgresql.externalHostname is not set (see values.external-db)".to_string(),
+        ));
+    };
+    let key = v.generation.password_key();
+    let password = match (cluster, &d.existing_secret) {
+        (Some(k), Some(secret)) => crate::kube_target::secret_password(k, namespace, secret, key)
+            .await
+            .ok()
+            .map(|p| (p, format!("secret {namespace}/{secret} key {key}"))),
+        _ => None,
+    };
+    let Some((password, source)) = password else {
+        return Ok(Err(format!(
+            "pass --database-url postgres://{}:<password>@{host}:{}/{} to check the external database \
+             (its password could not be read from the cluster)",
+            d.username, d.port, d.database
+        )));
+    };
+    Ok(Ok(DbTarget::from_chart(
+        host,
+        d.port,
+        d.username,
+        d.database,
+        Some(password),
+        Some(source),
+    )))
+}
