@@ -10,12 +10,12 @@
 
 pub mod bounded;
 pub mod catalog;
+pub mod chart;
 pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod docs;
 pub mod engine;
-pub mod kube_target;
 pub mod probes;
 pub mod redact;
 pub mod render;
@@ -23,4 +23,3 @@ pub mod report;
 pub mod session;
 pub mod targets;
 pub mod untrusted;
-pub mod values;

@@ -8,10 +8,10 @@ use serde_json::{Map, Value, json};
 
 use prefect_doctor::{
     catalog::{Catalog, Severity},
-    probes::helm,
+    chart::{release as helm, values},
     redact, render,
     report::{CheckResult, Report, Status, Target},
-    untrusted, values,
+    untrusted,
 };
 
 fn config() -> ProptestConfig {

@@ -10,12 +10,12 @@ use serde_json::json;
 
 use super::{Cx, Outcome, kube::kube_failed, values::tls_hosts};
 use crate::{
-    kube_target::secret_data,
-    probes::{
-        helm::{Generation, SecretKeys, judge_secret_keys, lookup_bool, lookup_str},
-        kube::KubeProbe,
+    chart::{
+        release::{Generation, SecretKeys, judge_secret_keys, lookup_bool, lookup_str},
+        values::Loaded,
     },
-    values::Loaded,
+    probes::kube::KubeProbe,
+    targets::release::secret_data,
 };
 
 #[expect(

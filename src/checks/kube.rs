@@ -9,11 +9,9 @@ use tokio::sync::OnceCell;
 
 use super::{Cx, Outcome};
 use crate::{
-    kube_target::{Discovery, Found, pod_ready, secret_data},
-    probes::{
-        helm::{SecretKeys, judge_secret_keys, lookup_bool},
-        kube::{KubeError, KubeProbe},
-    },
+    chart::release::{SecretKeys, judge_secret_keys, lookup_bool},
+    probes::kube::{KubeError, KubeProbe},
+    targets::release::{Discovery, Found, pod_ready, secret_data},
 };
 
 /// The cluster side of a run: the probe, what discovery found, and reads shared by several checks.

@@ -41,7 +41,7 @@ pub struct Cx {
     /// The cluster a preflight looks at (no release yet).
     pub cluster: Option<crate::probes::kube::KubeProbe>,
     /// The values a preflight judges.
-    pub values: Option<Arc<crate::values::Loaded>>,
+    pub values: Option<Arc<crate::chart::values::Loaded>>,
     /// Why a target (`database`, `api`, `ui`) could not be reached through the cluster: the checks
     /// that need it skip with this reason.
     pub unreached: BTreeMap<&'static str, String>,

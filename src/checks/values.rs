@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Cx, Outcome};
-use crate::{
-    probes::helm::{Generation, lookup, lookup_bool, lookup_str},
+use crate::chart::{
+    release::{Generation, lookup, lookup_bool, lookup_str},
     values::{Loaded, RENAMED, join},
 };
 

@@ -1,7 +1,6 @@
 //! Shared services that checks use to look at the world. Each probe opens its connection once per run.
 pub mod forward;
 pub mod graphql;
-pub mod helm;
 pub mod http;
 pub mod kube;
 pub mod pg_target;

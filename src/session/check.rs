@@ -69,7 +69,7 @@ pub fn run(
     let release_name = args.release.clone().or(config.release.clone());
     let mut notices = Vec::new();
     let (kube, reached) = if want_kube {
-        match runtime.block_on(crate::kube_target::KubeRun::start(
+        match runtime.block_on(crate::targets::reach::KubeRun::start(
             &kube_opts,
             release_name.as_deref(),
             timeout,

@@ -44,13 +44,17 @@ pub fn run(
     let setup = Setup::new(catalog, &args.common, Mode::Preflight)?;
     let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
     // The values, as Helm reads them: files in order, then --set and --set-string in order.
-    let mut input = crate::values::Input {
+    let mut input = crate::chart::values::Input {
         chart_version: args.chart_version.clone(),
         ..Default::default()
     };
     for path in &args.values {
         // An unreadable values file is unreadable input (exit 2), not a finding.
-        match crate::bounded::read_text(path, crate::values::MAX_FILE_BYTES as u64, "values file") {
+        match crate::bounded::read_text(
+            path,
+            crate::chart::values::MAX_FILE_BYTES as u64,
+            "values file",
+        ) {
             Ok(text) => input.files.push((path.display().to_string(), Ok(text))),
             Err(e) => return Err(format!("-f: {e}")),
         }
@@ -62,7 +66,7 @@ pub fn run(
     input
         .sets
         .extend(args.set_string.iter().map(|s| (s.clone(), true)));
-    let loaded = match crate::values::load(&input) {
+    let loaded = match crate::chart::values::load(&input) {
         Ok(l) => Arc::new(l),
         Err(e) => return Err(e),
     };
@@ -151,9 +155,11 @@ pub fn run(
         ),
         None => args.hasura_user.clone().unwrap_or_default(),
     };
-    if let Some(u) = crate::probes::helm::lookup_str(&loaded.values, "postgresql.auth.username").or(
-        crate::probes::helm::lookup_str(&loaded.values, "postgresql.postgresqlUsername"),
-    ) {
+    if let Some(u) =
+        crate::chart::release::lookup_str(&loaded.values, "postgresql.auth.username").or(
+            crate::chart::release::lookup_str(&loaded.values, "postgresql.postgresqlUsername"),
+        )
+    {
         vars.entry("db_user".to_string())
             .or_insert_with(|| quote_ident(u));
     }
@@ -194,14 +200,14 @@ pub fn run(
 /// The external database a preflight looks at: `--database-url`, else `externalHostname` with the
 /// password from the existingSecret in the cluster. `Ok(Err(why))`: none to look at.
 async fn preflight_db(
-    v: &crate::values::Loaded,
+    v: &crate::chart::values::Loaded,
     cluster: Option<&crate::probes::kube::KubeProbe>,
     namespace: &str,
     url: Option<&str>,
 ) -> Result<Result<crate::probes::pg_target::DbTarget, String>, String> {
-    use crate::probes::{
-        helm::{DbValues, lookup_bool},
-        pg_target::DbTarget,
+    use crate::{
+        chart::release::{DbValues, lookup_bool},
+        probes::pg_target::DbTarget,
     };
     if let Some(u) = url {
         return DbTarget::resolve(Some(u), &ProcessEnv)
@@ -221,10 +227,12 @@ async fn preflight_db(
     };
     let key = v.generation.password_key();
     let password = match (cluster, &d.existing_secret) {
-        (Some(k), Some(secret)) => crate::kube_target::secret_password(k, namespace, secret, key)
-            .await
-            .ok()
-            .map(|p| (p, format!("secret {namespace}/{secret} key {key}"))),
+        (Some(k), Some(secret)) => {
+            crate::targets::release::secret_password(k, namespace, secret, key)
+                .await
+                .ok()
+                .map(|p| (p, format!("secret {namespace}/{secret} key {key}")))
+        }
         _ => None,
     };
     let Some((password, source)) = password else {

@@ -242,3 +242,5 @@ mod tests {
         );
     }
 }
+pub mod reach;
+pub mod release;
