@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use prefect_doctor::{
     catalog::{Catalog, Severity},
-    chart::{release as helm, values},
+    chart::{release as helm, set, values},
     redact, render,
     report::{CheckResult, Report, Status, Target},
     untrusted,
@@ -28,7 +28,7 @@ proptest! {
     /// Any `--set` expression parses or fails with a message; neither panics nor takes long.
     #[test]
     fn set_expressions_never_panic(expr in r"[a-z0-9.\[\]{}=,\\ ]{0,200}", string in any::<bool>()) {
-        let _ = values::parse_set(&expr, string);
+        let _ = set::parse_set(&expr, string);
     }
 
     /// Whatever follows or precedes it, the value of a password key is not in the error shown.
