@@ -429,6 +429,31 @@ pub fn revision_of(secret_name: &str) -> Option<u64> {
         .and_then(|(_, n)| n.parse().ok())
 }
 
+/// An ingress's TLS hosts, and its TLS secrets with the values path naming each.
+pub fn tls_hosts(v: &Value, component: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let mut hosts = Vec::new();
+    let mut secrets = Vec::new();
+    for (i, t) in lookup(v, &format!("{component}.ingress.tls"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(s) = t["secretName"].as_str() {
+            secrets.push((
+                s.to_string(),
+                format!("{component}.ingress.tls[{i}].secretName"),
+            ));
+        }
+        for h in t["hosts"].as_array().into_iter().flatten() {
+            if let Some(h) = h.as_str() {
+                hosts.push(h.to_string());
+            }
+        }
+    }
+    (hosts, secrets)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,10 @@ use k8s_openapi::api::{
 };
 use serde_json::json;
 
-use super::{Cx, Outcome, kube::kube_failed, values::tls_hosts};
+use super::{Absent, Cx, Outcome, Reach, kube_failed};
 use crate::{
     chart::{
-        release::{Generation, SecretKeys, judge_secret_keys, lookup_bool, lookup_str},
+        release::{Generation, SecretKeys, judge_secret_keys, lookup_bool, lookup_str, tls_hosts},
         values::Loaded,
     },
     probes::kube::KubeProbe,
@@ -23,19 +23,15 @@ use crate::{
     reason = "an Outcome is what a check returns; made at most once per check"
 )]
 fn parts(cx: &Cx) -> Result<(&KubeProbe, &Loaded), Outcome> {
-    let Some(v) = cx.values.as_deref() else {
-        return Err(Outcome::skip(
-            "no values to judge (this check runs in `preflight`)",
-        ));
-    };
+    let v = cx.values.or_skip(
+        "values",
+        "no values to judge (this check runs in `preflight`)",
+    )?;
     match &cx.cluster {
-        Some(k) => Ok((k, v)),
-        None => Err(Outcome::skip(
-            cx.unreached
-                .get("cluster")
-                .cloned()
-                .unwrap_or_else(|| "no cluster to look at".to_string()),
-        )),
+        Reach::Ready(k) => Ok((k, v)),
+        // The session's reason says what is missing and how to give it.
+        Reach::Absent(Absent::Unreached(why)) => Err(Outcome::skip(why.clone())),
+        Reach::Absent(Absent::NotGiven) => Err(Outcome::skip("no cluster to look at")),
     }
 }
 

@@ -7,7 +7,7 @@ use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::{Cx, Outcome};
+use super::{Cx, Outcome, kube_failed};
 use crate::{
     chart::release::{SecretKeys, judge_secret_keys, lookup_bool},
     probes::kube::{KubeError, KubeProbe},
@@ -59,9 +59,7 @@ const NO_CLUSTER: &str = "not looking at a cluster: no kube config found, or onl
     reason = "an Outcome is what a check returns; made at most once per check"
 )]
 fn release(cx: &Cx) -> Result<(&KubeCx, &Found), Outcome> {
-    let Some(k) = cx.kube.as_deref() else {
-        return Err(Outcome::skip(NO_CLUSTER));
-    };
+    let k = cx.kube.or_skip("cluster", NO_CLUSTER)?;
     match k.discovery.as_ref() {
         Discovery::Release(f) => Ok((k, f)),
         _ => Err(Outcome::skip(
@@ -70,18 +68,10 @@ fn release(cx: &Cx) -> Result<(&KubeCx, &Found), Outcome> {
     }
 }
 
-/// A Kubernetes read that failed, as the check's outcome: `skip` when RBAC refused it.
-pub(super) fn kube_failed(what: &str, e: &KubeError) -> Outcome {
-    let o = match e {
-        KubeError::Forbidden { .. } => Outcome::skip(format!("cannot {what}: {e}")),
-        _ => Outcome::error(format!("cannot {what}: {e}")),
-    };
-    o.with("kube_error", e.kind())
-}
-
 pub async fn kube_release(cx: std::sync::Arc<Cx>) -> Outcome {
-    let Some(k) = cx.kube.as_deref() else {
-        return Outcome::skip(NO_CLUSTER);
+    let k = match cx.kube.or_skip("cluster", NO_CLUSTER) {
+        Ok(k) => k,
+        Err(o) => return o,
     };
     let ctx = format!("context {}", k.probe.context);
     match k.discovery.as_ref() {

@@ -77,7 +77,7 @@ pub async fn prefect_cli_config(cx: Arc<Cx>) -> Outcome {
         )))
         .with("failure", f.kind());
     }
-    if let Some(api) = &cx.api
+    if let Some(api) = cx.api.get()
         && let ApiUrl::Fixed(checked) = &api.url
         && api.from_flag
         && !same_api(checked, &url)

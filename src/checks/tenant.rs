@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Cx, Outcome, db_session,
+    Absent, Cx, Outcome, Reach, db_session,
     web::{self, GraphqlFailure, TENANT},
 };
 use crate::probes::http::Request;
@@ -51,7 +51,7 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
     };
     let api_note = match &api_url {
         Some(u) => Some(format!("the API at {u} gave no answer: {api_error}")),
-        None if cx.api.is_some() => Some(api_error.clone()),
+        None if cx.api.is_ready() => Some(api_error.clone()),
         None => None,
     };
     match (sql, api_note) {
@@ -61,20 +61,22 @@ pub async fn tenant_exists(cx: Arc<Cx>) -> Outcome {
                 None => format!("from database {database:?}"),
             };
             let o = judge(count, first, "sql", &whence);
-            if cx.api.is_some() {
+            if cx.api.is_ready() {
                 o.with("api_error", api_error)
             } else {
                 o
             }
         }
-        (Err(_), None) if cx.pg.is_none() => match cx.unreached.get("database") {
-            Some(why) => Outcome::skip(format!("no API or database: {why}")),
-            None => Outcome::skip(
+        (Err(_), None) if !cx.pg.is_ready() => match &cx.pg {
+            Reach::Absent(Absent::Unreached(why)) => {
+                Outcome::skip(format!("no API or database: {why}"))
+            }
+            _ => Outcome::skip(
                 "no API or database given: pass --api-url, --ui-url or --database-url",
             ),
         },
         (Err(o), None) => Outcome::skip(format!("the database cannot be read: {}", o.message)),
-        (Err(_), Some(note)) if cx.pg.is_none() => Outcome::skip(note),
+        (Err(_), Some(note)) if !cx.pg.is_ready() => Outcome::skip(note),
         (Err(o), Some(note)) => Outcome::skip(format!(
             "cannot tell: {note}; and the database cannot be read either: {}",
             o.message

@@ -150,7 +150,7 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
         Ok(u) => u,
         Err(e) => return Outcome::finding(e),
     };
-    let checked_api = match &cx.api {
+    let checked_api = match cx.api.get() {
         // A port-forward's local address cannot be compared with the one the browser uses.
         Some(a) if a.forwarded => None,
         Some(a) => match &a.url {

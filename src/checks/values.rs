@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Cx, Outcome};
 use crate::chart::{
-    release::{Generation, lookup, lookup_bool, lookup_str},
+    release::{Generation, lookup, lookup_bool, lookup_str, tls_hosts},
     values::{Loaded, RENAMED, join},
 };
 
@@ -17,8 +17,11 @@ use crate::chart::{
 )]
 fn loaded(cx: &Cx) -> Result<&Loaded, Outcome> {
     cx.values
-        .as_deref()
-        .ok_or_else(|| Outcome::skip("no values to judge (this check runs in `preflight`)"))
+        .or_skip(
+            "values",
+            "no values to judge (this check runs in `preflight`)",
+        )
+        .map(|v| &**v)
 }
 
 macro_rules! values_or_return {
@@ -375,31 +378,6 @@ fn hosts(v: &Value, component: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// An ingress's TLS hosts, and its TLS secrets with the values path naming each.
-pub(super) fn tls_hosts(v: &Value, component: &str) -> (Vec<String>, Vec<(String, String)>) {
-    let mut hosts = Vec::new();
-    let mut secrets = Vec::new();
-    for (i, t) in lookup(v, &format!("{component}.ingress.tls"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        if let Some(s) = t["secretName"].as_str() {
-            secrets.push((
-                s.to_string(),
-                format!("{component}.ingress.tls[{i}].secretName"),
-            ));
-        }
-        for h in t["hosts"].as_array().into_iter().flatten() {
-            if let Some(h) = h.as_str() {
-                hosts.push(h.to_string());
-            }
-        }
-    }
-    (hosts, secrets)
 }
 
 pub async fn values_ingress(cx: Arc<Cx>) -> Outcome {

@@ -93,14 +93,10 @@ pub fn is_loopback(url: &Url) -> bool {
 
 /// Reads and validates the UI's `/settings.json`; the `Err` is the outcome to report.
 pub async fn ui_settings(cx: &Cx) -> Result<UiSettings, Outcome> {
-    let Some(ui) = &cx.ui else {
-        if let Some(why) = cx.unreached.get("ui") {
-            return Err(Outcome::skip(format!("no UI: {why}")));
-        }
-        return Err(Outcome::skip(
-            "no UI given: pass --ui-url (or set [server.ui] endpoint in ~/.prefect/config.toml)",
-        ));
-    };
+    let ui = cx.ui.or_skip(
+        "UI",
+        "no UI given: pass --ui-url (or set [server.ui] endpoint in ~/.prefect/config.toml)",
+    )?;
     let url = ui_root(&ui.url)
         .join("settings.json")
         .map_err(|e| Outcome::error(format!("cannot build the settings.json URL: {e}")))?;
@@ -202,14 +198,10 @@ pub async fn ui_settings(cx: &Cx) -> Result<UiSettings, Outcome> {
 
 /// The API's URL and where it came from; the `Err` is the outcome to report.
 pub async fn api_url(cx: &Cx) -> Result<(Url, String), Outcome> {
-    let Some(api) = &cx.api else {
-        if let Some(why) = cx.unreached.get("api") {
-            return Err(Outcome::skip(format!("no API: {why}")));
-        }
-        return Err(Outcome::skip(
-            "no API given: pass --api-url (or --ui-url, whose settings.json names the API)",
-        ));
-    };
+    let api = cx.api.or_skip(
+        "API",
+        "no API given: pass --api-url (or --ui-url, whose settings.json names the API)",
+    )?;
     match &api.url {
         ApiUrl::Fixed(u) => Ok((u.clone(), api.source.clone())),
         ApiUrl::FromUi => {

@@ -351,6 +351,7 @@ pub fn with_config_skips(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Reach;
     use crate::probes::{
         http::{HttpOptions, HttpProbe},
         pg_target::{DbTarget, PREFECT_DEFAULT_URL},
@@ -435,7 +436,7 @@ mod tests {
         let target =
             DbTarget::resolve(Some(PREFECT_DEFAULT_URL), &BTreeMap::new()).expect("target");
         let cx = Arc::new(Cx {
-            pg: Some(PgProbe::new(
+            pg: Reach::Ready(PgProbe::new(
                 target,
                 Box::new(NetDialer),
                 Duration::from_secs(1),
@@ -445,15 +446,14 @@ mod tests {
                 insecure: false,
                 resolve: Vec::new(),
             }),
-            api: None,
-            ui: None,
+            api: Reach::given(None),
+            ui: Reach::given(None),
             prefect: PrefectConfig::load(&BTreeMap::new()),
             hasura_user: "prefect".into(),
             vars: BTreeMap::from([("db_user".to_string(), "prefect".to_string())]),
-            kube: None,
-            values: None,
-            cluster: None,
-            unreached: BTreeMap::new(),
+            kube: Reach::given(None),
+            values: Reach::given(None),
+            cluster: Reach::given(None),
         });
         (catalog, cx)
     }

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
     catalog::{Catalog, Mode},
-    checks::Cx,
+    checks::{Cx, Reach},
     engine::rounds::Progress,
     probes::{
         http::{HttpOptions, HttpProbe},
@@ -195,30 +195,32 @@ pub fn run(
     // A fresh set of probes for every round (`--wait` re-runs with new connections).
     let make_cx = || {
         Arc::new(Cx {
-            pg: found.db.clone().map(|t| match &db_dialer {
-                Some(d) => PgProbe::new(t, Box::new(d.clone()), timeout),
-                None => PgProbe::new(t, Box::new(NetDialer), timeout),
-            }),
+            pg: Reach::of(
+                found.db.clone().map(|t| match &db_dialer {
+                    Some(d) => PgProbe::new(t, Box::new(d.clone()), timeout),
+                    None => PgProbe::new(t, Box::new(NetDialer), timeout),
+                }),
+                unreached.database.clone(),
+            ),
             http: HttpProbe::new(HttpOptions {
                 timeout,
                 insecure: args.insecure,
                 resolve: args.resolve.clone(),
             }),
-            api: found.api.clone(),
-            ui: found.ui.clone(),
+            api: Reach::of(found.api.clone(), unreached.api.clone()),
+            ui: Reach::of(found.ui.clone(), unreached.ui.clone()),
             prefect: prefect.clone(),
             hasura_user: hasura_user.clone(),
             vars: vars.clone(),
-            kube: discovery.as_ref().map(|(probe, d)| {
+            kube: Reach::given(discovery.as_ref().map(|(probe, d)| {
                 Arc::new(crate::checks::kube::KubeCx::new(
                     probe.fresh(),
                     d.clone(),
                     explicit_kube,
                 ))
-            }),
-            values: None,
-            cluster: None,
-            unreached: unreached.clone(),
+            })),
+            values: Reach::given(None),
+            cluster: Reach::given(None),
         })
     };
 

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use crate::{
     catalog::{Catalog, Mode},
-    checks::{Cx, quote_ident},
+    checks::{Cx, Reach, quote_ident},
     engine::rounds::Progress,
     probes::{
         http::{HttpOptions, HttpProbe},
@@ -75,7 +75,6 @@ pub fn run(
         loaded.generation.label(),
         loaded.generation_reason
     )];
-    let mut unreached: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut targets = vec![Target {
         kind: "values".to_string(),
         address: if loaded.files.is_empty() {
@@ -93,6 +92,9 @@ pub fn run(
         all_namespaces: false,
     };
     let explicit_kube = kube_opts.kubeconfig.is_some() || kube_opts.context.is_some();
+    // Why there is no cluster or database to look at, for the checks that need them.
+    let mut no_cluster: Option<String> = None;
+    let mut no_db: Option<String> = None;
     let cluster = if explicit_kube || crate::probes::kube::config_available(&kube_opts, &ProcessEnv)
     {
         match runtime.block_on(crate::probes::kube::KubeProbe::connect(&kube_opts, timeout)) {
@@ -106,13 +108,12 @@ pub fn run(
             }
             Err(e) if explicit_kube => return Err(e.to_string()),
             Err(e) => {
-                unreached.insert("cluster", format!("no cluster: {e}"));
+                no_cluster = Some(format!("no cluster: {e}"));
                 None
             }
         }
     } else {
-        unreached.insert(
-            "cluster",
+        no_cluster = Some(
             "no cluster configured (no --kubeconfig, KUBECONFIG, ~/.kube/config or in-cluster account): \
              the cluster prerequisites are not checked"
                 .to_string(),
@@ -134,7 +135,7 @@ pub fn run(
     let db = match db {
         Ok(Ok(t)) => Some(t),
         Ok(Err(why)) => {
-            unreached.insert("database", why);
+            no_db = Some(why);
             None
         }
         Err(e) => return Err(e),
@@ -172,23 +173,24 @@ pub fn run(
     }
     let make_cx = || {
         Arc::new(Cx {
-            pg: db
-                .clone()
-                .map(|t| PgProbe::new(t, Box::new(NetDialer), timeout)),
+            pg: Reach::of(
+                db.clone()
+                    .map(|t| PgProbe::new(t, Box::new(NetDialer), timeout)),
+                no_db.clone(),
+            ),
             http: HttpProbe::new(HttpOptions {
                 timeout,
                 insecure: false,
                 resolve: Vec::new(),
             }),
-            api: None,
-            ui: None,
+            api: Reach::given(None),
+            ui: Reach::given(None),
             prefect: PrefectConfig::load(&BTreeMap::new()),
             hasura_user: hasura_user.clone(),
             vars: vars.clone(),
-            kube: None,
-            values: Some(loaded.clone()),
-            cluster: cluster.as_ref().map(|c| c.fresh()),
-            unreached: unreached.clone(),
+            kube: Reach::given(None),
+            values: Reach::Ready(loaded.clone()),
+            cluster: Reach::of(cluster.as_ref().map(|c| c.fresh()), no_cluster.clone()),
         })
     };
     let (results, elapsed) = setup.run_checks(catalog, &make_cx, None, progress);

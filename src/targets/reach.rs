@@ -2,7 +2,7 @@
 //! pod (or at `externalHostname`), Apollo and the UI at their published address (LoadBalancer,
 //! Ingress), or through a port-forward when nothing is published.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use url::Url;
@@ -262,13 +262,22 @@ pub struct KubeRun {
 }
 
 /// The targets a release gives, and what could not be reached.
+/// Why each part of a release could not be reached (`None`: it was, or it was not asked for).
+#[derive(Debug, Clone, Default)]
+pub struct Unreached {
+    pub database: Option<String>,
+    pub api: Option<String>,
+    pub ui: Option<String>,
+}
+
 pub struct Reached {
     /// The release decides the targets (else: fall back to the local defaults).
     pub use_release: bool,
     pub db: Option<DbReach>,
     pub api: Option<HttpReach>,
     pub ui: Option<HttpReach>,
-    pub unreached: BTreeMap<&'static str, String>,
+    /// Why a part could not be reached through the cluster.
+    pub unreached: Unreached,
     pub notices: Vec<String>,
     /// (release, namespace) when one was found.
     pub release: Option<(String, String)>,
@@ -297,7 +306,7 @@ impl KubeRun {
             db: None,
             api: None,
             ui: None,
-            unreached: BTreeMap::new(),
+            unreached: Unreached::default(),
             notices: Vec::new(),
             release: None,
         };
@@ -322,12 +331,12 @@ impl KubeRun {
                 return r;
             }
             _ => {
-                for t in ["database", "api", "ui"] {
-                    r.unreached.insert(
-                        t,
-                        "no Helm release to look at (see kube.release)".to_string(),
-                    );
-                }
+                let why = || Some("no Helm release to look at (see kube.release)".to_string());
+                r.unreached = Unreached {
+                    database: why(),
+                    api: why(),
+                    ui: why(),
+                };
                 return r;
             }
         };
@@ -360,17 +369,16 @@ impl KubeRun {
                 }
                 r.db = Some(d);
             }
-            Some(Err(e)) => {
-                r.unreached.insert("database", e);
-            }
+            Some(Err(e)) => r.unreached.database = Some(e),
             None => {}
         }
-        for (kind, res, slot) in [("api", api, &mut r.api), ("ui", ui, &mut r.ui)] {
+        for (res, slot, why) in [
+            (api, &mut r.api, &mut r.unreached.api),
+            (ui, &mut r.ui, &mut r.unreached.ui),
+        ] {
             match res {
                 Some(Ok(h)) => *slot = Some(h),
-                Some(Err(e)) => {
-                    r.unreached.insert(kind, e);
-                }
+                Some(Err(e)) => *why = Some(e),
                 None => {}
             }
         }
