@@ -120,6 +120,75 @@ pub fn deadline_in(d: Duration) -> tokio::time::Instant {
         .unwrap_or(now)
 }
 
+/// A stream that fails its reads once `max` bytes have been read (a database session's cap).
+pub struct Capped<S> {
+    inner: S,
+    left: u64,
+    max: u64,
+}
+
+impl<S> Capped<S> {
+    pub fn new(inner: S, max: u64) -> Capped<S> {
+        Capped {
+            inner,
+            left: max,
+            max,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Capped<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "the server sent more than {} MiB; stopped reading",
+                self.max / (1024 * 1024)
+            ))));
+        }
+        let before = buf.filled().len();
+        let room = usize::try_from(self.left).unwrap_or(usize::MAX);
+        // Read at most what is left into the caller's buffer.
+        let poll = if buf.remaining() > room {
+            let mut limited = tokio::io::ReadBuf::new(buf.initialize_unfilled_to(room));
+            let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut limited);
+            let n = limited.filled().len();
+            buf.advance(n);
+            poll
+        } else {
+            std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        };
+        let read = (buf.filled().len() - before) as u64;
+        self.left = self.left.saturating_sub(read);
+        poll
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Capped<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +214,22 @@ mod tests {
         assert!(parse_timeout("0s").is_err());
         assert!(parse_timeout("soon").unwrap_err().contains("try 5s"));
         let _ = deadline_in(Duration::MAX);
+    }
+
+    #[tokio::test]
+    async fn a_capped_stream_stops_at_its_cap() {
+        use tokio::io::AsyncReadExt as _;
+        let data = [7u8; 100];
+        let mut s = Capped::new(&data[..], 10);
+        let mut out = Vec::new();
+        let e = s.read_to_end(&mut out).await.unwrap_err();
+        assert_eq!(out.len(), 10);
+        assert!(e.to_string().contains("stopped reading"), "{e}");
+        let mut s = Capped::new(&data[..], 100);
+        let mut out = Vec::new();
+        // Exactly the cap is fine; the end of the stream is reached at the cap.
+        let _ = s.read_to_end(&mut out).await;
+        assert_eq!(out.len(), 100);
     }
 
     #[test]

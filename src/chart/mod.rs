@@ -2,6 +2,7 @@
 //! ([`release`]: decoding, coalescing, the database wiring of both value generations), and its values
 //! as `helm install` reads them ([`values`]: files with key locations, `--set`). No I/O.
 
+pub mod facts;
 pub mod release;
 pub mod set;
 pub mod values;

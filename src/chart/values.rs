@@ -18,7 +18,7 @@ use super::{
     set::{MAX_SET_SLOTS, Seg, parse_set, path_text, set_path},
 };
 use crate::{
-    chart::release::{Generation, coalesce},
+    chart::{facts::Generation, release::coalesce},
     report::Location,
 };
 
@@ -455,7 +455,7 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
             }
         }
     }
-    let wrote = |k: &str| crate::chart::release::lookup(&user, k).is_some();
+    let wrote = |k: &str| crate::chart::facts::lookup(&user, k).is_some();
     let (generation, generation_reason) = match &input.chart_version {
         Some(v) => match generation_of_version(v) {
             Some(g) => (g, format!("--chart-version {v}")),

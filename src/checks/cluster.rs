@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Absent, Cx, Outcome, Reach, kube_failed};
 use crate::{
     chart::{
-        release::{Generation, SecretKeys, judge_secret_keys, lookup_bool, lookup_str, tls_hosts},
+        facts::{Generation, SecretKeys, judge_secret_keys, lookup_bool, lookup_str, tls_hosts},
         values::Loaded,
     },
     probes::kube::KubeProbe,

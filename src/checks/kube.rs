@@ -7,9 +7,9 @@ use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::{Cx, Outcome, kube_failed};
+use super::{Cx, Outcome, kube_failed, logs::redact_log};
 use crate::{
-    chart::release::{SecretKeys, judge_secret_keys, lookup_bool},
+    chart::facts::{SecretKeys, judge_secret_keys, lookup_bool},
     probes::kube::{KubeError, KubeProbe},
     targets::release::{Discovery, Found, pod_ready, secret_data},
 };
@@ -34,7 +34,7 @@ impl KubeCx {
     }
 
     /// The release's pods, listed once per run; `Err` is the outcome of a failed listing.
-    async fn pods(&self, found: &Found) -> Result<&[Pod], Outcome> {
+    pub(super) async fn pods(&self, found: &Found) -> Result<&[Pod], Outcome> {
         self.pods
             .get_or_init(|| async {
                 self.probe
@@ -58,7 +58,7 @@ const NO_CLUSTER: &str = "not looking at a cluster: no kube config found, or onl
     clippy::result_large_err,
     reason = "an Outcome is what a check returns; made at most once per check"
 )]
-fn release(cx: &Cx) -> Result<(&KubeCx, &Found), Outcome> {
+pub(super) fn release(cx: &Cx) -> Result<(&KubeCx, &Found), Outcome> {
     let k = cx.kube.or_skip("cluster", NO_CLUSTER)?;
     match k.discovery.as_ref() {
         Discovery::Release(f) => Ok((k, f)),
@@ -128,57 +128,8 @@ pub async fn kube_release(cx: std::sync::Arc<Cx>) -> Outcome {
     }
 }
 
-fn pod_name(p: &Pod) -> &str {
+pub(super) fn pod_name(p: &Pod) -> &str {
     p.metadata.name.as_deref().unwrap_or("?")
-}
-
-/// Log lines fit to show: credentials in URLs and `password=` pairs masked (registered secrets are
-/// scrubbed from all output anyway), at most `n` lines of at most 300 characters.
-pub fn redact_log(log: &str, n: usize) -> Vec<String> {
-    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| crate::untrusted::line(&mask_credentials(l), 300))
-        .collect()
-}
-
-fn mask_credentials(line: &str) -> String {
-    // URLs' userinfo, authorization values, password= pairs.
-    let out = crate::redact::mask_shapes(line);
-    // password=…, password: …, PASSWORD="…"
-    let lower = out.to_ascii_lowercase();
-    let mut masked = String::with_capacity(out.len());
-    let mut last = 0;
-    let mut search = 0;
-    while let Some(pos) = lower[search..].find("password").map(|p| p + search) {
-        let after = pos + "password".len();
-        let rest = &out[after..];
-        let sep = rest
-            .char_indices()
-            .take_while(|(_, c)| matches!(c, ' ' | '=' | ':' | '"' | '\''))
-            .last()
-            .map(|(i, c)| i + c.len_utf8());
-        search = after;
-        let Some(sep) = sep.filter(|_| rest.starts_with([' ', '=', ':', '"', '\''])) else {
-            continue;
-        };
-        if !rest[..sep].contains(['=', ':']) {
-            continue;
-        }
-        let value_start = after + sep;
-        let value_end = out[value_start..]
-            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == '&')
-            .map(|e| e + value_start)
-            .unwrap_or(out.len());
-        if value_end > value_start {
-            masked.push_str(&out[last..value_start]);
-            masked.push_str(crate::redact::MASK);
-            last = value_end;
-            search = value_end;
-        }
-    }
-    masked.push_str(&out[last..]);
-    masked
 }
 
 pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
@@ -636,118 +587,14 @@ pub async fn kube_tenant_job(cx: std::sync::Arc<Cx>) -> Outcome {
     .with("job", evidence)
 }
 
-/// The missing-tenant signatures in agent logs (the chart README's Troubleshooting section).
-pub fn tenant_error_lines(log: &str) -> Vec<String> {
-    let has_400 = log.contains("400 Client Error: Bad Request");
-    let tenantless = log.contains("get_runs_in_queue") || log.contains("\"tenant_id\": null");
-    log.lines()
-        .filter(|l| {
-            l.contains("has no tenants")
-                || (has_400 && tenantless && l.contains("400 Client Error: Bad Request"))
-        })
-        .map(str::to_string)
-        .collect()
-}
-
-pub async fn agent_tenant_errors(cx: std::sync::Arc<Cx>) -> Outcome {
-    let (k, f) = match release(&cx) {
-        Ok(x) => x,
-        Err(o) => return o,
-    };
-    if !lookup_bool(&f.release.values, "agent.enabled").unwrap_or(false) {
-        return Outcome::skip("agent.enabled is false: the chart runs no agent");
-    }
-    let pods = match k.pods(f).await {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
-    let agents: Vec<&Pod> = pods
-        .iter()
-        .filter(|p| {
-            p.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("app.kubernetes.io/component"))
-                .is_some_and(|c| c == "agent")
-        })
-        .collect();
-    if agents.is_empty() {
-        return Outcome::skip("agent.enabled is true but no agent pod exists (see kube.pods)");
-    }
-    let ns = &f.release.namespace;
-    let mut hits = Vec::new();
-    let mut read = Vec::new();
-    for p in agents {
-        let container = p
-            .spec
-            .as_ref()
-            .and_then(|s| {
-                s.containers
-                    .iter()
-                    .find(|c| c.name == "agent")
-                    .or(s.containers.first())
-            })
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        match k.probe.logs(ns, pod_name(p), &container, false, 300).await {
-            Ok(log) => {
-                read.push(pod_name(p).to_string());
-                let lines = tenant_error_lines(&log);
-                hits.extend(redact_log(&lines.join("\n"), 5));
-            }
-            Err(e) => return kube_failed(&format!("read the logs of {}", pod_name(p)), &e),
-        }
-    }
-    if hits.is_empty() {
-        return Outcome::pass(format!(
-            "no missing-tenant errors in the last 300 log lines of {}",
-            read.join(", ")
-        ));
-    }
-    Outcome::finding(format!(
-        "the agent's log shows the missing-tenant errors ({} line(s), e.g. {:?})",
-        hits.len(),
-        hits[0]
-    ))
-    .with("log_lines", hits)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_are_masked_in_log_lines() {
-        let l = redact_log(
-            "connect postgresql://prefect:hunter22@db:5432/prefect failed\nPGPASSWORD=abc123 x\n\
-             {\"password\": \"zzz\"} ok\npassword authentication failed for user \"prefect\"",
-            10,
-        );
-        let all = l.join("\n");
-        assert!(!all.contains("hunter22"), "{all}");
-        assert!(!all.contains("abc123"), "{all}");
-        assert!(!all.contains("zzz"), "{all}");
-        assert!(
-            all.contains("password authentication failed for user"),
-            "{all}"
-        );
-    }
 
     #[test]
     fn tags() {
         assert_eq!(image_tag("prefecthq/server:2022.09.23"), "2022.09.23");
         assert_eq!(image_tag("registry:5000/prefecthq/server"), "latest");
         assert_eq!(image_tag("registry:5000/p/s:1.0@sha256:ab"), "1.0");
-    }
-
-    #[test]
-    fn tenant_signatures() {
-        let readme = "[2020-11-13 19:16:02,083] ERROR - agent | 400 Client Error: Bad Request for url: http://my-release-apollo.default:4200/graphql\n\nquery {\n get_runs_in_queue(input: $input) {\n}\nvariables {\n {\"input\": {\"before\": \"2020\", \"labels\": [], \"tenant_id\": null}}\n}";
-        assert_eq!(tenant_error_lines(readme).len(), 1);
-        assert_eq!(
-            tenant_error_lines("ValueError: Prefect Server has no tenants").len(),
-            1
-        );
-        assert!(tenant_error_lines("400 Client Error: Bad Request for url: x").is_empty());
     }
 }

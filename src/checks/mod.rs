@@ -2,12 +2,14 @@
 //! (`db.password` → `db_password`), in the file of its area. Its words (title, fix …) are in
 //! `checks/<id>.toml`.
 
+mod agent;
 mod api;
 mod cluster;
 mod cx;
 mod db;
 mod hasura;
 pub mod kube;
+mod logs;
 mod outcome;
 mod prefect;
 mod sql;
@@ -175,7 +177,7 @@ pub static REGISTRY: &[CheckDef] = &[
     check!("tenant.exists", tenant::tenant_exists, requires = []),
     check!(
         "agent.tenant-errors",
-        kube::agent_tenant_errors,
+        agent::agent_tenant_errors,
         requires = ["kube.release"]
     ),
     check!(

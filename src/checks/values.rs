@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Cx, Outcome};
 use crate::chart::{
-    release::{Generation, lookup, lookup_bool, lookup_str, tls_hosts},
+    facts::{Generation, lookup, lookup_bool, lookup_str, tls_hosts},
     values::{Loaded, RENAMED, join},
 };
 

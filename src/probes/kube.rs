@@ -8,7 +8,7 @@
 
 use std::{
     fmt,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{Arc, OnceLock},
     time::Duration,
 };
@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, Client, Resource,
     api::{ListParams, LogParams},
-    config::{KubeConfigOptions, Kubeconfig},
+    config::KubeConfigOptions,
 };
 use serde::de::DeserializeOwned;
 
@@ -150,121 +150,6 @@ impl<K> ClusterScoped for K where
 {
 }
 
-/// Reads the kubeconfig as kubectl finds it (`--kubeconfig`, else every file in `KUBECONFIG`,
-/// merged, else `~/.kube/config`) with bounded reads. The files it names (CA, client certificate and
-/// key, token file) are read here too, with the same bounds, and put inline, so the client library
-/// reads no file itself; every credential is registered for scrubbing. `Ok(None)`: no file.
-pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, KubeError> {
-    let paths: Vec<PathBuf> = match explicit {
-        Some(p) => vec![p.to_path_buf()],
-        None => match std::env::var_os("KUBECONFIG") {
-            Some(v) if std::env::split_paths(&v).any(|p| !p.as_os_str().is_empty()) => {
-                std::env::split_paths(&v)
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .collect()
-            }
-            _ => match std::env::var_os("HOME") {
-                Some(h) => {
-                    let p = Path::new(&h).join(".kube").join("config");
-                    if !p.exists() {
-                        return Ok(None);
-                    }
-                    vec![p]
-                }
-                None => return Ok(None),
-            },
-        },
-    };
-    let mut merged: Option<Kubeconfig> = None;
-    for path in &paths {
-        let text = crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "kubeconfig")
-            .map_err(|e| KubeError::Config(e.to_string()))?;
-        let mut kc = Kubeconfig::from_yaml(&text)
-            .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?;
-        inline_files(&mut kc, path.parent().unwrap_or(Path::new(".")))?;
-        merged = Some(match merged {
-            None => kc,
-            Some(m) => m
-                .merge(kc)
-                .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?,
-        });
-    }
-    Ok(merged)
-}
-
-/// Puts the files a kubeconfig names inline (bounded reads) and registers its credentials.
-fn inline_files(kc: &mut Kubeconfig, dir: &Path) -> Result<(), KubeError> {
-    use base64::Engine as _;
-    use secrecy::ExposeSecret as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let read = |p: &str, what: &'static str| -> Result<Vec<u8>, KubeError> {
-        let path = dir.join(p);
-        crate::bounded::read_file(&path, crate::bounded::MAX_PEM_FILE, what)
-            .map_err(|e| KubeError::Config(e.to_string()))
-    };
-    for named in &mut kc.clusters {
-        if let Some(c) = &mut named.cluster
-            && let Some(p) = c.certificate_authority.take()
-        {
-            c.certificate_authority_data = Some(b64.encode(read(&p, "certificate file")?));
-        }
-        if let Some(c) = &named.cluster
-            && let Some(proxy) = &c.proxy_url
-        {
-            crate::redact::register_url_credentials(proxy);
-        }
-    }
-    for named in &mut kc.auth_infos {
-        let Some(a) = &mut named.auth_info else {
-            continue;
-        };
-        if let Some(p) = a.client_certificate.take() {
-            a.client_certificate_data = Some(b64.encode(read(&p, "certificate file")?));
-        }
-        if let Some(p) = a.client_key.take() {
-            let key = String::from_utf8_lossy(&read(&p, "key file")?).into_owned();
-            a.client_key_data = Some(b64.encode(key.as_bytes()).into());
-        }
-        if let Some(p) = a.token_file.take() {
-            let token = String::from_utf8_lossy(&read(&p, "token file")?)
-                .trim()
-                .to_string();
-            a.token = Some(token.into());
-        }
-        if let Some(exec) = &mut a.exec
-            && let Some(cmd) = &exec.command
-            && cmd.contains(std::path::MAIN_SEPARATOR)
-            && Path::new(cmd).is_relative()
-        {
-            exec.command = Some(dir.join(cmd).display().to_string());
-        }
-        for secret in [&a.token, &a.password, &a.client_key_data]
-            .into_iter()
-            .flatten()
-        {
-            let s = secret.expose_secret();
-            crate::redact::register(s);
-            crate::redact::register(s.trim());
-            // The key as PEM, when it is given inline as base64.
-            if let Ok(pem) = b64.decode(s.trim()) {
-                for line in String::from_utf8_lossy(&pem).lines() {
-                    if !line.starts_with("-----") {
-                        crate::redact::register(line.trim());
-                    }
-                }
-            }
-        }
-        if let Some(p) = &a.auth_provider {
-            for (k, v) in &p.config {
-                if k.contains("token") || k.contains("secret") {
-                    crate::redact::register(v);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The largest answer read from the Kubernetes API (a Secret is at most 1 MiB; a list of the
 /// namespace's pods or Helm release metadata is far less).
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -302,7 +187,7 @@ impl KubeProbe {
             context: opts.context.clone(),
             ..Default::default()
         };
-        let loaded = match read_kubeconfig(opts.kubeconfig.as_deref())? {
+        let loaded = match super::kubeconfig::read_kubeconfig(opts.kubeconfig.as_deref())? {
             Some(kc) => {
                 let context = kopts.context.clone().or_else(|| kc.current_context.clone());
                 kube::Config::from_custom_kubeconfig(kc, &kopts)

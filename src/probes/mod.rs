@@ -2,8 +2,11 @@
 pub mod forward;
 pub mod graphql;
 pub mod http;
+pub mod http_failure;
 pub mod kube;
+pub mod kubeconfig;
 pub mod pg_target;
+pub mod pg_tls;
 pub mod postgres;
 pub mod prefect_config;
 pub mod tls;

@@ -11,11 +11,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rustls::{
-    ClientConfig,
-    client::danger::ServerCertVerifier,
-    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
-};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -25,10 +20,7 @@ use tokio::{
 use tokio_postgres::{Client, Row, error::SqlState, types::ToSql};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{
-    pg_target::{DbTarget, SslMode},
-    tls::{ChainOnly, NoVerify, crypto_provider},
-};
+use super::pg_target::{DbTarget, SslMode};
 
 /// Where in the connection sequence something went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,70 +172,6 @@ impl Dialer for std::sync::Arc<dyn Dialer> {
 /// few rows; a server that sends a 10 MiB error or an endless message is cut off here, whatever
 /// the client library would buffer.
 pub const MAX_SESSION_READ: u64 = 32 * 1024 * 1024;
-
-/// A stream that fails its reads once `left` bytes have been read.
-pub struct Capped<S> {
-    inner: S,
-    left: u64,
-}
-
-impl<S> Capped<S> {
-    pub fn new(inner: S, max: u64) -> Capped<S> {
-        Capped { inner, left: max }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        if self.left == 0 {
-            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
-                "the server sent more than {} MiB; stopped reading",
-                MAX_SESSION_READ / (1024 * 1024)
-            ))));
-        }
-        let before = buf.filled().len();
-        let room = usize::try_from(self.left).unwrap_or(usize::MAX);
-        // Read at most what is left into the caller's buffer.
-        let poll = if buf.remaining() > room {
-            let mut limited = tokio::io::ReadBuf::new(buf.initialize_unfilled_to(room));
-            let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut limited);
-            let n = limited.filled().len();
-            buf.advance(n);
-            poll
-        } else {
-            std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
-        };
-        let read = (buf.filled().len() - before) as u64;
-        self.left = self.left.saturating_sub(read);
-        poll
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
 
 /// Dials TCP (or a Unix socket when the host is a directory).
 pub struct NetDialer;
@@ -432,8 +360,8 @@ pub async fn connect(
 ) -> Result<PgSession, ConnectFailure> {
     let started = Instant::now();
     let deadline = crate::bounded::deadline_in(timeout);
-    let tls = tls_connector(target)?;
-    let stream: Box<dyn Stream> = Box::new(Capped::new(
+    let tls = super::pg_tls::tls_connector(target)?;
+    let stream: Box<dyn Stream> = Box::new(crate::bounded::Capped::new(
         dialer.dial(target, deadline).await?,
         MAX_SESSION_READ,
     ));
@@ -588,152 +516,6 @@ fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
     }
 }
 
-/// Builds the TLS connector for the target's sslmode, as libpq does: `allow`/`prefer`/`require`
-/// encrypt without verifying, `verify-ca` checks the chain, `verify-full` also the host name. Roots
-/// come from `sslrootcert` (a PEM file, or `system`), else `~/.postgresql/root.crt`, else the
-/// system store.
-fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, ConnectFailure> {
-    let provider = crypto_provider();
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectFailure::Config {
-            detail: format!("TLS setup: {e}"),
-        })?;
-    let verifier: Arc<dyn ServerCertVerifier> = match target.sslmode {
-        SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
-            Arc::new(NoVerify(provider.clone()))
-        }
-        SslMode::VerifyCa | SslMode::VerifyFull => {
-            let roots = root_store(target)?;
-            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider.clone(),
-            )
-            .build()
-            .map_err(|e| ConnectFailure::Config {
-                detail: format!("TLS roots: {e}"),
-            })?;
-            if target.sslmode == SslMode::VerifyCa {
-                Arc::new(ChainOnly(webpki))
-            } else {
-                webpki
-            }
-        }
-    };
-    let builder = builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let config = match client_identity(target)? {
-        Some((certs, key)) => {
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| ConnectFailure::Config {
-                    detail: format!("client certificate: {e}"),
-                })?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    Ok(MakeRustlsConnect::new(config))
-}
-
-fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, ConnectFailure> {
-    let mut roots = rustls::RootCertStore::empty();
-    let home_root =
-        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".postgresql/root.crt"));
-    let file = match target.sslrootcert.as_deref() {
-        Some("system") => None,
-        Some(path) => Some(std::path::PathBuf::from(path)),
-        None => home_root.filter(|p| p.is_file()),
-    };
-    match file {
-        Some(path) => {
-            let pem = read_pem(&path, "sslrootcert")?;
-            let certs = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ConnectFailure::Config {
-                    detail: format!(
-                        "sslrootcert {} is not a PEM certificate file: {e}",
-                        path.display()
-                    ),
-                })?;
-            let (added, _) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(ConnectFailure::Config {
-                    detail: format!(
-                        "sslrootcert {} holds no usable CA certificate",
-                        path.display()
-                    ),
-                });
-            }
-        }
-        None => {
-            roots = super::tls::native_roots();
-            if roots.is_empty() {
-                return Err(ConnectFailure::Config {
-                    detail: "no system CA certificates found; give sslrootcert=<file>".to_string(),
-                });
-            }
-        }
-    }
-    Ok(roots)
-}
-
-type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
-
-fn client_identity(target: &DbTarget) -> Result<Option<Identity>, ConnectFailure> {
-    let (cert, key) = match (&target.sslcert, &target.sslkey) {
-        (Some(c), Some(k)) => (c.clone(), k.clone()),
-        (None, None) => {
-            // libpq's defaults, used only when both exist.
-            let Some(home) = std::env::var_os("HOME") else {
-                return Ok(None);
-            };
-            let dir = std::path::PathBuf::from(home).join(".postgresql");
-            let (c, k) = (dir.join("postgresql.crt"), dir.join("postgresql.key"));
-            if !(c.is_file() && k.is_file()) {
-                return Ok(None);
-            }
-            (c, k)
-        }
-        _ => {
-            return Err(ConnectFailure::Config {
-                detail: "sslcert and sslkey must be given together".to_string(),
-            });
-        }
-    };
-    let certs = CertificateDer::pem_slice_iter(&read_pem(&cert, "sslcert")?)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConnectFailure::Config {
-            detail: format!(
-                "sslcert {} is not a PEM certificate file: {e}",
-                cert.display()
-            ),
-        })?;
-    let key = PrivateKeyDer::from_pem_slice(&read_pem(&key, "sslkey")?).map_err(|e| {
-        ConnectFailure::Config {
-            detail: format!("sslkey {} is not a PEM private key: {e}", key.display()),
-        }
-    })?;
-    Ok(Some((certs, key)))
-}
-
-/// A certificate or key file, read with a cap (`sslrootcert=/dev/zero` is refused at once).
-fn read_pem(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, ConnectFailure> {
-    crate::bounded::read_file(
-        path,
-        crate::bounded::MAX_PEM_FILE,
-        "certificate or key file",
-    )
-    .map_err(|e| ConnectFailure::Config {
-        detail: match e {
-            crate::bounded::ReadError::Io { path, message } => {
-                format!("cannot read {what} {path}: {message}")
-            }
-            e => format!("{what}: {e}"),
-        },
-    })
-}
-
 /// The shared, lazily opened database connection of one run.
 pub struct PgProbe {
     target: DbTarget,
@@ -773,26 +555,5 @@ impl PgProbe {
                 .await
                 .clone()
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::AsyncReadExt as _;
-
-    #[tokio::test]
-    async fn a_capped_stream_stops_at_its_cap() {
-        let data = [7u8; 100];
-        let mut s = Capped::new(&data[..], 10);
-        let mut out = Vec::new();
-        let e = s.read_to_end(&mut out).await.unwrap_err();
-        assert_eq!(out.len(), 10);
-        assert!(e.to_string().contains("stopped reading"), "{e}");
-        let mut s = Capped::new(&data[..], 100);
-        let mut out = Vec::new();
-        // Exactly the cap is fine; the end of the stream is reached at the cap.
-        let _ = s.read_to_end(&mut out).await;
-        assert_eq!(out.len(), 100);
     }
 }

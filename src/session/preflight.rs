@@ -156,11 +156,9 @@ pub fn run(
         ),
         None => args.hasura_user.clone().unwrap_or_default(),
     };
-    if let Some(u) =
-        crate::chart::release::lookup_str(&loaded.values, "postgresql.auth.username").or(
-            crate::chart::release::lookup_str(&loaded.values, "postgresql.postgresqlUsername"),
-        )
-    {
+    if let Some(u) = crate::chart::facts::lookup_str(&loaded.values, "postgresql.auth.username").or(
+        crate::chart::facts::lookup_str(&loaded.values, "postgresql.postgresqlUsername"),
+    ) {
         vars.entry("db_user".to_string())
             .or_insert_with(|| quote_ident(u));
     }
@@ -208,7 +206,7 @@ async fn preflight_db(
     url: Option<&str>,
 ) -> Result<Result<crate::probes::pg_target::DbTarget, String>, String> {
     use crate::{
-        chart::release::{DbValues, lookup_bool},
+        chart::facts::{DbValues, lookup_bool},
         probes::pg_target::DbTarget,
     };
     if let Some(u) = url {

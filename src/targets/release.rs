@@ -12,7 +12,10 @@ use serde_json::Value;
 use url::Url;
 
 use crate::{
-    chart::release::{self as helm, DbValues, Generation, Release},
+    chart::{
+        facts::{DbValues, Generation},
+        release::{self as helm, Release},
+    },
     probes::{
         kube::{KubeError, KubeProbe},
         pg_target::Secret as SecretValue,

@@ -1,0 +1,124 @@
+//! The kubeconfig as kubectl finds it, read with bounds: the files it names are read here too and put
+//! inline, so the client library reads no file itself, and every credential is registered for
+//! scrubbing the moment it is read.
+
+use std::path::{Path, PathBuf};
+
+use kube::config::Kubeconfig;
+
+use super::kube::KubeError;
+
+/// Reads the kubeconfig as kubectl finds it (`--kubeconfig`, else every file in `KUBECONFIG`,
+/// merged, else `~/.kube/config`) with bounded reads. The files it names (CA, client certificate and
+/// key, token file) are read here too, with the same bounds, and put inline, so the client library
+/// reads no file itself; every credential is registered for scrubbing. `Ok(None)`: no file.
+pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, KubeError> {
+    let paths: Vec<PathBuf> = match explicit {
+        Some(p) => vec![p.to_path_buf()],
+        None => match std::env::var_os("KUBECONFIG") {
+            Some(v) if std::env::split_paths(&v).any(|p| !p.as_os_str().is_empty()) => {
+                std::env::split_paths(&v)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            }
+            _ => match std::env::var_os("HOME") {
+                Some(h) => {
+                    let p = Path::new(&h).join(".kube").join("config");
+                    if !p.exists() {
+                        return Ok(None);
+                    }
+                    vec![p]
+                }
+                None => return Ok(None),
+            },
+        },
+    };
+    let mut merged: Option<Kubeconfig> = None;
+    for path in &paths {
+        let text = crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "kubeconfig")
+            .map_err(|e| KubeError::Config(e.to_string()))?;
+        let mut kc = Kubeconfig::from_yaml(&text)
+            .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?;
+        inline_files(&mut kc, path.parent().unwrap_or(Path::new(".")))?;
+        merged = Some(match merged {
+            None => kc,
+            Some(m) => m
+                .merge(kc)
+                .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?,
+        });
+    }
+    Ok(merged)
+}
+
+/// Puts the files a kubeconfig names inline (bounded reads) and registers its credentials.
+fn inline_files(kc: &mut Kubeconfig, dir: &Path) -> Result<(), KubeError> {
+    use base64::Engine as _;
+    use secrecy::ExposeSecret as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let read = |p: &str, what: &'static str| -> Result<Vec<u8>, KubeError> {
+        let path = dir.join(p);
+        crate::bounded::read_file(&path, crate::bounded::MAX_PEM_FILE, what)
+            .map_err(|e| KubeError::Config(e.to_string()))
+    };
+    for named in &mut kc.clusters {
+        if let Some(c) = &mut named.cluster
+            && let Some(p) = c.certificate_authority.take()
+        {
+            c.certificate_authority_data = Some(b64.encode(read(&p, "certificate file")?));
+        }
+        if let Some(c) = &named.cluster
+            && let Some(proxy) = &c.proxy_url
+        {
+            crate::redact::register_url_credentials(proxy);
+        }
+    }
+    for named in &mut kc.auth_infos {
+        let Some(a) = &mut named.auth_info else {
+            continue;
+        };
+        if let Some(p) = a.client_certificate.take() {
+            a.client_certificate_data = Some(b64.encode(read(&p, "certificate file")?));
+        }
+        if let Some(p) = a.client_key.take() {
+            let key = String::from_utf8_lossy(&read(&p, "key file")?).into_owned();
+            a.client_key_data = Some(b64.encode(key.as_bytes()).into());
+        }
+        if let Some(p) = a.token_file.take() {
+            let token = String::from_utf8_lossy(&read(&p, "token file")?)
+                .trim()
+                .to_string();
+            a.token = Some(token.into());
+        }
+        if let Some(exec) = &mut a.exec
+            && let Some(cmd) = &exec.command
+            && cmd.contains(std::path::MAIN_SEPARATOR)
+            && Path::new(cmd).is_relative()
+        {
+            exec.command = Some(dir.join(cmd).display().to_string());
+        }
+        for secret in [&a.token, &a.password, &a.client_key_data]
+            .into_iter()
+            .flatten()
+        {
+            let s = secret.expose_secret();
+            crate::redact::register(s);
+            crate::redact::register(s.trim());
+            // The key as PEM, when it is given inline as base64.
+            if let Ok(pem) = b64.decode(s.trim()) {
+                for line in String::from_utf8_lossy(&pem).lines() {
+                    if !line.starts_with("-----") {
+                        crate::redact::register(line.trim());
+                    }
+                }
+            }
+        }
+        if let Some(p) = &a.auth_provider {
+            for (k, v) in &p.config {
+                if k.contains("token") || k.contains("secret") {
+                    crate::redact::register(v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
