@@ -1,4 +1,5 @@
 //! Shared services that checks use to look at the world. Each probe opens its connection once per run.
+pub mod conninfo;
 pub mod forward;
 pub mod graphql;
 pub mod http;
