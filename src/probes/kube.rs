@@ -187,7 +187,9 @@ impl KubeProbe {
             context: opts.context.clone(),
             ..Default::default()
         };
-        let loaded = match super::kubeconfig::read_kubeconfig(opts.kubeconfig.as_deref())? {
+        let loaded = match super::kubeconfig::read_kubeconfig(opts.kubeconfig.as_deref())
+            .map_err(KubeError::Config)?
+        {
             Some(kc) => {
                 let context = kopts.context.clone().or_else(|| kc.current_context.clone());
                 kube::Config::from_custom_kubeconfig(kc, &kopts)

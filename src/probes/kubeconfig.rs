@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use kube::config::Kubeconfig;
 
-use super::kube::KubeError;
-
 /// Reads the kubeconfig as kubectl finds it (`--kubeconfig`, else every file in `KUBECONFIG`,
 /// merged, else `~/.kube/config`) with bounded reads. The files it names (CA, client certificate and
 /// key, token file) are read here too, with the same bounds, and put inline, so the client library
-/// reads no file itself; every credential is registered for scrubbing. `Ok(None)`: no file.
-pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, KubeError> {
+/// reads no file itself; every credential is registered for scrubbing. `Ok(None)`: no file; `Err`:
+/// why the configuration cannot be loaded.
+pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, String> {
     let paths: Vec<PathBuf> = match explicit {
         Some(p) => vec![p.to_path_buf()],
         None => match std::env::var_os("KUBECONFIG") {
@@ -36,29 +35,29 @@ pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, Ku
     let mut merged: Option<Kubeconfig> = None;
     for path in &paths {
         let text = crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "kubeconfig")
-            .map_err(|e| KubeError::Config(e.to_string()))?;
-        let mut kc = Kubeconfig::from_yaml(&text)
-            .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| e.to_string())?;
+        let mut kc =
+            Kubeconfig::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         inline_files(&mut kc, path.parent().unwrap_or(Path::new(".")))?;
         merged = Some(match merged {
             None => kc,
             Some(m) => m
                 .merge(kc)
-                .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?,
+                .map_err(|e| format!("{}: {e}", path.display()))?,
         });
     }
     Ok(merged)
 }
 
 /// Puts the files a kubeconfig names inline (bounded reads) and registers its credentials.
-fn inline_files(kc: &mut Kubeconfig, dir: &Path) -> Result<(), KubeError> {
+fn inline_files(kc: &mut Kubeconfig, dir: &Path) -> Result<(), String> {
     use base64::Engine as _;
     use secrecy::ExposeSecret as _;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let read = |p: &str, what: &'static str| -> Result<Vec<u8>, KubeError> {
+    let read = |p: &str, what: &'static str| -> Result<Vec<u8>, String> {
         let path = dir.join(p);
         crate::bounded::read_file(&path, crate::bounded::MAX_PEM_FILE, what)
-            .map_err(|e| KubeError::Config(e.to_string()))
+            .map_err(|e| e.to_string())
     };
     for named in &mut kc.clusters {
         if let Some(c) = &mut named.cluster

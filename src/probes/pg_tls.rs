@@ -13,7 +13,6 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     pg_target::{DbTarget, SslMode},
-    postgres::ConnectFailure,
     tls::{ChainOnly, NoVerify, crypto_provider},
 };
 
@@ -21,13 +20,12 @@ use super::{
 /// encrypt without verifying, `verify-ca` checks the chain, `verify-full` also the host name. Roots
 /// come from `sslrootcert` (a PEM file, or `system`), else `~/.postgresql/root.crt`, else the
 /// system store.
-pub(super) fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, ConnectFailure> {
+/// `Err`: why TLS cannot be set up (a configuration error of the connection).
+pub(super) fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, String> {
     let provider = crypto_provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectFailure::Config {
-            detail: format!("TLS setup: {e}"),
-        })?;
+        .map_err(|e| format!("TLS setup: {e}"))?;
     let verifier: Arc<dyn ServerCertVerifier> = match target.sslmode {
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
             Arc::new(NoVerify(provider.clone()))
@@ -39,9 +37,7 @@ pub(super) fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, Conn
                 provider.clone(),
             )
             .build()
-            .map_err(|e| ConnectFailure::Config {
-                detail: format!("TLS roots: {e}"),
-            })?;
+            .map_err(|e| format!("TLS roots: {e}"))?;
             if target.sslmode == SslMode::VerifyCa {
                 Arc::new(ChainOnly(webpki))
             } else {
@@ -53,19 +49,15 @@ pub(super) fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, Conn
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let config = match client_identity(target)? {
-        Some((certs, key)) => {
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| ConnectFailure::Config {
-                    detail: format!("client certificate: {e}"),
-                })?
-        }
+        Some((certs, key)) => builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| format!("client certificate: {e}"))?,
         None => builder.with_no_client_auth(),
     };
     Ok(MakeRustlsConnect::new(config))
 }
 
-fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, ConnectFailure> {
+fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, String> {
     let mut roots = rustls::RootCertStore::empty();
     let home_root =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".postgresql/root.crt"));
@@ -79,28 +71,24 @@ fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, ConnectFailure
             let pem = read_pem(&path, "sslrootcert")?;
             let certs = CertificateDer::pem_slice_iter(&pem)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ConnectFailure::Config {
-                    detail: format!(
+                .map_err(|e| {
+                    format!(
                         "sslrootcert {} is not a PEM certificate file: {e}",
                         path.display()
-                    ),
+                    )
                 })?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(ConnectFailure::Config {
-                    detail: format!(
-                        "sslrootcert {} holds no usable CA certificate",
-                        path.display()
-                    ),
-                });
+                return Err(format!(
+                    "sslrootcert {} holds no usable CA certificate",
+                    path.display()
+                ));
             }
         }
         None => {
             roots = super::tls::native_roots();
             if roots.is_empty() {
-                return Err(ConnectFailure::Config {
-                    detail: "no system CA certificates found; give sslrootcert=<file>".to_string(),
-                });
+                return Err("no system CA certificates found; give sslrootcert=<file>".to_string());
             }
         }
     }
@@ -109,7 +97,7 @@ fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, ConnectFailure
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn client_identity(target: &DbTarget) -> Result<Option<Identity>, ConnectFailure> {
+fn client_identity(target: &DbTarget) -> Result<Option<Identity>, String> {
     let (cert, key) = match (&target.sslcert, &target.sslkey) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         (None, None) => {
@@ -125,40 +113,33 @@ fn client_identity(target: &DbTarget) -> Result<Option<Identity>, ConnectFailure
             (c, k)
         }
         _ => {
-            return Err(ConnectFailure::Config {
-                detail: "sslcert and sslkey must be given together".to_string(),
-            });
+            return Err("sslcert and sslkey must be given together".to_string());
         }
     };
     let certs = CertificateDer::pem_slice_iter(&read_pem(&cert, "sslcert")?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConnectFailure::Config {
-            detail: format!(
+        .map_err(|e| {
+            format!(
                 "sslcert {} is not a PEM certificate file: {e}",
                 cert.display()
-            ),
+            )
         })?;
-    let key = PrivateKeyDer::from_pem_slice(&read_pem(&key, "sslkey")?).map_err(|e| {
-        ConnectFailure::Config {
-            detail: format!("sslkey {} is not a PEM private key: {e}", key.display()),
-        }
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(&read_pem(&key, "sslkey")?)
+        .map_err(|e| format!("sslkey {} is not a PEM private key: {e}", key.display()))?;
     Ok(Some((certs, key)))
 }
 
 /// A certificate or key file, read with a cap (`sslrootcert=/dev/zero` is refused at once).
-fn read_pem(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, ConnectFailure> {
+fn read_pem(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, String> {
     crate::bounded::read_file(
         path,
         crate::bounded::MAX_PEM_FILE,
         "certificate or key file",
     )
-    .map_err(|e| ConnectFailure::Config {
-        detail: match e {
-            crate::bounded::ReadError::Io { path, message } => {
-                format!("cannot read {what} {path}: {message}")
-            }
-            e => format!("{what}: {e}"),
-        },
+    .map_err(|e| match e {
+        crate::bounded::ReadError::Io { path, message } => {
+            format!("cannot read {what} {path}: {message}")
+        }
+        e => format!("{what}: {e}"),
     })
 }

@@ -360,7 +360,8 @@ pub async fn connect(
 ) -> Result<PgSession, ConnectFailure> {
     let started = Instant::now();
     let deadline = crate::bounded::deadline_in(timeout);
-    let tls = super::pg_tls::tls_connector(target)?;
+    let tls =
+        super::pg_tls::tls_connector(target).map_err(|detail| ConnectFailure::Config { detail })?;
     let stream: Box<dyn Stream> = Box::new(crate::bounded::Capped::new(
         dialer.dial(target, deadline).await?,
         MAX_SESSION_READ,
