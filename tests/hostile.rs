@@ -54,6 +54,36 @@ fn only_our_escapes(out: &str) {
     }
 }
 
+/// Writes a kubeconfig for the API server at `server` (cluster extra lines, user body) into `dir`.
+fn kubeconfig(dir: &std::path::Path, server: &str, cluster_extra: &str, user: &str) -> String {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: t\n  cluster:\n    server: {server}\n{cluster_extra}\
+             contexts:\n- name: t\n  context:\n    cluster: t\n    user: t\nusers:\n- name: t\n  user:{user}\n"
+        ),
+    )
+    .expect("kubeconfig");
+    path.display().to_string()
+}
+
+/// The message of `api.reachable` for the API at `base`/graphql.
+fn api_reachable(base: &str) -> String {
+    let run = check(
+        &[
+            "--timeout",
+            "2s",
+            "--api-url",
+            &format!("{base}/graphql"),
+            "--only",
+            "api.reachable",
+        ],
+        &[],
+    );
+    run.message("api.reachable").to_string()
+}
+
 // ---------------------------------------------------------------------------------------------------
 // 1. Secrets learned at run time
 
@@ -188,24 +218,21 @@ fn a_bearer_token_echoed_by_the_api_server_is_masked() {
     let script = dir.path().join("cred.sh");
     std::fs::write(&script, format!("#!/bin/sh\necho '{cred}'\n")).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: t\n  cluster:\n    server: {}\n\
-             contexts:\n- name: t\n  context:\n    cluster: t\n    user: t\nusers:\n- name: t\n  user:\n    exec:\n      \
-             apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n",
-            api.url,
+    let kubeconfig = kubeconfig(
+        dir.path(),
+        &api.url,
+        "",
+        &format!(
+            "\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}",
             script.display()
         ),
-    )
-    .unwrap();
+    );
     let run = check(
         &[
             "--timeout",
             "3s",
             "--kubeconfig",
-            &kubeconfig.display().to_string(),
+            &kubeconfig,
             "--only",
             "kube.release",
         ],
@@ -387,9 +414,13 @@ fn devices_and_huge_files_are_refused_before_reading() {
         );
     }
     // A kubeconfig naming a device as its CA file.
-    let kc = dir.path().join("kc");
-    std::fs::write(&kc, "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: t\n  cluster:\n    server: https://127.0.0.1:1\n    certificate-authority: /dev/zero\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\nusers:\n- name: t\n  user: {}\n").unwrap();
-    let (code, _, err, _) = run_once(&["check", "--kubeconfig", kc.to_str().unwrap()]);
+    let kc = kubeconfig(
+        dir.path(),
+        "https://127.0.0.1:1",
+        "    certificate-authority: /dev/zero\n",
+        " {}",
+    );
+    let (code, _, err, _) = run_once(&["check", "--kubeconfig", &kc]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("/dev/zero is not a regular file"), "{err}");
 }
@@ -405,14 +436,13 @@ fn an_oversized_kubernetes_answer_is_cut_off() {
         Reply::new(200, "application/json", body)
     });
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kc");
-    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\nusers:\n- name: t\n  user: {{}}\n", huge.url)).unwrap();
+    let kc = kubeconfig(dir.path(), &huge.url, "", " {}");
     let run = check(
         &[
             "--timeout",
             "5s",
             "--kubeconfig",
-            kc.to_str().unwrap(),
+            &kc,
             "--only",
             "kube.release",
         ],
@@ -750,18 +780,7 @@ fn clear_messages_for_odd_answers() {
             Reply::new(404, "text/plain", "no")
         }
     });
-    let run = check(
-        &[
-            "--timeout",
-            "2s",
-            "--api-url",
-            &format!("{}/graphql", apollo.url),
-            "--only",
-            "api.reachable",
-        ],
-        &[],
-    );
-    let msg = run.message("api.reachable");
+    let msg = api_reachable(&apollo.url);
     assert!(
         msg.contains("JSON that is not a GraphQL answer") && !msg.contains("not JSON"),
         "{msg}"
@@ -774,18 +793,7 @@ fn clear_messages_for_odd_answers() {
         }
         r
     });
-    let run = check(
-        &[
-            "--timeout",
-            "2s",
-            "--api-url",
-            &format!("{}/graphql", crowded.url),
-            "--only",
-            "api.reachable",
-        ],
-        &[],
-    );
-    let msg = run.message("api.reachable");
+    let msg = api_reachable(&crowded.url);
     assert!(
         msg.contains("more than 100 headers") && !msg.contains("scheme"),
         "{msg}"
@@ -799,14 +807,13 @@ fn clear_messages_for_odd_answers() {
         )
     });
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kc");
-    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\nusers:\n- name: t\n  user: {{}}\n", portal.url)).unwrap();
+    let kc = kubeconfig(dir.path(), &portal.url, "", " {}");
     let run = check(
         &[
             "--timeout",
             "2s",
             "--kubeconfig",
-            kc.to_str().unwrap(),
+            &kc,
             "--only",
             "kube.release",
         ],
