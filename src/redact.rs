@@ -93,7 +93,8 @@ fn url_passwords(text: &str) -> Vec<(usize, usize)> {
         let Some(colon) = rest[..at].find(':') else {
             continue;
         };
-        if colon + 1 < at && &rest[colon + 1..at] != MASK {
+        // `<password>` in a hint is a placeholder, not a secret.
+        if colon + 1 < at && !is_placeholder(&rest[colon + 1..at]) {
             out.push((i + colon + 1, i + at));
         }
     }
@@ -186,7 +187,18 @@ fn auth_values(text: &str) -> Vec<(usize, usize)> {
 /// Is the text at the start of a value a placeholder or a reference rather than a secret
 /// (`<PASSWORD>`, `$PGPASSWORD`, `$(kubectl get secret …)`, `{password}`, an already masked `****`)?
 fn is_placeholder(v: &str) -> bool {
-    v.starts_with(['<', '$', '{', '*'])
+    let v = v.trim_matches(['"', '\'']);
+    let env_name = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    };
+    (v.starts_with('<') && v.contains('>'))
+        || v.starts_with("$(")
+        || v.starts_with("${")
+        || v.strip_prefix('$').is_some_and(env_name)
+        || (v.starts_with('{') && v.ends_with('}'))
+        || v == MASK
 }
 
 /// The values of `key=value` pairs and JSON `"key": "value"` members whose key names a secret.
@@ -392,12 +404,18 @@ mod tests {
             "postgres://prefect@h/db"
         );
         for placeholder in [
+            "pass --database-url postgres://prefect:<password>@db:5432/prefect",
             "--set a.password=<PASSWORD>",
             "PGPASSWORD=$PGPASSWORD",
             "password=\"$(kubectl get)\"",
         ] {
             assert_eq!(mask_shapes(placeholder), placeholder);
         }
+        // A real password that merely starts like a placeholder is still masked.
+        assert_eq!(
+            mask_shapes("http://u:$ecret-1@h/ password=*star"),
+            "http://u:****@h/ password=****"
+        );
     }
 
     #[test]

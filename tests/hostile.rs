@@ -875,3 +875,26 @@ fn secrets_in_the_prefect_config_are_never_shown() {
         }
     }
 }
+
+/// The masking of credential shapes leaves the placeholders of hints alone: a user must still read
+/// `postgres://prefect:<password>@…` where the report asks for a password.
+#[test]
+fn placeholders_in_hints_are_not_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("ext.yaml");
+    std::fs::write(
+        &values,
+        "postgresql:\n  useSubChart: false\n  externalHostname: db.example\n  auth:\n    existingSecret: pg\n",
+    )
+    .unwrap();
+    let run = run_sub(
+        "preflight",
+        &["-f", values.to_str().unwrap(), "--only", "db.reachable"],
+        &[],
+    );
+    let msg = run.message("db.reachable");
+    assert!(
+        msg.contains("--database-url postgres://prefect:<password>@db.example:5432/prefect"),
+        "{msg}"
+    );
+}
