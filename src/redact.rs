@@ -94,7 +94,7 @@ fn url_passwords(text: &str) -> Vec<(usize, usize)> {
             continue;
         };
         // `<password>` in a hint is a placeholder, not a secret.
-        if colon + 1 < at && !is_placeholder(&rest[colon + 1..at]) {
+        if colon + 1 < at && !is_placeholder_at(rest, colon + 1, at) {
             out.push((i + colon + 1, i + at));
         }
     }
@@ -186,6 +186,16 @@ fn auth_values(text: &str) -> Vec<(usize, usize)> {
 
 /// Is the text at the start of a value a placeholder or a reference rather than a secret
 /// (`<PASSWORD>`, `$PGPASSWORD`, `$(kubectl get secret …)`, `{password}`, an already masked `****`)?
+/// [`is_placeholder`] for the value at `start..end` of `text`: a `<…>` placeholder may hold spaces
+/// (`<the password of prefect>`), so its closing `>` is looked for on the rest of the line.
+fn is_placeholder_at(text: &str, start: usize, end: usize) -> bool {
+    let v = &text[start..end];
+    if v.trim_start_matches(['"', '\'']).starts_with('<') {
+        return text[start..].lines().next().unwrap_or("").contains('>');
+    }
+    is_placeholder(v)
+}
+
 fn is_placeholder(v: &str) -> bool {
     let v = v.trim_matches(['"', '\'']);
     let env_name = |n: &str| {
@@ -246,7 +256,7 @@ fn pair_values(text: &str) -> Vec<(usize, usize)> {
                 k += if bytes[k] == b'\\' { 2 } else { 1 };
             }
             let ve = k.min(bytes.len());
-            if ve > vs && !is_placeholder(&text[vs..ve]) {
+            if ve > vs && !is_placeholder_at(text, vs, ve) {
                 out.push((vs, ve));
             }
             i = ve;
@@ -265,7 +275,7 @@ fn pair_values(text: &str) -> Vec<(usize, usize)> {
                 })
                 .map(|e| e + vs)
                 .unwrap_or(text.len());
-            if ve > vs && !is_placeholder(&text[vs..ve]) {
+            if ve > vs && !is_placeholder_at(text, vs, ve) {
                 out.push((vs, ve));
             }
             i = ve;
@@ -405,6 +415,7 @@ mod tests {
         );
         for placeholder in [
             "pass --database-url postgres://prefect:<password>@db:5432/prefect",
+            "--from-literal='postgres-password=<the password of prefect>' | kubectl apply",
             "--set a.password=<PASSWORD>",
             "PGPASSWORD=$PGPASSWORD",
             "password=\"$(kubectl get)\"",

@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use prefect_doctor::cli::{args::ColorWhen, output::colour_on};
 use support::{
     check, doctor,
     pg::PgServer,
@@ -333,4 +334,62 @@ fn report_snapshots() {
         insta::assert_snapshot!("text_report", run.text);
         insta::assert_snapshot!("json_report", serde_json::to_string_pretty(&run.json).unwrap());
     });
+}
+
+/// The colour decision itself, including the terminal cases a piped binary cannot show.
+#[test]
+fn colour_rules_as_a_function_of_flag_terminal_and_environment() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let none = env(&[]);
+    assert!(colour_on(ColorWhen::Auto, true, &none));
+    assert!(
+        !colour_on(ColorWhen::Auto, false, &none),
+        "a pipe is not coloured"
+    );
+    assert!(colour_on(
+        ColorWhen::Always,
+        false,
+        &env(&[("NO_COLOR", "1")])
+    ));
+    assert!(!colour_on(
+        ColorWhen::Never,
+        true,
+        &env(&[("CLICOLOR_FORCE", "1")])
+    ));
+    assert!(!colour_on(
+        ColorWhen::Auto,
+        true,
+        &env(&[("NO_COLOR", "1")])
+    ));
+    assert!(
+        colour_on(ColorWhen::Auto, true, &env(&[("NO_COLOR", "")])),
+        "empty NO_COLOR is unset"
+    );
+    assert!(!colour_on(
+        ColorWhen::Auto,
+        true,
+        &env(&[("CLICOLOR", "0")])
+    ));
+    assert!(colour_on(
+        ColorWhen::Auto,
+        false,
+        &env(&[("CLICOLOR_FORCE", "1")])
+    ));
+    assert!(!colour_on(
+        ColorWhen::Auto,
+        false,
+        &env(&[("CLICOLOR_FORCE", "0")])
+    ));
+    assert!(!colour_on(
+        ColorWhen::Auto,
+        true,
+        &env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")])
+    ));
 }

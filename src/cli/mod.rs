@@ -8,7 +8,7 @@ use clap::Parser;
 
 use crate::{catalog::Catalog, docs, redact, session};
 
-use args::{Cli, ColorWhen, Command, ListFormat, RunArgs};
+use args::{Cli, ColorWhen, Command, ListFormat, OutputArgs};
 pub use output::EXIT_USAGE;
 use output::{emit_then, fail_usage};
 
@@ -60,18 +60,12 @@ where
             }
         },
         Command::GenDocs => emit_then(&docs::checks_markdown(catalog), 0),
-        Command::Check(args) => {
-            let input = session::check::CheckInput::from(&*args);
-            report(catalog, &args.run, cli.color, |p| {
-                session::check::run(catalog, &input, p)
-            })
-        }
-        Command::Preflight(args) => {
-            let input = session::preflight::PreflightInput::from(&*args);
-            report(catalog, &args.run, cli.color, |p| {
-                session::preflight::run(catalog, &input, p)
-            })
-        }
+        Command::Check(cmd) => report(catalog, &cmd.out, cli.color, |p| {
+            session::check::run(catalog, &cmd.input, p)
+        }),
+        Command::Preflight(cmd) => report(catalog, &cmd.out, cli.color, |p| {
+            session::preflight::run(catalog, &cmd.input, p)
+        }),
     }
 }
 
@@ -79,7 +73,7 @@ where
 /// anything is looked at), then the session runs and its report is written.
 fn report(
     catalog: &'static Catalog,
-    run: &RunArgs,
+    run: &OutputArgs,
     color: ColorWhen,
     session: impl FnOnce(&output::Spinner) -> Result<crate::report::Report, String>,
 ) -> i32 {
@@ -90,7 +84,7 @@ fn report(
             Err(e) => return fail_usage(&format!("--report {spec:?}: {e}")),
         }
     }
-    let spinner = output::Spinner::new();
+    let spinner = output::Spinner::default();
     match session(&spinner) {
         Ok(report) => output::emit_report(report, run.output, run.verbose, &files, catalog, color),
         Err(e) => fail_usage(&e),

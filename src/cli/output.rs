@@ -23,23 +23,17 @@ pub fn colour_on(when: ColorWhen, terminal: bool, env: &dyn Fn(&str) -> Option<S
         ColorWhen::Always => true,
         ColorWhen::Never => false,
         ColorWhen::Auto if set("NO_COLOR") => false,
-        ColorWhen::Auto
-            if set("CLICOLOR_FORCE") && env("CLICOLOR_FORCE").as_deref() != Some("0") =>
-        {
-            true
-        }
+        ColorWhen::Auto if env("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") => true,
         ColorWhen::Auto if env("CLICOLOR").as_deref() == Some("0") => false,
         ColorWhen::Auto => terminal,
     }
 }
 
-fn process_env(k: &str) -> Option<String> {
-    std::env::var(k).ok()
-}
-
 /// Sets `colored`'s switch for what is rendered next to standard output.
 pub fn colour_stdout(when: ColorWhen) {
-    let on = colour_on(when, std::io::stdout().is_terminal(), &process_env);
+    let on = colour_on(when, std::io::stdout().is_terminal(), &|k| {
+        std::env::var(k).ok()
+    });
     colored::control::set_override(on);
 }
 
@@ -115,12 +109,6 @@ pub struct Spinner(Option<indicatif::ProgressBar>);
 
 impl Default for Spinner {
     fn default() -> Spinner {
-        Spinner::new()
-    }
-}
-
-impl Spinner {
-    pub fn new() -> Spinner {
         if !std::io::stderr().is_terminal() {
             return Spinner(None);
         }
@@ -157,67 +145,5 @@ impl Progress for Spinner {
         if let Some(pb) = &self.0 {
             pb.finish_and_clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn colour_rules() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let none = env(&[]);
-        assert!(colour_on(ColorWhen::Auto, true, &none));
-        assert!(
-            !colour_on(ColorWhen::Auto, false, &none),
-            "a pipe is not coloured"
-        );
-        assert!(colour_on(
-            ColorWhen::Always,
-            false,
-            &env(&[("NO_COLOR", "1")])
-        ));
-        assert!(!colour_on(
-            ColorWhen::Never,
-            true,
-            &env(&[("CLICOLOR_FORCE", "1")])
-        ));
-        assert!(!colour_on(
-            ColorWhen::Auto,
-            true,
-            &env(&[("NO_COLOR", "1")])
-        ));
-        assert!(
-            colour_on(ColorWhen::Auto, true, &env(&[("NO_COLOR", "")])),
-            "empty NO_COLOR is unset"
-        );
-        assert!(!colour_on(
-            ColorWhen::Auto,
-            true,
-            &env(&[("CLICOLOR", "0")])
-        ));
-        assert!(colour_on(
-            ColorWhen::Auto,
-            false,
-            &env(&[("CLICOLOR_FORCE", "1")])
-        ));
-        assert!(!colour_on(
-            ColorWhen::Auto,
-            false,
-            &env(&[("CLICOLOR_FORCE", "0")])
-        ));
-        assert!(!colour_on(
-            ColorWhen::Auto,
-            true,
-            &env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")])
-        ));
     }
 }

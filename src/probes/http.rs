@@ -252,6 +252,31 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// `--resolve HOST:PORT:ADDR`, as curl's: reach HOST at ADDR instead of asking DNS.
+pub fn parse_resolve(s: &str) -> Result<(String, std::net::SocketAddr), String> {
+    let mut parts = s.splitn(3, ':');
+    let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(
+            "expected HOST:PORT:ADDR, e.g. prefect.example.com:443:203.0.113.7".to_string(),
+        );
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port number"))?;
+    let ip: std::net::IpAddr = addr
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an IP address"))?;
+    if host.is_empty() {
+        return Err("the host is empty".to_string());
+    }
+    Ok((
+        host.to_ascii_lowercase(),
+        std::net::SocketAddr::new(ip, port),
+    ))
+}
+
 /// Request settings of a run.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {

@@ -21,17 +21,23 @@ use crate::{
 };
 
 /// What every reporting session takes, whatever the command.
-#[derive(Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct Common {
-    /// `--only` patterns.
+    /// Run only the checks whose id matches (repeatable), e.g. --only 'db.*'.
+    #[arg(long, value_name = "GLOB")]
     pub only: Vec<String>,
-    /// `--skip` patterns.
+    /// Do not run the checks whose id matches (repeatable).
+    #[arg(long, value_name = "GLOB")]
     pub skip: Vec<String>,
-    /// `--timeout`, else the config file's, else 5 s.
+    /// Deadline for each check and each connection, e.g. 5s, 500ms, 1m [default: 5s, or the config
+    /// file's timeout].
+    #[arg(long, value_name = "DUR", value_parser = crate::bounded::parse_timeout)]
     pub timeout: Option<Duration>,
-    /// `--config`, else `./.prefect-doctor.toml` when it exists.
+    /// The config file [default: ./.prefect-doctor.toml when it exists].
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// `--strict`: warnings fail the run.
+    /// Exit 1 on warnings too.
+    #[arg(long)]
     pub strict: bool,
 }
 

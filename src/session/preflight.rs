@@ -1,7 +1,7 @@
 //! `preflight`: before `helm install`. The values as Helm will read them, the cluster's
 //! prerequisites when one is configured, and an external database when the values name one.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
 use crate::{
     catalog::{Catalog, Mode},
@@ -19,19 +19,40 @@ use crate::{
 
 use super::{Common, Setup, add_db_target, declare_public};
 
-/// What `preflight` is asked to judge.
-#[derive(Debug, Clone, Default)]
+/// What `preflight` is asked to judge: its flags, documented where they are used.
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct PreflightInput {
-    /// `-f` files, in order.
-    pub values: Vec<PathBuf>,
+    /// A values file, as `helm install -f` (repeatable; later files win).
+    #[arg(long = "values", short = 'f', value_name = "FILE")]
+    pub values: Vec<std::path::PathBuf>,
+    /// A value, with Helm's syntax (repeatable), e.g. --set postgresql.auth.password=x,ui.ingress.hosts[0]=h.
+    #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// A value kept as a string (repeatable), as `helm install --set-string`.
+    #[arg(long, value_name = "KEY=VALUE")]
     pub set_string: Vec<String>,
+    /// The chart version to be installed, e.g. 2022.09.21 [default: judged by the keys you wrote, else
+    /// the newest layout].
+    #[arg(long, value_name = "VERSION")]
     pub chart_version: Option<String>,
+    /// The namespace to install into [default: the kube context's, else `default`].
+    #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: Option<String>,
-    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig file, for the cluster prerequisites.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context.
+    #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// The external database (with `postgresql.useSubChart=false`), as the chart will reach it [default:
+    /// postgresql.externalHostname with the password from the existingSecret, when the cluster is
+    /// reachable].
+    #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// The database user Hasura will connect as (default: the database user, as the chart's Hasura uses).
+    #[arg(long, value_name = "NAME")]
     pub hasura_user: Option<String>,
+    #[command(flatten)]
     pub common: Common,
 }
 
