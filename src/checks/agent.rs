@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::{
     Cx, Outcome,
-    kube::{pod_name, release},
+    cluster_cx::{pod_name, release},
     kube_failed,
     logs::redact_log,
 };

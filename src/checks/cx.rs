@@ -7,7 +7,7 @@ use crate::{
     targets::{ApiTarget, UiTarget},
 };
 
-use super::{Outcome, kube::KubeCx};
+use super::{Outcome, cluster_cx::KubeCx};
 
 /// What a check sees: the shared probes, the targets and the names discovered so far. Each part of
 /// the install is [`Reach`]: ready, or absent with the reason its checks skip with.

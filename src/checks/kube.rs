@@ -1,72 +1,21 @@
-//! The `kube.*` checks and `agent.tenant-errors`: the Helm release and what it runs, read from the
-//! cluster. Every read is a GET or LIST; RBAC refusals make the check `skip` naming what it needed.
+//! The `kube.*` checks: the Helm release and what it runs, read from the cluster. Every read is a GET
+//! or LIST; RBAC refusals make the check `skip` naming what it needed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
 
-use super::{Cx, Outcome, kube_failed, logs::redact_log};
+use super::{
+    Cx, Outcome,
+    cluster_cx::{NO_CLUSTER, pod_name, release},
+    kube_failed,
+    logs::redact_log,
+};
 use crate::{
     chart::facts::{SecretKeys, judge_secret_keys, lookup_bool},
-    probes::kube::{KubeError, KubeProbe},
-    targets::release::{Discovery, Found, pod_ready, secret_data},
+    targets::release::{Discovery, pod_ready, secret_data},
 };
-
-/// The cluster side of a run: the probe, what discovery found, and reads shared by several checks.
-pub struct KubeCx {
-    pub probe: KubeProbe,
-    pub discovery: std::sync::Arc<Discovery>,
-    /// Kubernetes was asked for on the command line (not only found in a kubeconfig).
-    pub explicit: bool,
-    pods: OnceCell<Result<Vec<Pod>, KubeError>>,
-}
-
-impl KubeCx {
-    pub fn new(probe: KubeProbe, discovery: std::sync::Arc<Discovery>, explicit: bool) -> KubeCx {
-        KubeCx {
-            probe,
-            discovery,
-            explicit,
-            pods: OnceCell::new(),
-        }
-    }
-
-    /// The release's pods, listed once per run; `Err` is the outcome of a failed listing.
-    pub(super) async fn pods(&self, found: &Found) -> Result<&[Pod], Outcome> {
-        self.pods
-            .get_or_init(|| async {
-                self.probe
-                    .list::<Pod>(
-                        Some(&found.release.namespace),
-                        &format!("app.kubernetes.io/instance={}", found.release.name),
-                    )
-                    .await
-            })
-            .await
-            .as_deref()
-            .map_err(|e| kube_failed("list the release's pods", e))
-    }
-}
-
-const NO_CLUSTER: &str = "not looking at a cluster: no kube config found, or only direct URLs were \
-                          given (pass --context, -n or --release to look at the Helm release)";
-
-/// The cluster and the release, or the `skip` to report.
-#[expect(
-    clippy::result_large_err,
-    reason = "an Outcome is what a check returns; made at most once per check"
-)]
-pub(super) fn release(cx: &Cx) -> Result<(&KubeCx, &Found), Outcome> {
-    let k = cx.kube.or_skip("cluster", NO_CLUSTER)?;
-    match k.discovery.as_ref() {
-        Discovery::Release(f) => Ok((k, f)),
-        _ => Err(Outcome::skip(
-            "no Prefect Server release to look at (see kube.release)",
-        )),
-    }
-}
 
 pub async fn kube_release(cx: std::sync::Arc<Cx>) -> Outcome {
     let k = match cx.kube.or_skip("cluster", NO_CLUSTER) {
@@ -126,10 +75,6 @@ pub async fn kube_release(cx: std::sync::Arc<Cx>) -> Outcome {
         )),
         Discovery::Failed(e) => kube_failed("list Helm releases", e),
     }
-}
-
-pub(super) fn pod_name(p: &Pod) -> &str {
-    p.metadata.name.as_deref().unwrap_or("?")
 }
 
 pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {

@@ -5,10 +5,11 @@
 mod agent;
 mod api;
 mod cluster;
+pub mod cluster_cx;
 mod cx;
 mod db;
 mod hasura;
-pub mod kube;
+mod kube;
 mod logs;
 mod outcome;
 mod prefect;

@@ -247,7 +247,7 @@ pub fn run(
             hasura_user: hasura_user.clone(),
             vars: vars.clone(),
             kube: Reach::given(discovery.as_ref().map(|(probe, d)| {
-                Arc::new(crate::checks::kube::KubeCx::new(
+                Arc::new(crate::checks::cluster_cx::KubeCx::new(
                     probe.fresh(),
                     d.clone(),
                     explicit_kube,
