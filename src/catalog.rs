@@ -73,6 +73,7 @@ pub const AREAS: &[(&str, &str)] = &[
     ("api", "API"),
     ("ui", "UI"),
     ("tenant", "Tenant"),
+    ("runs", "Flow runs"),
     ("cli", "Local prefect CLI"),
 ];
 
@@ -87,6 +88,14 @@ pub fn area_title(area: &str) -> &str {
 /// Placeholders a fix may use. A test keeps the catalog within this list.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("db_user", "the database user Prefect connects as"),
+    (
+        "unserved_labels",
+        "the labels of late flow runs that no live agent has",
+    ),
+    (
+        "agent_labels",
+        "the labels a live agent would need: its own and the unserved ones",
+    ),
     ("database", "the Prefect database name"),
     ("db_host", "the database host"),
     ("db_port", "the database port"),

@@ -31,14 +31,14 @@ fn healthy_install_passes_everything() {
     for r in run.json["results"].as_array().unwrap() {
         // Only the database was given: the API, UI and CLI checks skip, the rest pass.
         let expected = match r["area"].as_str().unwrap() {
-            "database" | "hasura" | "tenant" => "pass",
+            "database" | "hasura" | "tenant" | "runs" => "pass",
             _ => "skip",
         };
         assert_eq!(r["status"], expected, "{r}");
         assert!(r["fix"].is_null(), "no fix on a pass: {r}");
     }
     assert_eq!(run.code, 0, "{}", run.text);
-    assert_eq!(run.json["summary"]["pass"], 9);
+    assert_eq!(run.json["summary"]["pass"], 10);
     assert!(run.message("tenant.exists").contains("1 tenant"));
     assert!(run.message("db.extensions").contains("pgcrypto"));
     assert!(
@@ -391,7 +391,10 @@ fn check_sends_nothing_but_reads() {
     let before = pg.log().len();
     let run = check_db(&pg, "prefect", &[]);
     for r in run.json["results"].as_array().unwrap() {
-        if matches!(r["area"].as_str(), Some("database" | "hasura" | "tenant")) {
+        if matches!(
+            r["area"].as_str(),
+            Some("database" | "hasura" | "tenant" | "runs")
+        ) {
             assert_ne!(
                 r["status"], "skip",
                 "every database check ran: {}",

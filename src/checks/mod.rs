@@ -13,6 +13,7 @@ mod kube;
 mod logs;
 mod outcome;
 mod prefect;
+mod runs;
 mod sql;
 mod tenant;
 mod ui;
@@ -176,6 +177,7 @@ pub static REGISTRY: &[CheckDef] = &[
         requires = ["ui.settings-json"]
     ),
     check!("tenant.exists", tenant::tenant_exists, requires = []),
+    check!("runs.late", runs::runs_late, requires = ["db.schema"]),
     check!(
         "agent.tenant-errors",
         agent::agent_tenant_errors,

@@ -98,6 +98,22 @@ pub fn seed(pg: &PgServer, s: &Seed) {
                updated timestamptz NOT NULL DEFAULT now(),\n\
                name text NOT NULL, slug text NOT NULL UNIQUE,\n\
                info jsonb DEFAULT '{{}}', settings jsonb NOT NULL DEFAULT '{{}}');\n\
+             CREATE TABLE public.agent (\n\
+               id uuid PRIMARY KEY DEFAULT gen_random_uuid(),\n\
+               created timestamptz NOT NULL DEFAULT now(),\n\
+               updated timestamptz NOT NULL DEFAULT now(),\n\
+               tenant_id uuid NOT NULL REFERENCES public.tenant (id) ON DELETE CASCADE,\n\
+               agent_config_id uuid, name varchar, type varchar, core_version varchar,\n\
+               labels jsonb NOT NULL DEFAULT '[]', last_queried timestamptz DEFAULT now());\n\
+             CREATE TABLE public.flow_run (\n\
+               id uuid PRIMARY KEY DEFAULT gen_random_uuid(),\n\
+               created timestamptz NOT NULL DEFAULT now(),\n\
+               updated timestamptz NOT NULL DEFAULT now(),\n\
+               tenant_id uuid NOT NULL REFERENCES public.tenant (id) ON DELETE CASCADE,\n\
+               flow_id uuid, name varchar, state varchar, state_timestamp timestamptz,\n\
+               scheduled_start_time timestamptz NOT NULL DEFAULT now(),\n\
+               labels jsonb NOT NULL DEFAULT '[]',\n\
+               agent_id uuid REFERENCES public.agent (id) ON DELETE SET NULL);\n\
              RESET ROLE;\n"
         ));
         if s.tenant {
