@@ -113,7 +113,7 @@ fn refused_port_fails_reachable_and_skips_the_rest() {
     assert_eq!(run.result("db.reachable")["evidence"]["failure"], "refused");
     // Everything else is skipped: the database's dependents, and the API, UI and CLI checks (no target
     // given for them, since --database-url was).
-    assert_eq!(run.json["summary"]["skip"], 21);
+    assert_eq!(run.json["summary"]["skip"], 22);
     assert!(run.message("api.reachable").starts_with("no API given"));
     assert!(
         run.fix("db.reachable")
@@ -270,13 +270,15 @@ fn skips_for_one_reason_fold_and_failures_close_the_report() {
     let port = closed_port().to_string();
     let url = format!("postgres://p:q@127.0.0.1:{port}/d");
     let text = support::stdout_of_any(&["check", "--color", "never", "--database-url", &url]);
-    // db.reachable failed: the five database checks that need it share that one reason.
+    // db.reachable failed: the six database checks that need it share that one reason.
     assert!(
-        text.contains("○ 5 checks skipped: requires db.reachable, which failed"),
+        text.contains("○ 6 checks skipped: requires db.reachable, which failed"),
         "{text}"
     );
     assert!(
-        text.contains("db.password, db.version, db.extensions, db.timezone, db.schema"),
+        text.contains(
+            "db.password, db.version, db.extensions, db.timezone, db.connections, db.schema"
+        ),
         "{text}"
     );
     let tail = text
@@ -312,6 +314,11 @@ fn filters() -> Vec<(&'static str, &'static str)> {
         ),
         (r#""(pgcrypto|pg_trgm)": "[0-9.]+""#, r#""$1": "[v]""#),
         (r"(pgcrypto|pg_trgm) [0-9.]+", "$1 [v]"),
+        // Connections in use depend on what else the test server is doing.
+        (r"\d+ of the (\d+) connections", "[n] of the $1 connections"),
+        (r"are in use \(\d+%\)", "are in use ([p]%)"),
+        (r#""(in_use|role_in_use)": \d+"#, r#""$1": "[n]""#),
+        (r#"(?s)"top": \[.*?\]"#, r#""top": "[clients]""#),
     ]
 }
 

@@ -153,6 +153,11 @@ pub static REGISTRY: &[CheckDef] = &[
         requires = ["db.password"]
     ),
     check!("db.timezone", db::db_timezone, requires = ["db.password"]),
+    check!(
+        "db.connections",
+        db::db_connections,
+        requires = ["db.password"]
+    ),
     check!("db.schema", db::db_schema, requires = ["db.password"]),
     check!(
         "hasura.schema-owner",
