@@ -434,6 +434,40 @@ fn check_sends_nothing_but_reads() {
 }
 
 #[test]
+fn another_applications_database_is_named_as_such() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            schema: false,
+            tenant: false,
+            hdb_catalog: false,
+            ..Seed::healthy("shop")
+        },
+    );
+    pg.sql(
+        "shop",
+        "CREATE SCHEMA sales; CREATE TABLE public.customers (id int); CREATE TABLE public.orders (id int); \
+         CREATE TABLE sales.invoices (id int); CREATE TABLE public.a1 (id int); CREATE TABLE public.a2 (id int); \
+         CREATE TABLE public.a3 (id int);",
+    );
+    let run = check_db(&pg, "shop", &["--only", "db.schema"]);
+    assert_eq!(run.status("db.schema"), "fail");
+    let msg = run.message("db.schema");
+    assert!(
+        msg.starts_with("database \"shop\" answers but is not Prefect Server's: it holds 6 other tables (public.a1, public.a2, public.a3, public.customers, public.orders … and 1 more)"),
+        "{msg}"
+    );
+    assert!(msg.contains("(target from --database-url)"), "{msg}");
+    let fix = run.fix("db.schema");
+    assert!(
+        fix.contains("prefect-doctor check --database-url postgres://prefect:<password>@"),
+        "{fix}"
+    );
+    assert!(fix.contains("database `shop`"), "{fix}");
+}
+
+#[test]
 fn unix_socket_and_keyvalue_connection_string() {
     let pg = PgServer::start();
     seed(&pg, &Seed::healthy("prefect"));

@@ -503,6 +503,52 @@ pub async fn db_schema(cx: Arc<Cx>) -> Outcome {
     .map(|(t, _)| t)
     .collect();
     if !missing.is_empty() {
+        // Another application's database answers as plainly as an empty one: tell them apart.
+        let others = match s
+            .query(
+                "SELECT n.nspname::text || '.' || c.relname::text, count(*) OVER ()::int4 \
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname NOT LIKE 'pg\\_%' \
+                 ORDER BY 1 LIMIT 5",
+                &[],
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return query_failed("list the database's tables", e),
+        };
+        let total = others
+            .first()
+            .map(|r| r.try_get::<_, i32>(1).unwrap_or(0))
+            .unwrap_or(0);
+        let names: Vec<String> = others
+            .iter()
+            .filter_map(|r| r.try_get::<_, String>(0).ok())
+            .collect();
+        if !alembic && !tenant && total > 0 {
+            let mut shown = names.join(", ");
+            if i64::from(total) > names.len() as i64 {
+                shown.push_str(&format!(
+                    " … and {} more",
+                    i64::from(total) - names.len() as i64
+                ));
+            }
+            let via = cx
+                .pg
+                .get()
+                .map(|p| p.target().source.describe())
+                .unwrap_or("the target given");
+            return Outcome::finding(format!(
+                "database {:?} answers but is not Prefect Server's: it holds {total} other table{} ({shown}) \
+                 and none of Prefect's (target from {via})",
+                s.database,
+                if total == 1 { "" } else { "s" }
+            ))
+            .fix("not_prefect")
+            .with("missing", missing)
+            .with("other_tables", names);
+        }
         return Outcome::finding(format!(
             "Prefect Server's migrations have not run in database {:?}: {} missing",
             s.database,
