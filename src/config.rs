@@ -10,6 +10,8 @@
 //! [skip]                      # check id = the reason, shown in the report
 //! "db.timezone" = "our managed database sets UTC per session"
 //!
+//! db_size_warning = "10GB"    # db.size warns past this (Prefect's largest tables together)
+//!
 //! [severity]                  # check id = error | warning | info
 //! "prefect.cli-config" = "info"
 //! ```
@@ -32,6 +34,7 @@ pub struct Config {
     pub timeout: Option<String>,
     pub namespace: Option<String>,
     pub release: Option<String>,
+    pub db_size_warning: Option<String>,
     #[serde(default)]
     pub skip: BTreeMap<String, String>,
     #[serde(default)]
@@ -46,8 +49,46 @@ pub struct Loaded {
     pub timeout: Option<Duration>,
     pub namespace: Option<String>,
     pub release: Option<String>,
+    /// Bytes past which `db.size` warns.
+    pub db_size_warning: Option<u64>,
     pub skip: BTreeMap<String, String>,
     pub severity: BTreeMap<String, Severity>,
+}
+
+/// `db.size`'s threshold when the config file sets none.
+pub const DEFAULT_DB_SIZE_WARNING: u64 = 10 * 1000 * 1000 * 1000;
+
+/// A size such as `10GB`, `500 MB`, `2GiB` or a number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (try 10GB or 500MB)"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (B, KB, MB, GB, TB, KiB … TiB)"
+            ));
+        }
+    };
+    let bytes = num * mult;
+    if !bytes.is_finite() || !(1.0..=1e18).contains(&bytes) {
+        return Err(format!("{s:?} is not a sensible size"));
+    }
+    Ok(bytes as u64)
 }
 
 fn unknown_id(catalog: &Catalog, id: &str, table: &str, shown: &str) -> String {
@@ -114,9 +155,14 @@ pub fn parse(text: &str, shown: &str, catalog: &Catalog) -> Result<Loaded, Strin
         ),
         None => None,
     };
+    let db_size_warning = match &c.db_size_warning {
+        Some(s) => Some(parse_size(s).map_err(|e| format!("{shown}: db_size_warning: {e}"))?),
+        None => None,
+    };
     Ok(Loaded {
         path: None,
         timeout,
+        db_size_warning,
         namespace: c.namespace,
         release: c.release,
         skip: c.skip,
@@ -140,6 +186,28 @@ mod tests {
         assert_eq!(l.timeout, Some(Duration::from_secs(10)));
         assert_eq!(l.skip["db.timezone"], "managed");
         assert_eq!(l.severity["prefect.cli-config"], Severity::Info);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10GB"), Ok(10_000_000_000));
+        assert_eq!(parse_size("1.5 MiB"), Ok(1_572_864));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(
+            parse_size("10 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(parse_size("0").is_err());
+        assert!(
+            p("db_size_warning = \"lots\"")
+                .unwrap_err()
+                .contains("db_size_warning")
+        );
+        assert_eq!(
+            p("db_size_warning = \"2GB\"").unwrap().db_size_warning,
+            Some(2_000_000_000)
+        );
     }
 
     #[test]

@@ -113,7 +113,7 @@ fn refused_port_fails_reachable_and_skips_the_rest() {
     assert_eq!(run.result("db.reachable")["evidence"]["failure"], "refused");
     // Everything else is skipped: the database's dependents, and the API, UI and CLI checks (no target
     // given for them, since --database-url was).
-    assert_eq!(run.json["summary"]["skip"], 22);
+    assert_eq!(run.json["summary"]["skip"], 23);
     assert!(run.message("api.reachable").starts_with("no API given"));
     assert!(
         run.fix("db.reachable")
@@ -270,14 +270,14 @@ fn skips_for_one_reason_fold_and_failures_close_the_report() {
     let port = closed_port().to_string();
     let url = format!("postgres://p:q@127.0.0.1:{port}/d");
     let text = support::stdout_of_any(&["check", "--color", "never", "--database-url", &url]);
-    // db.reachable failed: the six database checks that need it share that one reason.
+    // db.reachable failed: the seven database checks that need it share that one reason.
     assert!(
-        text.contains("○ 6 checks skipped: requires db.reachable, which failed"),
+        text.contains("○ 7 checks skipped: requires db.reachable, which failed"),
         "{text}"
     );
     assert!(
         text.contains(
-            "db.password, db.version, db.extensions, db.timezone, db.connections, db.schema"
+            "db.password, db.version, db.extensions, db.timezone, db.connections, db.size, db.schema"
         ),
         "{text}"
     );
@@ -319,6 +319,10 @@ fn filters() -> Vec<(&'static str, &'static str)> {
         (r"are in use \(\d+%\)", "are in use ([p]%)"),
         (r#""(in_use|role_in_use)": \d+"#, r#""$1": "[n]""#),
         (r#"(?s)"top": \[.*?\]"#, r#""top": "[clients]""#),
+        // Table sizes depend on the PostgreSQL version.
+        (r"(run and log tables hold )[^\n\x22]*", "$1[sizes]"),
+        (r#"(?s)"tables": \[.*?\]"#, r#""tables": "[sizes]""#),
+        (r#""total_bytes": \d+"#, r#""total_bytes": "[n]""#),
     ]
 }
 

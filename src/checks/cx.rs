@@ -29,6 +29,8 @@ pub struct Cx {
     pub cluster: Reach<crate::probes::kube::KubeProbe>,
     /// The values a preflight judges.
     pub values: Reach<Arc<crate::chart::values::Loaded>>,
+    /// Bytes of Prefect's largest tables past which `db.size` warns (`.prefect-doctor.toml`).
+    pub db_size_warning: u64,
 }
 
 /// Why a part of the install is not there to look at.

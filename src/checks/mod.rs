@@ -8,6 +8,7 @@ mod cluster;
 pub mod cluster_cx;
 mod cx;
 mod db;
+mod db_usage;
 mod hasura;
 mod kube;
 mod logs;
@@ -155,9 +156,10 @@ pub static REGISTRY: &[CheckDef] = &[
     check!("db.timezone", db::db_timezone, requires = ["db.password"]),
     check!(
         "db.connections",
-        db::db_connections,
+        db_usage::db_connections,
         requires = ["db.password"]
     ),
+    check!("db.size", db_usage::db_size, requires = ["db.password"]),
     check!("db.schema", db::db_schema, requires = ["db.password"]),
     check!(
         "hasura.schema-owner",

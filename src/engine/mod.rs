@@ -454,6 +454,7 @@ mod tests {
             kube: Reach::given(None),
             values: Reach::given(None),
             cluster: Reach::given(None),
+            db_size_warning: crate::config::DEFAULT_DB_SIZE_WARNING,
         });
         (catalog, cx)
     }

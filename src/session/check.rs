@@ -227,6 +227,9 @@ pub fn run(
         .as_ref()
         .map(|k| (k.probe.clone(), k.discovery.clone()));
     // A fresh set of probes for every round (`--wait` re-runs with new connections).
+    let db_size_warning = config
+        .db_size_warning
+        .unwrap_or(crate::config::DEFAULT_DB_SIZE_WARNING);
     let make_cx = || {
         Arc::new(Cx {
             pg: Reach::of(
@@ -254,6 +257,7 @@ pub fn run(
                 ))
             })),
             values: Reach::given(None),
+            db_size_warning,
             cluster: Reach::given(None),
         })
     };

@@ -190,6 +190,9 @@ pub fn run(
                 .to_string(),
         );
     }
+    let db_size_warning = config
+        .db_size_warning
+        .unwrap_or(crate::config::DEFAULT_DB_SIZE_WARNING);
     let make_cx = || {
         Arc::new(Cx {
             pg: Reach::of(
@@ -209,6 +212,7 @@ pub fn run(
             vars: vars.clone(),
             kube: Reach::given(None),
             values: Reach::Ready(loaded.clone()),
+            db_size_warning,
             cluster: Reach::of(cluster.as_ref().map(|c| c.fresh()), no_cluster.clone()),
         })
     };

@@ -1,5 +1,5 @@
-//! `db.connections` against the real PostgreSQL: other clients hold connections (idle `psql` sessions)
-//! while the role's limit is tightened.
+//! `db.connections` and `db.size` against the real PostgreSQL: other clients hold connections (idle
+//! `psql` sessions) while the role's limit is tightened; Prefect's log table grows past a threshold.
 
 mod support;
 
@@ -153,4 +153,67 @@ fn connections_in_use_against_the_limits() {
         r.message("db.password")
     );
     assert_eq!(r.status("db.connections"), "skip");
+}
+
+#[test]
+fn prefects_growing_tables_against_the_threshold() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    // About 3 MB of log lines (rows under the TOAST threshold are stored as they are).
+    pg.sql(
+        "prefect",
+        "SET ROLE prefect; \
+         CREATE TABLE public.log (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), \
+           timestamp timestamptz NOT NULL DEFAULT now(), message text); \
+         INSERT INTO public.log (message) SELECT repeat('x', 1000) FROM generate_series(1, 3000); \
+         RESET ROLE;",
+    );
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let run = check(&["--database-url", &url, "--only", "db.size"], &[CANARY]);
+    assert_eq!(run.status("db.size"), "pass", "{}", run.text);
+    let msg = run.message("db.size");
+    assert!(
+        msg.contains("(threshold 10.0 GB)") && msg.contains("log "),
+        "{msg}"
+    );
+
+    // The team's threshold from .prefect-doctor.toml: past it, a warning with the retention SQL.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("doctor.toml");
+    std::fs::write(&cfg, "db_size_warning = \"1MB\"\n").unwrap();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--only",
+            "db.size",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[CANARY],
+    );
+    assert_eq!(run.status("db.size"), "warn", "{}", run.text);
+    assert!(
+        run.message("db.size").contains("past the 1 MB threshold"),
+        "{}",
+        run.message("db.size")
+    );
+    assert_eq!(run.code, 0, "a warning alone passes");
+    let fix = run.fix("db.size");
+    assert!(
+        fix.contains("DELETE FROM log WHERE timestamp < now() - interval '30 days';"),
+        "{fix}"
+    );
+    assert!(fix.contains("in database `prefect`"), "{fix}");
+    // A bad threshold is a usage error.
+    std::fs::write(&cfg, "db_size_warning = \"big\"\n").unwrap();
+    let (code, _, err, _) = support::run_once(&[
+        "check",
+        "--database-url",
+        &url,
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("db_size_warning"), "{err}");
 }
