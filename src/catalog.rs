@@ -88,6 +88,7 @@ pub fn area_title(area: &str) -> &str {
 /// Placeholders a fix may use. A test keeps the catalog within this list.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("db_user", "the database user Prefect connects as"),
+    ("image", "a container image the cluster cannot pull"),
     (
         "unserved_labels",
         "the labels of late flow runs that no live agent has",

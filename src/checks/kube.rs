@@ -100,6 +100,8 @@ pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
     let mut problems = Vec::new();
     let mut evidence = Vec::new();
     let mut secret_key_problem = false;
+    // (image, is the chart's PostgreSQL) of the first container whose image cannot be pulled.
+    let mut pull_problem: Option<(String, bool)> = None;
     for p in &live {
         let name = pod_name(p);
         let status = p.status.clone().unwrap_or_default();
@@ -143,6 +145,14 @@ pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
                 }
                 entry["container"] = json!(s.name);
                 entry["reason"] = json!(reason);
+                if matches!(
+                    reason.as_str(),
+                    "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "ErrImageNeverPull"
+                ) && pull_problem.is_none()
+                {
+                    let postgres = s.image.contains("postgresql") || name.contains("postgresql");
+                    pull_problem = Some((s.image.clone(), postgres));
+                }
                 if reason == "CrashLoopBackOff" || reason == "Error" {
                     // The crashed run's log says why; the current one may be empty.
                     let ns = &f.release.namespace;
@@ -193,10 +203,11 @@ pub async fn kube_pods(cx: std::sync::Arc<Cx>) -> Outcome {
             live.len(),
             problems.join("; ")
         ));
-        if secret_key_problem {
-            o.fix("secret_key")
-        } else {
-            o
+        match &pull_problem {
+            _ if secret_key_problem => o.fix("secret_key"),
+            Some((image, true)) => o.fix("postgres_image").var("image", image.as_str()),
+            Some((image, false)) => o.fix("image_pull").var("image", image.as_str()),
+            None => o,
         }
     };
     o.with("pods", evidence)
