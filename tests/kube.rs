@@ -660,3 +660,89 @@ fn an_ingress_is_what_the_users_reach() {
         "{targets}"
     );
 }
+
+/// The chart's agent Deployment as `templates/agent/deployment.yaml` renders it for release `prefect`
+/// in `default` (agent.enabled=true), with `replicas` and extra `agent.env` entries.
+fn agent_manifest(replicas: u32, extra_env: &str) -> String {
+    format!(
+        "{}\n---\n# Source: prefect-server/templates/agent/deployment.yaml\n\
+apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: prefect-agent\n  labels:\n    app.kubernetes.io/name: prefect-server\n    \
+app.kubernetes.io/instance: prefect\n    app.kubernetes.io/component: agent\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n      \
+app.kubernetes.io/name: prefect-server\n      app.kubernetes.io/instance: prefect\n      app.kubernetes.io/component: agent\n  template:\n    metadata:\n      \
+labels:\n        app.kubernetes.io/name: prefect-server\n        app.kubernetes.io/instance: prefect\n        app.kubernetes.io/component: agent\n    spec:\n      \
+serviceAccountName: prefect-serviceaccount\n      containers:\n      - name: agent\n        image: \"prefecthq/prefect:1.4.0-python3.7\"\n        \
+command: [bash, \"-c\", \"prefect agent kubernetes start\"]\n        env:\n          - name: PREFECT__CLOUD__API\n            value: http://prefect-apollo.default:4200/graphql\n          \
+- name: NAMESPACE\n            value: default\n          - name: PREFECT__CLOUD__AGENT__LABELS\n            value: \"[]\"\n          \
+- name: PREFECT__BACKEND\n            value: server\n{extra_env}",
+        reference("manifest-rendered.yaml")
+    )
+}
+
+#[test]
+fn the_agent_runs_once_and_talks_to_this_release() {
+    let install = Install::healthy();
+    let on = |replicas: u32, env: &str| {
+        let c = install.cluster_rendered(
+            json!({"agent": {"enabled": true}}),
+            &agent_manifest(replicas, env),
+        );
+        let server = c.start();
+        let run = doctor_on(
+            &server,
+            &["--only", "agent.replicas", "--only", "agent.api-url"],
+        );
+        assert_read_only(&server);
+        run
+    };
+    // As the chart renders it: one replica, the release's Apollo service, the server backend.
+    let run = on(1, "");
+    assert_eq!(run.status("agent.replicas"), "pass", "{}", run.text);
+    assert_eq!(run.status("agent.api-url"), "pass", "{}", run.text);
+    assert!(
+        run.message("agent.api-url")
+            .contains("http://prefect-apollo.default:4200/graphql")
+    );
+
+    // Two replicas: each may submit the same run.
+    let run = on(2, "");
+    assert_eq!(run.status("agent.replicas"), "warn");
+    assert!(
+        run.message("agent.replicas")
+            .contains("runs 2 agent replicas")
+    );
+    assert!(run.fix("agent.replicas").contains("--set agent.replicas=1"));
+
+    // agent.env overrides (a later entry wins): the pod's localhost, then Prefect Cloud.
+    let local =
+        "          - name: PREFECT__CLOUD__API\n            value: http://localhost:4200/graphql\n";
+    let run = on(1, local);
+    assert_eq!(run.status("agent.api-url"), "fail", "{}", run.text);
+    assert!(
+        run.message("agent.api-url")
+            .contains("a pod's localhost is the pod itself")
+    );
+    assert!(
+        run.fix("agent.api-url")
+            .contains("--set 'agent.env[0].value=http://prefect-apollo.default:4200/graphql'"),
+        "{}",
+        run.fix("agent.api-url")
+    );
+    let cloud = "          - name: PREFECT__CLOUD__API\n            value: https://api.prefect.io\n          - name: PREFECT__BACKEND\n            value: cloud\n";
+    let run = on(1, cloud);
+    assert_eq!(run.status("agent.api-url"), "fail");
+    let m = run.message("agent.api-url");
+    assert!(
+        m.contains("PREFECT__BACKEND is \"cloud\"") && m.contains("that is Prefect Cloud"),
+        "{m}"
+    );
+    // Another address (an ingress host): it may work from pods; a warning says so.
+    let ingress = "          - name: PREFECT__CLOUD__API\n            value: https://prefect.example.com/graphql\n";
+    let run = on(1, ingress);
+    assert_eq!(run.status("agent.api-url"), "warn");
+
+    // No agent in the release.
+    let c = install.cluster(json!({}));
+    let server = c.start();
+    let run = doctor_on(&server, &["--only", "agent.replicas"]);
+    assert_eq!(run.status("agent.replicas"), "skip");
+}

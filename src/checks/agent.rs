@@ -87,6 +87,120 @@ pub async fn agent_tenant_errors(cx: std::sync::Arc<Cx>) -> Outcome {
     .with("log_lines", hits)
 }
 
+/// The chart's agent Deployment in the release's rendered manifest, if the chart runs one.
+fn agent_deployment(found: &crate::targets::release::Found) -> Option<&serde_json::Value> {
+    found.objects.iter().find(|o| {
+        o["kind"] == "Deployment"
+            && o["metadata"]["labels"]["app.kubernetes.io/component"] == "agent"
+    })
+}
+
+/// The last value of `name` in the agent container's environment (a later entry wins, as in Kubernetes).
+fn agent_env<'a>(deployment: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == "agent")?["env"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str())
+}
+
+pub async fn agent_replicas(cx: std::sync::Arc<Cx>) -> Outcome {
+    let (_, f) = match release(&cx) {
+        Ok(x) => x,
+        Err(o) => return o,
+    };
+    let Some(d) = agent_deployment(f) else {
+        return Outcome::skip("the release runs no agent (agent.enabled is false)");
+    };
+    let name = d["metadata"]["name"].as_str().unwrap_or("agent");
+    // A Deployment without `replicas` runs one.
+    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    let o = if replicas > 1 {
+        Outcome::finding(format!(
+            "deployment {name} runs {replicas} agent replicas: each may submit the same flow run"
+        ))
+    } else {
+        Outcome::pass(format!("deployment {name} runs {replicas} agent replica"))
+    };
+    o.with("deployment", name).with("replicas", replicas)
+}
+
+pub async fn agent_api_url(cx: std::sync::Arc<Cx>) -> Outcome {
+    let (_, f) = match release(&cx) {
+        Ok(x) => x,
+        Err(o) => return o,
+    };
+    let Some(d) = agent_deployment(f) else {
+        return Outcome::skip("the release runs no agent (agent.enabled is false)");
+    };
+    let ns = &f.release.namespace;
+    // The Apollo service as pods reach it.
+    let apollo = f.objects.iter().find(|o| {
+        o["kind"] == "Service" && o["metadata"]["labels"]["app.kubernetes.io/component"] == "apollo"
+    });
+    let service = apollo.and_then(|s| s["metadata"]["name"].as_str());
+    let port = apollo
+        .and_then(|s| s["spec"]["ports"][0]["port"].as_i64())
+        .unwrap_or(4200);
+    let expected = service.map(|s| format!("http://{s}.{ns}:{port}/graphql"));
+    let backend = agent_env(d, "PREFECT__BACKEND").unwrap_or("");
+    let api = agent_env(d, "PREFECT__CLOUD__API").unwrap_or("");
+    let with = |o: Outcome| {
+        let o = o.with("api", api).with("backend", backend);
+        match &expected {
+            Some(e) => o.with("expected", e.as_str()).var("apollo_url", e.as_str()),
+            None => o,
+        }
+    };
+    let mut problems = Vec::new();
+    if backend != "server" {
+        problems.push(format!(
+            "PREFECT__BACKEND is {backend:?}, not \"server\": the agent talks to Prefect Cloud"
+        ));
+    }
+    let host = url::Url::parse(api)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    match host.as_deref() {
+        None => problems.push(format!("PREFECT__CLOUD__API {api:?} is not a URL")),
+        Some(h) if h == "localhost" || h.starts_with("127.") || h == "[::1]" => {
+            problems.push(format!(
+                "PREFECT__CLOUD__API is {api}: a pod's localhost is the pod itself, not Apollo"
+            ))
+        }
+        Some(h) if h == "prefect.io" || h.ends_with(".prefect.io") => problems.push(format!(
+            "PREFECT__CLOUD__API is {api}: that is Prefect Cloud, not this server"
+        )),
+        Some(h) => {
+            let ours = service.is_some_and(|s| {
+                let s = s.to_ascii_lowercase();
+                h == s
+                    || h == format!("{s}.{ns}")
+                    || h == format!("{s}.{ns}.svc")
+                    || h == format!("{s}.{ns}.svc.cluster.local")
+            });
+            if !ours {
+                return with(Outcome::warn(format!(
+                    "the agent reaches the API at {api}, not through this release's Apollo service ({}): \
+                     fine if pods can resolve and reach that address",
+                    expected.as_deref().unwrap_or("none found")
+                )));
+            }
+        }
+    }
+    if problems.is_empty() {
+        with(Outcome::pass(format!(
+            "the agent talks to {api} with the server backend"
+        )))
+    } else {
+        with(Outcome::finding(problems.join("; ")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,6 +186,16 @@ pub static REGISTRY: &[CheckDef] = &[
     check!("tenant.exists", tenant::tenant_exists, requires = []),
     check!("runs.late", runs::runs_late, requires = ["db.schema"]),
     check!(
+        "agent.replicas",
+        agent::agent_replicas,
+        requires = ["kube.release"]
+    ),
+    check!(
+        "agent.api-url",
+        agent::agent_api_url,
+        requires = ["kube.release"]
+    ),
+    check!(
         "agent.tenant-errors",
         agent::agent_tenant_errors,
         requires = ["kube.release"]
