@@ -89,6 +89,12 @@ pub fn area_title(area: &str) -> &str {
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("db_user", "the database user Prefect connects as"),
     ("image", "a container image the cluster cannot pull"),
+    ("container", "a container of the release"),
+    (
+        "component",
+        "the chart's values section of that container (apollo, graphql …)",
+    ),
+    ("memory_limit", "that container's memory limit"),
     (
         "unserved_labels",
         "the labels of late flow runs that no live agent has",

@@ -11,6 +11,7 @@ mod db;
 mod db_usage;
 mod hasura;
 mod kube;
+mod kube_restarts;
 mod logs;
 mod outcome;
 mod prefect;
@@ -128,6 +129,11 @@ pub static REGISTRY: &[CheckDef] = &[
     check!(
         "kube.db-secret",
         kube::kube_db_secret,
+        requires = ["kube.release"]
+    ),
+    check!(
+        "kube.restarts",
+        kube_restarts::kube_restarts,
         requires = ["kube.release"]
     ),
     check!(
