@@ -69,6 +69,10 @@ pub struct Location {
     pub file: String,
     pub line: u32,
     pub column: u32,
+    /// The line as the user wrote it, with a caret under the column (`12 | text` then ` | ^`):
+    /// built with its secrets masked ([`crate::redact::snippet`]); shown under the finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -171,7 +175,10 @@ impl Report {
     /// ever given a sanitized report, so no check can bring a server's raw bytes to a terminal or
     /// break a JUnit/SARIF document, and a report stays readable whatever a server sent.
     pub fn sanitized(self) -> Report {
-        use crate::untrusted::{MAX_EVIDENCE_STRING, MAX_FIX, MAX_MESSAGE, escape_multiline, line};
+        use crate::untrusted::{MAX_EVIDENCE_STRING, MAX_FIX, MAX_MESSAGE, escape_multiline};
+        // Secrets are masked before anything is cut: a cut through one would leave a part that
+        // no longer matches it.
+        let line = |s: &str, max: usize| crate::untrusted::line(&crate::redact::scrub(s), max);
         let mut r = self;
         for t in &mut r.targets {
             t.kind = line(&t.kind, MAX_MESSAGE);
@@ -187,12 +194,16 @@ impl Report {
         }
         for res in &mut r.results {
             res.message = line(&res.message, MAX_MESSAGE);
-            res.fix = res
-                .fix
-                .as_ref()
-                .map(|f| crate::untrusted::cap(&escape_multiline(f), MAX_FIX));
+            res.fix = res.fix.as_ref().map(|f| {
+                crate::untrusted::cap(&escape_multiline(&crate::redact::scrub(f)), MAX_FIX)
+            });
             if let Some(l) = &mut res.location {
                 l.file = line(&l.file, MAX_EVIDENCE_STRING);
+                // Lines of our own making (each starts with its gutter); their text was escaped
+                // as they were built.
+                l.snippet = l.snippet.as_ref().map(|s| {
+                    crate::untrusted::cap(&escape_multiline(&crate::redact::scrub(s)), MAX_FIX)
+                });
             }
             let evidence = std::mem::take(&mut res.evidence);
             res.evidence = match sanitize_value(Value::Object(evidence)) {
@@ -215,7 +226,7 @@ pub fn sanitize_value(v: Value) -> Value {
     use crate::untrusted::{MAX_EVIDENCE_STRING, MAX_LIST, line};
     fn leaf(v: Value) -> Value {
         match v {
-            Value::String(s) => Value::String(line(&s, MAX_EVIDENCE_STRING)),
+            Value::String(s) => Value::String(line(&crate::redact::scrub(&s), MAX_EVIDENCE_STRING)),
             other => other,
         }
     }
@@ -305,6 +316,27 @@ mod tests {
             duration_ms: 0,
             location: None,
         }
+    }
+
+    #[test]
+    fn a_secret_across_the_cap_is_masked_before_the_cut() {
+        crate::redact::register("zq-straddle-secret-zq");
+        let mut r = result(Status::Fail);
+        let pad = crate::untrusted::MAX_MESSAGE - 8;
+        r.message = "x".repeat(pad) + "zq-straddle-secret-zq and more";
+        r.evidence.insert(
+            "e".into(),
+            serde_json::json!("y".repeat(pad) + "zq-straddle-secret-zq"),
+        );
+        let report = Report::new("check", vec![], vec![r], false, 0).sanitized();
+        let res = &report.results[0];
+        assert!(
+            !res.message.contains("zq-strad"),
+            "{}",
+            &res.message[pad - 4..]
+        );
+        assert!(res.message[pad..].starts_with("****"));
+        assert!(!res.evidence["e"].to_string().contains("zq-strad"));
     }
 
     #[test]

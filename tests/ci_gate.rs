@@ -308,6 +308,7 @@ fn sarif_regions_for_values_files_and_the_release() {
         docs: "https://example.com".into(),
         duration_ms: 1,
         location: Some(Location {
+            snippet: None,
             file: "values.yaml".into(),
             line: 12,
             column: 5,

@@ -194,9 +194,11 @@ fn usage_errors_never_echo_a_credential() {
     let run = run_sub("preflight", &["-f", &broken], &[CANARY]);
     assert_eq!(run.status("values.parse"), "fail");
     assert!(
-        run.message("values.parse").contains("password: ****"),
+        run.result("values.parse")["location"]["snippet"]
+            .as_str()
+            .is_some_and(|s| s.contains("password: ****")),
         "{}",
-        run.message("values.parse")
+        run.result("values.parse")
     );
 }
 

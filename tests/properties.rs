@@ -95,6 +95,39 @@ proptest! {
         prop_assert!(masked.contains(&format!("{user}:****@{host}")), "{masked}");
     }
 
+    /// Whatever the text, the YAML secret scanner ends, and its spans are in order inside the text
+    /// on character boundaries; the snippet of any line and column is built.
+    #[test]
+    fn the_yaml_secret_scanner_is_total(text in r"(?s)[ -~\n\t{}\[\]:,#'\x22é]{0,300}", line in 1usize..8, column in 0usize..400) {
+        for (s, e) in redact::yaml::secret_spans(&text) {
+            prop_assert!(s < e && e <= text.len());
+            prop_assert!(text.is_char_boundary(s) && text.is_char_boundary(e));
+        }
+        let _ = redact::snippet::yaml_line(&text, line, column);
+    }
+
+    /// A password in a mapping written in flow style (JSON is YAML) or block style is masked in the
+    /// snippet of every line, wherever the error is said to be.
+    #[test]
+    fn secret_values_are_masked_in_every_style(
+        key in prop::sample::select(vec!["password", "postgresqlPassword", "\"apiToken\"", "'client_secret'", "credentials"]),
+        secret in "[A-Za-z0-9]{3}[A-Za-z0-9@%!$*=/+-]{5,20}",
+        quote in prop::sample::select(vec!["", "\"", "'"]),
+        flow in any::<bool>(),
+        column in 1usize..80,
+    ) {
+        let text = if flow {
+            format!("postgresql: {{user: prefect, {key}: {quote}{secret}{quote}, x: [}}\n")
+        } else {
+            format!("postgresql:\n  user: prefect\n  {key}: {quote}{secret}{quote} ]: x\n")
+        };
+        for line in 1..=3 {
+            if let Some(s) = redact::snippet::yaml_line(&text, line, column) {
+                prop_assert!(!s.contains(&secret), "{s}");
+            }
+        }
+    }
+
     /// Escaping leaves no control character and is idempotent.
     #[test]
     fn escaping_is_total_and_idempotent(s in r"(?s).{0,200}") {

@@ -166,6 +166,7 @@ fn loc(file: &str, l: &serde_saphyr::Location) -> Location {
         file: file.to_string(),
         line: u32::try_from(l.line()).unwrap_or(u32::MAX),
         column: u32::try_from(l.column()).unwrap_or(u32::MAX),
+        snippet: None,
     }
 }
 
@@ -269,30 +270,29 @@ fn parse_error(file: &str, text: &str, e: &serde_saphyr::Error) -> ParseError {
         Some(i) if first.contains("Options") => &first[..i],
         _ => first,
     };
+    // "error: line 3 column 7: …": the place is said by the location already.
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let first = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((place, rest)) if place.contains(" column ") => rest,
+        _ => first,
+    };
     let first = first.trim_end_matches(['.', ',', ' ']).replace(
         "duplicate mapping key",
         "a key appears twice in one mapping",
     );
-    let snippet = location
-        .as_ref()
-        .and_then(|l| {
-            let n = usize::try_from(l.line).ok()?;
-            let line = text.lines().nth(n.checked_sub(1)?)?;
-            // A line that sets a password is shown with its value masked.
-            let line = crate::redact::mask_assignments(line);
-            let shown: String = line.chars().take(120).collect();
-            let caret = " ".repeat(
-                usize::try_from(l.column)
-                    .unwrap_or(1)
-                    .saturating_sub(1)
-                    .min(120),
-            );
-            Some(format!("\n    {n} | {shown}\n      | {caret}^"))
-        })
-        .unwrap_or_default();
+    // A value the parser's words quote is masked if it is a secret's; the line shown masks the
+    // secrets before it is cut (`redact::snippet`) and travels with the location.
+    let first = crate::redact::yaml::mask_quoted(&first, text);
+    let location = location.map(|mut l| {
+        l.snippet = usize::try_from(l.line).ok().and_then(|line| {
+            let column = usize::try_from(l.column).unwrap_or(1);
+            crate::redact::snippet::yaml_line(text, line, column)
+        });
+        l
+    });
     ParseError {
         location,
-        message: format!("{first}{snippet}"),
+        message: first,
     }
 }
 
@@ -434,7 +434,8 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
             let shown_value = if crate::redact::is_secret_key(&key) {
                 crate::redact::MASK.to_string()
             } else {
-                crate::untrusted::cap(&shown_value, 200)
+                // Masked (a URL's password) before it is cut.
+                crate::untrusted::cap(&crate::redact::scrub(&shown_value), 200)
             };
             let file = format!("{flag} {key}={shown_value}");
             set_path(&mut user, &path, value);
@@ -450,6 +451,7 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
                         file: file.clone(),
                         line: 1,
                         column: 1,
+                        snippet: None,
                     },
                 );
             }

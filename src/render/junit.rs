@@ -10,6 +10,10 @@ use crate::report::{CheckResult, Report, Status};
 
 fn body(r: &CheckResult) -> String {
     let mut out = r.message.clone();
+    if let Some(snippet) = r.location.as_ref().and_then(|l| l.snippet.as_ref()) {
+        out.push_str("\n\n");
+        out.push_str(snippet);
+    }
     if let Some(fix) = &r.fix {
         out.push_str("\n\nfix:\n");
         out.push_str(fix);

@@ -31,12 +31,20 @@ fn target_kind(area: &str) -> Option<&'static str> {
     }
 }
 
+fn region(loc: &crate::report::Location) -> Value {
+    let mut region = json!({ "startLine": loc.line.max(1), "startColumn": loc.column.max(1) });
+    if let Some(snippet) = &loc.snippet {
+        region["snippet"] = json!({ "text": snippet });
+    }
+    region
+}
+
 fn locations(r: &CheckResult, report: &Report) -> Value {
     if let Some(loc) = &r.location {
         return json!([{
             "physicalLocation": {
                 "artifactLocation": { "uri": loc.file },
-                "region": { "startLine": loc.line.max(1), "startColumn": loc.column.max(1) }
+                "region": region(loc)
             }
         }]);
     }

@@ -71,6 +71,9 @@ fn result_line(out: &mut String, r: &CheckResult, width: usize, verbose: bool) {
         && matches!(r.status, Status::Warn | Status::Fail | Status::Error)
     {
         let _ = writeln!(out, "      at {}:{}:{}", l.file, l.line, l.column);
+        for line in l.snippet.iter().flat_map(|s| s.lines()) {
+            let _ = writeln!(out, "        {line}");
+        }
     }
     if verbose {
         let _ = writeln!(

@@ -4,6 +4,9 @@
 
 use std::sync::RwLock;
 
+pub mod snippet;
+pub mod yaml;
+
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
@@ -284,21 +287,14 @@ fn pair_values(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Masks the values of assignments whose key names a secret, in `key=value,key=value` (a `--set`)
-/// or `key: value` (a YAML line): for error messages and snippets that show what the user wrote.
+/// Masks the values of assignments whose key names a secret in a `--set` expression
+/// (`key=value,key=value`), then every other credential shape and registered secret ([`scrub`]):
+/// for error messages that show what the user wrote. Masked before any cut.
 pub fn mask_assignments(text: &str) -> String {
-    // YAML: `  key: value` (a line of a values file).
-    if let Some((key, _)) = text.split_once(':')
-        && !text.contains('=')
-        && is_secret_key(
-            key.trim()
-                .trim_start_matches('-')
-                .trim()
-                .trim_matches(['"', '\'']),
-        )
-    {
-        return format!("{}: {MASK}", key.trim_end());
-    }
+    scrub(&mask_set_values(text))
+}
+
+fn mask_set_values(text: &str) -> String {
     // --set: split on unescaped commas.
     let mut out = String::with_capacity(text.len());
     let mut part = String::new();
@@ -436,12 +432,8 @@ mod tests {
             "a.b=1,postgresql.auth.password=****,x[0]=2"
         );
         assert_eq!(
-            mask_assignments("    postgresPassword: hunter2"),
-            "    postgresPassword: ****"
-        );
-        assert_eq!(
-            mask_assignments("  existingSecret: my-secret"),
-            "  existingSecret: my-secret"
+            mask_assignments("a.url=postgres://u:zq-set-pw@h/db,b.existingSecret=my-secret"),
+            "a.url=postgres://u:****@h/db,b.existingSecret=my-secret"
         );
         assert!(!is_secret_key("passwordKey"));
         assert!(is_secret_key("postgresql.auth.password"));
