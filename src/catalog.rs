@@ -103,6 +103,26 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "agent_labels",
         "the labels a live agent would need: its own and the unserved ones",
     ),
+    (
+        "stuck_runs",
+        "the flow runs stuck in Submitted (count and the first ids)",
+    ),
+    (
+        "job_namespace",
+        "the namespace the Kubernetes agent creates flow-run Jobs in",
+    ),
+    ("flow_pod", "the pod of a stuck flow run's Job"),
+    ("flow_image", "the image of a stuck flow run's pod"),
+    ("pull_reason", "why that image cannot be pulled"),
+    (
+        "pending_reason",
+        "why a stuck flow run's pod cannot be scheduled or started",
+    ),
+    ("pod_end", "how a stuck flow run's pod ended"),
+    (
+        "flow_api",
+        "the API address a stuck flow run's pod was given",
+    ),
     ("database", "the Prefect database name"),
     ("db_host", "the database host"),
     ("db_port", "the database port"),

@@ -38,7 +38,7 @@ fn healthy_install_passes_everything() {
         assert!(r["fix"].is_null(), "no fix on a pass: {r}");
     }
     assert_eq!(run.code, 0, "{}", run.text);
-    assert_eq!(run.json["summary"]["pass"], 12);
+    assert_eq!(run.json["summary"]["pass"], 13);
     assert!(run.message("tenant.exists").contains("1 tenant"));
     assert!(run.message("db.extensions").contains("pgcrypto"));
     assert!(

@@ -88,7 +88,9 @@ pub async fn agent_tenant_errors(cx: std::sync::Arc<Cx>) -> Outcome {
 }
 
 /// The chart's agent Deployment in the release's rendered manifest, if the chart runs one.
-fn agent_deployment(found: &crate::targets::release::Found) -> Option<&serde_json::Value> {
+pub(super) fn agent_deployment(
+    found: &crate::targets::release::Found,
+) -> Option<&serde_json::Value> {
     found.objects.iter().find(|o| {
         o["kind"] == "Deployment"
             && o["metadata"]["labels"]["app.kubernetes.io/component"] == "agent"
@@ -96,7 +98,7 @@ fn agent_deployment(found: &crate::targets::release::Found) -> Option<&serde_jso
 }
 
 /// The last value of `name` in the agent container's environment (a later entry wins, as in Kubernetes).
-fn agent_env<'a>(deployment: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+pub(super) fn agent_env<'a>(deployment: &'a serde_json::Value, name: &str) -> Option<&'a str> {
     deployment["spec"]["template"]["spec"]["containers"]
         .as_array()?
         .iter()

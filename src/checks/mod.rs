@@ -16,6 +16,7 @@ mod logs;
 mod outcome;
 mod prefect;
 mod runs;
+mod runs_stuck;
 mod sql;
 mod tenant;
 mod ui;
@@ -191,6 +192,11 @@ pub static REGISTRY: &[CheckDef] = &[
     ),
     check!("tenant.exists", tenant::tenant_exists, requires = []),
     check!("runs.late", runs::runs_late, requires = ["db.schema"]),
+    check!(
+        "runs.stuck-submitted",
+        runs_stuck::runs_stuck_submitted,
+        requires = ["db.schema"]
+    ),
     check!(
         "agent.replicas",
         agent::agent_replicas,

@@ -388,11 +388,15 @@ fn query_param(query: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Equality (`k=v`) and existence (`k`) terms, as the API server reads them.
 fn matches_selector(obj: &Value, selector: &str) -> bool {
-    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-        let (k, v) = term.split_once('=').unwrap_or((term, ""));
-        obj["metadata"]["labels"][k].as_str() == Some(v)
-    })
+    selector
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .all(|term| match term.split_once('=') {
+            Some((k, v)) => obj["metadata"]["labels"][k].as_str() == Some(v),
+            None => obj["metadata"]["labels"][term].is_string(),
+        })
 }
 
 fn serve(
