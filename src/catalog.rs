@@ -112,6 +112,12 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "the namespace the Kubernetes agent creates flow-run Jobs in",
     ),
     ("flow_pod", "the pod of a stuck flow run's Job"),
+    ("agent_sa", "the agent's ServiceAccount as namespace/name"),
+    ("agent_sa_name", "the name of the agent's ServiceAccount"),
+    (
+        "missing_permissions",
+        "the verbs and resources the agent's ServiceAccount may not use",
+    ),
     ("flow_image", "the image of a stuck flow run's pod"),
     ("pull_reason", "why that image cannot be pulled"),
     (

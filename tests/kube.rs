@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use support::{
     check,
     http::{Apollo, Server, ui},
-    kube::{Cluster, KubeServer, b64, helm_encode, reference, release_json, release_secret},
+    kube::{
+        Cluster, KubeServer, agent_manifest, b64, helm_encode, reference, release_json,
+        release_secret,
+    },
     pg::PgServer,
     prefect::{CANARY, Seed, seed},
     run_once,
@@ -659,23 +662,6 @@ fn an_ingress_is_what_the_users_reach() {
         targets.contains("ingress prefect-apollo of release prefect"),
         "{targets}"
     );
-}
-
-/// The chart's agent Deployment as `templates/agent/deployment.yaml` renders it for release `prefect`
-/// in `default` (agent.enabled=true), with `replicas` and extra `agent.env` entries.
-fn agent_manifest(replicas: u32, extra_env: &str) -> String {
-    format!(
-        "{}\n---\n# Source: prefect-server/templates/agent/deployment.yaml\n\
-apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: prefect-agent\n  labels:\n    app.kubernetes.io/name: prefect-server\n    \
-app.kubernetes.io/instance: prefect\n    app.kubernetes.io/component: agent\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n      \
-app.kubernetes.io/name: prefect-server\n      app.kubernetes.io/instance: prefect\n      app.kubernetes.io/component: agent\n  template:\n    metadata:\n      \
-labels:\n        app.kubernetes.io/name: prefect-server\n        app.kubernetes.io/instance: prefect\n        app.kubernetes.io/component: agent\n    spec:\n      \
-serviceAccountName: prefect-serviceaccount\n      containers:\n      - name: agent\n        image: \"prefecthq/prefect:1.4.0-python3.7\"\n        \
-command: [bash, \"-c\", \"prefect agent kubernetes start\"]\n        env:\n          - name: PREFECT__CLOUD__API\n            value: http://prefect-apollo.default:4200/graphql\n          \
-- name: NAMESPACE\n            value: default\n          - name: PREFECT__CLOUD__AGENT__LABELS\n            value: \"[]\"\n          \
-- name: PREFECT__BACKEND\n            value: server\n{extra_env}",
-        reference("manifest-rendered.yaml")
-    )
 }
 
 #[test]

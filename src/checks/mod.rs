@@ -3,6 +3,7 @@
 //! `checks/<id>.toml`.
 
 mod agent;
+mod agent_rbac;
 mod api;
 mod cluster;
 pub mod cluster_cx;
@@ -210,6 +211,11 @@ pub static REGISTRY: &[CheckDef] = &[
     check!(
         "agent.tenant-errors",
         agent::agent_tenant_errors,
+        requires = ["kube.release"]
+    ),
+    check!(
+        "agent.rbac",
+        agent_rbac::agent_rbac,
         requires = ["kube.release"]
     ),
     check!(

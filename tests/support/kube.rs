@@ -369,6 +369,10 @@ fn ok_json(v: &Value) -> Response<Full<Bytes>> {
 }
 
 const KINDS: &[(&str, &str)] = &[
+    ("roles", "Role"),
+    ("rolebindings", "RoleBinding"),
+    ("clusterroles", "ClusterRole"),
+    ("clusterrolebindings", "ClusterRoleBinding"),
     ("secrets", "Secret"),
     ("pods", "Pod"),
     ("services", "Service"),
@@ -653,3 +657,31 @@ fn upgrade_portforward(req: Request<Incoming>, to: SocketAddr, port: u16) -> Res
         .body(Full::new(Bytes::new()))
         .expect("response")
 }
+
+/// The chart's agent Deployment as `templates/agent/deployment.yaml` renders it for release `prefect`
+/// in `default` (agent.enabled=true), with `replicas` and extra `agent.env` entries, and the Role and
+/// RoleBinding `templates/agent/rbac.yaml` renders beside it.
+pub fn agent_manifest(replicas: u32, extra_env: &str) -> String {
+    format!(
+        "{}\n---\n# Source: prefect-server/templates/agent/deployment.yaml\n\
+apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: prefect-agent\n  labels:\n    app.kubernetes.io/name: prefect-server\n    \
+app.kubernetes.io/instance: prefect\n    app.kubernetes.io/component: agent\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n      \
+app.kubernetes.io/name: prefect-server\n      app.kubernetes.io/instance: prefect\n      app.kubernetes.io/component: agent\n  template:\n    metadata:\n      \
+labels:\n        app.kubernetes.io/name: prefect-server\n        app.kubernetes.io/instance: prefect\n        app.kubernetes.io/component: agent\n    spec:\n      \
+serviceAccountName: prefect-serviceaccount\n      containers:\n      - name: agent\n        image: \"prefecthq/prefect:1.4.0-python3.7\"\n        \
+command: [bash, \"-c\", \"prefect agent kubernetes start\"]\n        env:\n          - name: PREFECT__CLOUD__API\n            value: http://prefect-apollo.default:4200/graphql\n          \
+- name: NAMESPACE\n            value: default\n          - name: PREFECT__CLOUD__AGENT__LABELS\n            value: \"[]\"\n          \
+- name: PREFECT__BACKEND\n            value: server\n{extra_env}{AGENT_RBAC}",
+        reference("manifest-rendered.yaml")
+    )
+}
+
+/// `templates/agent/rbac.yaml` rendered for release `prefect` (its RoleBinding's subject names no
+/// namespace: the binding's own).
+pub const AGENT_RBAC: &str = "---\n# Source: prefect-server/templates/agent/rbac.yaml\n\
+apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: prefect-agent-role\n  labels:\n    app.kubernetes.io/instance: prefect\n    \
+app.kubernetes.io/component: agent-role\n  namespace: default\nrules:\n- apiGroups:\n  - batch\n  - extensions\n  resources:\n  - jobs\n  verbs:\n  - '*'\n\
+- apiGroups:\n  - ''\n  resources:\n  - pods\n  verbs:\n  - '*'\n---\n\
+apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: prefect-agent-role-binding\n  labels:\n    app.kubernetes.io/instance: prefect\n    \
+app.kubernetes.io/component: agent-role-binding\n  namespace: default\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: prefect-agent-role\n\
+subjects:\n- kind: ServiceAccount\n  name: prefect-serviceaccount\n";
