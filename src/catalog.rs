@@ -112,6 +112,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "the namespace the Kubernetes agent creates flow-run Jobs in",
     ),
     ("flow_pod", "the pod of a stuck flow run's Job"),
+    (
+        "removed_apis",
+        "the release's objects whose API version the cluster no longer serves",
+    ),
     ("agent_sa", "the agent's ServiceAccount as namespace/name"),
     ("agent_sa_name", "the name of the agent's ServiceAccount"),
     (

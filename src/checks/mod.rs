@@ -12,6 +12,7 @@ mod db;
 mod db_usage;
 mod hasura;
 mod kube;
+mod kube_apis;
 mod kube_restarts;
 mod logs;
 mod outcome;
@@ -151,6 +152,11 @@ pub static REGISTRY: &[CheckDef] = &[
     check!(
         "kube.tenant-job",
         kube::kube_tenant_job,
+        requires = ["kube.release"]
+    ),
+    check!(
+        "kube.api-versions",
+        kube_apis::kube_api_versions,
         requires = ["kube.release"]
     ),
     check!("db.reachable", db::db_reachable, requires = []),

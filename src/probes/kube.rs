@@ -397,6 +397,30 @@ impl KubeProbe {
             .map(|l| l.items)
     }
 
+    /// The API versions the cluster serves (`v1`, `apps/v1`, `networking.k8s.io/v1` …), from its
+    /// discovery documents (`GET /api`, `GET /apis`), and its version (`GET /version`, `None` when
+    /// it does not say).
+    pub async fn served_versions(
+        &self,
+    ) -> Result<(std::collections::BTreeSet<String>, Option<String>), KubeError> {
+        let core = self
+            .call("get", "api", None, self.client.list_core_api_versions())
+            .await?;
+        let groups = self
+            .call("get", "apis", None, self.client.list_api_groups())
+            .await?;
+        let mut served: std::collections::BTreeSet<String> = core.versions.into_iter().collect();
+        for g in groups.groups {
+            served.extend(g.versions.into_iter().map(|v| v.group_version));
+        }
+        let version = self
+            .call("get", "version", None, self.client.apiserver_version())
+            .await
+            .ok()
+            .map(|i| i.git_version);
+        Ok((served, version))
+    }
+
     /// Gets one cluster-scoped object; `Ok(None)` when it does not exist.
     pub async fn get_cluster<K>(&self, name: &str) -> Result<Option<K>, KubeError>
     where

@@ -127,6 +127,69 @@ pub struct Cluster {
     pub hang: bool,
     /// Each read of one Helm release secret takes this long.
     pub slow_release_reads: Option<std::time::Duration>,
+    /// Group versions discovery answers besides those of Kubernetes 1.25 ([`SERVED_1_25`]), e.g.
+    /// `networking.k8s.io/v1beta1` for an older cluster.
+    pub also_served: Vec<String>,
+}
+
+/// The group versions a Kubernetes 1.25 API server lists in its discovery documents.
+pub const SERVED_1_25: &[&str] = &[
+    "v1",
+    "apps/v1",
+    "batch/v1",
+    "networking.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1",
+    "storage.k8s.io/v1",
+    "policy/v1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "scheduling.k8s.io/v1",
+    "apiextensions.k8s.io/v1",
+    "admissionregistration.k8s.io/v1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "events.k8s.io/v1",
+    "certificates.k8s.io/v1",
+    "node.k8s.io/v1",
+    "authentication.k8s.io/v1",
+    "authorization.k8s.io/v1",
+];
+
+/// `GET /api`, `GET /apis` and `GET /version` as a Kubernetes 1.25 API server answers them.
+fn discovery(path: &str, cluster: &Cluster) -> Option<Response<Full<Bytes>>> {
+    let served: Vec<String> = SERVED_1_25
+        .iter()
+        .map(|s| s.to_string())
+        .chain(cluster.also_served.iter().cloned())
+        .collect();
+    match path.trim_end_matches('/') {
+        "/api" => Some(ok_json(&json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "10.0.0.1:6443"}]}))),
+        "/apis" => {
+            let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
+            for gv in served.iter().filter(|v| v.contains('/')) {
+                let (group, version) = gv.split_once('/').unwrap_or_default();
+                let entry = json!({"groupVersion": gv, "version": version});
+                match groups.iter_mut().find(|(g, _)| g == group) {
+                    Some((_, versions)) => versions.push(entry),
+                    None => groups.push((group.to_string(), vec![entry])),
+                }
+            }
+            let groups: Vec<Value> = groups
+                .into_iter()
+                .map(|(name, versions)| json!({"name": name, "preferredVersion": versions[0], "versions": versions}))
+                .collect();
+            Some(ok_json(
+                &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+            ))
+        }
+        "/version" => Some(ok_json(
+            &json!({"major": "1", "minor": "25", "gitVersion": "v1.25.3",
+            "gitCommit": "434bfd82814af038ad94d62ebe59b133fcb50506", "gitTreeState": "clean",
+            "buildDate": "2022-10-12T10:49:09Z", "goVersion": "go1.19.2", "compiler": "gc", "platform": "linux/amd64"}),
+        )),
+        _ => None,
+    }
 }
 
 fn pod_from(workload: &Value, suffix: &str) -> Value {
@@ -422,6 +485,23 @@ fn serve(
             "MethodNotAllowed",
             format!("{} is not allowed here", req.method()),
         );
+    }
+    if let Some(answer) = discovery(&path, cluster) {
+        let resource = path.trim_matches('/');
+        if cluster
+            .forbidden
+            .iter()
+            .any(|(v, r)| v == "get" && r == resource)
+        {
+            return status(
+                403,
+                "Forbidden",
+                format!(
+                    "forbidden: User \"system:serviceaccount:default:doctor\" cannot get path \"{path}\""
+                ),
+            );
+        }
+        return answer;
     }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let rest: &[&str] = match segs.as_slice() {
