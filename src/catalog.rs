@@ -74,6 +74,7 @@ pub const AREAS: &[(&str, &str)] = &[
     ("ui", "UI"),
     ("tenant", "Tenant"),
     ("runs", "Flow runs"),
+    ("versions", "Versions"),
     ("cli", "Local prefect CLI"),
 ];
 
@@ -112,6 +113,19 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "the namespace the Kubernetes agent creates flow-run Jobs in",
     ),
     ("flow_pod", "the pod of a stuck flow run's Job"),
+    (
+        "hasura_expected",
+        "the Hasura image the release's chart was built for",
+    ),
+    (
+        "hasura_expected_tag",
+        "the tag of the Hasura image the release's chart was built for",
+    ),
+    ("server_core", "the Prefect Core version the server runs"),
+    (
+        "old_agents",
+        "agents whose Prefect version is older than the server's",
+    ),
     (
         "removed_apis",
         "the release's objects whose API version the cluster no longer serves",

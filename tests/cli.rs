@@ -113,7 +113,7 @@ fn refused_port_fails_reachable_and_skips_the_rest() {
     assert_eq!(run.result("db.reachable")["evidence"]["failure"], "refused");
     // Everything else is skipped: the database's dependents, and the API, UI and CLI checks (no target
     // given for them, since --database-url was).
-    assert_eq!(run.json["summary"]["skip"], 29);
+    assert_eq!(run.json["summary"]["skip"], 30);
     assert!(run.message("api.reachable").starts_with("no API given"));
     assert!(
         run.fix("db.reachable")

@@ -23,6 +23,7 @@ mod sql;
 mod tenant;
 mod ui;
 mod values;
+mod versions;
 mod web;
 
 use std::sync::Arc;
@@ -204,6 +205,7 @@ pub static REGISTRY: &[CheckDef] = &[
         runs_stuck::runs_stuck_submitted,
         requires = ["db.schema"]
     ),
+    check!("versions.skew", versions::versions_skew, requires = []),
     check!(
         "agent.replicas",
         agent::agent_replicas,
