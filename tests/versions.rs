@@ -225,3 +225,75 @@ fn the_hasura_checks_judge_both_catalog_layouts() {
         );
     }
 }
+
+/// db.schema: a known revision older than the migrations the server's version has means the graphql
+/// service has not finished migrating; the newest passes.
+#[test]
+fn an_unfinished_migration_is_named() {
+    let i = Install::new("2");
+    let db = i.pg.url(APP_USER, CANARY, "prefect");
+    let api = format!("{}/graphql", i.apollo.url);
+    let run = check(
+        &[
+            "--database-url",
+            &db,
+            "--api-url",
+            &api,
+            "--only",
+            "db.schema",
+        ],
+        &[CANARY],
+    );
+    assert_eq!(run.status("db.schema"), "pass", "{}", run.text);
+    assert!(
+        run.message("db.schema")
+            .contains("ac5747fb571c, \"add unique constraint on edge table\", the newest"),
+        "{}",
+        run.message("db.schema")
+    );
+
+    i.pg.sql(
+        "prefect",
+        "UPDATE alembic_version SET version_num = '9116e81c6dc2';",
+    );
+    let run = check(
+        &[
+            "--database-url",
+            &db,
+            "--api-url",
+            &api,
+            "--only",
+            "db.schema",
+        ],
+        &[CANARY],
+    );
+    assert_eq!(run.status("db.schema"), "fail", "{}", run.text);
+    let m = run.message("db.schema");
+    assert!(
+        m.contains("the database is at alembic revision 9116e81c6dc2 (\"add description to flow group table\"), older than ac5747fb571c"),
+        "{m}"
+    );
+    assert!(
+        m.contains("Prefect Server 2022.09.23 (from the API at"),
+        "{m}"
+    );
+    assert!(
+        m.contains("the graphql service has not finished migrating (3 migrations missing)"),
+        "{m}"
+    );
+    assert!(
+        run.fix("db.schema").contains("-c db-upgrade"),
+        "{}",
+        run.fix("db.schema")
+    );
+
+    // Without the server's version, the same revision is said to be behind, not judged.
+    let run = check(&["--database-url", &db, "--only", "db.schema"], &[CANARY]);
+    assert_eq!(run.status("db.schema"), "pass", "{}", run.text);
+    assert!(
+        run.message("db.schema")
+            .contains("3 behind the newest schema"),
+        "{}",
+        run.message("db.schema")
+    );
+}

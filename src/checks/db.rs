@@ -463,8 +463,7 @@ pub async fn db_schema(cx: Arc<Cx>) -> Outcome {
         Err(e) => return query_failed("read public.alembic_version", e),
     };
     match revision {
-        Some(rev) => Outcome::pass(format!("migrations have run (alembic revision {rev})"))
-            .with("revision", rev),
+        Some(rev) => super::alembic::judge(&cx, &rev).await,
         None => Outcome::finding(
             "public.alembic_version is empty: Prefect Server's migrations started but never completed",
         ),

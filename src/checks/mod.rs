@@ -4,6 +4,7 @@
 
 mod agent;
 mod agent_rbac;
+mod alembic;
 mod api;
 mod cluster;
 pub mod cluster_cx;

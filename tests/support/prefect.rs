@@ -91,7 +91,7 @@ pub fn seed(pg: &PgServer, s: &Seed) {
         sql.push_str(&format!(
             "SET ROLE {APP_USER};\n\
              CREATE TABLE public.alembic_version (version_num varchar(32) PRIMARY KEY);\n\
-             INSERT INTO public.alembic_version VALUES ('a666a3f4e422');\n\
+             INSERT INTO public.alembic_version VALUES ('ac5747fb571c');\n\
              CREATE TABLE public.tenant (\n\
                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),\n\
                created timestamptz NOT NULL DEFAULT now(),\n\
