@@ -179,3 +179,104 @@ fn a_backlog_and_bad_data() {
     let run = check(&["--database-url", &url, "--only", "runs.late"], &[CANARY]);
     assert_eq!(run.status("runs.late"), "skip");
 }
+
+/// A Hasura timestamp `mins` minutes ago (negative: ahead).
+fn ago(mins: i64) -> String {
+    let t = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(mins);
+    t.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+}
+
+/// With only the API given, the same story is read through Apollo's Hasura fields, and the report
+/// says so.
+#[test]
+fn late_runs_through_the_api() {
+    use serde_json::json;
+    use support::http::Apollo;
+    let through = |apollo: Apollo| {
+        let server = apollo.start();
+        let api = format!("{}/graphql", server.url);
+        let run = check(&["--api-url", &api, "--only", "runs.late"], &[]);
+        (run, api)
+    };
+    let run_at = |state: &str, mins: i64, labels: serde_json::Value| json!({"state": state, "scheduled_start_time": ago(mins), "labels": labels});
+    // Nothing late: a future run, a running one, one just due.
+    let (run, api) = through(Apollo {
+        flow_runs: vec![
+            run_at("Scheduled", -60, json!([])),
+            run_at("Running", 60, json!([])),
+            run_at("Scheduled", 0, json!([])),
+        ],
+        ..Apollo::default()
+    });
+    assert_eq!(run.status("runs.late"), "pass", "{}", run.text);
+    assert!(
+        run.message("runs.late")
+            .contains(&format!("read through the API at {api}")),
+        "{}",
+        run.message("runs.late")
+    );
+    assert_eq!(run.result("runs.late")["evidence"]["path"], "api");
+
+    // Late, and the only agent stopped polling ten minutes ago.
+    let late: Vec<_> = (0..4)
+        .map(|_| run_at("Scheduled", 30, json!(["k8s"])))
+        .collect();
+    let (run, _) = through(Apollo {
+        flow_runs: late.clone(),
+        agents: vec![json!({"name": "old-agent", "labels": ["k8s"], "last_queried": ago(10)})],
+        ..Apollo::default()
+    });
+    assert_eq!(run.status("runs.late"), "fail", "{}", run.text);
+    let m = run.message("runs.late");
+    assert!(
+        m.starts_with("4 flow runs are late (the oldest by 30m"),
+        "{m}"
+    );
+    assert!(m.contains("read through the API at"), "{m}");
+    assert!(
+        m.contains("the last poll was by agent \"old-agent\", 10m"),
+        "{m}"
+    );
+    assert!(run.fix("runs.late").contains("--set agent.enabled=true"));
+
+    // A live agent without the runs' labels.
+    let (run, _) = through(Apollo {
+        flow_runs: late,
+        agents: vec![json!({"name": "live-agent", "labels": ["dev"], "last_queried": ago(0)})],
+        ..Apollo::default()
+    });
+    assert!(
+        run.message("runs.late")
+            .contains("4 of them carry [k8s] and no live agent has all of those labels"),
+        "{}",
+        run.message("runs.late")
+    );
+    assert!(
+        run.fix("runs.late")
+            .contains("--set 'agent.prefectLabels={dev,k8s}'")
+    );
+
+    // Labels that are not a list: this check's error, as from SQL.
+    let (run, _) = through(Apollo {
+        flow_runs: vec![run_at("Scheduled", 30, json!({"not": "a list"}))],
+        ..Apollo::default()
+    });
+    assert_eq!(run.status("runs.late"), "error", "{}", run.text);
+
+    // A database that cannot be reached and no API: the database's reason.
+    let run = check(
+        &[
+            "--database-url",
+            "postgres://u@127.0.0.1:9/x",
+            "--only",
+            "runs.late",
+        ],
+        &[],
+    );
+    assert_eq!(run.status("runs.late"), "skip", "{}", run.text);
+    assert!(
+        run.message("runs.late").contains("no database session"),
+        "{}",
+        run.message("runs.late")
+    );
+}

@@ -14,7 +14,7 @@ const MAX_ROWS: i64 = 50;
 const LATE: &str = "state = 'Scheduled' AND scheduled_start_time < now() - interval '1 minute'";
 
 /// A label list as the server stores it: a JSON array of strings; `Err` says what it is instead.
-fn labels(text: &str, what: &str) -> Result<BTreeSet<String>, String> {
+pub(super) fn labels(text: &str, what: &str) -> Result<BTreeSet<String>, String> {
     let bad = || {
         format!(
             "{what} holds {}, not a JSON array of strings; the server cannot match it to agents either",
@@ -38,19 +38,62 @@ fn shown(set: &BTreeSet<String>) -> String {
     }
 }
 
-struct Agent {
-    name: String,
-    labels: BTreeSet<String>,
-    live: bool,
+pub(super) struct Agent {
+    pub name: String,
+    pub labels: BTreeSet<String>,
+    pub live: bool,
     /// Seconds since it last polled (`None`: never).
-    idle: Option<i64>,
+    pub idle: Option<i64>,
 }
 
+/// What the server's tables say about late runs, read from the database or through the API.
+pub(super) struct Late {
+    pub count: i64,
+    /// Seconds the oldest late run is past its start.
+    pub oldest: i64,
+    /// The late runs' label sets, most runs first, with how many runs carry each.
+    pub label_sets: Vec<(BTreeSet<String>, i64)>,
+    pub agents: Vec<Agent>,
+    /// Whether the server has an agent table at all.
+    pub has_agents: bool,
+    /// `sql` or `api`, and the words saying so.
+    pub path: &'static str,
+    pub whence: String,
+}
+
+/// Late runs: from the database when one is given and has Prefect's tables, else through the API
+/// (Hasura's `flow_run` and `agent` fields, as the UI reads them); the report says which.
 pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
-    let s = match db_session(&cx).await {
-        Ok(s) => s,
-        Err(o) => return o,
+    let db = if cx.pg.is_ready() {
+        Some(from_sql(&cx).await)
+    } else {
+        None
     };
+    match db {
+        Some(Ok(late)) => judge(late),
+        Some(Err(o)) if !cx.api.is_ready() => o,
+        Some(Err(db_outcome)) => match super::runs_api::from_api(&cx).await {
+            Ok(mut late) => {
+                late.whence = format!(
+                    "{}; the database gave no answer: {}",
+                    late.whence, db_outcome.message
+                );
+                judge(late)
+            }
+            Err(_) => db_outcome,
+        },
+        None if !cx.api.is_ready() => Outcome::skip(
+            "no database or API given: pass --database-url (or --api-url, to read the runs through the API)",
+        ),
+        None => match super::runs_api::from_api(&cx).await {
+            Ok(late) => judge(late),
+            Err(o) => o,
+        },
+    }
+}
+
+async fn from_sql(cx: &Cx) -> Result<Late, Outcome> {
+    let s = db_session(cx).await?;
     let tables = match s
         .query(
             "SELECT pg_catalog.to_regclass('public.flow_run') IS NOT NULL, \
@@ -60,7 +103,7 @@ pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
         .await
     {
         Ok(r) => r,
-        Err(e) => return query_failed("look for the flow_run and agent tables", e),
+        Err(e) => return Err(query_failed("look for the flow_run and agent tables", e)),
     };
     let (has_runs, has_agents) = tables
         .first()
@@ -72,10 +115,10 @@ pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
         })
         .unwrap_or((false, false));
     if !has_runs {
-        return Outcome::skip(format!(
+        return Err(Outcome::skip(format!(
             "database {:?} has no flow_run table: Prefect Server's schema is not there (see db.schema)",
             s.database
-        ));
+        )));
     }
     let late = match s
         .query(
@@ -88,7 +131,7 @@ pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
         .await
     {
         Ok(r) => r,
-        Err(e) => return query_failed("count the late flow runs", e),
+        Err(e) => return Err(query_failed("count the late flow runs", e)),
     };
     let (count, oldest) = late
         .first()
@@ -99,10 +142,18 @@ pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
             )
         })
         .unwrap_or((0, 0));
+    let whence = format!("read from database {:?}", s.database);
     if count == 0 {
-        return Outcome::pass("no flow run in Scheduled is past its start time").with("late", 0);
+        return Ok(Late {
+            count,
+            oldest,
+            label_sets: Vec::new(),
+            agents: Vec::new(),
+            has_agents,
+            path: "sql",
+            whence,
+        });
     }
-    let age = crate::untrusted::duration(Duration::from_secs(u64::try_from(oldest).unwrap_or(0)));
     let sets = match s
         .query(
             &format!(
@@ -114,14 +165,14 @@ pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
         .await
     {
         Ok(r) => r,
-        Err(e) => return query_failed("group the late flow runs by labels", e),
+        Err(e) => return Err(query_failed("group the late flow runs by labels", e)),
     };
     let mut label_sets: Vec<(BTreeSet<String>, i64)> = Vec::new();
     for r in &sets {
         let text: String = r.try_get(0).unwrap_or_default();
         match labels(&text, "flow_run.labels") {
             Ok(l) => label_sets.push((l, r.try_get(1).unwrap_or(0))),
-            Err(why) => return Outcome::error(why),
+            Err(why) => return Err(Outcome::error(why)),
         }
     }
     let mut agents: Vec<Agent> = Vec::new();
@@ -139,13 +190,13 @@ pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
             .await
         {
             Ok(r) => r,
-            Err(e) => return query_failed("read the agents", e),
+            Err(e) => return Err(query_failed("read the agents", e)),
         };
         for r in &rows {
             let text: String = r.try_get(1).unwrap_or_default();
             let labels = match labels(&text, "agent.labels") {
                 Ok(l) => l,
-                Err(why) => return Outcome::error(why),
+                Err(why) => return Err(Outcome::error(why)),
             };
             agents.push(Agent {
                 name: r.try_get(0).unwrap_or_default(),
@@ -155,8 +206,40 @@ pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
             });
         }
     }
+    Ok(Late {
+        count,
+        oldest,
+        label_sets,
+        agents,
+        has_agents,
+        path: "sql",
+        whence,
+    })
+}
+
+/// Why the late runs are late, from what the server's tables show.
+pub(super) fn judge(late: Late) -> Outcome {
+    let Late {
+        count,
+        oldest,
+        label_sets,
+        agents,
+        has_agents,
+        path,
+        whence,
+    } = late;
+    if count == 0 {
+        return Outcome::pass(format!(
+            "no flow run in Scheduled is past its start time ({whence})"
+        ))
+        .with("late", 0)
+        .with("path", path);
+    }
+    let age = crate::untrusted::duration(Duration::from_secs(u64::try_from(oldest).unwrap_or(0)));
     let evidence = |o: Outcome| {
         o.with("late", count)
+            .with("path", path)
+            .with("source", whence.as_str())
             .with("oldest_seconds", oldest)
             .with(
                 "label_sets",
@@ -173,8 +256,13 @@ pub async fn runs_late(cx: Arc<Cx>) -> Outcome {
                     .collect::<Vec<_>>(),
             )
     };
+    let through = if path == "api" {
+        format!(", {whence}")
+    } else {
+        String::new()
+    };
     let head = format!(
-        "{count} flow run{} late (the oldest by {age})",
+        "{count} flow run{} late (the oldest by {age}{through})",
         if count == 1 { " is" } else { "s are" }
     );
     if count > BACKLOG {

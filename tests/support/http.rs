@@ -237,6 +237,47 @@ pub struct Apollo {
     pub cors: bool,
     pub version: &'static str,
     pub core_version: &'static str,
+    /// Rows of Hasura's `flow_run` (`state`, `scheduled_start_time` as Hasura writes timestamps,
+    /// `labels`), filtered and ordered as the late-runs query asks.
+    pub flow_runs: Vec<Value>,
+    /// Rows of Hasura's `agent` (`name`, `labels`, `last_queried`).
+    pub agents: Vec<Value>,
+}
+
+/// A Hasura timestamp (`2026-12-04T16:10:00.123456+00:00`, or `…Z`).
+fn stamp(v: &Value) -> Option<jiff::Timestamp> {
+    v.as_str()?.parse().ok()
+}
+
+impl Apollo {
+    /// Hasura's answer to `flow_run_aggregate` / `flow_run` / `agent` with the late-runs filter
+    /// (`state _eq "Scheduled"`, `scheduled_start_time _lt T`).
+    fn late_runs(&self, query: &str) -> Value {
+        let before = query
+            .split("_lt: \"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let mut runs: Vec<&Value> = self
+            .flow_runs
+            .iter()
+            .filter(|r| r["state"] == "Scheduled")
+            .filter(|r| match (stamp(&r["scheduled_start_time"]), before) {
+                (Some(t), Some(b)) => t < b,
+                _ => false,
+            })
+            .collect();
+        runs.sort_by_key(|r| stamp(&r["scheduled_start_time"]));
+        let count = runs.len();
+        let runs: Vec<Value> = runs
+            .into_iter()
+            .take(1000)
+            .map(|r| json!({"labels": r["labels"], "scheduled_start_time": r["scheduled_start_time"]}))
+            .collect();
+        let mut agents = self.agents.clone();
+        agents.sort_by_key(|a| std::cmp::Reverse(stamp(&a["last_queried"])));
+        json!({"data": {"late": {"aggregate": {"count": count}}, "runs": runs, "agents": agents}})
+    }
 }
 
 impl Default for Apollo {
@@ -246,6 +287,8 @@ impl Default for Apollo {
             cors: true,
             version: "2022.09.23",
             core_version: "1.4.0",
+            flow_runs: Vec::new(),
+            agents: Vec::new(),
         }
     }
 }
@@ -307,7 +350,9 @@ impl Apollo {
                         &json!({"errors": [{"message": "POST body missing. Did you forget use body-parser middleware?"}]}),
                     );
                 };
-                if query.contains("hello") {
+                if query.contains("flow_run_aggregate") {
+                    Reply::json(200, &self.late_runs(&query))
+                } else if query.contains("hello") {
                     Reply::json(200, &json!({"data": {"hello": "👋"}}))
                 } else if query.contains("core_version") {
                     Reply::json(
