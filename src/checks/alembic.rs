@@ -123,22 +123,10 @@ async fn server_version(cx: &super::Cx) -> Option<(String, String)> {
     }
     let (k, f) = super::cluster_cx::release(cx).ok()?;
     let pods = k.pods(f).await.ok()?;
-    pods.iter()
-        .filter(|p| {
-            p.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("app.kubernetes.io/component"))
-                .is_some_and(|c| c == "graphql")
-        })
-        .filter_map(|p| p.spec.as_ref())
-        .flat_map(|s| s.containers.iter())
-        .find(|c| c.name == "graphql")
-        .and_then(|c| c.image.clone())
-        .and_then(|image| {
-            let tag = image.rsplit_once(':').map(|(_, t)| t.to_string())?;
-            Some((tag, format!("the graphql image {image}")))
-        })
+    super::cluster_cx::component_image(pods, "graphql", "graphql").and_then(|image| {
+        let tag = image.rsplit_once(':').map(|(_, t)| t.to_string())?;
+        Some((tag, format!("the graphql image {image}")))
+    })
 }
 
 /// db.schema's word on the revision the database is at.

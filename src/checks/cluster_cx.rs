@@ -68,3 +68,20 @@ pub(super) fn release(cx: &Cx) -> Result<(&KubeCx, &Found), Outcome> {
 pub(super) fn pod_name(p: &Pod) -> &str {
     p.metadata.name.as_deref().unwrap_or("?")
 }
+
+/// The image of container `container` in the release's pods of chart component `component`
+/// (`app.kubernetes.io/component`): what that part of the release runs.
+pub(super) fn component_image(pods: &[Pod], component: &str, container: &str) -> Option<String> {
+    pods.iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app.kubernetes.io/component"))
+                .is_some_and(|c| c == component)
+        })
+        .filter_map(|p| p.spec.as_ref())
+        .flat_map(|s| s.containers.iter())
+        .find(|c| c.name == container)
+        .and_then(|c| c.image.clone())
+}

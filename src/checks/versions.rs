@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     Cx, Outcome,
-    cluster_cx::release,
+    cluster_cx::{component_image, release},
     db_session, query_failed,
     web::{self, VERSION},
 };
@@ -62,27 +62,6 @@ fn expected_hasura(f: &Found) -> Option<(u64, String)> {
     }
 }
 
-/// The image the release's Hasura pod runs.
-fn running_hasura(pods: &[k8s_openapi::api::core::v1::Pod]) -> Option<String> {
-    pods.iter()
-        .filter(|p| {
-            p.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("app.kubernetes.io/component"))
-                .is_some_and(|c| c == "hasura")
-        })
-        .filter_map(|p| p.spec.as_ref())
-        .flat_map(|s| s.containers.iter())
-        .find(|c| {
-            c.name == "hasura"
-                || c.image
-                    .as_deref()
-                    .is_some_and(|i| i.contains("graphql-engine"))
-        })
-        .and_then(|c| c.image.clone())
-}
-
 /// Which Hasura wrote `hdb_catalog`: 1.3 keeps its metadata in `hdb_table` and friends, 2.x in
 /// `hdb_metadata`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +101,7 @@ pub async fn versions_skew(cx: Arc<Cx>) -> Outcome {
         Ok((k, f)) => {
             expected = expected_hasura(f);
             let running = match k.pods(f).await {
-                Ok(pods) => running_hasura(pods),
+                Ok(pods) => component_image(pods, "hasura", "hasura"),
                 Err(skip) => {
                     unseen.push(format!("the release's pods ({})", skip.message));
                     None
