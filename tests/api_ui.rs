@@ -709,13 +709,13 @@ fn local_prefect_cli_config() {
     let r = result_of(&json, "prefect.cli-config");
     assert_eq!(r["status"], "pass", "{r}");
     assert_eq!(
-        r["evidence"]["endpoint_source"],
+        r["evidence"]["cli_api_source"],
         "~/.prefect/config.toml [server] host, ~/.prefect/config.toml [server] port"
     );
     assert_eq!(result_of(&json, "api.reachable")["status"], "pass");
     assert_eq!(
         json["targets"].as_array().unwrap()[1]["source"],
-        "~/.prefect/config.toml [server] host, ~/.prefect/config.toml [server] port"
+        "the prefect CLI's API, from ~/.prefect/config.toml [server] host, ~/.prefect/config.toml [server] port"
     );
 
     // `prefect backend server` never run: the CLI talks to Prefect Cloud.
@@ -726,7 +726,8 @@ fn local_prefect_cli_config() {
         r["message"]
             .as_str()
             .unwrap()
-            .contains("\"cloud\" backend (the default)")
+            .contains("Prefect Cloud (https://api.prefect.io), not your server: the backend is \"cloud\" (the default)"),
+        "{r}"
     );
     assert!(
         r["fix"]
@@ -771,18 +772,32 @@ fn local_prefect_cli_config() {
         "{json}"
     );
 
-    // A broken file is this check's error; the run goes on.
+    // A file Prefect cannot load breaks every `prefect` command: this check's finding and a notice
+    // at the report's top, whatever `--only` selected; the run goes on.
     let home = prefect_home("[server\nhost = ", Some("server"));
     let json = run_home(home.path(), &["--api-url", &graphql(&apollo)]);
     let r = result_of(&json, "prefect.cli-config");
-    assert_eq!(r["status"], "error", "{r}");
+    assert_eq!(r["status"], "warn", "{r}");
     assert!(
         r["message"]
             .as_str()
             .unwrap()
-            .contains("config.toml is not valid TOML")
+            .contains("every `prefect` command on this machine fails: Prefect 1.4.1 cannot load its configuration: ~/.prefect/config.toml is not valid TOML"),
+        "{r}"
     );
+    assert!(r["fix"].as_str().unwrap().contains("prefect config"));
     assert_eq!(result_of(&json, "api.reachable")["status"], "pass");
+    let only_api = run_home(
+        home.path(),
+        &["--api-url", &graphql(&apollo), "--only", "api.reachable"],
+    );
+    assert!(
+        only_api["notices"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("config.toml is not valid TOML")),
+        "{only_api}"
+    );
 
     // Only Prefect 2 lives in ~/.prefect: not judged as a Prefect 1 CLI.
     let p2 = tempfile::tempdir().unwrap();
@@ -799,11 +814,62 @@ fn local_prefect_cli_config() {
     assert_eq!(r["status"], "skip", "{r}");
     assert!(r["message"].as_str().unwrap().contains("Prefect 2"));
 
-    // No ~/.prefect at all: skipped.
+    // No ~/.prefect, no variable, no `prefect` on PATH: no CLI to judge, and the skip says where it would
+    // point if installed.
     let empty = tempfile::tempdir().unwrap();
     let r = result_of(
         &run_home(empty.path(), &["--api-url", &graphql(&apollo)]),
         "prefect.cli-config",
     );
-    assert_eq!(r["status"], "skip");
+    assert_eq!(r["status"], "skip", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no prefect CLI on this machine"),
+        "{r}"
+    );
+    assert!(
+        r["message"].as_str().unwrap().contains("Prefect Cloud"),
+        "{r}"
+    );
+
+    // The same with a `prefect` on PATH: Prefect 1.x then talks to Prefect Cloud, and the report says so.
+    let bin = empty.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("prefect"), "#!/bin/sh\nexit 0\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("prefect"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let out = doctor()
+        .env("HOME", empty.path())
+        .env("PATH", format!("/nonexistent:{}", bin.display()))
+        .args([
+            "check",
+            "-o",
+            "json",
+            "--timeout",
+            "2s",
+            "--api-url",
+            &graphql(&apollo),
+        ])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = result_of(&json, "prefect.cli-config");
+    assert_eq!(r["status"], "warn", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("Prefect Cloud (https://api.prefect.io)")
+    );
+    assert!(
+        r["fix"]
+            .as_str()
+            .unwrap()
+            .contains("prefect backend server")
+    );
 }

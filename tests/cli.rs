@@ -111,9 +111,15 @@ fn refused_port_fails_reachable_and_skips_the_rest() {
         run.message("db.reachable")
     );
     assert_eq!(run.result("db.reachable")["evidence"]["failure"], "refused");
-    // Everything else is skipped: the database's dependents, and the API, UI and CLI checks (no target
-    // given for them, since --database-url was).
+    // Everything else is skipped: the database's dependents, the API and UI checks (no target given
+    // for them, since --database-url was), and the CLI check (no prefect CLI on this machine).
     assert_eq!(run.json["summary"]["skip"], 30);
+    assert!(
+        run.message("prefect.cli-config")
+            .starts_with("no prefect CLI on this machine"),
+        "{}",
+        run.message("prefect.cli-config")
+    );
     assert!(run.message("api.reachable").starts_with("no API given"));
     assert!(
         run.fix("db.reachable")

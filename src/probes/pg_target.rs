@@ -78,6 +78,8 @@ pub enum TargetSource {
     Flag,
     Environment,
     PrefectDefault,
+    /// The prefect CLI's `server.database.connection_url`, set by the user.
+    PrefectConfig,
 }
 
 impl TargetSource {
@@ -86,6 +88,9 @@ impl TargetSource {
             TargetSource::Flag => "--database-url",
             TargetSource::Environment => "PG* environment variables",
             TargetSource::PrefectDefault => "`prefect server start` default",
+            TargetSource::PrefectConfig => {
+                "the prefect configuration's server.database.connection_url"
+            }
         }
     }
 }
@@ -117,7 +122,16 @@ pub const PREFECT_DEFAULT_URL: &str =
 
 /// The environment, as a lookup function so tests need not touch the process environment.
 pub trait Env {
+    /// A variable, when set to something other than the empty string (libpq's reading).
     fn var(&self, name: &str) -> Option<String>;
+    /// Every variable in the environment's order, empty values included (Python's `os.environ`).
+    fn vars(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// The home directory of `user`, or of the current user for `None`, from the password database.
+    fn home_of(&self, _user: Option<&str>) -> Option<String> {
+        None
+    }
 }
 
 pub struct ProcessEnv;
@@ -126,11 +140,44 @@ impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
     }
+    fn vars(&self) -> Vec<(String, String)> {
+        // Variables that are not UTF-8 are passed over (Prefect's keys and values are text).
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
+    }
+    fn home_of(&self, user: Option<&str>) -> Option<String> {
+        passwd_home(user)
+    }
+}
+
+/// A home directory from `/etc/passwd` (bounded like every small file read): `user`'s, or for `None`
+/// the one of this process's user id.
+fn passwd_home(user: Option<&str>) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    let text = crate::bounded::read_text(
+        Path::new("/etc/passwd"),
+        crate::bounded::MAX_CONFIG_FILE,
+        "password database",
+    )
+    .ok()?;
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        let hit = match user {
+            Some(u) => f.first() == Some(&u),
+            None => f.get(2) == Some(&uid.as_str()),
+        };
+        (hit && f.len() >= 6).then(|| f[5].to_string())
+    })
 }
 
 impl Env for BTreeMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }
 
@@ -150,6 +197,14 @@ const PG_ENV: &[(&str, &str)] = &[
 
 impl DbTarget {
     /// Resolves the target from an optional connection string and the environment.
+    /// The database the prefect configuration names (`server.database.connection_url`), read as
+    /// `--database-url` would be.
+    pub fn resolve_configured(url: &str, env: &dyn Env) -> Result<DbTarget, TargetError> {
+        let mut t = DbTarget::resolve(Some(url), env)?;
+        t.source = TargetSource::PrefectConfig;
+        Ok(t)
+    }
+
     pub fn resolve(conninfo: Option<&str>, env: &dyn Env) -> Result<DbTarget, TargetError> {
         let env_params: BTreeMap<&str, String> = PG_ENV
             .iter()

@@ -131,6 +131,9 @@ pub fn run(
     if let Some(r) = &reached {
         notices.extend(r.notices.iter().cloned());
     }
+    // Whatever `--only` selected: a configuration Prefect cannot load breaks every `prefect` command.
+    notices.extend(prefect.notices());
+    notices.extend(found.notices.iter().cloned());
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let mut targets = Vec::new();
     if let Some(k) = &kube {
@@ -155,6 +158,7 @@ pub fn run(
                 .db_via
                 .as_ref()
                 .map(|v| v.source.clone())
+                .or(found.db_source.clone())
                 .unwrap_or_else(|| target.source.describe().to_string()),
             args.hasura_user.as_deref(),
             &mut vars,

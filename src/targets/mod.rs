@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::probes::{
     pg_target::{DbTarget, Env, TargetSource},
-    prefect_config::PrefectConfig,
+    prefect_config::{Call, PrefectConfig, Py},
 };
 
 /// Where the API's URL comes from.
@@ -45,6 +45,11 @@ pub struct Targets {
     /// How the database is reached when a Helm release gave it (else: dialled directly, described by
     /// its [`crate::probes::pg_target::TargetSource`]).
     pub db_via: Option<DbVia>,
+    /// Where the database came from, when the prefect configuration gave it.
+    pub db_source: Option<String>,
+    /// What the report's top should say about targets the configuration named and the doctor cannot
+    /// check.
+    pub notices: Vec<String>,
 }
 
 /// A database reached through the cluster: how, for the report, and the dialer (a port-forward).
@@ -116,13 +121,15 @@ pub fn parse_http_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// Resolves the targets: flags first, then the user's configuration, then (with no target flag) the
+/// local defaults. `Err` only for a flag's bad value (a usage error); a configuration value that is not
+/// a usable target is a notice, and that target is left out.
 pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<Targets, String> {
     let explicit =
         given.database_url.is_some() || given.api_url.is_some() || given.ui_url.is_some();
+    let mut notices = Vec::new();
 
-    let db = DbTarget::resolve(given.database_url, env)
-        .map_err(|e| format!("invalid database target: {e}"))?;
-    let db = (!(explicit && db.source == TargetSource::PrefectDefault)).then_some(db);
+    let (db, db_source) = resolve_db(given, env, prefect, explicit, &mut notices)?;
 
     let ui = match given.ui_url {
         Some(u) => Some(ui_from_flag(u)?),
@@ -131,57 +138,168 @@ pub fn resolve(given: &Given, env: &dyn Env, prefect: &PrefectConfig) -> Result<
             if s.is_default() && explicit {
                 None
             } else {
-                let url = parse_http_url(&s.value)
-                    .map_err(|e| format!("the prefect UI endpoint ({}): {e}", s.source))?;
-                let source = if s.is_default() {
-                    DEFAULT_SOURCE.to_string()
-                } else {
-                    s.source
-                };
-                Some(UiTarget { url, source })
+                match parse_http_url(&s.value) {
+                    Ok(url) => Some(UiTarget {
+                        url,
+                        source: if s.is_default() {
+                            DEFAULT_SOURCE.to_string()
+                        } else {
+                            s.source
+                        },
+                    }),
+                    Err(e) => {
+                        notices.push(format!(
+                            "not checking a UI: the prefect configuration's server.ui.endpoint (from \
+                             {}) is not a UI address: {e}; give --ui-url",
+                            s.source
+                        ));
+                        None
+                    }
+                }
             }
         }
     };
 
-    let api =
-        match given.api_url {
-            Some(u) => Some(api_from_flag(u)?),
-            None => {
-                let s = prefect.server_endpoint();
-                if !s.is_default() {
-                    Some(ApiTarget {
-                        url: ApiUrl::Fixed(parse_http_url(&s.value).map_err(|e| {
-                            format!("the prefect server endpoint ({}): {e}", s.source)
-                        })?),
-                        source: s.source,
-                        from_flag: false,
-                        forwarded: false,
-                    })
-                } else if given.ui_url.is_some() {
-                    Some(ApiTarget {
-                        url: ApiUrl::FromUi,
-                        source: "the UI's /settings.json server_url".to_string(),
-                        from_flag: false,
-                        forwarded: false,
-                    })
-                } else if !explicit {
-                    Some(ApiTarget {
-                        url: ApiUrl::Fixed(parse_http_url(&s.value)?),
-                        source: DEFAULT_SOURCE.to_string(),
-                        from_flag: false,
-                        forwarded: false,
-                    })
-                } else {
-                    None
-                }
-            }
-        };
+    let api = match given.api_url {
+        Some(u) => Some(api_from_flag(u)?),
+        None => resolve_api(given, prefect, explicit, &mut notices),
+    };
     Ok(Targets {
         db,
         api,
         ui,
         db_via: None,
+        db_source,
+        notices,
     })
+}
+
+/// The database: `--database-url`, else `PG*`, else the prefect configuration's
+/// `server.database.connection_url` when the user set any part of it, else the local default.
+fn resolve_db(
+    given: &Given,
+    env: &dyn Env,
+    prefect: &PrefectConfig,
+    explicit: bool,
+    notices: &mut Vec<String>,
+) -> Result<(Option<DbTarget>, Option<String>), String> {
+    let db = DbTarget::resolve(given.database_url, env)
+        .map_err(|e| format!("invalid database target: {e}"))?;
+    if db.source != TargetSource::PrefectDefault {
+        return Ok((Some(db), None));
+    }
+    let configured = prefect.value("server.database.connection_url");
+    match configured {
+        Some(v) if !v.is_default() => {
+            let Py::Str(text) = &v.value else {
+                notices.push(format!(
+                    "not checking a database: the prefect configuration's \
+                     server.database.connection_url (from {}) is {}, not a URL; give --database-url",
+                    v.source,
+                    v.value.type_name()
+                ));
+                return Ok((None, None));
+            };
+            match DbTarget::resolve_configured(text, env) {
+                Ok(t) => Ok((
+                    Some(t),
+                    Some(format!(
+                        "the prefect configuration's server.database.connection_url (from {})",
+                        v.source
+                    )),
+                )),
+                Err(e) => {
+                    notices.push(format!(
+                        "not checking a database: the prefect configuration's \
+                         server.database.connection_url (from {}) is unusable: {e}; give \
+                         --database-url",
+                        v.source
+                    ));
+                    Ok((None, None))
+                }
+            }
+        }
+        _ => Ok(((!explicit).then_some(db), None)),
+    }
+}
+
+/// The API: the one the prefect CLI calls when it is set up for a server (`backend = "server"`, or
+/// `cloud.api` set), else `[server] endpoint` when set, else the UI's `server_url` (only `--ui-url`
+/// given), else the local default.
+fn resolve_api(
+    given: &Given,
+    prefect: &PrefectConfig,
+    explicit: bool,
+    notices: &mut Vec<String>,
+) -> Option<ApiTarget> {
+    let fixed = |url: Url, source: String| ApiTarget {
+        url: ApiUrl::Fixed(url),
+        source,
+        from_flag: false,
+        forwarded: false,
+    };
+    if prefect.cli_targets_server() {
+        let api = prefect.cli_api();
+        let source = if api.source == "default" {
+            DEFAULT_SOURCE.to_string()
+        } else {
+            format!("the prefect CLI's API, from {}", api.source)
+        };
+        return match api.call {
+            Call::Sends(url) => Some(fixed(url, source)),
+            Call::Fails {
+                guess: Some(url),
+                exception,
+                ..
+            } => Some(fixed(
+                url,
+                format!(
+                    "{source}, with http:// guessed: the CLI itself cannot use it ({exception})"
+                ),
+            )),
+            Call::Fails { .. } => {
+                notices.push(format!(
+                    "not checking an API: the prefect CLI's API setting (cloud.api {}, from {}) is \
+                     unusable: {}; give --api-url",
+                    crate::probes::prefect_config::pyvalue::repr_str(&api.text),
+                    api.source,
+                    api.call.error_text().unwrap_or_default()
+                ));
+                None
+            }
+        };
+    }
+    let s = prefect.server_endpoint();
+    if !s.is_default() {
+        return match parse_http_url(&s.value) {
+            Ok(url) => Some(fixed(
+                url,
+                format!("the prefect server endpoint, from {}", s.source),
+            )),
+            Err(e) => {
+                notices.push(format!(
+                    "not checking an API: the prefect configuration's server.endpoint (from {}) is \
+                     not an API address: {e}; give --api-url",
+                    s.source
+                ));
+                None
+            }
+        };
+    }
+    if given.ui_url.is_some() {
+        return Some(ApiTarget {
+            url: ApiUrl::FromUi,
+            source: "the UI's /settings.json server_url".to_string(),
+            from_flag: false,
+            forwarded: false,
+        });
+    }
+    if explicit {
+        return None;
+    }
+    parse_http_url(&s.value)
+        .ok()
+        .map(|url| fixed(url, DEFAULT_SOURCE.to_string()))
 }
 
 #[cfg(test)]

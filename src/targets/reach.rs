@@ -440,6 +440,8 @@ impl Reached {
             api,
             ui,
             db_via,
+            db_source: None,
+            notices: Vec::new(),
         })
     }
 }

@@ -66,7 +66,10 @@ pub fn doctor() -> assert_cmd::Command {
             cmd.env_remove(k);
         }
     }
+    // No home and no `prefect` on PATH: the machine has no prefect CLI unless a test gives it one (the
+    // binary runs no other program, so it needs no PATH).
     cmd.env("HOME", "/nonexistent")
+        .env("PATH", "/nonexistent")
         .timeout(Duration::from_secs(60));
     cmd
 }
