@@ -7,6 +7,7 @@ pub mod kube;
 pub mod pg;
 pub mod prefect;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -94,8 +95,20 @@ pub fn stdout_of_any(args: &[&str]) -> String {
 
 /// Runs the binary once: exit code, stdout, stderr and wall time.
 pub fn run_once(args: &[&str]) -> (i32, String, String, Duration) {
+    run_once_in(&BTreeMap::new(), args)
+}
+
+/// As [`run_once`], with `env` set on top of [`doctor`]'s clean environment.
+pub fn run_once_in(
+    env: &BTreeMap<String, String>,
+    args: &[&str],
+) -> (i32, String, String, Duration) {
     let started = Instant::now();
-    let out = doctor().args(args).output().expect("run prefect-doctor");
+    let out = doctor()
+        .envs(env)
+        .args(args)
+        .output()
+        .expect("run prefect-doctor");
     let elapsed = started.elapsed();
     (
         out.status.code().unwrap_or(-1),
@@ -113,22 +126,32 @@ pub fn check(args: &[&str], secrets: &[&str]) -> Run {
 
 /// As [`check`], for any subcommand that reports (`check`, `preflight`).
 pub fn run_sub(sub: &str, args: &[&str], secrets: &[&str]) -> Run {
+    run_sub_in(&BTreeMap::new(), sub, args, secrets)
+}
+
+/// As [`run_sub`], with `env` set on top of [`doctor`]'s clean environment.
+pub fn run_sub_in(
+    env: &BTreeMap<String, String>,
+    sub: &str,
+    args: &[&str],
+    secrets: &[&str],
+) -> Run {
     let mut json_args = vec![sub, "--output", "json"];
     json_args.extend_from_slice(args);
-    let (code, stdout, stderr, elapsed) = run_once(&json_args);
+    let (code, stdout, stderr, elapsed) = run_once_in(env, &json_args);
     let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!("JSON report does not parse ({e}):\n{stdout}\nstderr: {stderr}")
     });
     let mut text_args = vec![sub, "--color", "never"];
     text_args.extend_from_slice(args);
-    let (text_code, text, text_err, _) = run_once(&text_args);
+    let (text_code, text, text_err, _) = run_once_in(env, &text_args);
     text_args.push("--verbose");
-    let (verbose_code, verbose, verbose_err, _) = run_once(&text_args);
+    let (verbose_code, verbose, verbose_err, _) = run_once_in(env, &text_args);
     let mut ci_outputs = Vec::new();
     for format in ["junit", "sarif"] {
         let mut a = vec![sub, "--output", format];
         a.extend_from_slice(args);
-        let (c, out, err, _) = run_once(&a);
+        let (c, out, err, _) = run_once_in(env, &a);
         assert_eq!(c, code, "{format} and JSON runs disagree on the exit code");
         ci_outputs.push((format, out, err));
     }
