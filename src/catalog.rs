@@ -51,6 +51,9 @@ pub struct CheckSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fixes: BTreeMap<String, String>,
     pub docs: String,
+    /// Where a user check was read from (`None`: built in).
+    #[serde(skip_deserializing, default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl CheckSpec {
@@ -239,6 +242,13 @@ impl Catalog {
             // build defect, not user input.
             Err(e) => panic!("built-in check catalog is invalid: {e}"),
         })
+    }
+
+    /// The built-in catalog with `user` entries after it.
+    pub fn with(user: Vec<CheckSpec>) -> Catalog {
+        let mut entries = Catalog::builtin().entries.clone();
+        entries.extend(user);
+        Catalog { entries }
     }
 
     pub fn get(&self, id: &str) -> Option<&CheckSpec> {

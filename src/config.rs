@@ -39,6 +39,9 @@ pub struct Config {
     pub skip: BTreeMap<String, String>,
     #[serde(default)]
     pub severity: BTreeMap<String, Severity>,
+    /// User check files or folders, relative to the config file.
+    #[serde(default)]
+    pub checks: Vec<String>,
 }
 
 /// A loaded, validated configuration.
@@ -99,6 +102,33 @@ fn unknown_id(catalog: &Catalog, id: &str, table: &str, shown: &str) -> String {
         format!("; did you mean {}?", s.join(", "))
     };
     format!("{shown}: [{table}] names unknown check {id:?}{hint}")
+}
+
+/// The config file's `checks`, resolved against its folder (`explicit`, else `./.prefect-doctor.toml`
+/// if it exists); a file that does not parse gives none here and its error from [`load`].
+pub fn check_paths(explicit: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = PathBuf::from(FILE_NAME);
+            if !p.is_file() {
+                return Ok(Vec::new());
+            }
+            p
+        }
+    };
+    let text = crate::bounded::read_text(&path, crate::bounded::MAX_CONFIG_FILE, "config file")
+        .map_err(|e| e.to_string())?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(text
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("checks").and_then(|c| c.as_array()).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .map(|p| base.join(p))
+        .collect())
 }
 
 /// Reads `explicit`, else `./.prefect-doctor.toml` if it exists.

@@ -117,7 +117,17 @@ pub fn list_text(catalog: &Catalog) -> String {
                 .max()
                 .unwrap_or(0);
             let mut out = String::new();
-            for (area, title) in AREAS {
+            // The built-in areas in their order, then the user checks' own.
+            let mut areas: Vec<(String, String)> = AREAS
+                .iter()
+                .map(|(a, t)| (a.to_string(), t.to_string()))
+                .collect();
+            for e in catalog.entries() {
+                if !areas.iter().any(|(a, _)| *a == e.area) {
+                    areas.push((e.area.clone(), e.area.clone()));
+                }
+            }
+            for (area, title) in &areas {
                 let entries: Vec<_> = catalog
                     .entries()
                     .iter()
@@ -129,10 +139,14 @@ pub fn list_text(catalog: &Catalog) -> String {
                 out.push_str(&format!("{title}\n"));
                 for e in entries {
                     out.push_str(&format!(
-                        "  {:<width$}  {:<7}  {}\n",
+                        "  {:<width$}  {:<7}  {}{}\n",
                         e.id,
                         e.severity.to_string(),
-                        e.title
+                        e.title,
+                        e.source
+                            .as_ref()
+                            .map(|s| format!("  (from {s})"))
+                            .unwrap_or_default()
                     ));
                 }
             }
@@ -142,6 +156,19 @@ pub fn list_text(catalog: &Catalog) -> String {
 }
 
 /// `prefect-doctor explain ID`: one check whole, headings in bold (when colour is on).
+/// `prefect-doctor lint-checks`: what loaded.
+pub fn lint_report(loaded: &[crate::user_checks::UserCheck]) -> String {
+    let mut out = format!(
+        "{} user check{} valid\n",
+        loaded.len(),
+        if loaded.len() == 1 { " is" } else { "s are" }
+    );
+    for c in loaded {
+        out.push_str(&format!("  {}  {}\n", c.spec.id, c.file));
+    }
+    out
+}
+
 pub fn explain_text(spec: &CheckSpec) -> String {
     use colored::Colorize as _;
     let h = |t: &str| t.bold().to_string();
@@ -180,5 +207,8 @@ pub fn explain_text(spec: &CheckSpec) -> String {
         ));
     }
     out.push_str(&format!("\n{}\n  {}\n", h("Docs"), spec.docs));
+    if let Some(file) = &spec.source {
+        out.push_str(&format!("\n{}\n  {file}\n", h("A user check, from")));
+    }
     out
 }

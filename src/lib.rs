@@ -23,3 +23,4 @@ pub mod report;
 pub mod session;
 pub mod targets;
 pub mod untrusted;
+pub mod user_checks;

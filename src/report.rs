@@ -58,6 +58,8 @@ pub struct CheckResult {
     pub fix: Option<String>,
     pub docs: String,
     pub duration_ms: u64,
+    /// `builtin`, or the file a user check was read from.
+    pub source: String,
     /// Where in the user's files the finding is (preflight findings in a values file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
@@ -197,6 +199,7 @@ impl Report {
             res.fix = res.fix.as_ref().map(|f| {
                 crate::untrusted::cap(&escape_multiline(&crate::redact::scrub(f)), MAX_FIX)
             });
+            res.source = line(&res.source, MAX_EVIDENCE_STRING);
             if let Some(l) = &mut res.location {
                 l.file = line(&l.file, MAX_EVIDENCE_STRING);
                 // Lines of our own making (each starts with its gutter); their text was escaped
@@ -314,6 +317,7 @@ mod tests {
             fix: None,
             docs: String::new(),
             duration_ms: 0,
+            source: "builtin".into(),
             location: None,
         }
     }

@@ -307,6 +307,7 @@ fn sarif_regions_for_values_files_and_the_release() {
         fix: Some("fix it".into()),
         docs: "https://example.com".into(),
         duration_ms: 1,
+        source: "builtin".into(),
         location: Some(Location {
             snippet: None,
             file: "values.yaml".into(),

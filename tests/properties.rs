@@ -162,6 +162,7 @@ proptest! {
             fix: Some(format!("run this:\n    {fix_var}\n")),
             docs: "https://example.invalid/docs".into(),
             duration_ms: 1,
+        source: "builtin".into(),
             location: None,
         };
         let report = Report::new(

@@ -31,6 +31,8 @@ pub struct Cx {
     pub values: Reach<Arc<crate::chart::values::Loaded>>,
     /// Bytes of Prefect's largest tables past which `db.size` warns (`.prefect-doctor.toml`).
     pub db_size_warning: u64,
+    /// Each check's deadline (`--timeout`): a user check's statement_timeout.
+    pub timeout: std::time::Duration,
 }
 
 /// Why a part of the install is not there to look at.

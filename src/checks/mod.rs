@@ -24,6 +24,7 @@ mod runs_stuck;
 mod sql;
 mod tenant;
 mod ui;
+mod user;
 mod values;
 mod versions;
 mod web;
@@ -40,16 +41,73 @@ pub use sql::quote_ident;
 pub type CheckFn = fn(Arc<Cx>) -> BoxFuture<'static, Outcome>;
 
 /// A check's logic and the checks it needs to have passed first.
+#[derive(Clone, Copy)]
 pub struct CheckDef {
     pub id: &'static str,
     pub requires: &'static [&'static str],
-    pub run: CheckFn,
+    pub run: Runner,
+}
+
+/// How a check runs: compiled in, or a user check's probe and CEL expressions.
+#[derive(Clone, Copy)]
+pub enum Runner {
+    Builtin(CheckFn),
+    User(&'static crate::user_checks::UserCheck),
+}
+
+impl Runner {
+    pub fn start(&self, cx: Arc<Cx>) -> BoxFuture<'static, Outcome> {
+        match *self {
+            Runner::Builtin(f) => f(cx),
+            Runner::User(check) => Box::pin(user::run(check, cx)),
+        }
+    }
 }
 
 macro_rules! check {
     ($id:literal, $f:path, requires = [$($dep:literal),*]) => {
-        CheckDef { id: $id, requires: &[$($dep),*], run: |cx| Box::pin($f(cx)) }
+        CheckDef { id: $id, requires: &[$($dep),*], run: Runner::Builtin(|cx| Box::pin($f(cx))) }
     };
+}
+
+/// The checks of a run: the catalog's words and the registry's logic, built-in and the user's.
+#[derive(Clone, Copy)]
+pub struct Checks {
+    pub catalog: &'static crate::catalog::Catalog,
+    pub registry: &'static [CheckDef],
+}
+
+impl Checks {
+    pub fn builtin() -> Checks {
+        Checks {
+            catalog: crate::catalog::Catalog::builtin(),
+            registry: REGISTRY,
+        }
+    }
+
+    /// The built-in checks and `user`'s after them. They live as long as the program (one run's
+    /// worth, made once).
+    pub fn with_user(user: Vec<crate::user_checks::UserCheck>) -> Checks {
+        if user.is_empty() {
+            return Checks::builtin();
+        }
+        let user: &'static [crate::user_checks::UserCheck] = Vec::leak(user);
+        let catalog = crate::catalog::Catalog::with(user.iter().map(|u| u.spec.clone()).collect());
+        let mut registry: Vec<CheckDef> = REGISTRY.to_vec();
+        for u in user {
+            let requires: Vec<&'static str> =
+                u.requires.iter().map(|r| &*r.clone().leak()).collect();
+            registry.push(CheckDef {
+                id: &*u.spec.id.clone().leak(),
+                requires: Vec::leak(requires),
+                run: Runner::User(u),
+            });
+        }
+        Checks {
+            catalog: Box::leak(Box::new(catalog)),
+            registry: Vec::leak(registry),
+        }
+    }
 }
 
 /// Every check, in report order. A check's prerequisites come before it.

@@ -48,15 +48,28 @@ pub enum Command {
     Check(Box<CheckCmd>),
     /// Before `helm install`: judge the values, the cluster's prerequisites and an external database.
     Preflight(Box<PreflightCmd>),
-    /// List every check.
+    /// List every check (the user checks of --checks and ./.prefect-doctor/checks too).
     List {
         #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
         output: ListFormat,
+        /// User checks: a file or a folder of *.toml (repeatable).
+        #[arg(long, value_name = "PATH")]
+        checks: Vec<std::path::PathBuf>,
     },
     /// Print one check whole: symptom, cause, fix and docs.
     Explain {
         /// The check id, e.g. db.password.
         id: String,
+        /// User checks: a file or a folder of *.toml (repeatable).
+        #[arg(long, value_name = "PATH")]
+        checks: Vec<std::path::PathBuf>,
+    },
+    /// Validate user check files (exit 0 when every one loads, 2 otherwise), as a run would before
+    /// anything runs.
+    LintChecks {
+        /// Files or folders of *.toml.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<std::path::PathBuf>,
     },
     /// Print docs/checks.md, generated from the catalog.
     #[command(hide = true)]

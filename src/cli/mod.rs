@@ -36,35 +36,51 @@ where
             return e.exit_code();
         }
     };
-    let catalog = Catalog::builtin();
+    let with_user = |flags: &[std::path::PathBuf]| session::assemble(flags, None);
     match cli.command {
-        Command::List { output } => match output {
-            ListFormat::Json => emit_then(&docs::list_json(catalog), 0),
-            ListFormat::Text => emit_then(&docs::list_text(catalog), 0),
-        },
-        Command::Explain { id } => match catalog.get(&id) {
-            Some(spec) => {
-                output::colour_stdout(cli.color);
-                let text = docs::explain_text(spec);
-                colored::control::set_override(false);
-                emit_then(&text, 0)
+        Command::List { output, checks } => {
+            let catalog = match with_user(&checks) {
+                Ok(c) => c.catalog,
+                Err(e) => return fail_usage(&e),
+            };
+            match output {
+                ListFormat::Json => emit_then(&docs::list_json(catalog), 0),
+                ListFormat::Text => emit_then(&docs::list_text(catalog), 0),
             }
-            None => {
-                let s = catalog.suggest(&id);
-                let hint = if s.is_empty() {
-                    "; `prefect-doctor list` shows every check".to_string()
-                } else {
-                    format!("; did you mean {}?", s.join(", "))
-                };
-                fail_usage(&format!("unknown check id {id:?}{hint}"))
+        }
+        Command::LintChecks { paths } => {
+            match crate::user_checks::load(&paths, Catalog::builtin()) {
+                Ok(loaded) => emit_then(&docs::lint_report(&loaded), 0),
+                Err(errors) => fail_usage(&errors.join("\n")),
             }
-        },
-        Command::GenDocs => emit_then(&docs::checks_markdown(catalog), 0),
-        Command::Check(cmd) => report(catalog, &cmd.out, cli.color, |p| {
-            session::check::run(catalog, &cmd.input, p)
-        }),
-        Command::Preflight(cmd) => report(catalog, &cmd.out, cli.color, |p| {
-            session::preflight::run(catalog, &cmd.input, p)
+        }
+        Command::Explain { id, checks } => {
+            let catalog = match with_user(&checks) {
+                Ok(c) => c.catalog,
+                Err(e) => return fail_usage(&e),
+            };
+            match catalog.get(&id) {
+                Some(spec) => {
+                    output::colour_stdout(cli.color);
+                    let text = docs::explain_text(spec);
+                    colored::control::set_override(false);
+                    emit_then(&text, 0)
+                }
+                None => {
+                    let s = catalog.suggest(&id);
+                    let hint = if s.is_empty() {
+                        "; `prefect-doctor list` shows every check".to_string()
+                    } else {
+                        format!("; did you mean {}?", s.join(", "))
+                    };
+                    fail_usage(&format!("unknown check id {id:?}{hint}"))
+                }
+            }
+        }
+        Command::GenDocs => emit_then(&docs::checks_markdown(Catalog::builtin()), 0),
+        Command::Check(cmd) => report(&cmd.out, cli.color, |p| session::check::run(&cmd.input, p)),
+        Command::Preflight(cmd) => report(&cmd.out, cli.color, |p| {
+            session::preflight::run(&cmd.input, p)
         }),
     }
 }
@@ -72,10 +88,9 @@ where
 /// A reporting command: its `--report` files are read first (a bad one is a usage error before
 /// anything is looked at), then the session runs and its report is written.
 fn report(
-    catalog: &'static Catalog,
     run: &OutputArgs,
     color: ColorWhen,
-    session: impl FnOnce(&output::Spinner) -> Result<crate::report::Report, String>,
+    session: impl FnOnce(&output::Spinner) -> Result<(crate::report::Report, &'static Catalog), String>,
 ) -> i32 {
     let mut files = Vec::new();
     for spec in &run.report {
@@ -86,7 +101,9 @@ fn report(
     }
     let spinner = output::Spinner::default();
     match session(&spinner) {
-        Ok(report) => output::emit_report(report, run.output, run.verbose, &files, catalog, color),
+        Ok((report, catalog)) => {
+            output::emit_report(report, run.output, run.verbose, &files, catalog, color)
+        }
         Err(e) => fail_usage(&e),
     }
 }

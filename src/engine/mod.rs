@@ -213,7 +213,7 @@ async fn run_one(
         }
     }
     let started = Instant::now();
-    let task = tokio::spawn((def.run)(cx.clone()));
+    let task = tokio::spawn(def.run.start(cx.clone()));
     let abort = task.abort_handle();
     let outcome = match tokio::time::timeout(timeout.saturating_add(GRACE), task).await {
         Ok(Ok(outcome)) => outcome,
@@ -305,6 +305,7 @@ fn finish(
         fix,
         docs: spec.docs.clone(),
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        source: spec.source.clone().unwrap_or_else(|| "builtin".to_string()),
         location: outcome.location.clone(),
     }
 }
@@ -391,37 +392,37 @@ mod tests {
         CheckDef {
             id: "t.ok",
             requires: &[],
-            run: |cx| Box::pin(ok(cx)),
+            run: crate::checks::Runner::Builtin(|cx| Box::pin(ok(cx))),
         },
         CheckDef {
             id: "t.found",
             requires: &[],
-            run: |cx| Box::pin(found(cx)),
+            run: crate::checks::Runner::Builtin(|cx| Box::pin(found(cx))),
         },
         CheckDef {
             id: "t.panics",
             requires: &[],
-            run: |cx| Box::pin(panics(cx)),
+            run: crate::checks::Runner::Builtin(|cx| Box::pin(panics(cx))),
         },
         CheckDef {
             id: "t.hangs",
             requires: &[],
-            run: |cx| Box::pin(hangs(cx)),
+            run: crate::checks::Runner::Builtin(|cx| Box::pin(hangs(cx))),
         },
         CheckDef {
             id: "t.after-found",
             requires: &["t.found"],
-            run: |cx| Box::pin(ok(cx)),
+            run: crate::checks::Runner::Builtin(|cx| Box::pin(ok(cx))),
         },
         CheckDef {
             id: "t.after-after",
             requires: &["t.after-found"],
-            run: |cx| Box::pin(ok(cx)),
+            run: crate::checks::Runner::Builtin(|cx| Box::pin(ok(cx))),
         },
         CheckDef {
             id: "t.after-ok",
             requires: &["t.ok"],
-            run: |cx| Box::pin(ok(cx)),
+            run: crate::checks::Runner::Builtin(|cx| Box::pin(ok(cx))),
         },
     ];
 
@@ -455,6 +456,7 @@ mod tests {
             values: Reach::given(None),
             cluster: Reach::given(None),
             db_size_warning: crate::config::DEFAULT_DB_SIZE_WARNING,
+            timeout: Duration::from_secs(5),
         });
         (catalog, cx)
     }

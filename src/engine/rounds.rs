@@ -4,7 +4,6 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    catalog::Catalog,
     checks::{CheckDef, Cx},
     report::{CheckResult, Status},
 };
@@ -36,7 +35,7 @@ pub const WAIT_MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Runs the selected checks; with `wait`, re-runs the failing, erroring and skipped ones (with fresh
 /// connections) after a growing pause until all pass or the time is up.
 pub async fn run_rounds(
-    catalog: &'static Catalog,
+    checks: crate::checks::Checks,
     selected: &[&'static CheckDef],
     opts: &RunOptions,
     make_cx: &(dyn Fn() -> Arc<Cx> + Sync),
@@ -48,8 +47,8 @@ pub async fn run_rounds(
     let tick = |r: &CheckResult| progress.done(&r.id);
     let mut results = super::run(
         make_cx(),
-        catalog,
-        crate::checks::REGISTRY,
+        checks.catalog,
+        checks.registry,
         selected,
         opts,
         &tick,
@@ -88,8 +87,8 @@ pub async fn run_rounds(
         round += 1;
         let again = super::run(
             make_cx(),
-            catalog,
-            crate::checks::REGISTRY,
+            checks.catalog,
+            checks.registry,
             &redo,
             opts,
             &|_| {},

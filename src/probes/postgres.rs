@@ -290,6 +290,37 @@ pub struct PgSession {
 }
 
 impl PgSession {
+    /// Runs a user check's query (one SELECT, as its parse re-wrote it) so that it can only read:
+    /// in one message (no other query of the run comes between its statements), in a transaction
+    /// that PostgreSQL itself keeps read-only, under `statement_timeout`. Returns the rows as one
+    /// JSON array text, at most `cap + 1` rows (one more says the cap was hit).
+    pub async fn read_only_rows(
+        &self,
+        query: &str,
+        timeout: std::time::Duration,
+        cap: usize,
+    ) -> Result<String, QueryError> {
+        let ms = timeout.as_millis().clamp(1, 600_000);
+        let batch = format!(
+            "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {ms}; \
+             SELECT coalesce(json_agg(capped), '[]'::json)::text \
+             FROM (SELECT * FROM ({query}) AS user_rows LIMIT {}) AS capped",
+            cap.saturating_add(1)
+        );
+        let messages = self
+            .client
+            .simple_query(&batch)
+            .await
+            .map_err(QueryError::from)?;
+        Ok(messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap_or_else(|| "[]".to_string()))
+    }
+
     /// Runs a read-only query.
     pub fn query<'a>(
         &'a self,

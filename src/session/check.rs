@@ -74,11 +74,10 @@ pub struct CheckInput {
 
 /// Assembles and runs `prefect-doctor check`; `Err` is a usage error.
 pub fn run(
-    catalog: &'static Catalog,
     args: &CheckInput,
     progress: &dyn Progress,
-) -> Result<Report, String> {
-    let setup = Setup::new(catalog, &args.common, Mode::Check)?;
+) -> Result<(Report, &'static Catalog), String> {
+    let setup = Setup::new(&args.common, Mode::Check)?;
     let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
     let prefect = PrefectConfig::load(&ProcessEnv);
     let given = Given {
@@ -262,13 +261,15 @@ pub fn run(
             })),
             values: Reach::given(None),
             db_size_warning,
+            timeout,
             cluster: Reach::given(None),
         })
     };
 
-    let (results, elapsed) = setup.run_checks(catalog, &make_cx, args.wait, progress);
+    let catalog = setup.checks.catalog;
+    let (results, elapsed) = setup.run_checks(&make_cx, args.wait, progress);
     let mut report =
         Report::new("check", targets, results, args.common.strict, elapsed).with_notices(notices);
     report.release = release;
-    Ok(report)
+    Ok((report, catalog))
 }

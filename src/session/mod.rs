@@ -14,7 +14,7 @@ use std::{
 
 use crate::{
     catalog::{Catalog, Mode},
-    checks::{CheckDef, Cx, quote_ident},
+    checks::{CheckDef, Checks, Cx, quote_ident},
     engine::{self, RunOptions, Selection, rounds::Progress},
     redact,
     report::{CheckResult, Target},
@@ -39,6 +39,23 @@ pub struct Common {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub strict: bool,
+    /// User checks: a file or a folder of *.toml (repeatable); also the config file's `checks` and
+    /// ./.prefect-doctor/checks when it exists.
+    #[arg(long, value_name = "PATH")]
+    pub checks: Vec<PathBuf>,
+}
+
+/// The checks of a run: the built-in ones and the user checks of `flags`, the config file's `checks`
+/// and the default folder. `Err`: every problem of the user check files (a usage error).
+pub fn assemble(flags: &[PathBuf], config: Option<&std::path::Path>) -> Result<Checks, String> {
+    let from_config = crate::config::check_paths(config)?;
+    let paths = crate::user_checks::sources(flags, &from_config);
+    if paths.is_empty() {
+        return Ok(Checks::builtin());
+    }
+    crate::user_checks::load(&paths, Catalog::builtin())
+        .map(Checks::with_user)
+        .map_err(|errors| errors.join("\n"))
 }
 
 /// What both reporting commands set up before looking at anything.
@@ -46,18 +63,17 @@ pub(crate) struct Setup {
     started: Instant,
     pub(crate) config: crate::config::Loaded,
     pub(crate) timeout: Duration,
+    pub(crate) checks: Checks,
     selected: Vec<&'static CheckDef>,
     pub(crate) runtime: tokio::runtime::Runtime,
 }
 
 impl Setup {
     /// Reads the config file and the selection and starts the runtime; `Err` is a usage error.
-    pub(crate) fn new(
-        catalog: &'static Catalog,
-        common: &Common,
-        mode: Mode,
-    ) -> Result<Setup, String> {
+    pub(crate) fn new(common: &Common, mode: Mode) -> Result<Setup, String> {
         let started = Instant::now();
+        let checks = assemble(&common.checks, common.config.as_deref())?;
+        let catalog = checks.catalog;
         let config = crate::config::load(common.config.as_deref(), catalog)?;
         let timeout = common
             .timeout
@@ -65,7 +81,7 @@ impl Setup {
             .unwrap_or(Duration::from_secs(5));
         let selected = engine::select(
             catalog,
-            crate::checks::REGISTRY,
+            checks.registry,
             mode,
             &Selection {
                 only: common.only.clone(),
@@ -87,6 +103,7 @@ impl Setup {
             started,
             config,
             timeout,
+            checks,
             selected,
             runtime,
         })
@@ -96,7 +113,6 @@ impl Setup {
     /// results and the run's wall time in milliseconds.
     pub(crate) fn run_checks(
         self,
-        catalog: &'static Catalog,
         make_cx: &(dyn Fn() -> Arc<Cx> + Sync),
         wait: Option<Duration>,
         progress: &dyn Progress,
@@ -105,8 +121,9 @@ impl Setup {
             timeout: self.timeout,
             severity_overrides: self.config.severity.clone(),
         };
+        let catalog = self.checks.catalog;
         let results = self.runtime.block_on(engine::rounds::run_rounds(
-            catalog,
+            self.checks,
             &self.selected,
             &opts,
             make_cx,
@@ -116,7 +133,7 @@ impl Setup {
         // Do not wait for stuck name lookups or connections: everything needed is in `results`.
         self.runtime.shutdown_background();
         let results =
-            engine::with_config_skips(results, &self.config, catalog, crate::checks::REGISTRY);
+            engine::with_config_skips(results, &self.config, catalog, self.checks.registry);
         let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         (results, elapsed)
     }

@@ -58,11 +58,10 @@ pub struct PreflightInput {
 
 /// Assembles and runs `prefect-doctor preflight`; `Err` is a usage error.
 pub fn run(
-    catalog: &'static Catalog,
     args: &PreflightInput,
     progress: &dyn Progress,
-) -> Result<Report, String> {
-    let setup = Setup::new(catalog, &args.common, Mode::Preflight)?;
+) -> Result<(Report, &'static Catalog), String> {
+    let setup = Setup::new(&args.common, Mode::Preflight)?;
     let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
     // The values, as Helm reads them: files in order, then --set and --set-string in order.
     let mut input = crate::chart::values::Input {
@@ -213,13 +212,15 @@ pub fn run(
             kube: Reach::given(None),
             values: Reach::Ready(loaded.clone()),
             db_size_warning,
+            timeout,
             cluster: Reach::of(cluster.as_ref().map(|c| c.fresh()), no_cluster.clone()),
         })
     };
-    let (results, elapsed) = setup.run_checks(catalog, &make_cx, None, progress);
+    let catalog = setup.checks.catalog;
+    let (results, elapsed) = setup.run_checks(&make_cx, None, progress);
     let report = Report::new("preflight", targets, results, args.common.strict, elapsed)
         .with_notices(notices);
-    Ok(report)
+    Ok((report, catalog))
 }
 
 /// The external database a preflight looks at: `--database-url`, else `externalHostname` with the

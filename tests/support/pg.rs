@@ -252,6 +252,33 @@ impl PgServer {
         self.sql_as("postgres", SUPERUSER_PASSWORD, db, sql);
     }
 
+    /// The first column of the first row of `sql`, as psql prints it unaligned, run as the superuser.
+    pub fn sql_value(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+            ])
+            .arg(self.port.to_string())
+            .args(["-U", "postgres", "-d", db, "-c", sql])
+            .env("PGPASSWORD", SUPERUSER_PASSWORD)
+            .env("PGAPPNAME", "test-setup")
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed on {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Runs SQL as `user` with psql (stops at the first error).
     pub fn sql_as(&self, user: &str, password: &str, db: &str, sql: &str) {
         let mut child = Command::new(self.bin.join("psql"))

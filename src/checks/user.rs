@@ -1,0 +1,111 @@
+//! User checks (`src/user_checks/` loads them): the probe's answer bound to CEL variables, `expect`
+//! judged, `message` for the finding's words.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{Cx, Outcome, db_session};
+use crate::user_checks::{Probe, UserCheck};
+
+/// Rows a query may return; past this the message says the cap was hit.
+pub const MAX_ROWS: usize = 1000;
+/// Rows kept in the result's evidence.
+const EVIDENCE_ROWS: usize = 20;
+
+pub async fn run(check: &'static UserCheck, cx: Arc<Cx>) -> Outcome {
+    let (vars, evidence, capped) = match &check.probe {
+        Probe::Sql(query) => {
+            let s = match db_session(&cx).await {
+                Ok(s) => s,
+                Err(o) => return o,
+            };
+            let text = match s.read_only_rows(query, cx.timeout, MAX_ROWS).await {
+                Ok(t) => t,
+                Err(e) => {
+                    let read_only = e.code.as_deref() == Some("25006");
+                    return Outcome::error(if read_only {
+                        format!("user checks may only read, and PostgreSQL refused: {e}")
+                    } else {
+                        format!("the query failed: {e}")
+                    })
+                    .with("sqlstate", e.code.unwrap_or_default());
+                }
+            };
+            let mut rows: Vec<Value> = match serde_json::from_str(&text) {
+                Ok(Value::Array(rows)) => rows,
+                _ => return Outcome::error("the query's rows did not come back as JSON"),
+            };
+            let capped = rows.len() > MAX_ROWS;
+            rows.truncate(MAX_ROWS);
+            let count = rows.len();
+            let evidence = json!({
+                "rows": rows.iter().take(EVIDENCE_ROWS).cloned().collect::<Vec<_>>(),
+                "row_count": count,
+            });
+            (
+                vec![("rows", Value::Array(rows)), ("row_count", json!(count))],
+                evidence,
+                capped,
+            )
+        }
+        Probe::Values => {
+            let v = match cx.values.or_skip(
+                "values",
+                "no values to judge (a [values] check runs in preflight)",
+            ) {
+                Ok(v) => v,
+                Err(o) => return o,
+            };
+            (vec![("values", v.values.clone())], json!({}), false)
+        }
+    };
+    let o = judge(check, &vars, capped);
+    match evidence {
+        Value::Object(m) if !m.is_empty() => m.into_iter().fold(o, |o, (k, v)| o.with(&k, v)),
+        _ => o,
+    }
+}
+
+/// `expect` on `vars`: true → pass, false → the finding (with `message`), an error → `error`.
+fn judge(check: &UserCheck, vars: &[(&str, Value)], capped: bool) -> Outcome {
+    let mut ctx = cel::Context::default();
+    for (name, value) in vars {
+        match cel::to_value(value) {
+            Ok(v) => ctx.add_variable_from_value(*name, v),
+            Err(e) => return Outcome::error(format!("{name} cannot be given to CEL: {e}")),
+        }
+    }
+    let cap_note = if capped {
+        format!(" (only the first {MAX_ROWS} rows were read)")
+    } else {
+        String::new()
+    };
+    match check.expect.execute(&ctx) {
+        Ok(cel::Value::Bool(true)) => {
+            Outcome::pass(format!("{} holds{cap_note}", check.expect_text))
+        }
+        Ok(cel::Value::Bool(false)) => {
+            let text = match &check.message {
+                Some(m) => match m.execute(&ctx) {
+                    Ok(cel::Value::String(s)) => s.to_string(),
+                    Ok(other) => format!("{other:?}"),
+                    Err(e) => format!(
+                        "{} does not hold (and message failed: {e})",
+                        check.expect_text
+                    ),
+                },
+                None => format!("{} does not hold", check.expect_text),
+            };
+            Outcome::finding(format!("{text}{cap_note}"))
+        }
+        Ok(other) => Outcome::error(format!(
+            "expect gave {other:?}, not true or false: write a condition ({})",
+            check.expect_text
+        )),
+        Err(e) => Outcome::error(format!(
+            "expect could not be evaluated: {e} ({})",
+            check.expect_text
+        )),
+    }
+}

@@ -1,0 +1,486 @@
+//! User checks: a team's own checks, each a TOML file in the catalog's own format plus one probe table
+//! and a CEL `expect`, run beside the built-in ones and reported like them.
+//!
+//! Loading validates everything before anything runs: the TOML (unknown keys refused), the id
+//! (`area.name`, not a built-in's nor another file's), `requires` (known ids), the CEL expressions
+//! (compiled), and the probe (SQL parsed to exactly one query that only reads). Every error names
+//! `file:line:col` and what to change.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::catalog::{Catalog, CheckSpec, Mode, Severity};
+
+/// User check files read at the most, and the size of one.
+pub const MAX_FILES: usize = 1000;
+const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// The folder read when it exists, relative to the working directory.
+pub const DEFAULT_DIR: &str = ".prefect-doctor/checks";
+
+/// One user check file, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    id: Spanned<String>,
+    title: String,
+    #[serde(default = "default_area")]
+    area: String,
+    #[serde(default = "default_modes")]
+    modes: Vec<Mode>,
+    #[serde(default = "default_severity")]
+    severity: Severity,
+    #[serde(default)]
+    symptom: String,
+    #[serde(default)]
+    cause: String,
+    #[serde(default)]
+    fix: String,
+    #[serde(default)]
+    docs: String,
+    #[serde(default)]
+    requires: Vec<Spanned<String>>,
+    sql: Option<SqlTable>,
+    values: Option<ValuesTable>,
+}
+
+fn default_area() -> String {
+    "site".to_string()
+}
+fn default_modes() -> Vec<Mode> {
+    vec![Mode::Check]
+}
+fn default_severity() -> Severity {
+    Severity::Error
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlTable {
+    query: Spanned<String>,
+    expect: Spanned<String>,
+    message: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValuesTable {
+    expect: Spanned<String>,
+    message: Option<Spanned<String>>,
+}
+
+/// What a user check asks.
+#[derive(Debug)]
+pub enum Probe {
+    /// One query, as re-written from its parse (so it is exactly one statement).
+    Sql(String),
+    /// The merged Helm values (preflight).
+    Values,
+}
+
+/// A loaded, validated user check.
+#[derive(Debug)]
+pub struct UserCheck {
+    pub spec: CheckSpec,
+    pub requires: Vec<String>,
+    pub probe: Probe,
+    pub expect_text: String,
+    pub expect: cel::Program,
+    pub message: Option<cel::Program>,
+    /// The file it came from, as given.
+    pub file: String,
+}
+
+/// A file's place for an error: `file:line:col`.
+fn place(file: &str, text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count() + 1)
+        .unwrap_or(1);
+    format!("{file}:{line}:{col}")
+}
+
+fn at<T>(file: &str, text: &str, s: &Spanned<T>) -> String {
+    place(file, text, s.span().start)
+}
+
+/// The CEL program of `expr`, or the error naming where it is.
+fn compile(
+    file: &str,
+    text: &str,
+    expr: &Spanned<String>,
+    what: &str,
+) -> Result<cel::Program, String> {
+    cel::Program::compile(expr.get_ref()).map_err(|e| {
+        let why = e
+            .errors
+            .first()
+            .map(|p| p.msg.clone())
+            .unwrap_or_else(|| e.to_string());
+        format!(
+            "{}: {what} is not a CEL expression: {}",
+            at(file, text, expr),
+            crate::untrusted::cap(&why, 300)
+        )
+    })
+}
+
+/// The query as one read-only statement, or why not.
+fn one_select(sql: &str) -> Result<String, String> {
+    use sqlparser::{
+        ast::{SetExpr, Statement},
+        dialect::PostgreSqlDialect,
+        parser::Parser,
+    };
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| format!("the query is not SQL PostgreSQL would parse: {e}"))?;
+    let [Statement::Query(q)] = statements.as_slice() else {
+        return Err(match statements.len() {
+            0 => "the query is empty".to_string(),
+            1 => "the query is not a SELECT: user checks may only read".to_string(),
+            n => format!("the query holds {n} statements; give exactly one SELECT"),
+        });
+    };
+    // A data-modifying WITH (`WITH d AS (DELETE …) SELECT …`) writes.
+    if let Some(with) = &q.with
+        && with.cte_tables.iter().any(|c| {
+            !matches!(
+                *c.query.body,
+                SetExpr::Select(_)
+                    | SetExpr::SetOperation { .. }
+                    | SetExpr::Values(_)
+                    | SetExpr::Query(_)
+            )
+        })
+    {
+        return Err(
+            "the query's WITH holds a statement that writes: user checks may only read".to_string(),
+        );
+    }
+    if !matches!(
+        *q.body,
+        SetExpr::Select(_) | SetExpr::SetOperation { .. } | SetExpr::Values(_) | SetExpr::Query(_)
+    ) {
+        return Err("the query is not a SELECT: user checks may only read".to_string());
+    }
+    if q.locks.iter().len() > 0 {
+        return Err(
+            "the query locks rows (FOR UPDATE/SHARE): user checks may only read".to_string(),
+        );
+    }
+    Ok(q.to_string())
+}
+
+/// Is `id` `area.name` (lower-case letters, digits, `-` and `_`)?
+fn valid_id(id: &str) -> bool {
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    };
+    matches!(id.split_once('.'), Some((a, n)) if ok(a) && ok(n) && !n.contains('.'))
+}
+
+/// Parses and validates one file; `known` are the ids that exist so far (built-ins and files read).
+fn load_one(
+    file: &str,
+    text: &str,
+    builtin: &Catalog,
+    taken: &BTreeSet<String>,
+) -> Result<UserCheck, String> {
+    let f: File = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| place(file, text, s.start))
+            .unwrap_or_else(|| file.to_string());
+        format!("{at}: {}", e.message().trim())
+    })?;
+    let id = f.id.get_ref().clone();
+    if !valid_id(&id) {
+        return Err(format!(
+            "{}: id {id:?} is not `area.name` (lower-case letters, digits, - and _; e.g. site.late-runs)",
+            at(file, text, &f.id)
+        ));
+    }
+    if builtin.get(&id).is_some() {
+        return Err(format!(
+            "{}: id {id:?} is a built-in check's; give yours another (e.g. site.{})",
+            at(file, text, &f.id),
+            id.split_once('.').map(|(_, n)| n).unwrap_or("name")
+        ));
+    }
+    if taken.contains(&id) {
+        return Err(format!(
+            "{}: id {id:?} is already another user check's",
+            at(file, text, &f.id)
+        ));
+    }
+    let area = id
+        .split_once('.')
+        .map(|(a, _)| a)
+        .unwrap_or("site")
+        .to_string();
+    if f.area != default_area() && f.area != area {
+        return Err(format!(
+            "{file}: area {:?} is not the id's ({area})",
+            f.area
+        ));
+    }
+    let (probe, expect, message) = match (f.sql, f.values) {
+        (Some(sql), None) => {
+            let query = one_select(sql.query.get_ref())
+                .map_err(|e| format!("{}: {e}", at(file, text, &sql.query)))?;
+            (Probe::Sql(query), sql.expect, sql.message)
+        }
+        (None, Some(v)) => (Probe::Values, v.expect, v.message),
+        (None, None) => {
+            return Err(format!(
+                "{file}: a user check needs one probe table: [sql] (the Prefect database) or [values] (preflight's Helm values)"
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{file}: a user check has exactly one probe table, not [sql] and [values]"
+            ));
+        }
+    };
+    if matches!(probe, Probe::Values) && f.modes.iter().any(|m| *m != Mode::Preflight) {
+        return Err(format!(
+            "{file}: a [values] check runs in preflight only: set modes = [\"preflight\"]"
+        ));
+    }
+    if matches!(probe, Probe::Sql(_)) && f.modes.iter().any(|m| *m != Mode::Check) {
+        return Err(format!(
+            "{file}: an [sql] check runs in check only: set modes = [\"check\"]"
+        ));
+    }
+    let expect_text = expect.get_ref().clone();
+    let expect = compile(file, text, &expect, "expect")?;
+    let message = message
+        .as_ref()
+        .map(|m| compile(file, text, m, "message"))
+        .transpose()?;
+    let mut requires = Vec::new();
+    for r in &f.requires {
+        let known = builtin.get(r.get_ref()).is_some() || taken.contains(r.get_ref());
+        if !known {
+            let s = builtin.suggest(r.get_ref());
+            return Err(format!(
+                "{}: requires {:?}, which is no check{}",
+                at(file, text, r),
+                r.get_ref(),
+                if s.is_empty() {
+                    String::new()
+                } else {
+                    format!("; did you mean {}?", s.join(", "))
+                }
+            ));
+        }
+        requires.push(r.get_ref().clone());
+    }
+    let spec = CheckSpec {
+        id,
+        title: f.title,
+        area: area.clone(),
+        modes: f.modes,
+        severity: f.severity,
+        symptom: f.symptom,
+        cause: f.cause,
+        fix: f.fix,
+        fixes: Default::default(),
+        docs: f.docs,
+        source: Some(file.to_string()),
+    };
+    Ok(UserCheck {
+        spec,
+        requires,
+        probe,
+        expect_text,
+        expect,
+        message,
+        file: file.to_string(),
+    })
+}
+
+/// The `*.toml` files `path` names: itself, or those in the folder (sorted, not recursive).
+fn files_of(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Loads every user check of `paths` (files or folders). All errors are collected; any makes the
+/// whole load fail (nothing runs on a half-read set).
+pub fn load(paths: &[PathBuf], builtin: &Catalog) -> Result<Vec<UserCheck>, Vec<String>> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match files_of(p) {
+            Ok(f) => files.extend(f),
+            Err(e) => errors.push(e),
+        }
+    }
+    if files.len() > MAX_FILES {
+        errors.push(format!(
+            "{} user check files; at most {MAX_FILES} are read",
+            files.len()
+        ));
+        files.truncate(MAX_FILES);
+    }
+    // Two passes: every id first, so that `requires` may name a check of a later file.
+    let mut texts = Vec::new();
+    for f in &files {
+        let shown = f.display().to_string();
+        match crate::bounded::read_text(f, MAX_FILE_BYTES, "user check file") {
+            Ok(t) => texts.push((shown, t)),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let ids: Vec<Option<String>> = texts
+        .iter()
+        .map(|(_, t)| {
+            t.parse::<toml::Table>()
+                .ok()
+                .and_then(|t| t.get("id").and_then(|v| v.as_str()).map(str::to_string))
+        })
+        .collect();
+    let mut loaded: Vec<UserCheck> = Vec::new();
+    for (i, (file, text)) in texts.iter().enumerate() {
+        // Known to `requires`: every other file's id; taken: those loaded before this one.
+        let mut taken: BTreeSet<String> = loaded.iter().map(|c| c.spec.id.clone()).collect();
+        let others: BTreeSet<String> = ids
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .filter_map(|(_, id)| id.clone())
+            .collect();
+        match load_one(file, text, builtin, &taken) {
+            Ok(c) => {
+                let unknown = c
+                    .requires
+                    .iter()
+                    .find(|r| builtin.get(r).is_none() && !others.contains(*r));
+                if let Some(r) = unknown {
+                    errors.push(format!("{file}: requires {r:?}, which is no check"));
+                } else {
+                    taken.insert(c.spec.id.clone());
+                    loaded.push(c);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Where user checks come from for a run: `--checks` paths, the config file's `checks`, and
+/// [`DEFAULT_DIR`] when it exists.
+pub fn sources(flags: &[PathBuf], from_config: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = flags.iter().chain(from_config).cloned().collect();
+    let default = PathBuf::from(DEFAULT_DIR);
+    if default.is_dir() && !out.contains(&default) {
+        out.push(default);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Result<UserCheck, String> {
+        load_one("c.toml", text, Catalog::builtin(), &BTreeSet::new())
+    }
+
+    const LATE: &str = "id = \"site.late-runs\"\ntitle = \"At most 100 late\"\nrequires = [\"db.schema\"]\n\
+        [sql]\nquery = \"SELECT count(*)::int AS late FROM flow_run\"\nexpect = \"rows[0].late <= 100\"\n\
+        message = \"string(rows[0].late) + ' flow runs are late'\"\n";
+
+    #[test]
+    fn a_good_check_loads() {
+        let c = one(LATE).unwrap();
+        assert_eq!(c.spec.id, "site.late-runs");
+        assert_eq!(c.spec.area, "site");
+        assert!(matches!(c.probe, Probe::Sql(ref q) if q.starts_with("SELECT count(*)")));
+    }
+
+    #[test]
+    fn bad_files_name_the_place() {
+        for (text, want) in [
+            (
+                "id = \"x\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+                "c.toml:1:6: id \"x\" is not `area.name`",
+            ),
+            (
+                "id = \"db.password\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+                "is a built-in check's",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\nbogus = 1\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+                "c.toml:3:1: unknown field `bogus`",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"rows[0] <=\"\n",
+                "c.toml:5:10: expect is not a CEL expression",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"DELETE FROM tenant\"\nexpect = \"true\"\n",
+                "c.toml:4:9: the query is not a SELECT: user checks may only read",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1; DELETE FROM tenant\"\nexpect = \"true\"\n",
+                "holds 2 statements",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"WITH d AS (DELETE FROM tenant RETURNING *) SELECT * FROM d\"\nexpect = \"true\"\n",
+                "writes",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT * FROM tenant FOR UPDATE\"\nexpect = \"true\"\n",
+                "locks rows",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\nrequires = [\"db.schemma\"]\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+                "c.toml:3:13: requires \"db.schemma\", which is no check; did you mean db.schema",
+            ),
+            ("id = \"site.a\"\ntitle = \"t\"\n", "needs one probe table"),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[values]\nexpect = \"true\"\n",
+                "preflight only",
+            ),
+        ] {
+            let e = one(text).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("site.late-runs"));
+        assert!(valid_id("team_a.x1"));
+        assert!(!valid_id("Site.x") && !valid_id("site") && !valid_id("a.b.c") && !valid_id(".x"));
+    }
+}

@@ -1,0 +1,326 @@
+//! User checks end to end on the built binary: the examples in `examples/checks/` against the real
+//! PostgreSQL and preflight's values, the read-only guarantees (a write attempt leaves the database as
+//! it was, proven by a count and the server's statement log), where checks come from (--checks, the
+//! config file, ./.prefect-doctor/checks), and every bad input refused before anything runs.
+
+mod support;
+
+use std::path::Path;
+
+use support::{
+    check, doctor,
+    pg::PgServer,
+    prefect::{APP_USER, CANARY, Seed, seed},
+    run_once, run_sub,
+};
+
+fn examples() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/checks")
+        .display()
+        .to_string()
+}
+
+fn late_runs(pg: &PgServer, n: u32) {
+    pg.sql(
+        "prefect",
+        &format!(
+            "INSERT INTO flow_run (tenant_id, state, scheduled_start_time, labels) \
+             SELECT (SELECT id FROM tenant LIMIT 1), 'Scheduled', now() - interval '1 hour', '[]' \
+             FROM generate_series(1, {n});"
+        ),
+    );
+}
+
+#[test]
+fn site_checks_run_beside_the_built_in_ones() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let ex = examples();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--checks",
+            &ex,
+            "--only",
+            "site.*",
+            "--only",
+            "db.schema",
+        ],
+        &[CANARY],
+    );
+    assert_eq!(run.status("site.late-runs"), "pass", "{}", run.text);
+    assert_eq!(run.status("site.table-budget"), "pass", "{}", run.text);
+    // No live agent at all: the agent-labels check fails with its own words and fix.
+    assert_eq!(run.status("site.agent-labels"), "fail", "{}", run.text);
+    assert_eq!(
+        run.message("site.agent-labels"),
+        "0 live agent(s), none with the k8s label"
+    );
+    assert!(
+        run.fix("site.agent-labels")
+            .contains("--set 'agent.prefectLabels={k8s}'"),
+        "{}",
+        run.fix("site.agent-labels")
+    );
+    let r = run.result("site.late-runs");
+    assert_eq!(r["source"], format!("{ex}/late-runs.toml"));
+    assert_eq!(r["area"], "site");
+    assert_eq!(run.result("db.schema")["source"], "builtin");
+    assert!(run.text.contains("\nsite\n"), "{}", run.text);
+
+    late_runs(&pg, 150);
+    pg.sql(
+        "prefect",
+        "INSERT INTO agent (tenant_id, name, labels, last_queried) \
+         VALUES ((SELECT id FROM tenant LIMIT 1), 'k', '[\"k8s\", \"gpu\"]', now());",
+    );
+    let run = check(
+        &["--database-url", &url, "--checks", &ex, "--only", "site.*"],
+        &[CANARY],
+    );
+    assert_eq!(run.status("site.late-runs"), "warn", "{}", run.text);
+    assert_eq!(run.message("site.late-runs"), "150 flow runs are late");
+    assert!(
+        run.fix("site.late-runs")
+            .contains("--set agent.enabled=true")
+    );
+    assert_eq!(run.status("site.agent-labels"), "pass", "{}", run.text);
+    assert_eq!(
+        run.result("site.late-runs")["evidence"]["rows"],
+        serde_json::json!([{"late": 150}])
+    );
+}
+
+#[test]
+fn a_write_attempt_leaves_the_database_as_it_was() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    // Writes the parser cannot see: a function that inserts, a sequence.
+    pg.sql(
+        "prefect",
+        "CREATE SEQUENCE public.user_check_seq; \
+         CREATE FUNCTION public.sneaky() RETURNS int LANGUAGE sql VOLATILE AS \
+         $f$ INSERT INTO public.tenant (name, slug) VALUES ('evil', 'evil') RETURNING 1 $f$; \
+         GRANT ALL ON SEQUENCE public.user_check_seq TO prefect;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sneaky.toml"),
+        "id = \"site.sneaky\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT public.sneaky() AS x\"\nexpect = \"true\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("seq.toml"),
+        "id = \"site.seq\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT nextval('public.user_check_seq') AS n\"\nexpect = \"true\"\n",
+    )
+    .unwrap();
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let checks = dir.path().display().to_string();
+    let before = pg.log().len();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--checks",
+            &checks,
+            "--only",
+            "site.*",
+        ],
+        &[CANARY],
+    );
+    for id in ["site.sneaky", "site.seq"] {
+        assert_eq!(run.status(id), "error", "{}", run.text);
+        assert!(
+            run.message(id).contains("user checks may only read"),
+            "{}",
+            run.message(id)
+        );
+    }
+    assert_eq!(
+        pg.sql_value(
+            "prefect",
+            "SELECT count(*) FROM public.tenant WHERE slug = 'evil'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        pg.sql_value(
+            "prefect",
+            "SELECT is_called::text FROM public.user_check_seq"
+        ),
+        "false"
+    );
+    // The server's own log: the statements came inside a read-only transaction and were refused.
+    let log = pg.log();
+    let ours = &log[before..];
+    assert!(
+        ours.contains("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout"),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("cannot execute INSERT in a read-only transaction")
+            || ours.contains("cannot execute nextval() in a read-only transaction"),
+        "{ours}"
+    );
+}
+
+#[test]
+fn preflight_values_checks_and_where_checks_come_from() {
+    let ex = examples();
+    let run = run_sub("preflight", &["--checks", &ex, "--only", "site.*"], &[]);
+    assert_eq!(run.status("site.ingress-tls"), "pass", "{}", run.text);
+    let run = run_sub(
+        "preflight",
+        &[
+            "--checks",
+            &ex,
+            "--only",
+            "site.*",
+            "--set",
+            "ui.ingress.enabled=true",
+        ],
+        &[],
+    );
+    assert_eq!(run.status("site.ingress-tls"), "fail", "{}", run.text);
+    assert_eq!(
+        run.message("site.ingress-tls"),
+        "ui.ingress is enabled with 0 TLS entries"
+    );
+    // SARIF and JUnit carry it like any check (run_sub ran both); list and explain name the file.
+    let (code, out, _, _) = run_once(&["list", "--checks", &ex]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("site.ingress-tls") && out.contains("(from "),
+        "{out}"
+    );
+    let (code, out, _, _) = run_once(&["explain", "site.late-runs", "--checks", &ex]);
+    assert_eq!(code, 0);
+    assert!(out.contains("late-runs.toml"), "{out}");
+
+    // The config file's `checks` (relative to it) and [severity] for a user check; the default folder.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("team")).unwrap();
+    std::fs::copy(
+        Path::new(&ex).join("ingress-tls.toml"),
+        dir.path().join("team/ingress-tls.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".prefect-doctor.toml"),
+        "checks = [\"team\"]\n[severity]\n\"site.ingress-tls\" = \"warning\"\n",
+    )
+    .unwrap();
+    let out = doctor()
+        .current_dir(dir.path())
+        .args([
+            "preflight",
+            "-o",
+            "json",
+            "--only",
+            "site.*",
+            "--set",
+            "ui.ingress.enabled=true",
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        support::result_of(&json, "site.ingress-tls")["status"],
+        "warn",
+        "{json}"
+    );
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other.path().join(".prefect-doctor/checks")).unwrap();
+    std::fs::copy(
+        Path::new(&ex).join("ingress-tls.toml"),
+        other.path().join(".prefect-doctor/checks/tls.toml"),
+    )
+    .unwrap();
+    let out = doctor()
+        .current_dir(other.path())
+        .args(["preflight", "-o", "json", "--only", "site.*"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        support::result_of(&json, "site.ingress-tls")["source"],
+        ".prefect-doctor/checks/tls.toml"
+    );
+}
+
+#[test]
+fn bad_check_files_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let good =
+        "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1 AS one\"\nexpect = \"true\"\n";
+    for (text, needle) in [
+        ("id = \"site.a\"\ntitle = \"t\"\n[sql\n", ":3:"),
+        (
+            "id = \"site.a\"\ntitle = \"t\"\ncolour = 1\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+            ":3:1: unknown field `colour`",
+        ),
+        (
+            "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"rows[0].x ==\"\n",
+            ":5:10: expect is not a CEL expression",
+        ),
+        (
+            "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"UPDATE tenant SET name = 'x'\"\nexpect = \"true\"\n",
+            ":4:9: the query is not a SELECT: user checks may only read",
+        ),
+        (
+            "id = \"Site\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+            ":1:6: id \"Site\" is not `area.name`",
+        ),
+        (
+            "id = \"db.password\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+            "is a built-in check's",
+        ),
+        (
+            "id = \"site.b\"\ntitle = \"t\"\nrequires = [\"site.nope\"]\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+            "requires \"site.nope\", which is no check",
+        ),
+    ] {
+        let bad = write("bad.toml", text);
+        for args in [
+            vec!["lint-checks", bad.as_str()],
+            vec![
+                "check",
+                "--checks",
+                bad.as_str(),
+                "--database-url",
+                "postgres://u@127.0.0.1:9/x",
+            ],
+        ] {
+            let (code, out, err, _) = run_once(&args);
+            assert_eq!(code, 2, "{text:?} {args:?}: {out}{err}");
+            assert!(
+                err.contains(needle) && err.contains("bad.toml"),
+                "{text:?}: {err}"
+            );
+            assert!(out.is_empty(), "nothing ran: {out}");
+        }
+    }
+    // The same id in two files.
+    let a = write("a.toml", good);
+    let b = write("b.toml", good);
+    let (code, _, err, _) = run_once(&["lint-checks", &a, &b]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("b.toml:1:6: id \"site.a\" is already another user check's"),
+        "{err}"
+    );
+    // A good file lints clean.
+    std::fs::remove_file(&b).unwrap();
+    std::fs::remove_file(dir.path().join("bad.toml")).unwrap();
+    let (code, out, _, _) = run_once(&["lint-checks", &dir.path().display().to_string()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("1 user check is valid"), "{out}");
+}
