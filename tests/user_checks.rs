@@ -324,3 +324,77 @@ fn bad_check_files_are_refused_before_anything_runs() {
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("1 user check is valid"), "{out}");
 }
+
+/// `[graphql]` asks the in-test Apollo, `[http]` GETs the in-test UI; `data`, `errors`, `status`,
+/// `headers`, `json` are what those servers answered.
+#[test]
+fn graphql_and_http_checks_read_the_api_and_the_ui() {
+    use support::http::{Apollo, ui};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tenant.toml"),
+        "id = \"site.tenant\"\ntitle = \"A tenant exists\"\n[graphql]\n\
+         query = \"query { tenant(limit: 1) { id slug } }\"\n\
+         expect = \"size(errors) == 0 && size(data.tenant) > 0\"\n\
+         message = \"'no tenant: ' + string(size(errors)) + ' errors'\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("settings.toml"),
+        "id = \"site.settings\"\ntitle = \"The UI names an https API\"\n[http]\ntarget = \"ui\"\n\
+         path = \"/settings.json\"\nexpect = \"status == 200 && json.server_url.startsWith('https://')\"\n\
+         message = \"'the UI gives the browser ' + json.server_url\"\n",
+    )
+    .unwrap();
+    let checks = dir.path().display().to_string();
+    let apollo = Apollo::default().start();
+    let api = format!("{}/graphql", apollo.url);
+    let ui_server = ui(&api);
+    let run = check(
+        &[
+            "--api-url",
+            &api,
+            "--ui-url",
+            &ui_server.url,
+            "--checks",
+            &checks,
+            "--only",
+            "site.*",
+        ],
+        &[],
+    );
+    assert_eq!(run.status("site.tenant"), "pass", "{}", run.text);
+    assert_eq!(run.status("site.settings"), "fail", "{}", run.text);
+    assert_eq!(
+        run.message("site.settings"),
+        format!("the UI gives the browser {api}")
+    );
+    let empty = Apollo {
+        tenants: vec![],
+        ..Apollo::default()
+    }
+    .start();
+    let api = format!("{}/graphql", empty.url);
+    let run = check(
+        &[
+            "--api-url",
+            &api,
+            "--checks",
+            &checks,
+            "--only",
+            "site.tenant",
+        ],
+        &[],
+    );
+    assert_eq!(run.status("site.tenant"), "fail", "{}", run.text);
+    assert_eq!(run.message("site.tenant"), "no tenant: 0 errors");
+    // Only GETs and GraphQL queries reached the servers.
+    for hit in empty.hits() {
+        assert!(
+            hit.method == "GET"
+                || hit.method == "OPTIONS"
+                || hit.query().is_some_and(|q| !q.contains("mutation")),
+            "{hit:?}"
+        );
+    }
+}

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Cx, Outcome, db_session};
-use crate::user_checks::{Probe, UserCheck};
+use super::{Cx, Outcome, db_session, web};
+use crate::{
+    probes::http::Request,
+    user_checks::{HttpTarget, Probe, UserCheck},
+};
 
 /// Rows a query may return; past this the message says the cap was hit.
 pub const MAX_ROWS: usize = 1000;
@@ -47,6 +50,74 @@ pub async fn run(check: &'static UserCheck, cx: Arc<Cx>) -> Outcome {
                 vec![("rows", Value::Array(rows)), ("row_count", json!(count))],
                 evidence,
                 capped,
+            )
+        }
+        Probe::Graphql(query) => {
+            let (url, _) = match web::api_url(&cx).await {
+                Ok(u) => u,
+                Err(o) => return o,
+            };
+            let resp = match cx.http.fetch(&Request::graphql(&url, query)).await {
+                Ok(r) => r,
+                Err(f) => return Outcome::error(format!("cannot reach the API at {url}: {f}")),
+            };
+            let body: Value = match serde_json::from_slice(&resp.body) {
+                Ok(v) => v,
+                Err(_) => {
+                    return Outcome::error(format!(
+                        "the API at {url} answered {} without JSON",
+                        resp.status_text()
+                    ));
+                }
+            };
+            let data = body.get("data").cloned().unwrap_or(Value::Null);
+            let errors = body.get("errors").cloned().unwrap_or(json!([]));
+            (
+                vec![("data", data), ("errors", errors.clone())],
+                json!({"errors": errors}),
+                false,
+            )
+        }
+        Probe::Http { target, path } => {
+            let base = match target {
+                HttpTarget::Api => match web::api_url(&cx).await {
+                    Ok((u, _)) => u,
+                    Err(o) => return o,
+                },
+                HttpTarget::Ui => match cx.ui.or_skip("UI", "no UI given: pass --ui-url") {
+                    Ok(u) => u.url.clone(),
+                    Err(o) => return o,
+                },
+            };
+            let url = match base.join(path) {
+                Ok(u) => u,
+                Err(e) => return Outcome::error(format!("{path:?} relative to {base}: {e}")),
+            };
+            let resp = match cx.http.fetch(&Request::get(&url)).await {
+                Ok(r) => r,
+                Err(f) => return Outcome::error(format!("cannot GET {url}: {f}")),
+            };
+            let headers: serde_json::Map<String, Value> = resp
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        json!(String::from_utf8_lossy(v.as_bytes())),
+                    )
+                })
+                .collect();
+            let body = String::from_utf8_lossy(&resp.body).into_owned();
+            let parsed = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+            (
+                vec![
+                    ("status", json!(resp.status)),
+                    ("headers", Value::Object(headers)),
+                    ("body", json!(body)),
+                    ("json", parsed),
+                ],
+                json!({"url": url.as_str(), "status": resp.status}),
+                false,
             )
         }
         Probe::Values => {

@@ -47,6 +47,8 @@ struct File {
     requires: Vec<Spanned<String>>,
     sql: Option<SqlTable>,
     values: Option<ValuesTable>,
+    graphql: Option<GraphqlTable>,
+    http: Option<HttpTable>,
 }
 
 fn default_area() -> String {
@@ -69,6 +71,28 @@ struct SqlTable {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct GraphqlTable {
+    query: Spanned<String>,
+    expect: Spanned<String>,
+    message: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpTable {
+    target: Spanned<String>,
+    #[serde(default = "root")]
+    path: Spanned<String>,
+    expect: Spanned<String>,
+    message: Option<Spanned<String>>,
+}
+
+fn root() -> Spanned<String> {
+    Spanned::new(0..0, "/".to_string())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ValuesTable {
     expect: Spanned<String>,
     message: Option<Spanned<String>>,
@@ -81,6 +105,42 @@ pub enum Probe {
     Sql(String),
     /// The merged Helm values (preflight).
     Values,
+    /// Apollo: one GraphQL query (never a mutation or subscription).
+    Graphql(String),
+    /// A GET relative to the API or the UI.
+    Http { target: HttpTarget, path: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpTarget {
+    Api,
+    Ui,
+}
+
+/// The GraphQL document as one read: one query (and fragments), no mutation or subscription.
+fn only_queries(text: &str) -> Result<(), String> {
+    use graphql_parser::query::{Definition, OperationDefinition};
+    let doc = graphql_parser::parse_query::<String>(text)
+        .map_err(|e| format!("the query is not GraphQL: {}", e.to_string().trim()))?;
+    let mut operations = 0;
+    for d in &doc.definitions {
+        match d {
+            Definition::Operation(OperationDefinition::Mutation(_)) => {
+                return Err("the document is a mutation: user checks may only read".to_string());
+            }
+            Definition::Operation(OperationDefinition::Subscription(_)) => {
+                return Err("the document is a subscription: user checks may only read".to_string());
+            }
+            Definition::Operation(_) => operations += 1,
+            Definition::Fragment(_) => {}
+        }
+    }
+    if operations != 1 {
+        return Err(format!(
+            "the document holds {operations} operations; give exactly one query"
+        ));
+    }
+    Ok(())
 }
 
 /// A loaded, validated user check.
@@ -191,12 +251,14 @@ fn valid_id(id: &str) -> bool {
     matches!(id.split_once('.'), Some((a, n)) if ok(a) && ok(n) && !n.contains('.'))
 }
 
-/// Parses and validates one file; `known` are the ids that exist so far (built-ins and files read).
+/// Parses and validates one file: `taken` are the user ids loaded before it, `all_ids` every user
+/// file's id (a check may require any other).
 fn load_one(
     file: &str,
     text: &str,
     builtin: &Catalog,
     taken: &BTreeSet<String>,
+    all_ids: &BTreeSet<String>,
 ) -> Result<UserCheck, String> {
     let f: File = toml::from_str(text).map_err(|e| {
         let at = e
@@ -236,32 +298,66 @@ fn load_one(
             f.area
         ));
     }
-    let (probe, expect, message) = match (f.sql, f.values) {
-        (Some(sql), None) => {
-            let query = one_select(sql.query.get_ref())
-                .map_err(|e| format!("{}: {e}", at(file, text, &sql.query)))?;
-            (Probe::Sql(query), sql.expect, sql.message)
-        }
-        (None, Some(v)) => (Probe::Values, v.expect, v.message),
-        (None, None) => {
+    let tables = [
+        f.sql.is_some(),
+        f.values.is_some(),
+        f.graphql.is_some(),
+        f.http.is_some(),
+    ]
+    .iter()
+    .filter(|t| **t)
+    .count();
+    if tables != 1 {
+        return Err(format!(
+            "{file}: a user check needs exactly one probe table: [sql] (the Prefect database), [graphql] \
+             (Apollo), [http] (a GET to the API or the UI) or [values] (preflight's Helm values); it has {tables}"
+        ));
+    }
+    let (probe, expect, message) = if let Some(sql) = f.sql {
+        let query = one_select(sql.query.get_ref())
+            .map_err(|e| format!("{}: {e}", at(file, text, &sql.query)))?;
+        (Probe::Sql(query), sql.expect, sql.message)
+    } else if let Some(g) = f.graphql {
+        only_queries(g.query.get_ref())
+            .map_err(|e| format!("{}: {e}", at(file, text, &g.query)))?;
+        (
+            Probe::Graphql(g.query.get_ref().clone()),
+            g.expect,
+            g.message,
+        )
+    } else if let Some(h) = f.http {
+        let target = match h.target.get_ref().as_str() {
+            "api" => HttpTarget::Api,
+            "ui" => HttpTarget::Ui,
+            other => {
+                return Err(format!(
+                    "{}: target {other:?} is not \"api\" or \"ui\"",
+                    at(file, text, &h.target)
+                ));
+            }
+        };
+        let path = h.path.get_ref().clone();
+        if path.contains("://") || path.starts_with("//") {
             return Err(format!(
-                "{file}: a user check needs one probe table: [sql] (the Prefect database) or [values] (preflight's Helm values)"
+                "{}: path {path:?} is not a path: it is read relative to the {} target",
+                at(file, text, &h.path),
+                h.target.get_ref()
             ));
         }
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "{file}: a user check has exactly one probe table, not [sql] and [values]"
-            ));
-        }
+        (Probe::Http { target, path }, h.expect, h.message)
+    } else if let Some(v) = f.values {
+        (Probe::Values, v.expect, v.message)
+    } else {
+        return Err(format!("{file}: no probe table"));
     };
     if matches!(probe, Probe::Values) && f.modes.iter().any(|m| *m != Mode::Preflight) {
         return Err(format!(
             "{file}: a [values] check runs in preflight only: set modes = [\"preflight\"]"
         ));
     }
-    if matches!(probe, Probe::Sql(_)) && f.modes.iter().any(|m| *m != Mode::Check) {
+    if !matches!(probe, Probe::Values) && f.modes.iter().any(|m| *m != Mode::Check) {
         return Err(format!(
-            "{file}: an [sql] check runs in check only: set modes = [\"check\"]"
+            "{file}: an [sql], [graphql] or [http] check runs in check only: set modes = [\"check\"]"
         ));
     }
     let expect_text = expect.get_ref().clone();
@@ -272,7 +368,8 @@ fn load_one(
         .transpose()?;
     let mut requires = Vec::new();
     for r in &f.requires {
-        let known = builtin.get(r.get_ref()).is_some() || taken.contains(r.get_ref());
+        let known = builtin.get(r.get_ref()).is_some()
+            || (all_ids.contains(r.get_ref()) && *r.get_ref() != id);
         if !known {
             let s = builtin.suggest(r.get_ref());
             return Err(format!(
@@ -310,6 +407,34 @@ fn load_one(
         message,
         file: file.to_string(),
     })
+}
+
+/// A circle of `requires` among user checks (ids in order, the first again at the end), if any.
+fn cycle(checks: &[UserCheck]) -> Option<Vec<String>> {
+    let of = |id: &str| checks.iter().find(|c| c.spec.id == id);
+    for start in checks {
+        // Depth-first with an explicit stack of (check, next requirement to follow).
+        let mut path: Vec<(&UserCheck, usize)> = vec![(start, 0)];
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        while let Some((c, next)) = path.last_mut() {
+            let Some(r) = c.requires.get(*next) else {
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            if r == &start.spec.id {
+                let mut ids: Vec<String> = path.iter().map(|(c, _)| c.spec.id.clone()).collect();
+                ids.push(start.spec.id.clone());
+                return Some(ids);
+            }
+            if let Some(d) = of(r)
+                && seen.insert(d.spec.id.as_str())
+            {
+                path.push((d, 0));
+            }
+        }
+    }
+    None
 }
 
 /// The `*.toml` files `path` names: itself, or those in the folder (sorted, not recursive).
@@ -363,31 +488,24 @@ pub fn load(paths: &[PathBuf], builtin: &Catalog) -> Result<Vec<UserCheck>, Vec<
                 .and_then(|t| t.get("id").and_then(|v| v.as_str()).map(str::to_string))
         })
         .collect();
+    // Every file's id may be required by another; an id is taken by the first file that has it.
+    let all_ids: BTreeSet<String> = ids.into_iter().flatten().collect();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut loaded: Vec<UserCheck> = Vec::new();
-    for (i, (file, text)) in texts.iter().enumerate() {
-        // Known to `requires`: every other file's id; taken: those loaded before this one.
-        let mut taken: BTreeSet<String> = loaded.iter().map(|c| c.spec.id.clone()).collect();
-        let others: BTreeSet<String> = ids
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .filter_map(|(_, id)| id.clone())
-            .collect();
-        match load_one(file, text, builtin, &taken) {
+    for (file, text) in &texts {
+        match load_one(file, text, builtin, &taken, &all_ids) {
             Ok(c) => {
-                let unknown = c
-                    .requires
-                    .iter()
-                    .find(|r| builtin.get(r).is_none() && !others.contains(*r));
-                if let Some(r) = unknown {
-                    errors.push(format!("{file}: requires {r:?}, which is no check"));
-                } else {
-                    taken.insert(c.spec.id.clone());
-                    loaded.push(c);
-                }
+                taken.insert(c.spec.id.clone());
+                loaded.push(c);
             }
             Err(e) => errors.push(e),
         }
+    }
+    if let Some(cycle) = cycle(&loaded) {
+        errors.push(format!(
+            "user checks require each other in a circle: {}",
+            cycle.join(" → ")
+        ));
     }
     if errors.is_empty() {
         Ok(loaded)
@@ -412,7 +530,13 @@ mod tests {
     use super::*;
 
     fn one(text: &str) -> Result<UserCheck, String> {
-        load_one("c.toml", text, Catalog::builtin(), &BTreeSet::new())
+        load_one(
+            "c.toml",
+            text,
+            Catalog::builtin(),
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+        )
     }
 
     const LATE: &str = "id = \"site.late-runs\"\ntitle = \"At most 100 late\"\nrequires = [\"db.schema\"]\n\
@@ -466,7 +590,26 @@ mod tests {
                 "id = \"site.a\"\ntitle = \"t\"\nrequires = [\"db.schemma\"]\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
                 "c.toml:3:13: requires \"db.schemma\", which is no check; did you mean db.schema",
             ),
-            ("id = \"site.a\"\ntitle = \"t\"\n", "needs one probe table"),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n",
+                "needs exactly one probe table",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[graphql]\nquery = \"mutation { create_tenant(input: {name: \\\"x\\\", slug: \\\"x\\\"}) { id } }\"\nexpect = \"true\"\n",
+                "c.toml:4:9: the document is a mutation: user checks may only read",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[graphql]\nquery = \"subscription { hello }\"\nexpect = \"true\"\n",
+                "subscription",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[http]\ntarget = \"db\"\nexpect = \"true\"\n",
+                "c.toml:4:10: target \"db\" is not",
+            ),
+            (
+                "id = \"site.a\"\ntitle = \"t\"\n[http]\ntarget = \"ui\"\npath = \"http://evil.example.com/\"\nexpect = \"true\"\n",
+                "is not a path",
+            ),
             (
                 "id = \"site.a\"\ntitle = \"t\"\n[values]\nexpect = \"true\"\n",
                 "preflight only",
@@ -475,6 +618,37 @@ mod tests {
             let e = one(text).unwrap_err();
             assert!(e.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn requires_reach_later_files_and_circles_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, id: &str, req: &str| {
+            std::fs::write(
+                dir.path().join(name),
+                format!("id = \"{id}\"\ntitle = \"t\"\nrequires = [{req}]\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n"),
+            )
+            .unwrap();
+        };
+        file("a.toml", "site.a", "\"site.b\"");
+        file("b.toml", "site.b", "\"db.schema\"");
+        let paths = vec![dir.path().to_path_buf()];
+        let loaded = load(&paths, Catalog::builtin()).unwrap();
+        assert_eq!(loaded.len(), 2);
+        file("b.toml", "site.b", "\"site.a\"");
+        let e = load(&paths, Catalog::builtin()).unwrap_err();
+        assert!(
+            e.iter()
+                .any(|e| e.contains("require each other in a circle: site.a → site.b → site.a")),
+            "{e:?}"
+        );
+        file("b.toml", "site.b", "\"site.b\"");
+        let e = load(&paths, Catalog::builtin()).unwrap_err();
+        assert!(
+            e.iter()
+                .any(|e| e.contains("requires \"site.b\", which is no check")),
+            "{e:?}"
+        );
     }
 
     #[test]
