@@ -104,18 +104,19 @@ fn unknown_id(catalog: &Catalog, id: &str, table: &str, shown: &str) -> String {
     format!("{shown}: [{table}] names unknown check {id:?}{hint}")
 }
 
+/// The config file: `explicit`, else `./.prefect-doctor.toml` when it exists.
+fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(FILE_NAME)).filter(|p| p.is_file()),
+    }
+}
+
 /// The config file's `checks`, resolved against its folder (`explicit`, else `./.prefect-doctor.toml`
 /// if it exists); a file that does not parse gives none here and its error from [`load`].
 pub fn check_paths(explicit: Option<&Path>) -> Result<Vec<PathBuf>, String> {
-    let path = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let p = PathBuf::from(FILE_NAME);
-            if !p.is_file() {
-                return Ok(Vec::new());
-            }
-            p
-        }
+    let Some(path) = locate(explicit) else {
+        return Ok(Vec::new());
     };
     let text = crate::bounded::read_text(&path, crate::bounded::MAX_CONFIG_FILE, "config file")
         .map_err(|e| e.to_string())?;
@@ -133,15 +134,8 @@ pub fn check_paths(explicit: Option<&Path>) -> Result<Vec<PathBuf>, String> {
 
 /// Reads `explicit`, else `./.prefect-doctor.toml` if it exists.
 pub fn load(explicit: Option<&Path>, catalog: &Catalog) -> Result<Loaded, String> {
-    let path = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let p = PathBuf::from(FILE_NAME);
-            if !p.is_file() {
-                return Ok(Loaded::default());
-            }
-            p
-        }
+    let Some(path) = locate(explicit) else {
+        return Ok(Loaded::default());
     };
     let shown = path.display().to_string();
     let text = crate::bounded::read_text(&path, crate::bounded::MAX_CONFIG_FILE, "config file")
