@@ -398,3 +398,70 @@ fn graphql_and_http_checks_read_the_api_and_the_ui() {
         );
     }
 }
+
+/// `[kube]` reads the release's own objects in the in-test API server (GETs only), here the chart's
+/// agent Deployment, for the label a team's flows need.
+#[test]
+fn kube_checks_read_the_releases_objects() {
+    use support::kube::{Cluster, agent_manifest};
+    let ex = examples();
+    let on = |extra_env: &str| {
+        let c = Cluster::prefect_rendered(
+            serde_json::json!({"agent": {"enabled": true}}),
+            &agent_manifest(1, extra_env),
+        );
+        let server = c.start();
+        let kc = server.kubeconfig();
+        let run = check(
+            &[
+                "--kubeconfig",
+                &kc,
+                "--timeout",
+                "3s",
+                "--checks",
+                &ex,
+                "--only",
+                "site.agent-k8s-label",
+            ],
+            &[],
+        );
+        for h in server.hits() {
+            assert_eq!(h.method, "GET", "{h:?}");
+        }
+        assert!(
+            server.hits().iter().any(|h| h
+                .path
+                .contains("/apis/apps/v1/namespaces/default/deployments")
+                && h.path.contains("app.kubernetes.io%2Finstance%3Dprefect")),
+            "the release's label is part of the selector: {:?}",
+            server.hits()
+        );
+        run
+    };
+    let run = on("");
+    assert_eq!(run.status("site.agent-k8s-label"), "fail", "{}", run.text);
+    assert_eq!(
+        run.message("site.agent-k8s-label"),
+        "1 agent Deployment(s), none started with the k8s label"
+    );
+    assert!(run.fix("site.agent-k8s-label").contains("-n default"));
+    let labelled =
+        "          - name: PREFECT__CLOUD__AGENT__LABELS\n            value: '[\"k8s\"]'\n";
+    let run = on(labelled);
+    assert_eq!(run.status("site.agent-k8s-label"), "pass", "{}", run.text);
+
+    // Secrets are refused at load.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("s.toml");
+    std::fs::write(
+        &bad,
+        "id = \"site.s\"\ntitle = \"t\"\n[kube]\nresource = \"secrets\"\nexpect = \"true\"\n",
+    )
+    .unwrap();
+    let (code, _, err, _) = run_once(&["lint-checks", &bad.display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("s.toml:4:12: user checks may not read Secrets"),
+        "{err}"
+    );
+}

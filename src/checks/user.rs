@@ -120,6 +120,39 @@ pub async fn run(check: &'static UserCheck, cx: Arc<Cx>) -> Outcome {
                 false,
             )
         }
+        Probe::Kube {
+            resource,
+            name,
+            selector,
+        } => {
+            let (k, f) = match super::cluster_cx::release(&cx) {
+                Ok(x) => x,
+                Err(o) => return o,
+            };
+            let ns = &f.release.namespace;
+            // The release's own objects: its instance label is always part of the selector.
+            let release_label = format!("app.kubernetes.io/instance={}", f.release.name);
+            let selector = match selector {
+                Some(s) if !s.trim().is_empty() => format!("{s},{release_label}"),
+                _ => release_label,
+            };
+            let objects = match k
+                .probe
+                .read_any(ns, resource, name.as_deref(), &selector)
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    return super::kube_failed(&format!("read {resource} in namespace {ns}"), &e);
+                }
+            };
+            let count = objects.len();
+            (
+                vec![("objects", Value::Array(objects))],
+                json!({"objects": count, "namespace": ns}),
+                false,
+            )
+        }
         Probe::Values => {
             let v = match cx.values.or_skip(
                 "values",

@@ -421,6 +421,70 @@ impl KubeProbe {
         Ok((served, version))
     }
 
+    /// Objects of any namespaced resource (`deployments.apps`, `pods`, `ingresses.networking.k8s.io`)
+    /// in `namespace`, as JSON: the one named `name`, or those matching `selector`. The version is the
+    /// group's preferred one, from discovery.
+    pub async fn read_any(
+        &self,
+        namespace: &str,
+        resource: &str,
+        name: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<serde_json::Value>, KubeError> {
+        use kube::core::{ApiResource, DynamicObject};
+        let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
+        let version = if group.is_empty() {
+            "v1".to_string()
+        } else {
+            let groups = self
+                .call("get", "apis", None, self.client.list_api_groups())
+                .await?;
+            let Some(g) = groups.groups.into_iter().find(|g| g.name == group) else {
+                return Err(KubeError::Other(format!(
+                    "the cluster serves no API group {group:?} (for {resource})"
+                )));
+            };
+            g.preferred_version
+                .map(|v| v.version)
+                .or_else(|| g.versions.first().map(|v| v.version.clone()))
+                .unwrap_or_default()
+        };
+        let api_version = if group.is_empty() {
+            version.clone()
+        } else {
+            format!("{group}/{version}")
+        };
+        let ar = ApiResource {
+            group: group.to_string(),
+            version,
+            api_version,
+            kind: String::new(),
+            plural: plural.to_string(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
+        let objects: Vec<DynamicObject> = match name {
+            Some(n) => self
+                .call("get", resource, Some(namespace), api.get_opt(n))
+                .await?
+                .into_iter()
+                .collect(),
+            None => {
+                self.call(
+                    "list",
+                    resource,
+                    Some(namespace),
+                    api.list(&ListParams::default().labels(selector)),
+                )
+                .await?
+                .items
+            }
+        };
+        Ok(objects
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect())
+    }
+
     /// Gets one cluster-scoped object; `Ok(None)` when it does not exist.
     pub async fn get_cluster<K>(&self, name: &str) -> Result<Option<K>, KubeError>
     where

@@ -49,6 +49,17 @@ struct File {
     values: Option<ValuesTable>,
     graphql: Option<GraphqlTable>,
     http: Option<HttpTable>,
+    kube: Option<KubeTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KubeTable {
+    resource: Spanned<String>,
+    name: Option<String>,
+    selector: Option<String>,
+    expect: Spanned<String>,
+    message: Option<Spanned<String>>,
 }
 
 fn default_area() -> String {
@@ -109,6 +120,32 @@ pub enum Probe {
     Graphql(String),
     /// A GET relative to the API or the UI.
     Http { target: HttpTarget, path: String },
+    /// The release's objects of one resource in its namespace: the one named, or those matching the
+    /// selector and the release's label.
+    Kube {
+        resource: String,
+        name: Option<String>,
+        selector: Option<String>,
+    },
+}
+
+/// `plural` or `plural.group` (`deployments.apps`), lower-case; never Secrets (their data would reach
+/// CEL and the report).
+fn kube_resource(r: &str) -> Result<(), String> {
+    let ok = !r.is_empty()
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+    if !ok || r.starts_with('.') || r.ends_with('.') {
+        return Err(format!(
+            "resource {r:?} is not a plural resource name (pods, deployments.apps, ingresses.networking.k8s.io)"
+        ));
+    }
+    if r == "secrets" || r.starts_with("secrets.") {
+        return Err(
+            "user checks may not read Secrets (their data would reach the report)".to_string(),
+        );
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,6 +340,7 @@ fn load_one(
         f.values.is_some(),
         f.graphql.is_some(),
         f.http.is_some(),
+        f.kube.is_some(),
     ]
     .iter()
     .filter(|t| **t)
@@ -310,7 +348,8 @@ fn load_one(
     if tables != 1 {
         return Err(format!(
             "{file}: a user check needs exactly one probe table: [sql] (the Prefect database), [graphql] \
-             (Apollo), [http] (a GET to the API or the UI) or [values] (preflight's Helm values); it has {tables}"
+             (Apollo), [http] (a GET to the API or the UI), [kube] (the release's objects) or [values] \
+             (preflight's Helm values); it has {tables}"
         ));
     }
     let (probe, expect, message) = if let Some(sql) = f.sql {
@@ -345,6 +384,24 @@ fn load_one(
             ));
         }
         (Probe::Http { target, path }, h.expect, h.message)
+    } else if let Some(k) = f.kube {
+        kube_resource(k.resource.get_ref())
+            .map_err(|e| format!("{}: {e}", at(file, text, &k.resource)))?;
+        if k.name.is_some() && k.selector.is_some() {
+            return Err(format!(
+                "{}: give name or selector, not both",
+                at(file, text, &k.resource)
+            ));
+        }
+        (
+            Probe::Kube {
+                resource: k.resource.get_ref().clone(),
+                name: k.name,
+                selector: k.selector,
+            },
+            k.expect,
+            k.message,
+        )
     } else if let Some(v) = f.values {
         (Probe::Values, v.expect, v.message)
     } else {
@@ -357,7 +414,7 @@ fn load_one(
     }
     if !matches!(probe, Probe::Values) && f.modes.iter().any(|m| *m != Mode::Check) {
         return Err(format!(
-            "{file}: an [sql], [graphql] or [http] check runs in check only: set modes = [\"check\"]"
+            "{file}: an [sql], [graphql], [http] or [kube] check runs in check only: set modes = [\"check\"]"
         ));
     }
     let expect_text = expect.get_ref().clone();
