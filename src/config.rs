@@ -112,16 +112,34 @@ fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
     }
 }
 
-/// The config file's `checks`, resolved against its folder (`explicit`, else `./.prefect-doctor.toml`
-/// if it exists); a file that does not parse gives none here and its error from [`load`].
-pub fn check_paths(explicit: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+/// The config file as read: where it is and its text.
+pub struct File {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Reads `explicit`, else `./.prefect-doctor.toml` if it exists (`None`: no file).
+pub fn read(explicit: Option<&Path>) -> Result<Option<File>, String> {
     let Some(path) = locate(explicit) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let text = crate::bounded::read_text(&path, crate::bounded::MAX_CONFIG_FILE, "config file")
         .map_err(|e| e.to_string())?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(text
+    Ok(Some(File { path, text }))
+}
+
+/// The file's `checks`, resolved against its folder; a file that does not parse gives none here and
+/// its error from [`load`].
+pub fn check_paths(file: Option<&File>) -> Vec<PathBuf> {
+    let Some(file) = file else {
+        return Vec::new();
+    };
+    let base = file
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    file.text
         .parse::<toml::Table>()
         .ok()
         .and_then(|t| t.get("checks").and_then(|c| c.as_array()).cloned())
@@ -129,17 +147,15 @@ pub fn check_paths(explicit: Option<&Path>) -> Result<Vec<PathBuf>, String> {
         .iter()
         .filter_map(|v| v.as_str())
         .map(|p| base.join(p))
-        .collect())
+        .collect()
 }
 
-/// Reads `explicit`, else `./.prefect-doctor.toml` if it exists.
-pub fn load(explicit: Option<&Path>, catalog: &Catalog) -> Result<Loaded, String> {
-    let Some(path) = locate(explicit) else {
+/// The settings of a file [`read`] (defaults without one), validated against `catalog`.
+pub fn load(file: Option<File>, catalog: &Catalog) -> Result<Loaded, String> {
+    let Some(File { path, text }) = file else {
         return Ok(Loaded::default());
     };
     let shown = path.display().to_string();
-    let text = crate::bounded::read_text(&path, crate::bounded::MAX_CONFIG_FILE, "config file")
-        .map_err(|e| e.to_string())?;
     parse(&text, &shown, catalog).map(|mut l| {
         l.path = Some(path);
         l

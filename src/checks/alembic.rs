@@ -105,28 +105,16 @@ pub fn expected_for(version: &str) -> Option<usize> {
 /// The server's version and where it was read: the API's `api { version }`, else the tag of the
 /// release's graphql image (which runs the migrations).
 async fn server_version(cx: &super::Cx) -> Option<(String, String)> {
-    use super::web;
-    if let Ok((url, _)) = web::api_url(cx).await {
-        let (_, data) = web::graphql(
-            cx,
-            &crate::probes::http::Request::graphql(&url, web::VERSION),
-        )
-        .await;
-        if let Some(v) = data.ok().and_then(|d| {
-            d.get("api")
-                .and_then(|a| a.get("version"))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string)
-        }) {
-            return Some((v, format!("the API at {url}")));
-        }
+    if let Some((url, Some(versions))) = super::web::server_versions(cx).await
+        && let Some(v) = versions.version
+    {
+        return Some((v, format!("the API at {url}")));
     }
     let (k, f) = super::cluster_cx::release(cx).ok()?;
     let pods = k.pods(f).await.ok()?;
-    super::cluster_cx::component_image(pods, "graphql", "graphql").and_then(|image| {
-        let tag = image.rsplit_once(':').map(|(_, t)| t.to_string())?;
-        Some((tag, format!("the graphql image {image}")))
-    })
+    let image = super::cluster_cx::component_image(pods, "graphql", "graphql")?;
+    let tag = super::cluster_cx::image_tag(&image).to_string();
+    Some((tag, format!("the graphql image {image}")))
 }
 
 /// db.schema's word on the revision the database is at.

@@ -85,3 +85,10 @@ pub(super) fn component_image(pods: &[Pod], component: &str, container: &str) ->
         .find(|c| c.name == container)
         .and_then(|c| c.image.clone())
 }
+
+/// An image reference's tag (`prefecthq/server:2022.09.23` → `2022.09.23`; none → `latest`).
+pub(super) fn image_tag(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    last.split_once(':').map(|(_, t)| t).unwrap_or("latest")
+}

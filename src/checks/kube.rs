@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     Cx, Outcome,
-    cluster_cx::{NO_CLUSTER, pod_name, release},
+    cluster_cx::{NO_CLUSTER, image_tag, pod_name, release},
     kube_failed,
     logs::redact_log,
 };
@@ -345,13 +345,6 @@ pub async fn kube_chart_env(cx: std::sync::Arc<Cx>) -> Outcome {
         ))
         .with("empty", evidence)
     }
-}
-
-/// An image reference's tag (`prefecthq/server:2022.09.23` → `2022.09.23`; none → `latest`).
-pub fn image_tag(image: &str) -> &str {
-    let name = image.split('@').next().unwrap_or(image);
-    let last = name.rsplit('/').next().unwrap_or(name);
-    last.split_once(':').map(|(_, t)| t).unwrap_or("latest")
 }
 
 pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {

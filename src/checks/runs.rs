@@ -13,21 +13,33 @@ const MAX_ROWS: i64 = 50;
 /// Late runs: in `Scheduled` more than a minute past their start time (the database's clock).
 const LATE: &str = "state = 'Scheduled' AND scheduled_start_time < now() - interval '1 minute'";
 
-/// A label list as the server stores it: a JSON array of strings; `Err` says what it is instead.
+/// A label list as the server stores it (JSON text): an array of strings; `Err` says what it is
+/// instead.
 pub(super) fn labels(text: &str, what: &str) -> Result<BTreeSet<String>, String> {
-    let bad = || {
-        format!(
-            "{what} holds {}, not a JSON array of strings; the server cannot match it to agents either",
-            crate::untrusted::cap(text, 100)
-        )
-    };
     match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) => items
+        // Said as the server wrote it.
+        Ok(v) => label_list(&v, what).map_err(|_| not_labels(text, what)),
+        Err(_) => Err(not_labels(text, what)),
+    }
+}
+
+/// A label list as the API gives it: an array of strings; `Err` says what it is instead.
+pub(super) fn label_list(v: &Value, what: &str) -> Result<BTreeSet<String>, String> {
+    let bad = || not_labels(&v.to_string(), what);
+    match v {
+        Value::Array(items) => items
             .iter()
             .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
             .collect(),
         _ => Err(bad()),
     }
+}
+
+fn not_labels(text: &str, what: &str) -> String {
+    format!(
+        "{what} holds {}, not a JSON array of strings; the server cannot match it to agents either",
+        crate::untrusted::cap(text, 100)
+    )
 }
 
 fn shown(set: &BTreeSet<String>) -> String {
@@ -218,7 +230,7 @@ async fn from_sql(cx: &Cx) -> Result<Late, Outcome> {
 }
 
 /// Why the late runs are late, from what the server's tables show.
-pub(super) fn judge(late: Late) -> Outcome {
+fn judge(late: Late) -> Outcome {
     let Late {
         count,
         oldest,

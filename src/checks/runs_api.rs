@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     Cx, Outcome,
-    runs::{Agent, Late, labels},
+    runs::{Agent, Late, label_list},
     web,
 };
 use crate::probes::http::Request;
@@ -46,11 +46,6 @@ fn query(before: &str) -> String {
     )
 }
 
-/// A label list as the API gives it: a JSON array of strings.
-fn label_set(v: &Value, what: &str) -> Result<BTreeSet<String>, String> {
-    labels(&v.to_string(), what)
-}
-
 pub(super) async fn from_api(cx: &Cx) -> Result<Late, Outcome> {
     let (url, _) = web::api_url(cx).await?;
     let now = SystemTime::now();
@@ -79,7 +74,7 @@ pub(super) async fn from_api(cx: &Cx) -> Result<Late, Outcome> {
         .unwrap_or(0);
     let mut label_sets: Vec<(BTreeSet<String>, i64)> = Vec::new();
     for r in runs.iter().take(MAX_RUNS) {
-        let set = label_set(&r["labels"], "flow_run.labels").map_err(Outcome::error)?;
+        let set = label_list(&r["labels"], "flow_run.labels").map_err(Outcome::error)?;
         match label_sets.iter_mut().find(|(s, _)| *s == set) {
             Some((_, n)) => *n += 1,
             None => label_sets.push((set, 1)),
@@ -99,7 +94,7 @@ pub(super) async fn from_api(cx: &Cx) -> Result<Late, Outcome> {
             .and_then(|t| seconds_since(t, now));
         agents.push(Agent {
             name: a["name"].as_str().unwrap_or_default().to_string(),
-            labels: label_set(&a["labels"], "agent.labels").map_err(Outcome::error)?,
+            labels: label_list(&a["labels"], "agent.labels").map_err(Outcome::error)?,
             live: idle.is_some_and(|s| s < 120),
             idle,
         });

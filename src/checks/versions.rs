@@ -4,15 +4,14 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     Cx, Outcome,
-    cluster_cx::{component_image, release},
-    db_session, query_failed,
-    web::{self, VERSION},
+    cluster_cx::{component_image, image_tag, release},
+    db_session, query_failed, web,
 };
-use crate::{probes::http::Request, targets::release::Found};
+use crate::targets::release::Found;
 
 /// The numbers a version starts with: `v2.1.1` → [2, 1, 1], `1.4.0-python3.7` → [1, 4, 0],
 /// `0.15.9+12.gabc` → [0, 15, 9]; `latest` → [].
@@ -30,15 +29,6 @@ fn numbers(v: &str) -> Vec<u64> {
         }
     }
     out
-}
-
-/// An image's tag (`hasura/graphql-engine:v2.1.1` → `v2.1.1`), ignoring a registry port.
-fn tag(image: &str) -> &str {
-    let image = image.split('@').next().unwrap_or(image);
-    match image.rsplit_once(':') {
-        Some((_, t)) if !t.contains('/') => t,
-        _ => "latest",
-    }
 }
 
 /// The Hasura image the release's chart was built for: its own default (`hasura.image`), else what
@@ -110,7 +100,7 @@ pub async fn versions_skew(cx: Arc<Cx>) -> Outcome {
             o = o.with("chart_version", f.release.chart_version.as_str());
             if let Some(image) = &running {
                 o = o.with("hasura_image", image.as_str());
-                hasura_major = numbers(tag(image)).first().copied();
+                hasura_major = numbers(image_tag(image)).first().copied();
             }
             match (&running, &expected, hasura_major) {
                 (Some(image), Some((want, chart_image)), Some(have)) if have != *want => {
@@ -137,7 +127,7 @@ pub async fn versions_skew(cx: Arc<Cx>) -> Outcome {
     if let Some((_, image)) = &expected {
         o = o
             .var("hasura_expected", image.as_str())
-            .var("hasura_expected_tag", tag(image));
+            .var("hasura_expected_tag", image_tag(image));
     }
 
     // The database: the catalog's layout and the agents' versions.
@@ -217,22 +207,19 @@ pub async fn versions_skew(cx: Arc<Cx>) -> Outcome {
     }
 
     // The API: the server's Prefect Core.
-    let mut server_core: Option<String> = None;
-    match web::api_url(&cx).await {
-        Ok((url, _)) => {
-            let (_, data) = web::graphql(&cx, &Request::graphql(&url, VERSION)).await;
-            server_core = data.ok().and_then(|d| {
-                d.get("api")
-                    .and_then(|a| a.get("core_version"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            });
-            if server_core.is_none() {
+    let server_core = match web::server_versions(&cx).await {
+        Some((url, versions)) => {
+            let core = versions.and_then(|v| v.core_version);
+            if core.is_none() {
                 unseen.push(format!("the server's Prefect Core (from {url})"));
             }
+            core
         }
-        Err(_) => unseen.push("the API (the server's Prefect Core)".to_string()),
-    }
+        None => {
+            unseen.push("the API (the server's Prefect Core)".to_string());
+            None
+        }
+    };
     o = o.with("server_core", server_core.clone()).with(
         "agents",
         agents
@@ -320,8 +307,11 @@ mod tests {
         assert!(numbers("latest").is_empty());
         assert!(numbers("0.15.9") < numbers("1.4.0"));
         assert!(numbers("1.4.1") > numbers("1.4"));
-        assert_eq!(tag("hasura/graphql-engine:v1.3.3"), "v1.3.3");
-        assert_eq!(tag("registry:5000/hasura/graphql-engine"), "latest");
-        assert_eq!(tag("hasura/graphql-engine:v2.1.1@sha256:abc"), "v2.1.1");
+        assert_eq!(image_tag("hasura/graphql-engine:v1.3.3"), "v1.3.3");
+        assert_eq!(image_tag("registry:5000/hasura/graphql-engine"), "latest");
+        assert_eq!(
+            image_tag("hasura/graphql-engine:v2.1.1@sha256:abc"),
+            "v2.1.1"
+        );
     }
 }

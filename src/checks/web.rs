@@ -18,6 +18,32 @@ use crate::{
 
 pub const HELLO: &str = "query { hello }";
 pub const VERSION: &str = "query { api { version core_version } }";
+
+/// What `query { api { version core_version } }` said; a field the answer lacks is `None`.
+pub struct ServerVersions {
+    pub version: Option<String>,
+    pub core_version: Option<String>,
+}
+
+/// The run's API and its versions: `None` when no API is given; `(url, None)` when it gave no
+/// answer. The request is the one `api.version` sends, so it is sent once per run.
+pub async fn server_versions(cx: &Cx) -> Option<(Url, Option<ServerVersions>)> {
+    let (url, _) = api_url(cx).await.ok()?;
+    let (_, data) = graphql(cx, &Request::graphql(&url, VERSION)).await;
+    let versions = data.ok().map(|d| {
+        let field = |k: &str| {
+            d.get("api")
+                .and_then(|a| a.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        ServerVersions {
+            version: field("version"),
+            core_version: field("core_version"),
+        }
+    });
+    Some((url, versions))
+}
 pub const TENANT: &str = "query { tenant(limit: 1) { id slug } }";
 
 /// What the UI's `/settings.json` held.

@@ -36,7 +36,10 @@ where
             return e.exit_code();
         }
     };
-    let with_user = |flags: &[std::path::PathBuf]| session::assemble(flags, None);
+    // `list` and `explain` show the user checks a run here would have (./.prefect-doctor.toml's too).
+    let with_user = |flags: &[std::path::PathBuf]| {
+        crate::config::read(None).and_then(|file| session::assemble(flags, file.as_ref()))
+    };
     match cli.command {
         Command::List { output, checks } => {
             let catalog = match with_user(&checks) {

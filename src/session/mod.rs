@@ -47,8 +47,8 @@ pub struct Common {
 
 /// The checks of a run: the built-in ones and the user checks of `flags`, the config file's `checks`
 /// and the default folder. `Err`: every problem of the user check files (a usage error).
-pub fn assemble(flags: &[PathBuf], config: Option<&std::path::Path>) -> Result<Checks, String> {
-    let from_config = crate::config::check_paths(config)?;
+pub fn assemble(flags: &[PathBuf], config: Option<&crate::config::File>) -> Result<Checks, String> {
+    let from_config = crate::config::check_paths(config);
     let paths = crate::user_checks::sources(flags, &from_config);
     if paths.is_empty() {
         return Ok(Checks::builtin());
@@ -72,9 +72,11 @@ impl Setup {
     /// Reads the config file and the selection and starts the runtime; `Err` is a usage error.
     pub(crate) fn new(common: &Common, mode: Mode) -> Result<Setup, String> {
         let started = Instant::now();
-        let checks = assemble(&common.checks, common.config.as_deref())?;
+        // The config file is read once: it names user checks, and its ids may be theirs.
+        let file = crate::config::read(common.config.as_deref())?;
+        let checks = assemble(&common.checks, file.as_ref())?;
         let catalog = checks.catalog;
-        let config = crate::config::load(common.config.as_deref(), catalog)?;
+        let config = crate::config::load(file, catalog)?;
         let timeout = common
             .timeout
             .or(config.timeout)

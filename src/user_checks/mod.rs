@@ -247,29 +247,28 @@ fn one_select(sql: &str) -> Result<String, String> {
             n => format!("the query holds {n} statements; give exactly one SELECT"),
         });
     };
+    // A body that reads: a SELECT, a UNION …, VALUES, or a parenthesised query.
+    let reads = |body: &SetExpr| {
+        matches!(
+            body,
+            SetExpr::Select(_)
+                | SetExpr::SetOperation { .. }
+                | SetExpr::Values(_)
+                | SetExpr::Query(_)
+        )
+    };
     // A data-modifying WITH (`WITH d AS (DELETE …) SELECT …`) writes.
     if let Some(with) = &q.with
-        && with.cte_tables.iter().any(|c| {
-            !matches!(
-                *c.query.body,
-                SetExpr::Select(_)
-                    | SetExpr::SetOperation { .. }
-                    | SetExpr::Values(_)
-                    | SetExpr::Query(_)
-            )
-        })
+        && with.cte_tables.iter().any(|c| !reads(&c.query.body))
     {
         return Err(
             "the query's WITH holds a statement that writes: user checks may only read".to_string(),
         );
     }
-    if !matches!(
-        *q.body,
-        SetExpr::Select(_) | SetExpr::SetOperation { .. } | SetExpr::Values(_) | SetExpr::Query(_)
-    ) {
+    if !reads(&q.body) {
         return Err("the query is not a SELECT: user checks may only read".to_string());
     }
-    if q.locks.iter().len() > 0 {
+    if !q.locks.is_empty() {
         return Err(
             "the query locks rows (FOR UPDATE/SHARE): user checks may only read".to_string(),
         );
@@ -288,8 +287,8 @@ fn valid_id(id: &str) -> bool {
     matches!(id.split_once('.'), Some((a, n)) if ok(a) && ok(n) && !n.contains('.'))
 }
 
-/// Parses and validates one file: `taken` are the user ids loaded before it, `all_ids` every user
-/// file's id (a check may require any other).
+/// Parses and validates one file (the unit tests' way in).
+#[cfg(test)]
 fn load_one(
     file: &str,
     text: &str,
@@ -297,13 +296,30 @@ fn load_one(
     taken: &BTreeSet<String>,
     all_ids: &BTreeSet<String>,
 ) -> Result<UserCheck, String> {
-    let f: File = toml::from_str(text).map_err(|e| {
+    validate(file, text, parse(file, text)?, builtin, taken, all_ids)
+}
+
+/// The file as written, or the TOML error at its place.
+fn parse(file: &str, text: &str) -> Result<File, String> {
+    toml::from_str(text).map_err(|e| {
         let at = e
             .span()
             .map(|s| place(file, text, s.start))
             .unwrap_or_else(|| file.to_string());
         format!("{at}: {}", e.message().trim())
-    })?;
+    })
+}
+
+/// Validates one parsed file: `taken` are the user ids loaded before it, `all_ids` every user
+/// file's id (a check may require any other).
+fn validate(
+    file: &str,
+    text: &str,
+    f: File,
+    builtin: &Catalog,
+    taken: &BTreeSet<String>,
+    all_ids: &BTreeSet<String>,
+) -> Result<UserCheck, String> {
     let id = f.id.get_ref().clone();
     if !valid_id(&id) {
         return Err(format!(
@@ -537,20 +553,24 @@ pub fn load(paths: &[PathBuf], builtin: &Catalog) -> Result<Vec<UserCheck>, Vec<
             Err(e) => errors.push(e.to_string()),
         }
     }
-    let ids: Vec<Option<String>> = texts
+    let parsed: Vec<Result<File, String>> = texts.iter().map(|(f, t)| parse(f, t)).collect();
+    // Every file's id may be required by another (a file that does not parse still names its id
+    // for the others); an id is taken by the first file that has it.
+    let all_ids: BTreeSet<String> = parsed
         .iter()
-        .map(|(_, t)| {
-            t.parse::<toml::Table>()
+        .zip(&texts)
+        .filter_map(|(p, (_, text))| match p {
+            Ok(f) => Some(f.id.get_ref().clone()),
+            Err(_) => text
+                .parse::<toml::Table>()
                 .ok()
-                .and_then(|t| t.get("id").and_then(|v| v.as_str()).map(str::to_string))
+                .and_then(|t| t.get("id").and_then(|v| v.as_str()).map(str::to_string)),
         })
         .collect();
-    // Every file's id may be required by another; an id is taken by the first file that has it.
-    let all_ids: BTreeSet<String> = ids.into_iter().flatten().collect();
     let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut loaded: Vec<UserCheck> = Vec::new();
-    for (file, text) in &texts {
-        match load_one(file, text, builtin, &taken, &all_ids) {
+    for (p, (file, text)) in parsed.into_iter().zip(&texts) {
+        match p.and_then(|f| validate(file, text, f, builtin, &taken, &all_ids)) {
             Ok(c) => {
                 taken.insert(c.spec.id.clone());
                 loaded.push(c);
