@@ -15,12 +15,7 @@ const ID: &str = "agent.rbac";
 fn run_on(server: &KubeServer) -> support::Run {
     let kc = server.kubeconfig();
     let run = check(&["--kubeconfig", &kc, "--timeout", "3s", "--only", ID], &[]);
-    for h in server.hits() {
-        assert_eq!(
-            h.method, "GET",
-            "the doctor only reads, never reviews access: {h:?}"
-        );
-    }
+    server.assert_only_gets();
     run
 }
 

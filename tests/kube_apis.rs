@@ -26,9 +26,7 @@ roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: prefect-a
 fn run_on(server: &KubeServer) -> support::Run {
     let kc = server.kubeconfig();
     let run = check(&["--kubeconfig", &kc, "--timeout", "3s", "--only", ID], &[]);
-    for h in server.hits() {
-        assert_eq!(h.method, "GET", "{h:?}");
-    }
+    server.assert_only_gets();
     run
 }
 

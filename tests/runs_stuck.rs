@@ -93,9 +93,7 @@ impl Setup {
             ],
             &[CANARY],
         );
-        for h in server.hits() {
-            assert_eq!(h.method, "GET", "the doctor only reads: {h:?}");
-        }
+        server.assert_only_gets();
         run
     }
 

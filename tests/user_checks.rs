@@ -425,9 +425,7 @@ fn kube_checks_read_the_releases_objects() {
             ],
             &[],
         );
-        for h in server.hits() {
-            assert_eq!(h.method, "GET", "{h:?}");
-        }
+        server.assert_only_gets();
         assert!(
             server.hits().iter().any(|h| h
                 .path

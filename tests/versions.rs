@@ -66,9 +66,7 @@ impl Install {
             &["--kubeconfig", &kc, "--timeout", "3s", "--only", ID],
             &[CANARY],
         );
-        for h in server.hits() {
-            assert_eq!(h.method, "GET", "{h:?}");
-        }
+        server.assert_only_gets();
         run
     }
 }

@@ -404,6 +404,13 @@ impl KubeServer {
     pub fn hits(&self) -> Vec<KubeHit> {
         self.hits.lock().map(|h| h.clone()).unwrap_or_default()
     }
+
+    /// Asserts that every request the server received was a GET: the doctor only reads.
+    pub fn assert_only_gets(&self) {
+        for h in self.hits() {
+            assert_eq!(h.method, "GET", "the doctor only reads: {h:?}");
+        }
+    }
 }
 
 impl Drop for KubeServer {
