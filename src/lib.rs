@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod docs;
 pub mod engine;
+pub mod fix;
 pub mod probes;
 pub mod redact;
 pub mod render;

@@ -299,7 +299,7 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
 }
 
 /// Time zone names PostgreSQL treats as UTC (zero offset, no daylight saving).
-fn is_utc(tz: &str) -> bool {
+pub(crate) fn is_utc(tz: &str) -> bool {
     let tz = tz.to_ascii_lowercase();
     let tz = tz.strip_prefix("etc/").unwrap_or(&tz);
     matches!(

@@ -35,8 +35,10 @@ use futures::future::BoxFuture;
 
 pub use cx::{Absent, Cx, Reach};
 use cx::{db_session, query_failed};
+pub(crate) use db::is_utc;
 pub use outcome::{Outcome, Verdict, kube_failed};
 pub use sql::quote_ident;
+pub(crate) use web::{GraphqlFailure, TENANT, api_url, graphql};
 
 pub type CheckFn = fn(Arc<Cx>) -> BoxFuture<'static, Outcome>;
 

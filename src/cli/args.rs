@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::session::{check::CheckInput, preflight::PreflightInput};
+use crate::session::{check::CheckInput, fix::FixInput, preflight::PreflightInput};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,6 +48,9 @@ pub enum Command {
     Check(Box<CheckCmd>),
     /// Before `helm install`: judge the values, the cluster's prerequisites and an external database.
     Preflight(Box<PreflightCmd>),
+    /// Plan the README's fixes that are a statement or an API call (a dry run), and with --apply make
+    /// them, then check again.
+    Fix(Box<FixCmd>),
     /// List every check (the user checks of --checks and ./.prefect-doctor/checks too).
     List {
         #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
@@ -92,6 +95,19 @@ pub struct PreflightCmd {
     pub input: PreflightInput,
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// `fix`: what the session looks at and may change, and how its report is written.
+#[derive(Args, Debug)]
+pub struct FixCmd {
+    #[command(flatten)]
+    pub input: FixInput,
+    /// Report format.
+    #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+    /// Show the whole check report before the plan.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// How a reporting command writes its report.

@@ -2,6 +2,7 @@
 //! or the catalog's docs, and writes what comes back ([`output`]). Nothing else.
 
 pub mod args;
+mod fix;
 pub mod output;
 
 use clap::Parser;
@@ -85,6 +86,7 @@ where
         Command::Preflight(cmd) => report(&cmd.out, cli.color, |p| {
             session::preflight::run(&cmd.input, p)
         }),
+        Command::Fix(cmd) => fix::run(&cmd, cli.color),
     }
 }
 

@@ -90,6 +90,14 @@ impl Request {
         }
     }
 
+    /// A GraphQL operation with variables (a mutation, as the Prefect client sends it).
+    pub fn graphql_with(url: &Url, query: &str, variables: &Value) -> Request {
+        Request {
+            body: Some(json!({ "query": query, "variables": variables }).to_string()),
+            ..Request::graphql(url, query)
+        }
+    }
+
     /// A CORS preflight, as a browser sends it before a GraphQL `POST` from `origin`.
     pub fn preflight(url: &Url, origin: &str) -> Request {
         Request {

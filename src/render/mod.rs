@@ -1,4 +1,5 @@
 //! Renderers turn a [`Report`](crate::report::Report) into output. They know nothing about checks.
+pub mod fix;
 pub mod json;
 pub mod junit;
 pub mod sarif;

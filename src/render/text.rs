@@ -12,7 +12,7 @@ use crate::{
     report::{CheckResult, Report, Status},
 };
 
-fn styled(s: &str, status: Status) -> ColoredString {
+pub(crate) fn styled(s: &str, status: Status) -> ColoredString {
     match status {
         Status::Pass => s.green(),
         Status::Warn => s.yellow(),
@@ -32,7 +32,7 @@ pub fn marker(s: Status) -> &'static str {
     }
 }
 
-fn indent(text: &str, by: usize) -> String {
+pub(crate) fn indent(text: &str, by: usize) -> String {
     let pad = " ".repeat(by);
     text.lines()
         .map(|l| {

@@ -10,8 +10,8 @@ use crate::{
     probes::{
         http::{HttpOptions, HttpProbe},
         kube::KubeOptions,
-        pg_target::ProcessEnv,
-        postgres::{NetDialer, PgProbe},
+        pg_target::{DbTarget, ProcessEnv},
+        postgres::{Dialer, NetDialer, PgProbe},
         prefect_config::PrefectConfig,
     },
     report::{Report, Target},
@@ -77,6 +77,95 @@ pub fn run(
     args: &CheckInput,
     progress: &dyn Progress,
 ) -> Result<(Report, &'static Catalog), String> {
+    let prepared = prepare(args)?;
+    let catalog = prepared.setup.checks.catalog;
+    let Prepared {
+        setup,
+        factory,
+        targets,
+        notices,
+        release,
+    } = prepared;
+    let (results, elapsed) = setup.run_checks(&|| factory.make(), args.wait, progress);
+    let mut report =
+        Report::new("check", targets, results, args.common.strict, elapsed).with_notices(notices);
+    report.release = release;
+    Ok((report, catalog))
+}
+
+/// A `check` run made ready: its targets found, nothing checked yet. `fix` runs it, plans from its
+/// results and checks again with a fresh context.
+pub(crate) struct Prepared {
+    pub(crate) setup: Setup,
+    pub(crate) factory: CxFactory,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) notices: Vec<String>,
+    pub(crate) release: Option<crate::report::Release>,
+}
+
+/// Makes a fresh check context (new connections) for every round: `--wait` and `fix`'s re-check.
+pub(crate) struct CxFactory {
+    pub(crate) db: Option<DbTarget>,
+    pub(crate) db_dialer: Option<Arc<dyn Dialer>>,
+    unreached: crate::targets::reach::Unreached,
+    api: Option<crate::targets::ApiTarget>,
+    ui: Option<crate::targets::UiTarget>,
+    prefect: PrefectConfig,
+    pub(crate) hasura_user: String,
+    pub(crate) vars: BTreeMap<String, String>,
+    discovery: Option<(
+        crate::probes::kube::KubeProbe,
+        Arc<crate::targets::release::Discovery>,
+    )>,
+    explicit_kube: bool,
+    db_size_warning: u64,
+    pub(crate) timeout: Duration,
+    http: HttpOptions,
+}
+
+impl CxFactory {
+    pub(crate) fn make(&self) -> Arc<Cx> {
+        Arc::new(Cx {
+            pg: Reach::of(
+                self.db.clone().map(|t| self.pg_probe(t)),
+                self.unreached.database.clone(),
+            ),
+            http: HttpProbe::new(self.http.clone()),
+            api: Reach::of(self.api.clone(), self.unreached.api.clone()),
+            ui: Reach::of(self.ui.clone(), self.unreached.ui.clone()),
+            prefect: self.prefect.clone(),
+            hasura_user: self.hasura_user.clone(),
+            vars: self.vars.clone(),
+            kube: Reach::given(self.discovery.as_ref().map(|(probe, d)| {
+                Arc::new(crate::checks::cluster_cx::KubeCx::new(
+                    probe.fresh(),
+                    d.clone(),
+                    self.explicit_kube,
+                ))
+            })),
+            values: Reach::given(None),
+            db_size_warning: self.db_size_warning,
+            timeout: self.timeout,
+            cluster: Reach::given(None),
+        })
+    }
+
+    /// A probe of `target` dialled as the app's database is (through the release's port-forward
+    /// when the database is the one the release's forward reaches).
+    pub(crate) fn pg_probe(&self, target: DbTarget) -> PgProbe {
+        let same_place = self
+            .db
+            .as_ref()
+            .is_some_and(|db| db.host == target.host && db.port == target.port);
+        match &self.db_dialer {
+            Some(d) if same_place => PgProbe::new(target, Box::new(d.clone()), self.timeout),
+            _ => PgProbe::new(target, Box::new(NetDialer), self.timeout),
+        }
+    }
+}
+
+/// Finds what `check` looks at; `Err` is a usage error.
+pub(crate) fn prepare(args: &CheckInput) -> Result<Prepared, String> {
     let setup = Setup::new(&args.common, Mode::Check)?;
     let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
     let prefect = PrefectConfig::load(&ProcessEnv);
@@ -229,47 +318,33 @@ pub fn run(
     let discovery = kube
         .as_ref()
         .map(|k| (k.probe.clone(), k.discovery.clone()));
-    // A fresh set of probes for every round (`--wait` re-runs with new connections).
     let db_size_warning = config
         .db_size_warning
         .unwrap_or(crate::config::DEFAULT_DB_SIZE_WARNING);
-    let make_cx = || {
-        Arc::new(Cx {
-            pg: Reach::of(
-                found.db.clone().map(|t| match &db_dialer {
-                    Some(d) => PgProbe::new(t, Box::new(d.clone()), timeout),
-                    None => PgProbe::new(t, Box::new(NetDialer), timeout),
-                }),
-                unreached.database.clone(),
-            ),
-            http: HttpProbe::new(HttpOptions {
-                timeout,
-                insecure: args.insecure,
-                resolve: args.resolve.clone(),
-            }),
-            api: Reach::of(found.api.clone(), unreached.api.clone()),
-            ui: Reach::of(found.ui.clone(), unreached.ui.clone()),
-            prefect: prefect.clone(),
-            hasura_user: hasura_user.clone(),
-            vars: vars.clone(),
-            kube: Reach::given(discovery.as_ref().map(|(probe, d)| {
-                Arc::new(crate::checks::cluster_cx::KubeCx::new(
-                    probe.fresh(),
-                    d.clone(),
-                    explicit_kube,
-                ))
-            })),
-            values: Reach::given(None),
-            db_size_warning,
+    let factory = CxFactory {
+        db: found.db.clone(),
+        db_dialer,
+        unreached,
+        api: found.api.clone(),
+        ui: found.ui.clone(),
+        prefect,
+        hasura_user,
+        vars,
+        discovery,
+        explicit_kube,
+        db_size_warning,
+        timeout,
+        http: HttpOptions {
             timeout,
-            cluster: Reach::given(None),
-        })
+            insecure: args.insecure,
+            resolve: args.resolve.clone(),
+        },
     };
-
-    let catalog = setup.checks.catalog;
-    let (results, elapsed) = setup.run_checks(&make_cx, args.wait, progress);
-    let mut report =
-        Report::new("check", targets, results, args.common.strict, elapsed).with_notices(notices);
-    report.release = release;
-    Ok((report, catalog))
+    Ok(Prepared {
+        setup,
+        factory,
+        targets,
+        notices,
+        release,
+    })
 }

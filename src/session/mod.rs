@@ -3,6 +3,7 @@
 //! and `preflight.rs` each build their context, and [`Setup`] runs it through the engine.
 
 pub mod check;
+pub mod fix;
 pub mod preflight;
 
 use std::{
@@ -119,19 +120,42 @@ impl Setup {
         wait: Option<Duration>,
         progress: &dyn Progress,
     ) -> (Vec<CheckResult>, u64) {
+        let results = self.run_some(None, make_cx, wait, progress);
+        self.finish(results)
+    }
+
+    /// Runs the selected checks, or only those of them named in `ids`; the runtime stays up.
+    pub(crate) fn run_some(
+        &self,
+        ids: Option<&[&str]>,
+        make_cx: &(dyn Fn() -> Arc<Cx> + Sync),
+        wait: Option<Duration>,
+        progress: &dyn Progress,
+    ) -> Vec<CheckResult> {
         let opts = RunOptions {
             timeout: self.timeout,
             severity_overrides: self.config.severity.clone(),
         };
-        let catalog = self.checks.catalog;
-        let results = self.runtime.block_on(engine::rounds::run_rounds(
+        let selected: Vec<&'static CheckDef> = self
+            .selected
+            .iter()
+            .copied()
+            .filter(|d| ids.is_none_or(|ids| ids.contains(&d.id)))
+            .collect();
+        self.runtime.block_on(engine::rounds::run_rounds(
             self.checks,
-            &self.selected,
+            &selected,
             &opts,
             make_cx,
             wait,
             progress,
-        ));
+        ))
+    }
+
+    /// Ends the run: stops the runtime and adds the config file's skips to `results`; returns them
+    /// and the run's wall time in milliseconds.
+    pub(crate) fn finish(self, results: Vec<CheckResult>) -> (Vec<CheckResult>, u64) {
+        let catalog = self.checks.catalog;
         // Do not wait for stuck name lookups or connections: everything needed is in `results`.
         self.runtime.shutdown_background();
         let results =

@@ -242,6 +242,11 @@ pub struct Apollo {
     pub flow_runs: Vec<Value>,
     /// Rows of Hasura's `agent` (`name`, `labels`, `last_queried`).
     pub agents: Vec<Value>,
+    /// Tenant slugs made by `create_tenant` mutations since the server started (listed after
+    /// `tenants`).
+    pub created: Arc<Mutex<Vec<String>>>,
+    /// The error Apollo answers `create_tenant` with, instead of creating it.
+    pub refuse_create: Option<&'static str>,
 }
 
 /// A Hasura timestamp (`2026-12-04T16:10:00.123456+00:00`, or `…Z`).
@@ -289,6 +294,8 @@ impl Default for Apollo {
             core_version: "1.4.0",
             flow_runs: Vec::new(),
             agents: Vec::new(),
+            created: Arc::default(),
+            refuse_create: None,
         }
     }
 }
@@ -316,6 +323,34 @@ fn validation_error(field: &str) -> Reply {
 }
 
 impl Apollo {
+    /// `create_tenant(input: $input)` as Prefect Server's graphql service answers it: a tenant with
+    /// the slug, unless one exists (Hasura's uniqueness violation) or the test refuses it.
+    fn create_tenant(&self, hit: &Hit) -> Reply {
+        let body: Value = serde_json::from_str(&hit.body).unwrap_or_default();
+        let input = &body["variables"]["input"];
+        let (Some(_name), Some(slug)) = (input["name"].as_str(), input["slug"].as_str()) else {
+            return Reply::json(
+                200,
+                &json!({"errors": [{"message": "Variable \"$input\" of required type \"create_tenant_input!\" was not provided.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}),
+            );
+        };
+        let refusal = self.refuse_create.map(str::to_string).or_else(|| {
+            (self.tenants.contains(&slug) || self.created.lock().unwrap().iter().any(|s| s == slug))
+                .then(|| "Uniqueness violation.".to_string())
+        });
+        if let Some(message) = refusal {
+            return Reply::json(
+                200,
+                &json!({"errors": [{"message": message, "locations": [{"line": 1, "column": 41}], "path": ["create_tenant"], "extensions": {"code": "INTERNAL_SERVER_ERROR"}}], "data": null}),
+            );
+        }
+        self.created.lock().unwrap().push(slug.to_string());
+        Reply::json(
+            200,
+            &json!({"data": {"create_tenant": {"id": "5f0d6c2e-7d3b-4b8e-9f61-2a4c8e1b7d90"}}}),
+        )
+    }
+
     /// Answers as Apollo Server 2 (apollo-server-express with `cors: true`) does.
     pub fn answer(&self, hit: &Hit) -> Reply {
         let path = hit.path.split('?').next().unwrap_or("");
@@ -350,7 +385,9 @@ impl Apollo {
                         &json!({"errors": [{"message": "POST body missing. Did you forget use body-parser middleware?"}]}),
                     );
                 };
-                if query.contains("flow_run_aggregate") {
+                if query.contains("create_tenant") {
+                    self.create_tenant(hit)
+                } else if query.contains("flow_run_aggregate") {
                     Reply::json(200, &self.late_runs(&query))
                 } else if query.contains("hello") {
                     Reply::json(200, &json!({"data": {"hello": "👋"}}))
@@ -360,9 +397,12 @@ impl Apollo {
                         &json!({"data": {"api": {"version": self.version, "core_version": self.core_version}}}),
                     )
                 } else if query.contains("tenant") {
+                    let created = self.created.lock().unwrap().clone();
                     let list: Vec<Value> = self
                         .tenants
                         .iter()
+                        .map(|s| s.to_string())
+                        .chain(created)
                         .map(|s| json!({"id": "8b6a3f3e-2f1c-4c36-9a55-0c1f3c1d9e11", "slug": s}))
                         .collect();
                     Reply::json(200, &json!({"data": {"tenant": list}}))

@@ -1,0 +1,596 @@
+//! `prefect-doctor fix` against the harness's real PostgreSQL and an in-test Apollo that learns
+//! `create_tenant`: the dry run's plan and its statement log (reads only), every automatic fix
+//! applied and checked again, the journal and its undo statements, a refusal rolled back, `--yes`
+//! without a terminal, and names that need quoting.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use support::{
+    http::Apollo,
+    pg::{PgServer, SUPERUSER_PASSWORD},
+    prefect::{APP_USER, CANARY, Seed, seed},
+    run_once_in,
+};
+
+/// Runs `fix ARGS` once; asserts no secret in its output; returns exit code, stdout and stderr.
+fn fix(args: &[&str]) -> (i32, String, String) {
+    let mut a = vec!["fix", "--color", "never"];
+    a.extend_from_slice(args);
+    let (code, out, err, _) = run_once_in(&BTreeMap::new(), &a);
+    for secret in [CANARY, SUPERUSER_PASSWORD, ADMIN_PASSWORD] {
+        assert!(!out.contains(secret), "{secret} in stdout:\n{out}");
+        assert!(!err.contains(secret), "{secret} in stderr:\n{err}");
+    }
+    (code, out, err)
+}
+
+/// `fix -o json ARGS`: the exit code and the parsed report.
+fn fix_json(args: &[&str]) -> (i32, Value) {
+    let mut a = vec!["-o", "json"];
+    a.extend_from_slice(args);
+    let (code, out, err) = fix(&a);
+    let json: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("fix's JSON does not parse ({e}):\n{out}\nstderr: {err}"));
+    assert_eq!(json["exit_code"].as_i64(), Some(i64::from(code)), "{out}");
+    (code, json)
+}
+
+const ADMIN_PASSWORD: &str = "admin-canary-Zz81-secret";
+
+fn entry<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .find(|e| e["check"] == id)
+        .unwrap_or_else(|| panic!("no plan entry for {id}: {json:#}"))
+}
+
+fn applied<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["applied"]
+        .as_array()
+        .expect("applied")
+        .iter()
+        .find(|e| e["check"] == id)
+        .unwrap_or_else(|| panic!("nothing applied for {id}: {json:#}"))
+}
+
+fn statements(e: &Value) -> Vec<String> {
+    e["steps"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|s| s["statement"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the doctor's own connections sent, from the server's statement log after `from`.
+fn ours(pg: &PgServer, from: usize) -> Vec<String> {
+    pg.log()[from..]
+        .lines()
+        .filter(|l| {
+            l.contains("app=prefect-doctor")
+                && (l.contains("statement: ") || l.contains("execute "))
+        })
+        .map(|l| {
+            let sql = l.split_once(": ").map(|(_, s)| s).unwrap_or("");
+            sql.split_once(": ")
+                .map(|(_, s)| s)
+                .unwrap_or(sql)
+                .trim_start()
+                .to_string()
+        })
+        .collect()
+}
+
+/// An install with every fault `fix` can make right: the extensions gone after the migrations ran,
+/// a time zone that is not UTC, Hasura's catalog owned by a managed database's admin, no tenant.
+fn broken(pg: &PgServer) {
+    seed(
+        pg,
+        &Seed {
+            extensions: false,
+            db_timezone: Some("Europe/Paris".into()),
+            hdb_schema_owner: Some("cloudsqladmin".into()),
+            hdb_function_owner: Some("postgres".into()),
+            tenant: false,
+            ..Seed::healthy("prefect")
+        },
+    );
+}
+
+/// The database's state as the fixes change it.
+fn state(pg: &PgServer) -> (String, String, String, String) {
+    (
+        pg.sql_value(
+            "prefect",
+            "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension \
+             WHERE extname IN ('pgcrypto', 'pg_trgm')",
+        ),
+        pg.sql_value(
+            "prefect",
+            "SELECT coalesce((SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s \
+             JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'prefect' \
+             AND s.setrole = 0), '')",
+        ),
+        pg.sql_value(
+            "prefect",
+            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'hdb_catalog'",
+        ),
+        pg.sql_value(
+            "prefect",
+            "SELECT string_agg(proname || '=' || proowner::regrole::text, ',' ORDER BY proname) \
+             FROM pg_proc WHERE pronamespace = 'hdb_catalog'::regnamespace",
+        ),
+    )
+}
+
+#[test]
+fn dry_run_plans_every_automatic_fix_and_writes_nothing() {
+    let pg = PgServer::start();
+    broken(&pg);
+    let apollo = Apollo {
+        tenants: vec![],
+        ..Apollo::default()
+    };
+    let created = apollo.created.clone();
+    let api = apollo.start();
+    let api_url = format!("http://127.0.0.1:{}/graphql", api.port());
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let before_state = state(&pg);
+    let before = pg.log().len();
+
+    let (code, json) = fix_json(&["--database-url", &url, "--api-url", &api_url]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["mode"], "dry-run");
+    assert!(json.get("applied").is_none(), "a dry run applies nothing");
+
+    let ext = entry(&json, "db.extensions");
+    assert_eq!(ext["action"], "automatic", "{ext:#}");
+    assert_eq!(ext["connection"], "app", "the app user owns the database");
+    assert_eq!(
+        statements(ext),
+        [
+            "CREATE EXTENSION IF NOT EXISTS pgcrypto;",
+            "CREATE EXTENSION IF NOT EXISTS \"pg_trgm\";"
+        ]
+    );
+    let tz = entry(&json, "db.timezone");
+    assert_eq!(tz["action"], "automatic");
+    assert_eq!(tz["connection"], "app");
+    assert_eq!(
+        statements(tz),
+        ["ALTER DATABASE prefect SET timezone TO 'UTC';"]
+    );
+    assert_eq!(
+        tz["steps"][0]["replaces"],
+        "TimeZone Europe/Paris (source: database)"
+    );
+    assert_eq!(
+        tz["steps"][0]["undo"],
+        "ALTER DATABASE prefect SET timezone TO 'Europe/Paris';"
+    );
+    // Handing over the catalog needs its owners or a superuser, and no --admin-url was given.
+    let schema = entry(&json, "hasura.schema-owner");
+    assert_eq!(schema["action"], "blocked", "{schema:#}");
+    assert_eq!(schema["connection"], "admin");
+    assert!(
+        schema["blocked"]
+            .as_str()
+            .unwrap()
+            .contains("pass --admin-url")
+    );
+    assert_eq!(
+        statements(schema),
+        ["ALTER SCHEMA hdb_catalog OWNER TO prefect;"]
+    );
+    let functions = entry(&json, "hasura.function-owner");
+    assert_eq!(functions["action"], "blocked");
+    assert_eq!(
+        statements(functions),
+        [
+            "ALTER FUNCTION hdb_catalog.insert_event_log(schema_name text, table_name text, \
+             trigger_name text, op text, row_data json) OWNER TO prefect;"
+        ]
+    );
+    let tenant = entry(&json, "tenant.exists");
+    assert_eq!(tenant["action"], "automatic");
+    assert_eq!(tenant["connection"], "api");
+    assert_eq!(
+        statements(tenant),
+        ["mutation($input: create_tenant_input!) { create_tenant(input: $input) { id } }"]
+    );
+    assert_eq!(
+        tenant["steps"][0]["variables"],
+        serde_json::json!({"input": {"name": "default", "slug": "default"}})
+    );
+    // The check run the plan came from is in the report whole.
+    assert_eq!(json["report"]["command"], "check");
+
+    // The text plan says the same, and how to apply it.
+    let (text_code, text, _) = fix(&["--database-url", &url, "--api-url", &api_url]);
+    assert_eq!(text_code, 1);
+    for needle in [
+        "prefect-doctor fix (dry run: nothing is changed)",
+        "ALTER DATABASE prefect SET timezone TO 'UTC';",
+        "-- replaces TimeZone Europe/Paris (source: database)",
+        "blocked: needs an owner or a superuser",
+        "variables: {\"input\":{\"name\":\"default\",\"slug\":\"default\"}}",
+        "`fix --apply` makes the changes",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+
+    // Nothing was written: the doctor's statements are reads, the state is as it was, and Apollo
+    // never saw the mutation.
+    let sent = ours(&pg, before);
+    assert!(sent.len() >= 20, "too few statements to prove anything");
+    for sql in &sent {
+        assert!(
+            sql.to_ascii_uppercase().starts_with("SELECT "),
+            "the dry run sent a statement that is not a plain read: {sql}"
+        );
+    }
+    assert_eq!(state(&pg), before_state);
+    assert!(created.lock().unwrap().is_empty());
+    assert!(
+        api.hits().iter().all(|h| !h.body.contains("create_tenant")),
+        "a dry run sends no mutation"
+    );
+}
+
+#[test]
+fn apply_fixes_everything_then_checks_again_and_journals_the_undo() {
+    let pg = PgServer::start();
+    broken(&pg);
+    let apollo = Apollo {
+        tenants: vec![],
+        ..Apollo::default()
+    };
+    let created = apollo.created.clone();
+    let api = apollo.start();
+    let api_url = format!("http://127.0.0.1:{}/graphql", api.port());
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let admin = format!(
+        "postgres://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/?sslmode=disable",
+        pg.port
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("fix.jsonl");
+    let journal_arg = journal.display().to_string();
+    let fixed = [
+        "db.extensions",
+        "db.timezone",
+        "hasura.schema-owner",
+        "hasura.function-owner",
+        "tenant.exists",
+    ];
+    let only: Vec<&str> = fixed.iter().flat_map(|id| ["--only", id]).collect();
+    let args = [
+        &[
+            "--database-url",
+            url.as_str(),
+            "--api-url",
+            &api_url,
+            "--admin-url",
+            &admin,
+            "--apply",
+            "--yes",
+            "--journal",
+            &journal_arg,
+        ][..],
+        &only,
+    ]
+    .concat();
+    let (code, json) = fix_json(&args);
+    assert_eq!(json["mode"], "apply");
+    for id in fixed {
+        let a = applied(&json, id);
+        assert_eq!(a["result"], "fixed", "{id}: {a:#}");
+        assert_eq!(a["state"], "committed");
+        assert_eq!(a["recheck"], "pass");
+    }
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(applied(&json, "db.timezone")["user"], "prefect");
+    assert_eq!(applied(&json, "hasura.schema-owner")["user"], "postgres");
+    assert_eq!(
+        state(&pg),
+        (
+            "pg_trgm,pgcrypto".to_string(),
+            "TimeZone=UTC".to_string(),
+            "prefect".to_string(),
+            "check_violation=prefect,insert_event_log=prefect".to_string()
+        )
+    );
+    assert_eq!(*created.lock().unwrap(), ["default"]);
+
+    // The journal: a line per statement, as whom, what it replaced and how to undo it.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    for l in &lines {
+        assert_eq!(l["result"], "applied", "{l}");
+        assert!(l["time"].as_str().unwrap().ends_with('Z'));
+    }
+    assert!(!text.contains(SUPERUSER_PASSWORD) && !text.contains(CANARY));
+    let schema = lines
+        .iter()
+        .find(|l| l["check"] == "hasura.schema-owner")
+        .unwrap();
+    assert_eq!(schema["connection"], "admin");
+    assert_eq!(schema["user"], "postgres");
+    assert_eq!(schema["replaces"], "owner cloudsqladmin");
+    let tenant = lines
+        .iter()
+        .find(|l| l["check"] == "tenant.exists")
+        .unwrap();
+    assert_eq!(tenant["connection"], "api");
+    assert!(tenant.get("undo").is_none());
+
+    // Every undo, run as written, puts the database back as it was.
+    let undo: Vec<String> = lines
+        .iter()
+        .rev()
+        .filter_map(|l| l["undo"].as_str().map(str::to_string))
+        .collect();
+    pg.sql("prefect", &undo.join("\n"));
+    assert_eq!(
+        state(&pg),
+        (
+            String::new(),
+            "TimeZone=Europe/Paris".to_string(),
+            "cloudsqladmin".to_string(),
+            "check_violation=prefect,insert_event_log=postgres".to_string()
+        )
+    );
+
+    // Applying twice is safe: fix again, then once more with nothing left to do.
+    let (code, _) = fix_json(&args);
+    assert_eq!(code, 0);
+    let (code, json) = fix_json(&args);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["plan"], serde_json::json!([]));
+    assert_eq!(json["applied"], serde_json::json!([]));
+}
+
+#[test]
+fn a_refused_statement_rolls_the_whole_check_back() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            hdb_function_owner: Some("postgres".into()),
+            ..Seed::healthy("prefect")
+        },
+    );
+    // An admin user that may hand over one function (it is a member of its owner) and not the
+    // other (owned by the superuser): the first ALTER succeeds, the second is refused.
+    pg.sql(
+        "prefect",
+        &format!(
+            "CREATE ROLE ownera NOLOGIN;\n\
+             CREATE FUNCTION hdb_catalog.aaa_first(n int) RETURNS int LANGUAGE sql AS 'SELECT 1';\n\
+             ALTER FUNCTION hdb_catalog.aaa_first(int) OWNER TO ownera;\n\
+             CREATE ROLE halfadmin LOGIN PASSWORD '{ADMIN_PASSWORD}' IN ROLE ownera, {APP_USER};\n\
+             GRANT CREATE ON SCHEMA hdb_catalog TO halfadmin;"
+        ),
+    );
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("fix.jsonl");
+    let admin = pg.url("halfadmin", ADMIN_PASSWORD, "prefect");
+    let (code, json) = fix_json(&[
+        "--database-url",
+        &url,
+        "--only",
+        "hasura.function-owner",
+        "--admin-url",
+        &admin,
+        "--apply",
+        "--yes",
+        "--journal",
+        &journal.display().to_string(),
+    ]);
+    assert_eq!(code, 1);
+    let plan = entry(&json, "hasura.function-owner");
+    assert_eq!(statements(plan).len(), 2, "{plan:#}");
+    let a = applied(&json, "hasura.function-owner");
+    assert_eq!(a["state"], "rolled_back", "{a:#}");
+    assert_eq!(a["failed"], 1);
+    assert_eq!(a["result"], "not applied");
+    assert!(
+        a["error"]
+            .as_str()
+            .unwrap()
+            .contains("must be owner of function insert_event_log"),
+        "{a:#}"
+    );
+    assert!(
+        a["hint"]
+            .as_str()
+            .unwrap()
+            .contains("the --admin-url user may not do this either")
+    );
+    // Nothing half-applied: the first function is still its old owner's.
+    assert_eq!(
+        pg.sql_value(
+            "prefect",
+            "SELECT proowner::regrole::text FROM pg_proc WHERE proname = 'aaa_first'"
+        ),
+        "ownera"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["result"], "rolled back");
+    assert!(lines[0].get("error").is_none());
+    assert_eq!(lines[1]["result"], "failed");
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("must be owner")
+    );
+    assert_eq!(lines[1]["user"], "halfadmin");
+
+    // A wrong --admin-url password: a clear result, nothing done, the password nowhere.
+    let wrong = pg.url("postgres", ADMIN_PASSWORD, "prefect");
+    let (code, json) = fix_json(&[
+        "--database-url",
+        &url,
+        "--only",
+        "hasura.function-owner",
+        "--admin-url",
+        &wrong,
+        "--apply",
+        "--yes",
+    ]);
+    assert_eq!(code, 1);
+    let a = applied(&json, "hasura.function-owner");
+    assert_eq!(a["state"], "not_run");
+    assert!(
+        a["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect with --admin-url"),
+        "{a:#}"
+    );
+}
+
+#[test]
+fn apply_without_a_terminal_needs_yes_and_changes_nothing() {
+    let pg = PgServer::start();
+    broken(&pg);
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let before = pg.log().len();
+    let (code, out, err) = fix(&["--database-url", &url, "--apply"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("add --yes"), "{err}");
+    assert!(ours(&pg, before).is_empty(), "nothing at all was sent");
+    // --yes and --journal mean nothing without --apply: a usage error.
+    let (code, _, err) = fix(&["--database-url", &url, "--yes"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn names_that_need_quoting_are_quoted() {
+    let pg = PgServer::start();
+    let user = "Pre fect\"User";
+    let db = "Prefect DB";
+    pg.sql(
+        "postgres",
+        &format!(
+            "CREATE ROLE \"Pre fect\"\"User\" LOGIN PASSWORD '{CANARY}';\n\
+             CREATE ROLE \"Cloud Admin\" NOLOGIN;\n\
+             CREATE DATABASE \"Prefect DB\" OWNER \"Pre fect\"\"User\";\n\
+             ALTER ROLE \"Pre fect\"\"User\" SET timezone TO 'America/New_York';"
+        ),
+    );
+    pg.sql(
+        db,
+        "CREATE SCHEMA hdb_catalog AUTHORIZATION \"Cloud Admin\";\n\
+         CREATE FUNCTION hdb_catalog.\"Odd Name\"(\"some arg\" text) RETURNS int LANGUAGE sql AS 'SELECT 1';\n\
+         ALTER FUNCTION hdb_catalog.\"Odd Name\"(text) OWNER TO \"Cloud Admin\";",
+    );
+    let url = pg.url(user, CANARY, db);
+    let admin = format!(
+        "postgres://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/?sslmode=disable",
+        pg.port
+    );
+    let (code, json) = fix_json(&[
+        "--database-url",
+        &url,
+        "--only",
+        "db.timezone",
+        "--only",
+        "hasura.*",
+        "--admin-url",
+        &admin,
+        "--apply",
+        "--yes",
+    ]);
+    assert_eq!(
+        statements(entry(&json, "db.timezone")),
+        ["ALTER ROLE \"Pre fect\"\"User\" SET timezone TO 'UTC';"]
+    );
+    assert_eq!(
+        statements(entry(&json, "hasura.schema-owner")),
+        ["ALTER SCHEMA hdb_catalog OWNER TO \"Pre fect\"\"User\";"]
+    );
+    assert_eq!(
+        statements(entry(&json, "hasura.function-owner")),
+        [
+            "ALTER FUNCTION hdb_catalog.\"Odd Name\"(\"some arg\" text) OWNER TO \"Pre fect\"\"User\";"
+        ]
+    );
+    for id in [
+        "db.timezone",
+        "hasura.schema-owner",
+        "hasura.function-owner",
+    ] {
+        assert_eq!(applied(&json, id)["result"], "fixed", "{json:#}");
+    }
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(
+        pg.sql_value(
+            db,
+            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'hdb_catalog'"
+        ),
+        "\"Pre fect\"\"User\""
+    );
+}
+
+#[test]
+fn an_apollo_that_refuses_the_mutation_is_reported() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            tenant: false,
+            ..Seed::healthy("prefect")
+        },
+    );
+    let apollo = Apollo {
+        tenants: vec![],
+        refuse_create: Some("permission denied: tenant creation is disabled"),
+        ..Apollo::default()
+    };
+    let api = apollo.start();
+    let api_url = format!("http://127.0.0.1:{}/graphql", api.port());
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let (code, json) = fix_json(&[
+        "--database-url",
+        &url,
+        "--api-url",
+        &api_url,
+        "--only",
+        "tenant.exists",
+        "--apply",
+        "--yes",
+    ]);
+    assert_eq!(code, 1);
+    let a = applied(&json, "tenant.exists");
+    assert_eq!(a["result"], "not applied", "{a:#}");
+    assert!(
+        a["error"]
+            .as_str()
+            .unwrap()
+            .contains("tenant creation is disabled")
+    );
+    assert!(a["hint"].as_str().unwrap().contains("create-tenant"));
+    // And never an INSERT: the table is untouched.
+    assert_eq!(
+        pg.sql_value("prefect", "SELECT count(*) FROM public.tenant"),
+        "0"
+    );
+}
