@@ -51,6 +51,10 @@ pub struct CheckSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fixes: BTreeMap<String, String>,
     pub docs: String,
+    /// What `prefect-doctor fix --apply` does about a finding of this check, when it can (the
+    /// statements are in `src/fix/`, by the same name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic: Option<String>,
     /// Where a user check was read from (`None`: built in).
     #[serde(skip_deserializing, default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,

@@ -68,6 +68,13 @@ pub fn checks_markdown(catalog: &Catalog) -> String {
                     fix.trim()
                 );
             }
+            if let Some(auto) = &s.automatic {
+                let _ = write!(
+                    out,
+                    "\n**Automatic fix** ([`prefect-doctor fix --apply`](fix.md)). {}\n",
+                    auto.trim()
+                );
+            }
         }
     }
     out
@@ -204,6 +211,13 @@ pub fn explain_text(spec: &CheckSpec) -> String {
             "\n{}\n{}\n",
             h(&format!("Fix when the cause is {name}")),
             block(fix)
+        ));
+    }
+    if let Some(auto) = &spec.automatic {
+        out.push_str(&format!(
+            "\n{}\n{}\n",
+            h("Automatic fix (prefect-doctor fix --apply)"),
+            block(auto)
         ));
     }
     out.push_str(&format!("\n{}\n  {}\n", h("Docs"), spec.docs));

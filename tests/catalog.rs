@@ -143,3 +143,22 @@ fn every_fix_variant_the_code_names_is_in_the_catalog() {
     }
     assert!(asked > 20, "the scan found only {asked} fix variants");
 }
+
+#[test]
+fn automatic_fixes_and_their_words_agree() {
+    let catalog = Catalog::builtin();
+    for spec in catalog.entries() {
+        assert_eq!(
+            spec.automatic.is_some(),
+            prefect_doctor::fix::is_automatic(&spec.id),
+            "checks/{}.toml says `automatic` and src/fix/ must agree",
+            spec.id
+        );
+    }
+    for (id, _) in prefect_doctor::fix::FIXERS {
+        assert!(
+            catalog.get(id).is_some(),
+            "src/fix/ plans a fix for {id}, which is no check"
+        );
+    }
+}

@@ -38,6 +38,21 @@ fn fix_json(args: &[&str]) -> (i32, Value) {
     (code, json)
 }
 
+/// What differs between runs: ports, versions, timings.
+fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+        (
+            r"PostgreSQL \d+\.\d+[^ ,\n\x22]*( \([^)]*\))?",
+            "PostgreSQL [version]",
+        ),
+        (r"in \d+ ms", "in [n] ms"),
+        (r"(pgcrypto|pg_trgm) [0-9.]+", "$1 [v]"),
+        (r"\d+ of the (\d+) connections", "[n] of the $1 connections"),
+        (r"are in use \(\d+%\)", "are in use ([p]%)"),
+    ]
+}
+
 const ADMIN_PASSWORD: &str = "admin-canary-Zz81-secret";
 
 fn entry<'a>(json: &'a Value, id: &str) -> &'a Value {
@@ -183,7 +198,7 @@ fn dry_run_plans_every_automatic_fix_and_writes_nothing() {
         schema["blocked"]
             .as_str()
             .unwrap()
-            .contains("pass --admin-url")
+            .contains("Pass --admin-url")
     );
     assert_eq!(
         statements(schema),
@@ -219,12 +234,15 @@ fn dry_run_plans_every_automatic_fix_and_writes_nothing() {
         "prefect-doctor fix (dry run: nothing is changed)",
         "ALTER DATABASE prefect SET timezone TO 'UTC';",
         "-- replaces TimeZone Europe/Paris (source: database)",
-        "blocked: needs an owner or a superuser",
+        "Pass --admin-url (an owner or a superuser)",
         "variables: {\"input\":{\"name\":\"default\",\"slug\":\"default\"}}",
         "`fix --apply` makes the changes",
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("fix_dry_run_text", text);
+    });
 
     // Nothing was written: the doctor's statements are reads, the state is as it was, and Apollo
     // never saw the mutation.
@@ -442,6 +460,21 @@ fn a_refused_statement_rolls_the_whole_check_back() {
             .contains("must be owner")
     );
     assert_eq!(lines[1]["user"], "halfadmin");
+    // The text report of the same: the plan, then what became of it.
+    let (code, text, _) = fix(&[
+        "--database-url",
+        &url,
+        "--only",
+        "hasura.function-owner",
+        "--admin-url",
+        &admin,
+        "--apply",
+        "--yes",
+    ]);
+    assert_eq!(code, 1);
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("fix_rolled_back_text", text);
+    });
 
     // A wrong --admin-url password: a clear result, nothing done, the password nowhere.
     let wrong = pg.url("postgres", ADMIN_PASSWORD, "prefect");

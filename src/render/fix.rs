@@ -136,8 +136,16 @@ fn entry(out: &mut String, e: &Entry) {
             Some(f) => {
                 let _ = writeln!(out, "      not automatic:\n{}", indent(f, 8));
             }
+            None if e.status == Status::Error => {
+                let _ = writeln!(
+                    out,
+                    "      not automatic: the check could not judge (`prefect-doctor explain {}` \
+                     says what it needs)",
+                    e.check
+                );
+            }
             None => {
-                let _ = writeln!(out, "      not automatic (see the check's report with -v)");
+                let _ = writeln!(out, "      not automatic (the check's report: -v)");
             }
         },
     }

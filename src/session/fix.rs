@@ -237,8 +237,8 @@ async fn entry(r: &crate::report::CheckResult, cx: &crate::checks::Cx, admin: bo
         Some(Ok(Planned { conn, why, steps })) => {
             let blocked = (conn == Conn::Admin && !admin).then(|| {
                 format!(
-                    "needs an owner or a superuser ({why}): pass --admin-url, or run the \
-                     statements as such a user"
+                    "{why}. Pass --admin-url (an owner or a superuser), or run the statements \
+                     as such a user"
                 )
             });
             Entry {

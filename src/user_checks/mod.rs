@@ -469,6 +469,7 @@ fn validate(
         fix: f.fix,
         fixes: Default::default(),
         docs: f.docs,
+        automatic: None,
         source: Some(file.to_string()),
     };
     Ok(UserCheck {
