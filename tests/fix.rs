@@ -627,3 +627,384 @@ fn an_apollo_that_refuses_the_mutation_is_reported() {
         "0"
     );
 }
+
+/// Runs `fix ARGS` with a terminal as its stdin, stdout and stderr; answers the question with
+/// `answer` once it is asked. Returns the exit code and everything the terminal showed.
+fn on_terminal(args: &[&str], answer: &str) -> (i32, String) {
+    use std::{
+        io::{Read, Write},
+        process::Stdio,
+        sync::mpsc,
+        time::{Duration, Instant},
+    };
+    let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("prefect-doctor"));
+    cmd.env_clear()
+        .env("HOME", "/nonexistent")
+        .env("PATH", "/nonexistent")
+        .args(["fix", "--color", "never"])
+        .args(args);
+    for stdio in 0..3 {
+        let fd = pty.slave.try_clone().expect("dup");
+        match stdio {
+            0 => cmd.stdin(Stdio::from(fd)),
+            1 => cmd.stdout(Stdio::from(fd)),
+            _ => cmd.stderr(Stdio::from(fd)),
+        };
+    }
+    let mut child = cmd.spawn().expect("start prefect-doctor");
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().expect("dup");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // EIO once the child has exited and no one holds the terminal.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let mut answered = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(bytes) => seen.extend(bytes),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if !answered && String::from_utf8_lossy(&seen).contains("[y/N] ") {
+            master.write_all(answer.as_bytes()).expect("answer");
+            answered = true;
+        }
+        if let Ok(Some(_)) = child.try_wait()
+            && rx.try_recv().is_err()
+        {
+            // Give the reader a moment for the last bytes.
+            std::thread::sleep(Duration::from_millis(200));
+            while let Ok(b) = rx.try_recv() {
+                seen.extend(b);
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fix on a terminal did not finish"
+        );
+    }
+    let code = child.wait().expect("exit").code().unwrap_or(-1);
+    let shown = String::from_utf8_lossy(&seen).replace("\r\n", "\n");
+    for secret in [CANARY, SUPERUSER_PASSWORD] {
+        assert!(
+            !shown.contains(secret),
+            "{secret} on the terminal:\n{shown}"
+        );
+    }
+    (code, shown)
+}
+
+#[test]
+fn on_a_terminal_it_shows_the_plan_and_asks_first() {
+    let pg = PgServer::start();
+    broken(&pg);
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let args = ["--database-url", url.as_str(), "--only", "db.*", "--apply"];
+    let before = state(&pg);
+
+    // No: nothing changes.
+    let (code, shown) = on_terminal(&args, "n\n");
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("Apply 3 changes? [y/N] "), "{shown}");
+    assert!(shown.contains("ALTER DATABASE prefect SET timezone TO 'UTC';"));
+    assert!(shown.contains("Nothing was applied."), "{shown}");
+    assert_eq!(state(&pg), before);
+
+    // Yes: applied and checked again; the plan is shown once, before the question.
+    let (code, shown) = on_terminal(&args, "y\n");
+    assert_eq!(shown.matches("\nPlan\n").count(), 1, "{shown}");
+    assert!(shown.contains("db.timezone  fixed as prefect"), "{shown}");
+    assert!(shown.contains("db.extensions  fixed as prefect"), "{shown}");
+    assert_eq!(code, 0, "{shown}");
+    assert_eq!(state(&pg).1, "TimeZone=UTC");
+}
+
+#[test]
+fn a_lock_held_elsewhere_costs_one_deadline_and_changes_nothing() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            hdb_function_owner: Some("postgres".into()),
+            hdb_schema_owner: Some("cloudsqladmin".into()),
+            ..Seed::healthy("prefect")
+        },
+    );
+    // Another session (a Hasura migrating, say) has changed the function and not committed: the
+    // fix's ALTER waits for that row, and no longer than the deadline.
+    let mut locker = hold_the_function(&pg);
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let admin = format!(
+        "postgres://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/?sslmode=disable",
+        pg.port
+    );
+    let (code, json) = fix_json(&[
+        "--database-url",
+        &url,
+        "--only",
+        "hasura.*",
+        "--admin-url",
+        &admin,
+        "--timeout",
+        "1s",
+        "--apply",
+        "--yes",
+    ]);
+    let _ = locker.kill();
+    let _ = locker.wait();
+    assert_eq!(code, 1);
+    // The schema's fix is its own transaction: it went through.
+    assert_eq!(applied(&json, "hasura.schema-owner")["result"], "fixed");
+    let a = applied(&json, "hasura.function-owner");
+    assert_eq!(a["state"], "rolled_back", "{a:#}");
+    assert!(
+        a["error"].as_str().unwrap().contains("lock timeout"),
+        "{a:#}"
+    );
+    assert!(
+        a["hint"]
+            .as_str()
+            .unwrap()
+            .contains("another session holds")
+    );
+    assert_eq!(
+        pg.sql_value(
+            "prefect",
+            "SELECT proowner::regrole::text FROM pg_proc WHERE proname = 'insert_event_log'"
+        ),
+        "postgres",
+        "the locker's change was rolled back when it was killed, and the fix's never happened"
+    );
+}
+
+#[test]
+fn extensions_need_the_admin_when_the_app_user_may_not_create_them() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            extensions: false,
+            app_owns_db: false,
+            ..Seed::healthy("prefect")
+        },
+    );
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let (code, json) = fix_json(&["--database-url", &url, "--only", "db.extensions"]);
+    assert_eq!(code, 1);
+    let e = entry(&json, "db.extensions");
+    assert_eq!(e["action"], "blocked", "{e:#}");
+    assert_eq!(e["connection"], "admin");
+    assert!(
+        e["connection_why"]
+            .as_str()
+            .unwrap()
+            .contains("lacks CREATE on database"),
+        "{e:#}"
+    );
+    let admin = pg.url("postgres", SUPERUSER_PASSWORD, "prefect");
+    let (code, json) = fix_json(&[
+        "--database-url",
+        &url,
+        "--only",
+        "db.extensions",
+        "--admin-url",
+        &admin,
+        "--apply",
+        "--yes",
+    ]);
+    assert_eq!(applied(&json, "db.extensions")["user"], "postgres");
+    assert_eq!(applied(&json, "db.extensions")["result"], "fixed");
+    assert_eq!(code, 0, "{json:#}");
+}
+
+#[test]
+fn a_time_zone_set_on_the_user_in_the_database_is_set_there() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    pg.sql(
+        "postgres",
+        &format!("ALTER ROLE {APP_USER} IN DATABASE prefect SET timezone TO 'Asia/Tokyo';"),
+    );
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let (code, json) = fix_json(&[
+        "--database-url",
+        &url,
+        "--only",
+        "db.timezone",
+        "--apply",
+        "--yes",
+    ]);
+    let e = entry(&json, "db.timezone");
+    assert_eq!(
+        statements(e),
+        ["ALTER ROLE prefect IN DATABASE prefect SET timezone TO 'UTC';"]
+    );
+    assert_eq!(
+        e["steps"][0]["undo"],
+        "ALTER ROLE prefect IN DATABASE prefect SET timezone TO 'Asia/Tokyo';"
+    );
+    assert_eq!(applied(&json, "db.timezone")["result"], "fixed");
+    assert_eq!(code, 0, "{json:#}");
+}
+
+#[test]
+fn without_an_api_the_tenant_is_not_created_behind_its_back() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            tenant: false,
+            ..Seed::healthy("prefect")
+        },
+    );
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    // The API is down: the tenant check reads the database, and the fix cannot be made.
+    let dead = "http://127.0.0.1:9/graphql";
+    let (code, json) = fix_json(&[
+        "--database-url",
+        &url,
+        "--api-url",
+        dead,
+        "--only",
+        "tenant.exists",
+        "--timeout",
+        "1s",
+        "--apply",
+        "--yes",
+    ]);
+    assert_eq!(code, 1);
+    let e = entry(&json, "tenant.exists");
+    assert_eq!(e["action"], "blocked", "{e:#}");
+    assert!(
+        e["blocked"]
+            .as_str()
+            .unwrap()
+            .contains("a tenant is created through the API"),
+        "{e:#}"
+    );
+    assert!(e["fix"].as_str().unwrap().contains("create-tenant"));
+    assert_eq!(json["applied"], serde_json::json!([]));
+}
+
+/// Starts a session that changes hdb_catalog.insert_event_log and does not commit for a minute;
+/// returns once it holds the row.
+fn hold_the_function(pg: &PgServer) -> std::process::Child {
+    let locker = std::process::Command::new(support::pg::bin_dir().join("psql"))
+        .args(["-X", "-q", "-h", "127.0.0.1", "-p", &pg.port.to_string()])
+        .args(["-U", "postgres", "-d", "prefect", "-c"])
+        .arg(
+            "BEGIN; ALTER FUNCTION hdb_catalog.insert_event_log(text, text, text, text, json) \
+             OWNER TO cloudsqladmin; SELECT pg_sleep(60);",
+        )
+        .env("PGPASSWORD", SUPERUSER_PASSWORD)
+        .env("PGAPPNAME", "locker")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start psql");
+    wait_for(
+        pg,
+        "application_name = 'locker' AND query LIKE '%pg_sleep%' AND state = 'active'",
+    );
+    locker
+}
+
+/// Waits (30 s at the most) until a session matching `filter` is in pg_stat_activity.
+fn wait_for(pg: &PgServer, filter: &str) {
+    let started = std::time::Instant::now();
+    while pg.sql_value(
+        "postgres",
+        &format!("SELECT count(*) > 0 FROM pg_stat_activity WHERE {filter}"),
+    ) != "t"
+    {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no session where {filter}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_database_going_away_mid_plan_is_a_clear_result() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            hdb_function_owner: Some("postgres".into()),
+            hdb_schema_owner: Some("cloudsqladmin".into()),
+            ..Seed::healthy("prefect")
+        },
+    );
+    let mut locker = hold_the_function(&pg);
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let admin = format!(
+        "postgres://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/?sslmode=disable",
+        pg.port
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("fix.jsonl");
+    let run = {
+        let journal = journal.display().to_string();
+        std::thread::spawn(move || {
+            fix_json(&[
+                "--database-url",
+                &url,
+                "--only",
+                "hasura.*",
+                "--admin-url",
+                &admin,
+                "--timeout",
+                "20s",
+                "--apply",
+                "--yes",
+                "--journal",
+                &journal,
+            ])
+        })
+    };
+    // The fix's ALTER FUNCTION waits for the locker; then its connection is cut.
+    wait_for(
+        &pg,
+        "application_name = 'prefect-doctor' AND wait_event_type = 'Lock'",
+    );
+    pg.sql(
+        "postgres",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'prefect-doctor' AND wait_event_type = 'Lock';",
+    );
+    let (code, json) = run.join().expect("the fix run");
+    let _ = locker.kill();
+    let _ = locker.wait();
+    assert_eq!(code, 1);
+    assert_eq!(applied(&json, "hasura.schema-owner")["result"], "fixed");
+    let a = applied(&json, "hasura.function-owner");
+    assert_eq!(a["result"], "not applied", "{a:#}");
+    assert!(
+        a["error"]
+            .as_str()
+            .unwrap()
+            .contains("terminating connection"),
+        "{a:#}"
+    );
+    assert_eq!(
+        pg.sql_value(
+            "prefect",
+            "SELECT proowner::regrole::text FROM pg_proc WHERE proname = 'insert_event_log'"
+        ),
+        "postgres"
+    );
+    let journal = std::fs::read_to_string(&journal).unwrap();
+    assert!(journal.contains("\"result\":\"failed\""), "{journal}");
+}

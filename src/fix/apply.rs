@@ -59,13 +59,16 @@ async fn within<T>(
 /// `lock_timeout` bound each statement (a lock held by a running Hasura is waited for no longer
 /// than the deadline), and the client gives up a little later.
 pub async fn sql(session: &PgSession, steps: &[Step], timeout: Duration) -> Applied {
+    // A lock wait is said as such: its limit comes first, the statement's a little later, the
+    // client's last.
     let ms = timeout.as_millis().clamp(1, 600_000);
+    let statement_ms = ms + crate::engine::GRACE.as_millis() / 2;
     let client_deadline = timeout + crate::engine::GRACE;
     let c = &session.client;
     if let Err(error) = within(
         client_deadline,
         c.batch_execute(&format!(
-            "BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+            "BEGIN; SET LOCAL statement_timeout = {statement_ms}; SET LOCAL lock_timeout = {ms}"
         )),
     )
     .await

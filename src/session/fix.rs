@@ -381,6 +381,12 @@ fn hint(applied: &Applied, conn: Conn) -> Option<String> {
              superuser, or run the statements as such a user"
                 .to_string()
         }
+        _ if error.contains("SQLSTATE 55P03") || error.contains("SQLSTATE 57014") => {
+            "another session holds what this statement must change (a Hasura starting or \
+             migrating?): nothing was changed; run `fix --apply` again when it is done, or give a \
+             longer --timeout"
+                .to_string()
+        }
         _ if matches!(applied, Applied::Unknown { .. }) => {
             "the connection was lost: the check run again says whether the change took".to_string()
         }
