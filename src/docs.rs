@@ -146,10 +146,11 @@ pub fn list_text(catalog: &Catalog) -> String {
                 out.push_str(&format!("{title}\n"));
                 for e in entries {
                     out.push_str(&format!(
-                        "  {:<width$}  {:<7}  {}{}\n",
+                        "  {:<width$}  {:<7}  {}{}{}\n",
                         e.id,
                         e.severity.to_string(),
                         e.title,
+                        if e.automatic.is_some() { "  [fix]" } else { "" },
                         e.source
                             .as_ref()
                             .map(|s| format!("  (from {s})"))
@@ -157,6 +158,7 @@ pub fn list_text(catalog: &Catalog) -> String {
                     ));
                 }
             }
+            out.push_str("\n[fix]: `prefect-doctor fix --apply` can make the fix (docs/fix.md)\n");
             out
         }
     }

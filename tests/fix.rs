@@ -513,6 +513,11 @@ fn apply_without_a_terminal_needs_yes_and_changes_nothing() {
     // --yes and --journal mean nothing without --apply: a usage error.
     let (code, _, err) = fix(&["--database-url", &url, "--yes"]);
     assert_eq!(code, 2, "{err}");
+    // A bad --admin-url is a usage error that does not echo its password (fix() looks).
+    let bad = format!("postgres://postgres:{ADMIN_PASSWORD}@127.0.0.1:notaport/prefect");
+    let (code, _, err) = fix(&["--database-url", &url, "--admin-url", &bad]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--admin-url"), "{err}");
 }
 
 #[test]
@@ -536,10 +541,8 @@ fn names_that_need_quoting_are_quoted() {
          ALTER FUNCTION hdb_catalog.\"Odd Name\"(text) OWNER TO \"Cloud Admin\";",
     );
     let url = pg.url(user, CANARY, db);
-    let admin = format!(
-        "postgres://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/?sslmode=disable",
-        pg.port
-    );
+    // Only the user and password: host, port and database are the checked database's.
+    let admin = format!("postgres://postgres:{SUPERUSER_PASSWORD}@/?sslmode=disable");
     let (code, json) = fix_json(&[
         "--database-url",
         &url,
