@@ -181,7 +181,7 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
             return query_failed("read the extension catalogs", e);
         }
     };
-    let col = |rows: &[tokio_postgres::Row]| -> Vec<String> {
+    let col = |rows: &[crate::probes::postgres::Row]| -> Vec<String> {
         rows.iter()
             .filter_map(|r| r.try_get::<_, String>(0).ok())
             .collect()

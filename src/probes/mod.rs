@@ -6,6 +6,7 @@ pub mod http;
 pub mod http_failure;
 pub mod kube;
 pub mod kubeconfig;
+pub mod pg_row;
 pub mod pg_target;
 pub mod pg_tls;
 pub mod postgres;

@@ -17,9 +17,10 @@ use tokio::{
     sync::OnceCell,
     time::timeout_at,
 };
-use tokio_postgres::{Client, Row, error::SqlState, types::ToSql};
+use tokio_postgres::{Client, error::SqlState, types::ToSql};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+pub use super::pg_row::Row;
 use super::pg_target::{DbTarget, SslMode};
 
 /// Where in the connection sequence something went wrong.
@@ -331,6 +332,7 @@ impl PgSession {
             self.client
                 .query(sql, params)
                 .await
+                .map(|rows| rows.iter().map(Row::from_pg).collect())
                 .map_err(QueryError::from)
         })
     }
