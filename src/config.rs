@@ -42,6 +42,17 @@ pub struct Config {
     /// User check files or folders, relative to the config file.
     #[serde(default)]
     pub checks: Vec<String>,
+    /// What support bundles hide besides secrets.
+    #[serde(default)]
+    pub redact: Redact,
+}
+
+/// `[redact]`: regular expressions whose matches a support bundle replaces everywhere.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redact {
+    #[serde(default)]
+    pub patterns: Vec<String>,
 }
 
 /// A loaded, validated configuration.
@@ -56,6 +67,8 @@ pub struct Loaded {
     pub db_size_warning: Option<u64>,
     pub skip: BTreeMap<String, String>,
     pub severity: BTreeMap<String, Severity>,
+    /// `[redact] patterns` (checked to compile when a bundle is made).
+    pub redact: Vec<String>,
 }
 
 /// `db.size`'s threshold when the config file sets none.
@@ -207,6 +220,7 @@ pub fn parse(text: &str, shown: &str, catalog: &Catalog) -> Result<Loaded, Strin
         release: c.release,
         skip: c.skip,
         severity: c.severity,
+        redact: c.redact.patterns,
     })
 }
 

@@ -9,6 +9,7 @@
 //! - [`report`] and [`render`]: the report model and its text/JSON renderers.
 
 pub mod bounded;
+pub mod bundle;
 pub mod catalog;
 pub mod chart;
 pub mod checks;

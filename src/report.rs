@@ -113,14 +113,14 @@ impl Summary {
 }
 
 /// The Helm release the report is about, when known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Release {
     pub name: String,
     pub namespace: String,
 }
 
 /// A target the run looked at, shown in the report header (secrets already masked).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Target {
     pub kind: String,
     pub address: String,

@@ -17,8 +17,8 @@ pub struct Cx {
     pub http: HttpProbe,
     pub api: Reach<ApiTarget>,
     pub ui: Reach<UiTarget>,
-    /// The local prefect CLI's configuration.
-    pub prefect: PrefectConfig,
+    /// The local prefect CLI's configuration (absent when a bundle is replayed: it is not collected).
+    pub prefect: Reach<PrefectConfig>,
     /// The database user Hasura connects as (the chart's Hasura uses the Prefect user).
     pub hasura_user: String,
     /// Values for the catalog's `{placeholders}`.

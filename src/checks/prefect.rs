@@ -13,7 +13,13 @@ use crate::{
 };
 
 pub async fn prefect_cli_config(cx: Arc<Cx>) -> Outcome {
-    let p = &cx.prefect;
+    let p = match cx
+        .prefect
+        .or_skip("prefect CLI configuration", "no prefect configuration")
+    {
+        Ok(p) => p,
+        Err(o) => return o,
+    };
     if p.only_prefect2() {
         return Outcome::skip(format!(
             "{} holds a Prefect 2 profiles.toml and no Prefect 1 configuration (config.toml, backend.toml); \

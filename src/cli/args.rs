@@ -2,7 +2,9 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::session::{check::CheckInput, fix::FixInput, preflight::PreflightInput};
+use crate::session::{
+    bundle::BundleInput, check::CheckInput, fix::FixInput, preflight::PreflightInput,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,6 +53,9 @@ pub enum Command {
     /// Plan the README's fixes that are a statement or an API call (a dry run), and with --apply make
     /// them, then check again.
     Fix(Box<FixCmd>),
+    /// Run the checks and write what they saw, redacted, into one support bundle that
+    /// `check --from FILE` re-analyses anywhere, offline.
+    Bundle(Box<BundleCmd>),
     /// List every check (the user checks of --checks and ./.prefect-doctor/checks too).
     List {
         #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
@@ -108,6 +113,16 @@ pub struct FixCmd {
     /// Show the whole check report before the plan.
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+/// `bundle`: what to record and where, and how to say what was written.
+#[derive(Args, Debug)]
+pub struct BundleCmd {
+    #[command(flatten)]
+    pub input: BundleInput,
+    /// How to say what was written.
+    #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
 }
 
 /// How a reporting command writes its report.

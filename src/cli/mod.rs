@@ -19,6 +19,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let command_line: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -87,6 +92,7 @@ where
             session::preflight::run(&cmd.input, p)
         }),
         Command::Fix(cmd) => fix::run(&cmd, cli.color),
+        Command::Bundle(cmd) => bundle(&cmd, &command_line),
     }
 }
 
@@ -108,6 +114,52 @@ fn report(
     match session(&spinner) {
         Ok((report, catalog)) => {
             output::emit_report(report, run.output, run.verbose, &files, catalog, color)
+        }
+        Err(e) => fail_usage(&e),
+    }
+}
+
+/// `bundle`: records a run and says where it went, its size and the run's summary.
+fn bundle(cmd: &args::BundleCmd, command_line: &[String]) -> i32 {
+    let spinner = output::Spinner::default();
+    match session::bundle::run(&cmd.input, command_line, &spinner) {
+        Ok((w, _)) => {
+            let report = w.report.sanitized();
+            let s = report.summary;
+            let path = w.path.display().to_string();
+            let text = match cmd.output {
+                ListFormat::Json => {
+                    let mut t = serde_json::to_string_pretty(&serde_json::json!({
+                        "bundle": path,
+                        "bytes": w.bytes,
+                        "cut": w.cut,
+                        "summary": s,
+                        "exit_code": report.exit_code,
+                    }))
+                    .unwrap_or_default();
+                    t.push('\n');
+                    t
+                }
+                ListFormat::Text => format!(
+                    "bundle written: {path} ({} bytes{})\nchecks: {} pass, {} warn, {} fail, {} error, {} skip\n\
+                     re-analyse it with: prefect-doctor check --from {path}\n",
+                    w.bytes,
+                    if w.cut > 0 {
+                        format!(
+                            "; {} recorded answers cut to fit --max-size, named in manifest.json",
+                            w.cut
+                        )
+                    } else {
+                        String::new()
+                    },
+                    s.pass,
+                    s.warn,
+                    s.fail,
+                    s.error,
+                    s.skip
+                ),
+            };
+            emit_then(&text, report.exit_code)
         }
         Err(e) => fail_usage(&e),
     }

@@ -213,7 +213,10 @@ async fn run_one(
         }
     }
     let started = Instant::now();
-    let task = tokio::spawn(def.run.start(cx.clone()));
+    // What a replayed check asked the bundle for and did not find.
+    let missed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let task =
+        tokio::spawn(crate::probes::tape::MISSED.scope(missed.clone(), def.run.start(cx.clone())));
     let abort = task.abort_handle();
     let outcome = match tokio::time::timeout(timeout.saturating_add(GRACE), task).await {
         Ok(Ok(outcome)) => outcome,
@@ -234,6 +237,16 @@ async fn run_one(
                 crate::untrusted::duration(timeout)
             ))
         }
+    };
+    let missed = missed.lock().map(|m| m.clone()).unwrap_or_default();
+    let outcome = if missed.is_empty() {
+        outcome
+    } else {
+        Outcome::skip(format!(
+            "{}: {}",
+            crate::probes::tape::NOT_IN_BUNDLE,
+            crate::untrusted::list(&missed, 3)
+        ))
     };
     (
         finish(spec, severity, &cx.vars, outcome, started.elapsed()),
@@ -449,7 +462,7 @@ mod tests {
             }),
             api: Reach::given(None),
             ui: Reach::given(None),
-            prefect: PrefectConfig::load(&BTreeMap::new()),
+            prefect: Reach::Ready(PrefectConfig::load(&BTreeMap::new())),
             hasura_user: "prefect".into(),
             vars: BTreeMap::from([("db_user".to_string(), "prefect".to_string())]),
             kube: Reach::given(None),

@@ -64,7 +64,11 @@ pub async fn sql(session: &PgSession, steps: &[Step], timeout: Duration) -> Appl
     let ms = timeout.as_millis().clamp(1, 600_000);
     let statement_ms = ms + crate::engine::GRACE.as_millis() / 2;
     let client_deadline = timeout + crate::engine::GRACE;
-    let c = &session.client;
+    let Some(c) = session.client() else {
+        return Applied::NotRun {
+            error: "no connection to the database".to_string(),
+        };
+    };
     if let Err(error) = within(
         client_deadline,
         c.batch_execute(&format!(

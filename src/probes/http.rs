@@ -301,6 +301,7 @@ pub struct HttpProbe {
     client: Result<reqwest::Client, String>,
     opts: HttpOptions,
     cache: Mutex<HashMap<Request, Shared>>,
+    tape: super::tape::TapeMode,
 }
 
 impl HttpProbe {
@@ -322,7 +323,14 @@ impl HttpProbe {
             client: build_client(&opts),
             opts,
             cache: Mutex::new(HashMap::new()),
+            tape: super::tape::TapeMode::Live,
         }
+    }
+
+    /// Records every exchange, or answers from a bundle (see [`crate::probes::tape`]).
+    pub fn with_tape(mut self, tape: super::tape::TapeMode) -> HttpProbe {
+        self.tape = tape;
+        self
     }
 
     /// Sends `req` (once per run: later callers share the first answer).
@@ -334,9 +342,28 @@ impl HttpProbe {
             };
             cache.entry(req.clone()).or_default().clone()
         };
-        cell.get_or_init(|| async { self.send(req).await.map(Arc::new) })
+        use super::tape::TapeMode;
+        let result = cell
+            .get_or_init(|| async {
+                match &self.tape {
+                    TapeMode::Live => self.send(req).await.map(Arc::new),
+                    TapeMode::Record(rec) => {
+                        let r = self.send(req).await.map(Arc::new);
+                        rec.http(req, &r);
+                        r
+                    }
+                    TapeMode::Replay(tape) => tape.http(req).map(Arc::new),
+                }
+            })
             .await
-            .clone()
+            .clone();
+        // Every check that shares a missing answer is told, not only the first to ask.
+        if let (TapeMode::Replay(_), Err(HttpFailure::Network { detail })) = (&self.tape, &result)
+            && detail == super::tape::NOT_IN_BUNDLE
+        {
+            super::tape::missed(format!("{} {}", req.method.as_str(), req.url));
+        }
+        result
     }
 
     async fn send(&self, req: &Request) -> Result<Response, HttpFailure> {

@@ -10,7 +10,7 @@ use url::Url;
 pub const MAX_REDIRECTS: usize = 5;
 
 /// A redirect that was followed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hop {
     pub status: u16,
     pub from: Url,
@@ -31,7 +31,7 @@ pub(super) fn hops_text(hops: &[Hop]) -> String {
 }
 
 /// Where a request ran out of time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HttpPhase {
     Connect,
     Response,
@@ -49,7 +49,7 @@ impl HttpPhase {
 }
 
 /// Why a request got no usable response. Says what happened; the caller names the URL.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum HttpFailure {
     InvalidUrl {
         detail: String,
@@ -93,7 +93,7 @@ pub enum HttpFailure {
     /// The proxy (from the environment) could not be reached; the server itself was not tried.
     Proxy {
         proxy: String,
-        var: &'static str,
+        var: String,
         cause: Box<HttpFailure>,
     },
 }
@@ -206,7 +206,7 @@ pub(super) fn classify(e: &reqwest::Error, url: &Url, after: Duration) -> HttpFa
     match proxy_for(url, &|k| std::env::var(k).ok()) {
         Some((proxy, var)) if connecting => HttpFailure::Proxy {
             proxy,
-            var,
+            var: var.to_string(),
             cause: Box::new(failure),
         },
         _ => failure,

@@ -11,4 +11,5 @@ pub mod pg_target;
 pub mod pg_tls;
 pub mod postgres;
 pub mod prefect_config;
+pub mod tape;
 pub mod tls;

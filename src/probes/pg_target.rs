@@ -34,7 +34,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SslMode {
     Disable,
     Allow,
@@ -73,7 +73,7 @@ impl SslMode {
 }
 
 /// Where the target's parameters came from, for the report header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TargetSource {
     Flag,
     Environment,
@@ -95,12 +95,14 @@ impl TargetSource {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Serialized (into a support bundle) without its password.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DbTarget {
     /// A host name, an IP address, or an absolute Unix-socket directory.
     pub host: String,
     pub port: u16,
     pub user: String,
+    #[serde(skip)]
     pub password: Option<Secret>,
     pub dbname: String,
     pub sslmode: SslMode,

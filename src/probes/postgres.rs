@@ -22,9 +22,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use super::pg_row::Row;
 use super::pg_target::{DbTarget, SslMode};
+use super::tape::{PgAnswer, PgInfo, TapeMode, params_key};
 
 /// Where in the connection sequence something went wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     Dns,
     Tcp,
@@ -45,7 +46,7 @@ impl Phase {
 
 /// Why a connection could not be made. Never holds the password. Says what happened, not where:
 /// the caller knows the target's address and names it once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum ConnectFailure {
     /// The host name does not resolve.
     Dns { host: String, detail: String },
@@ -281,7 +282,10 @@ fn io_detail(e: &io::Error) -> String {
 
 /// An open, authenticated session and what we learned while opening it.
 pub struct PgSession {
-    pub client: Client,
+    /// The connection (`None` when the session is replayed from a bundle).
+    client: Option<Client>,
+    /// Where its answers are kept, or come from.
+    tape: TapeMode,
     pub server_version_num: i32,
     pub server_version: String,
     pub current_user: String,
@@ -291,6 +295,42 @@ pub struct PgSession {
 }
 
 impl PgSession {
+    /// The connection, for `fix`'s statements (none when replayed).
+    pub fn client(&self) -> Option<&Client> {
+        self.client.as_ref()
+    }
+
+    fn info(&self) -> PgInfo {
+        PgInfo {
+            server_version_num: self.server_version_num,
+            server_version: self.server_version.clone(),
+            current_user: self.current_user.clone(),
+            database: self.database.clone(),
+            tls: self.tls,
+            connect_ms: self.connect_ms,
+        }
+    }
+
+    fn replayed(info: PgInfo, tape: TapeMode) -> PgSession {
+        PgSession {
+            client: None,
+            tape,
+            server_version_num: info.server_version_num,
+            server_version: info.server_version,
+            current_user: info.current_user,
+            database: info.database,
+            tls: info.tls,
+            connect_ms: info.connect_ms,
+        }
+    }
+
+    fn no_client() -> QueryError {
+        QueryError {
+            code: None,
+            message: "no connection".to_string(),
+        }
+    }
+
     /// Runs a user check's query (one SELECT, as its parse re-wrote it) so that it can only read:
     /// in one message (no other query of the run comes between its statements), in a transaction
     /// that PostgreSQL itself keeps read-only, under `statement_timeout`. Returns the rows as one
@@ -301,6 +341,17 @@ impl PgSession {
         timeout: std::time::Duration,
         cap: usize,
     ) -> Result<String, QueryError> {
+        let key = vec![format!("cap {cap}")];
+        if let TapeMode::Replay(tape) = &self.tape {
+            return match tape.pg(query, &key) {
+                PgAnswer::Json(j) => Ok(j),
+                PgAnswer::Error(e) => Err(e),
+                PgAnswer::Rows(_) => Err(QueryError {
+                    code: None,
+                    message: "the bundle holds rows where JSON was expected".to_string(),
+                }),
+            };
+        }
         let ms = timeout.as_millis().clamp(1, 600_000);
         let batch = format!(
             "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {ms}; \
@@ -308,18 +359,31 @@ impl PgSession {
              FROM (SELECT * FROM ({query}) AS user_rows LIMIT {}) AS capped",
             cap.saturating_add(1)
         );
-        let messages = self
-            .client
+        let client = self.client.as_ref().ok_or_else(Self::no_client)?;
+        let result = client
             .simple_query(&batch)
             .await
-            .map_err(QueryError::from)?;
-        Ok(messages
-            .iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
-            .unwrap_or_else(|| "[]".to_string()))
+            .map_err(QueryError::from)
+            .map(|messages| {
+                messages
+                    .iter()
+                    .find_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "[]".to_string())
+            });
+        if let TapeMode::Record(rec) = &self.tape {
+            rec.pg(
+                query,
+                key,
+                match &result {
+                    Ok(j) => PgAnswer::Json(j.clone()),
+                    Err(e) => PgAnswer::Error(e.clone()),
+                },
+            );
+        }
+        result
     }
 
     /// Runs a read-only query.
@@ -329,11 +393,33 @@ impl PgSession {
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> futures::future::BoxFuture<'a, Result<Vec<Row>, QueryError>> {
         Box::pin(async move {
-            self.client
+            if let TapeMode::Replay(tape) = &self.tape {
+                return match tape.pg(sql, &params_key(params)) {
+                    PgAnswer::Rows(r) => Ok(r),
+                    PgAnswer::Error(e) => Err(e),
+                    PgAnswer::Json(_) => Err(QueryError {
+                        code: None,
+                        message: "the bundle holds JSON where rows were expected".to_string(),
+                    }),
+                };
+            }
+            let client = self.client.as_ref().ok_or_else(Self::no_client)?;
+            let result = client
                 .query(sql, params)
                 .await
-                .map(|rows| rows.iter().map(Row::from_pg).collect())
-                .map_err(QueryError::from)
+                .map(|rows| rows.iter().map(Row::from_pg).collect::<Vec<_>>())
+                .map_err(QueryError::from);
+            if let TapeMode::Record(rec) = &self.tape {
+                rec.pg(
+                    sql,
+                    params_key(params),
+                    match &result {
+                        Ok(r) => PgAnswer::Rows(r.clone()),
+                        Err(e) => PgAnswer::Error(e.clone()),
+                    },
+                );
+            }
+            result
         })
     }
 
@@ -349,7 +435,7 @@ impl PgSession {
 }
 
 /// A query failed. The message is the server's (never contains parameters we sent).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{message}")]
 pub struct QueryError {
     pub code: Option<String>,
@@ -466,12 +552,13 @@ pub async fn connect(
         Ok(Ok(row)) => row,
     };
     Ok(PgSession {
+        tape: TapeMode::Live,
         server_version_num: row.try_get(0).unwrap_or_default(),
         server_version: row.try_get(1).unwrap_or_default(),
         current_user: row.try_get(2).unwrap_or_default(),
         database: row.try_get(3).unwrap_or_default(),
         tls: row.try_get(4).unwrap_or_default(),
-        client,
+        client: Some(client),
         connect_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
@@ -555,6 +642,7 @@ pub struct PgProbe {
     target: DbTarget,
     dialer: Box<dyn Dialer>,
     timeout: Duration,
+    tape: TapeMode,
     session: OnceCell<Result<Arc<PgSession>, ConnectFailure>>,
 }
 
@@ -564,8 +652,15 @@ impl PgProbe {
             target,
             dialer,
             timeout,
+            tape: TapeMode::Live,
             session: OnceCell::new(),
         }
+    }
+
+    /// Records every answer, or answers from a bundle (see [`crate::probes::tape`]).
+    pub fn with_tape(mut self, tape: TapeMode) -> PgProbe {
+        self.tape = tape;
+        self
     }
 
     pub fn target(&self) -> &DbTarget {
@@ -577,17 +672,46 @@ impl PgProbe {
         &self,
     ) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
         Box::pin(async move {
-            self.session
+            let result = self
+                .session
                 .get_or_init(|| {
                     let fut: futures::future::BoxFuture<'_, _> = Box::pin(async move {
-                        connect(&self.target, self.dialer.as_ref(), self.timeout)
-                            .await
-                            .map(Arc::new)
+                        match &self.tape {
+                            TapeMode::Replay(tape) => tape
+                                .pg_session()
+                                .map(|info| Arc::new(PgSession::replayed(info, self.tape.clone()))),
+                            TapeMode::Live => {
+                                connect(&self.target, self.dialer.as_ref(), self.timeout)
+                                    .await
+                                    .map(Arc::new)
+                            }
+                            TapeMode::Record(rec) => {
+                                let r = connect(&self.target, self.dialer.as_ref(), self.timeout)
+                                    .await
+                                    .map(|mut s| {
+                                        s.tape = self.tape.clone();
+                                        Arc::new(s)
+                                    });
+                                rec.pg_session(match &r {
+                                    Ok(s) => Ok(s.info()),
+                                    Err(e) => Err(e.clone()),
+                                });
+                                r
+                            }
+                        }
                     });
                     fut
                 })
                 .await
-                .clone()
+                .clone();
+            // Every check that shares a missing session is told, not only the first.
+            if let (TapeMode::Replay(_), Err(ConnectFailure::Config { detail })) =
+                (&self.tape, &result)
+                && detail == super::tape::NOT_IN_BUNDLE
+            {
+                super::tape::missed("the database session".to_string());
+            }
+            result
         })
     }
 }

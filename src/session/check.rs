@@ -19,6 +19,10 @@ use crate::{
 };
 
 use super::{Common, Setup, add_db_target, declare_public};
+use crate::{
+    bundle::Snapshot,
+    probes::tape::{NOT_IN_BUNDLE, Tape, TapeMode},
+};
 
 /// What `check` is asked to look at: its flags, documented where they are used.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -64,6 +68,14 @@ pub struct CheckInput {
     #[arg(long, value_name = "NAME")]
     pub hasura_user: Option<String>,
 
+    /// Re-analyse a support bundle (`prefect-doctor bundle`) instead of looking at anything: the
+    /// same checks on what the bundle recorded, with no network at all.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "database_url", "api_url", "ui_url", "insecure", "resolve", "kubeconfig", "context",
+        "namespace", "all_namespaces", "release", "hasura_user", "wait",
+    ])]
+    pub from: Option<std::path::PathBuf>,
+
     /// Re-run the failing checks (backing off from 1s to 5s) until all pass or DUR has passed, e.g. 5m;
     /// the report and exit code are those of the final state.
     #[arg(long, value_name = "DUR", value_parser = crate::bounded::parse_wait)]
@@ -77,6 +89,9 @@ pub fn run(
     args: &CheckInput,
     progress: &dyn Progress,
 ) -> Result<(Report, &'static Catalog), String> {
+    if let Some(path) = &args.from {
+        return replay(args, path, progress);
+    }
     let prepared = prepare(args)?;
     let catalog = prepared.setup.checks.catalog;
     let Prepared {
@@ -90,6 +105,37 @@ pub fn run(
     let mut report =
         Report::new("check", targets, results, args.common.strict, elapsed).with_notices(notices);
     report.release = release;
+    Ok((report, catalog))
+}
+
+/// `check --from BUNDLE`: the bundle's run again, every probe answering from its tape.
+fn replay(
+    args: &CheckInput,
+    path: &std::path::Path,
+    progress: &dyn Progress,
+) -> Result<(Report, &'static Catalog), String> {
+    let bundle = crate::bundle::read::read(path)?;
+    let setup = Setup::new(&args.common, Mode::Check)?;
+    let catalog = setup.checks.catalog;
+    let s = &bundle.snapshot;
+    let factory = CxFactory::replay(s, Arc::new(bundle.tape));
+    let (results, elapsed) = setup.run_checks(&|| factory.make(), None, progress);
+    let mut notices = vec![format!(
+        "re-analysed from the bundle {} (made {} by prefect-doctor {}): nothing was looked at live",
+        path.display(),
+        bundle.manifest.created,
+        bundle.manifest.doctor_version
+    )];
+    notices.extend(s.notices.iter().cloned());
+    let mut report = Report::new(
+        "check",
+        s.targets.clone(),
+        results,
+        args.common.strict,
+        elapsed,
+    )
+    .with_notices(notices);
+    report.release = s.release.clone();
     Ok((report, catalog))
 }
 
@@ -110,7 +156,10 @@ pub(crate) struct CxFactory {
     unreached: crate::targets::reach::Unreached,
     api: Option<crate::targets::ApiTarget>,
     ui: Option<crate::targets::UiTarget>,
-    prefect: PrefectConfig,
+    /// `None` when a bundle is replayed (the local configuration is not collected).
+    prefect: Option<PrefectConfig>,
+    /// Why the cluster cannot be looked at though the recorded run did (a replay).
+    kube_absent: Option<String>,
     pub(crate) hasura_user: String,
     pub(crate) vars: BTreeMap<String, String>,
     discovery: Option<(
@@ -121,28 +170,86 @@ pub(crate) struct CxFactory {
     db_size_warning: u64,
     pub(crate) timeout: Duration,
     http: HttpOptions,
+    /// Live, recording for a bundle, or replaying one.
+    pub(crate) tape: TapeMode,
 }
 
 impl CxFactory {
+    /// What a replay needs to make the same contexts (no secret: the database target has no
+    /// password).
+    pub(crate) fn snapshot(&self, prepared: &Prepared) -> Snapshot {
+        Snapshot {
+            targets: prepared.targets.clone(),
+            notices: prepared.notices.clone(),
+            release: prepared.release.clone(),
+            db: self.db.clone(),
+            unreached: self.unreached.clone(),
+            api: self.api.clone(),
+            ui: self.ui.clone(),
+            hasura_user: self.hasura_user.clone(),
+            vars: self.vars.clone(),
+            kube: self.discovery.is_some(),
+            db_size_warning: self.db_size_warning,
+            timeout: self.timeout,
+            insecure: self.http.insecure,
+        }
+    }
+
+    /// The contexts of a recorded run, answering from `tape`: nothing is dialled.
+    pub(crate) fn replay(s: &Snapshot, tape: Arc<Tape>) -> CxFactory {
+        CxFactory {
+            db: s.db.clone(),
+            db_dialer: None,
+            unreached: s.unreached.clone(),
+            api: s.api.clone(),
+            ui: s.ui.clone(),
+            prefect: None,
+            kube_absent: s.kube.then(|| {
+                format!("{NOT_IN_BUNDLE} (the cluster's objects are not recorded by this version)")
+            }),
+            hasura_user: s.hasura_user.clone(),
+            vars: s.vars.clone(),
+            discovery: None,
+            explicit_kube: false,
+            db_size_warning: s.db_size_warning,
+            timeout: s.timeout,
+            http: HttpOptions {
+                timeout: s.timeout,
+                insecure: s.insecure,
+                resolve: Vec::new(),
+            },
+            tape: TapeMode::Replay(tape),
+        }
+    }
+
     pub(crate) fn make(&self) -> Arc<Cx> {
         Arc::new(Cx {
             pg: Reach::of(
                 self.db.clone().map(|t| self.pg_probe(t)),
                 self.unreached.database.clone(),
             ),
-            http: HttpProbe::new(self.http.clone()),
+            http: HttpProbe::new(self.http.clone()).with_tape(self.tape.clone()),
             api: Reach::of(self.api.clone(), self.unreached.api.clone()),
             ui: Reach::of(self.ui.clone(), self.unreached.ui.clone()),
-            prefect: self.prefect.clone(),
+            prefect: match &self.prefect {
+                Some(p) => Reach::Ready(p.clone()),
+                None => Reach::unreached(format!(
+                    "{NOT_IN_BUNDLE} (the local prefect configuration is not collected: it \
+                     holds API keys)"
+                )),
+            },
             hasura_user: self.hasura_user.clone(),
             vars: self.vars.clone(),
-            kube: Reach::given(self.discovery.as_ref().map(|(probe, d)| {
-                Arc::new(crate::checks::cluster_cx::KubeCx::new(
-                    probe.fresh(),
-                    d.clone(),
-                    self.explicit_kube,
-                ))
-            })),
+            kube: match &self.kube_absent {
+                Some(why) => Reach::unreached(why.clone()),
+                None => Reach::given(self.discovery.as_ref().map(|(probe, d)| {
+                    Arc::new(crate::checks::cluster_cx::KubeCx::new(
+                        probe.fresh(),
+                        d.clone(),
+                        self.explicit_kube,
+                    ))
+                })),
+            },
             values: Reach::given(None),
             db_size_warning: self.db_size_warning,
             timeout: self.timeout,
@@ -157,10 +264,11 @@ impl CxFactory {
             .db
             .as_ref()
             .is_some_and(|db| db.host == target.host && db.port == target.port);
-        match &self.db_dialer {
+        let probe = match &self.db_dialer {
             Some(d) if same_place => PgProbe::new(target, Box::new(d.clone()), self.timeout),
             _ => PgProbe::new(target, Box::new(NetDialer), self.timeout),
-        }
+        };
+        probe.with_tape(self.tape.clone())
     }
 }
 
@@ -327,7 +435,8 @@ pub(crate) fn prepare(args: &CheckInput) -> Result<Prepared, String> {
         unreached,
         api: found.api.clone(),
         ui: found.ui.clone(),
-        prefect,
+        prefect: Some(prefect),
+        kube_absent: None,
         hasura_user,
         vars,
         discovery,
@@ -339,6 +448,7 @@ pub(crate) fn prepare(args: &CheckInput) -> Result<Prepared, String> {
             insecure: args.insecure,
             resolve: args.resolve.clone(),
         },
+        tape: TapeMode::Live,
     };
     Ok(Prepared {
         setup,

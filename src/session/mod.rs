@@ -2,6 +2,7 @@
 //! values, notices, the check context) and a report. The one place a run is assembled; `check.rs`
 //! and `preflight.rs` each build their context, and [`Setup`] runs it through the engine.
 
+pub mod bundle;
 pub mod check;
 pub mod fix;
 pub mod preflight;

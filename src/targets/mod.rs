@@ -14,14 +14,14 @@ use crate::probes::{
 };
 
 /// Where the API's URL comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ApiUrl {
     Fixed(Url),
     /// The `server_url` in the UI's `/settings.json`, read during the run.
     FromUi,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ApiTarget {
     pub url: ApiUrl,
     pub source: String,
@@ -31,7 +31,7 @@ pub struct ApiTarget {
     pub forwarded: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct UiTarget {
     pub url: Url,
     pub source: String,

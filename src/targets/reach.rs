@@ -263,7 +263,7 @@ pub struct KubeRun {
 
 /// The targets a release gives, and what could not be reached.
 /// Why each part of a release could not be reached (`None`: it was, or it was not asked for).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Unreached {
     pub database: Option<String>,
     pub api: Option<String>,
