@@ -179,6 +179,9 @@ pub fn run_sub_in(
     );
     assert_eq!(code, verbose_code);
     assert_eq!(json["exit_code"].as_i64(), Some(i64::from(code)));
+    if sub == "check" && code != 2 {
+        assert_replays(env, args, secrets);
+    }
     Run {
         code,
         json,
@@ -186,5 +189,90 @@ pub fn run_sub_in(
         verbose,
         stderr,
         elapsed,
+    }
+}
+
+/// Every `check` scenario of the suite is also recorded into a support bundle and re-analysed from
+/// it: the bundle holds none of `secrets`, and `check --from` reaches the recorded run's status,
+/// message and fix for every check whose data a bundle holds (the local prefect configuration is
+/// not collected: `prefect.*` re-analyse as skip). Runs that looked at a cluster are only searched
+/// for secrets: the cluster is not recorded yet.
+pub fn assert_replays(env: &BTreeMap<String, String>, args: &[&str], secrets: &[&str]) {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("scenario.tar.gz");
+    let shown = path.display().to_string();
+    let mut a = vec!["bundle", "--output-file", shown.as_str()];
+    a.extend_from_slice(args);
+    let (code, out, err, _) = run_once_in(env, &a);
+    assert_ne!(code, 2, "bundle refused what check ran: {out}{err}");
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let file = std::fs::File::open(&path).expect("the bundle was written");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for e in archive.entries().expect("a tar") {
+        let mut e = e.expect("an entry");
+        let name = e.path().expect("a name").display().to_string();
+        let mut bytes = Vec::new();
+        e.read_to_end(&mut bytes).expect("readable");
+        files.insert(name, bytes);
+    }
+    for (name, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        for s in secrets {
+            assert!(!text.contains(s), "secret {s:?} is in the bundle's {name}");
+        }
+    }
+    let json = |name: &str| -> Value {
+        serde_json::from_slice(&files[name]).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let recorded = json("report.json");
+    if json("session.json")["kube"] == true {
+        return;
+    }
+    // The same selection and settings, nothing else: the targets come from the bundle.
+    let mut replay_args = vec!["check", "--from", shown.as_str(), "-o", "json"];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "--only" | "--skip" | "--config" | "--checks" | "--timeout" => {
+                replay_args.push(a);
+                if let Some(v) = it.next() {
+                    replay_args.push(v);
+                }
+            }
+            "--strict" => replay_args.push(a),
+            _ => {}
+        }
+    }
+    let (replay_code, out, err, _) = run_once_in(env, &replay_args);
+    let replayed: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("the replay's JSON does not parse ({e}):\n{out}\n{err}"));
+    let results =
+        |r: &Value| -> Vec<Value> { r["results"].as_array().cloned().unwrap_or_default() };
+    let again = results(&replayed);
+    for live in results(&recorded) {
+        let id = live["id"].as_str().unwrap_or_default();
+        let Some(r) = again.iter().find(|r| r["id"] == id) else {
+            panic!("{id} is not reported on replay: {replayed:#}");
+        };
+        if id.starts_with("prefect.") {
+            assert_eq!(r["status"], "skip", "{id} on replay: {r:#}");
+            continue;
+        }
+        assert_eq!(
+            (&live["status"], &live["message"], &live["fix"]),
+            (&r["status"], &r["message"], &r["fix"]),
+            "{id} differs when re-analysed from its bundle"
+        );
+    }
+    let prefect_changed = results(&recorded).iter().any(|r| {
+        r["id"].as_str().is_some_and(|i| i.starts_with("prefect.")) && r["status"] != "skip"
+    });
+    if !prefect_changed {
+        assert_eq!(
+            replay_code,
+            recorded["exit_code"].as_i64().unwrap_or(-1) as i32,
+            "the replay's exit code"
+        );
     }
 }
