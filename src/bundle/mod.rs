@@ -34,11 +34,19 @@ pub struct Snapshot {
     pub ui: Option<UiTarget>,
     pub hasura_user: String,
     pub vars: BTreeMap<String, String>,
-    /// The recorded run looked at a cluster.
-    pub kube: bool,
+    /// The cluster the recorded run looked at.
+    pub kube: Option<KubeReplay>,
     pub db_size_warning: u64,
     pub timeout: Duration,
     pub insecure: bool,
+}
+
+/// The recorded run's cluster: its probe and what discovery looked for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KubeReplay {
+    pub probe: crate::probes::kube::KubeSnap,
+    pub release: Option<String>,
+    pub explicit: bool,
 }
 
 /// `manifest.json`: what the bundle is and holds.

@@ -105,6 +105,24 @@ fn cut_to_fit(tape: &mut Tape, fixed: usize, max: u64) -> Vec<String> {
             .enumerate()
             .map(|(i, e)| (serde_json::to_string(e).map(|s| s.len()).unwrap_or(0), i))
             .max();
+        let kube = tape
+            .kube
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (serde_json::to_string(e).map(|s| s.len()).unwrap_or(0), i))
+            .max();
+        if let Some((k, i)) = kube
+            && pg.is_none_or(|(p, _)| k >= p)
+            && http.is_none_or(|(h, _)| k >= h)
+        {
+            let e = tape.kube.remove(i);
+            cut.push(format!(
+                "the cluster's answer to {} {} ({k} bytes)",
+                e.method, e.uri
+            ));
+            total = fixed + size(tape);
+            continue;
+        }
         match (pg, http) {
             (Some((p, i)), h) if h.is_none_or(|(h, _)| p >= h) => {
                 let e = tape.postgres.remove(i);

@@ -64,7 +64,7 @@ pub fn config_available(opts: &KubeOptions, env: &dyn Env) -> bool {
         && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum KubeError {
     /// The configuration could not be loaded (no kubeconfig, unknown context, bad file).
     #[error("cannot load the Kubernetes configuration: {0}")]
@@ -168,6 +168,20 @@ pub struct KubeProbe {
     pub context: String,
     timeout: Duration,
     dead: Arc<OnceLock<KubeError>>,
+    /// A replay of a run whose API server was out of reach: every call answers this at once.
+    preset_dead: Option<KubeError>,
+}
+
+/// What a replay needs to make the recorded run's probe.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct KubeSnap {
+    pub namespace: String,
+    pub all_namespaces: bool,
+    pub server: String,
+    pub context: String,
+    pub timeout: Duration,
+    /// The API server was out of reach (every call got this).
+    pub dead: Option<KubeError>,
 }
 
 impl fmt::Debug for KubeProbe {
@@ -183,6 +197,45 @@ impl fmt::Debug for KubeProbe {
 impl KubeProbe {
     /// Loads the configuration and builds a client; no request is sent yet.
     pub async fn connect(opts: &KubeOptions, timeout: Duration) -> Result<KubeProbe, KubeError> {
+        Self::connect_with(opts, timeout, &super::tape::TapeMode::Live).await
+    }
+
+    /// The probe of a recorded run, answering from its tape.
+    pub fn replayed(tape: Arc<super::tape::Tape>, s: &KubeSnap) -> KubeProbe {
+        let dead = Arc::new(OnceLock::new());
+        if let Some(e) = &s.dead {
+            let _ = dead.set(e.clone());
+        }
+        KubeProbe {
+            client: super::kube_tape::replay_client(tape, &s.namespace),
+            namespace: s.namespace.clone(),
+            all_namespaces: s.all_namespaces,
+            server: s.server.clone(),
+            context: s.context.clone(),
+            timeout: s.timeout,
+            dead,
+            preset_dead: s.dead.clone(),
+        }
+    }
+
+    /// What a replay needs to make this probe again.
+    pub fn snap(&self) -> KubeSnap {
+        KubeSnap {
+            namespace: self.namespace.clone(),
+            all_namespaces: self.all_namespaces,
+            server: self.server.clone(),
+            context: self.context.clone(),
+            timeout: self.timeout,
+            dead: self.dead.get().cloned(),
+        }
+    }
+
+    /// As [`KubeProbe::connect`], recording every answer when `tape` says so.
+    pub async fn connect_with(
+        opts: &KubeOptions,
+        timeout: Duration,
+        tape: &super::tape::TapeMode,
+    ) -> Result<KubeProbe, KubeError> {
         let kopts = KubeConfigOptions {
             context: opts.context.clone(),
             ..Default::default()
@@ -217,14 +270,19 @@ impl KubeProbe {
             .unwrap_or_else(|| config.default_namespace.clone());
         let server = config.cluster_url.to_string();
         // Every response body is read with a cap: a 64 MiB Secret or an endless stream is cut off.
-        let client = kube::client::ClientBuilder::try_from(config)
+        let builder = kube::client::ClientBuilder::try_from(config)
             .map_err(|e| KubeError::Config(e.to_string()))?
             .with_layer(&tower::util::MapResponseLayer::new(
                 |r: http::Response<Box<kube::client::DynBody>>| {
                     r.map(|b| http_body_util::Limited::new(b, MAX_RESPONSE_BYTES))
                 },
-            ))
-            .build();
+            ));
+        let client = match tape {
+            super::tape::TapeMode::Record(rec) => builder
+                .with_layer(&super::kube_tape::RecordLayer::new(rec.clone()))
+                .build(),
+            _ => builder.build(),
+        };
         Ok(KubeProbe {
             client,
             namespace,
@@ -233,6 +291,7 @@ impl KubeProbe {
             context: context.unwrap_or_else(|| "(current)".to_string()),
             timeout,
             dead: Arc::new(OnceLock::new()),
+            preset_dead: None,
         })
     }
 
@@ -243,8 +302,12 @@ impl KubeProbe {
 
     /// The same client with its own dead-server latch, for a new `--wait` round.
     pub fn fresh(&self) -> KubeProbe {
+        let dead = Arc::new(OnceLock::new());
+        if let Some(e) = &self.preset_dead {
+            let _ = dead.set(e.clone());
+        }
         KubeProbe {
-            dead: Arc::new(OnceLock::new()),
+            dead,
             ..self.clone()
         }
     }
@@ -267,6 +330,12 @@ impl KubeProbe {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.classify(e, verb, resource, namespace)),
         };
+        // A replayed run's question the bundle cannot answer.
+        if let Err(e) = &result
+            && e.to_string().contains(super::tape::NOT_IN_BUNDLE)
+        {
+            super::tape::missed(format!("the cluster's answer to {verb} {resource}"));
+        }
         if let Err(e) = &result
             && e.is_unreachable()
         {

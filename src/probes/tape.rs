@@ -226,6 +226,28 @@ pub struct HttpExchange {
     pub answer: Result<HttpReply, HttpFailure>,
 }
 
+/// One answer of the Kubernetes API (its Secrets' values replaced, see `kube_tape`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KubeExchange {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// A JSON body, as JSON (so that the bundle's redaction sees each string alone, and a Secret's
+    /// hashed values are never taken for a `"password": "…"` shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// Any other body as text, or base64 when it is not UTF-8.
+    #[serde(default)]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub base64: bool,
+    /// Reading the body failed (it was larger than the cap …): the error, as the client said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_error: Option<String>,
+}
+
 /// Every answer of a run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Tape {
@@ -233,6 +255,8 @@ pub struct Tape {
     pub postgres_session: Option<Result<PgInfo, ConnectFailure>>,
     pub postgres: Vec<PgExchange>,
     pub http: Vec<HttpExchange>,
+    #[serde(default)]
+    pub kube: Vec<KubeExchange>,
 }
 
 impl Tape {
@@ -295,6 +319,21 @@ impl Tape {
     }
 }
 
+impl Tape {
+    /// The last answer to `method uri`, or a miss.
+    pub fn kube(&self, method: &str, uri: &str) -> Option<&KubeExchange> {
+        let found = self
+            .kube
+            .iter()
+            .rev()
+            .find(|e| e.method == method && e.uri == uri);
+        if found.is_none() {
+            missed(format!("the cluster's answer to {method} {uri}"));
+        }
+        found
+    }
+}
+
 /// What a probe answers with when the bundle lacks the answer.
 pub const NOT_IN_BUNDLE: &str = "not in the bundle";
 
@@ -339,6 +378,14 @@ impl Recorder {
         self.with(|t| {
             t.http.retain(|e| e.request != request);
             t.http.push(HttpExchange { request, answer });
+        });
+    }
+
+    /// Keeps the last answer per request.
+    pub fn kube(&self, e: KubeExchange) {
+        self.with(|t| {
+            t.kube.retain(|x| !(x.method == e.method && x.uri == e.uri));
+            t.kube.push(e);
         });
     }
 

@@ -14,7 +14,7 @@ use crate::{
     report::Report,
 };
 
-use super::check::{CheckInput, Prepared, prepare};
+use super::check::{CheckInput, Prepared, prepare_with};
 
 /// What `bundle` is asked to record, and where to write it.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -52,7 +52,8 @@ pub fn run(
     if input.check.from.is_some() {
         return Err("bundle records a live run; --from re-analyses one (use check --from)".into());
     }
-    let mut prepared: Prepared = prepare(&input.check)?;
+    let recorder = Arc::new(Recorder::default());
+    let prepared: Prepared = prepare_with(&input.check, TapeMode::Record(recorder.clone()))?;
     let catalog = prepared.setup.checks.catalog;
     let patterns: Vec<String> = input
         .redact
@@ -61,9 +62,6 @@ pub fn run(
         .cloned()
         .collect();
     let redactor = Redactor::new(&patterns)?;
-    let recorder = Arc::new(Recorder::default());
-    prepared.factory.tape = TapeMode::Record(recorder.clone());
-    let snapshot = prepared.factory.snapshot(&prepared);
     let Prepared {
         setup,
         factory,
@@ -72,6 +70,7 @@ pub fn run(
         release,
     } = prepared;
     let (results, elapsed) = setup.run_checks(&|| factory.make(), input.check.wait, progress);
+    let snapshot = factory.snapshot(&targets, &notices, &release);
     let mut report = Report::new(
         "check",
         targets,
@@ -137,13 +136,15 @@ pub fn run(
                 file: "tape.json".into(),
                 what: format!(
                     "every answer the checks got: the database session and {} queries' rows, {} \
-                     HTTP exchanges with the API and the UI",
+                     HTTP exchanges with the API and the UI, {} answers of the Kubernetes API \
+                     (Secret values as salted hashes)",
                     tape.postgres.len(),
-                    tape.http.len()
+                    tape.http.len(),
+                    tape.kube.len()
                 ),
             },
         ],
-        left_out: left_out(snapshot.kube),
+        left_out: left_out(),
         cut: Vec::new(),
         redact_patterns: 0,
     };
@@ -173,8 +174,8 @@ pub fn run(
     ))
 }
 
-fn left_out(kube: bool) -> Vec<LeftOut> {
-    let mut out = vec![
+fn left_out() -> Vec<LeftOut> {
+    vec![
         LeftOut {
             what: "the local prefect CLI's configuration (~/.prefect, PREFECT__* variables)".into(),
             why: "it holds API keys; prefect.* checks re-analyse as skip".into(),
@@ -183,12 +184,5 @@ fn left_out(kube: bool) -> Vec<LeftOut> {
             what: "passwords, tokens and every other secret the run learned".into(),
             why: "never collected: each is masked wherever it appears".into(),
         },
-    ];
-    if kube {
-        out.push(LeftOut {
-            what: "the cluster's objects, events and logs".into(),
-            why: "not recorded by this version: the Kubernetes checks re-analyse as skip".into(),
-        });
-    }
-    out
+    ]
 }

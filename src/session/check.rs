@@ -118,7 +118,7 @@ fn replay(
     let setup = Setup::new(&args.common, Mode::Check)?;
     let catalog = setup.checks.catalog;
     let s = &bundle.snapshot;
-    let factory = CxFactory::replay(s, Arc::new(bundle.tape));
+    let factory = CxFactory::replay(s, Arc::new(bundle.tape), &setup.runtime);
     let (results, elapsed) = setup.run_checks(&|| factory.make(), None, progress);
     let mut notices = vec![format!(
         "re-analysed from the bundle {} (made {} by prefect-doctor {}): nothing was looked at live",
@@ -172,31 +172,60 @@ pub(crate) struct CxFactory {
     http: HttpOptions,
     /// Live, recording for a bundle, or replaying one.
     pub(crate) tape: TapeMode,
+    /// The release asked for (`--release`, the config file's), as discovery looked for it.
+    release_asked: Option<String>,
 }
 
 impl CxFactory {
     /// What a replay needs to make the same contexts (no secret: the database target has no
-    /// password).
-    pub(crate) fn snapshot(&self, prepared: &Prepared) -> Snapshot {
+    /// password), taken after the run (the cluster may have turned out to be out of reach).
+    pub(crate) fn snapshot(
+        &self,
+        targets: &[Target],
+        notices: &[String],
+        release: &Option<crate::report::Release>,
+    ) -> Snapshot {
         Snapshot {
-            targets: prepared.targets.clone(),
-            notices: prepared.notices.clone(),
-            release: prepared.release.clone(),
+            targets: targets.to_vec(),
+            notices: notices.to_vec(),
+            release: release.clone(),
             db: self.db.clone(),
             unreached: self.unreached.clone(),
             api: self.api.clone(),
             ui: self.ui.clone(),
             hasura_user: self.hasura_user.clone(),
             vars: self.vars.clone(),
-            kube: self.discovery.is_some(),
+            kube: self
+                .discovery
+                .as_ref()
+                .map(|(probe, _)| crate::bundle::KubeReplay {
+                    probe: probe.snap(),
+                    release: self.release_asked.clone(),
+                    explicit: self.explicit_kube,
+                }),
             db_size_warning: self.db_size_warning,
             timeout: self.timeout,
             insecure: self.http.insecure,
         }
     }
 
-    /// The contexts of a recorded run, answering from `tape`: nothing is dialled.
-    pub(crate) fn replay(s: &Snapshot, tape: Arc<Tape>) -> CxFactory {
+    /// The contexts of a recorded run, answering from `tape`: nothing is dialled. The cluster's
+    /// release is discovered again from the recorded answers (on `runtime`).
+    pub(crate) fn replay(
+        s: &Snapshot,
+        tape: Arc<Tape>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> CxFactory {
+        // The replayed client's buffer starts a task: inside the runtime.
+        let _in_runtime = runtime.enter();
+        let discovery = s.kube.as_ref().map(|k| {
+            let probe = crate::probes::kube::KubeProbe::replayed(tape.clone(), &k.probe);
+            let found = runtime.block_on(crate::targets::release::discover(
+                &probe,
+                k.release.as_deref(),
+            ));
+            (probe, Arc::new(found))
+        });
         CxFactory {
             db: s.db.clone(),
             db_dialer: None,
@@ -204,13 +233,11 @@ impl CxFactory {
             api: s.api.clone(),
             ui: s.ui.clone(),
             prefect: None,
-            kube_absent: s.kube.then(|| {
-                format!("{NOT_IN_BUNDLE} (the cluster's objects are not recorded by this version)")
-            }),
+            kube_absent: None,
             hasura_user: s.hasura_user.clone(),
             vars: s.vars.clone(),
-            discovery: None,
-            explicit_kube: false,
+            discovery,
+            explicit_kube: s.kube.as_ref().is_some_and(|k| k.explicit),
             db_size_warning: s.db_size_warning,
             timeout: s.timeout,
             http: HttpOptions {
@@ -219,6 +246,7 @@ impl CxFactory {
                 resolve: Vec::new(),
             },
             tape: TapeMode::Replay(tape),
+            release_asked: None,
         }
     }
 
@@ -274,6 +302,11 @@ impl CxFactory {
 
 /// Finds what `check` looks at; `Err` is a usage error.
 pub(crate) fn prepare(args: &CheckInput) -> Result<Prepared, String> {
+    prepare_with(args, TapeMode::Live)
+}
+
+/// As [`prepare`], every probe recording when `tape` says so (the cluster's from the first call).
+pub(crate) fn prepare_with(args: &CheckInput, tape: TapeMode) -> Result<Prepared, String> {
     let setup = Setup::new(&args.common, Mode::Check)?;
     let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
     let prefect = PrefectConfig::load(&ProcessEnv);
@@ -297,12 +330,14 @@ pub(crate) fn prepare(args: &CheckInput) -> Result<Prepared, String> {
     let want_kube = explicit_kube
         || (!direct && crate::probes::kube::config_available(&kube_opts, &ProcessEnv));
     let release_name = args.release.clone().or(config.release.clone());
+    let release_asked = release_name.clone();
     let mut notices = Vec::new();
     let (kube, reached) = if want_kube {
         match runtime.block_on(crate::targets::reach::KubeRun::start(
             &kube_opts,
             release_name.as_deref(),
             timeout,
+            &tape,
         )) {
             Ok(k) => {
                 let reached = runtime.block_on(k.reach(&given, explicit_kube));
@@ -448,7 +483,8 @@ pub(crate) fn prepare(args: &CheckInput) -> Result<Prepared, String> {
             insecure: args.insecure,
             resolve: args.resolve.clone(),
         },
-        tape: TapeMode::Live,
+        tape,
+        release_asked,
     };
     Ok(Prepared {
         setup,

@@ -290,8 +290,9 @@ impl KubeRun {
         opts: &crate::probes::kube::KubeOptions,
         release: Option<&str>,
         timeout: std::time::Duration,
+        tape: &crate::probes::tape::TapeMode,
     ) -> Result<KubeRun, KubeError> {
-        let probe = KubeProbe::connect(opts, timeout).await?;
+        let probe = KubeProbe::connect_with(opts, timeout, tape).await?;
         let discovery = Arc::new(discover(&probe, release).await);
         Ok(KubeRun { probe, discovery })
     }

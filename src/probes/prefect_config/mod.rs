@@ -258,7 +258,9 @@ fn section_of(key: &[String]) -> String {
 fn register_secrets(key: &[String], v: &Py) {
     let text = v.py_str();
     crate::redact::register_url_credentials(&text);
-    if crate::redact::is_secret_key(&dotted(key)) && !text.is_empty() {
+    // Only text is a secret: a secret-named switch (`use_local_secrets = true`) is not, and
+    // registering "True" would mask every "True" the run meets (a pod's Ready condition).
+    if crate::redact::is_secret_key(&dotted(key)) && matches!(v, Py::Str(_)) && !text.is_empty() {
         crate::redact::register(&text);
     }
     if let Py::List(items) | Py::Tuple(items) = v {
