@@ -2,6 +2,7 @@
 //! tar, and re-analysed anywhere by the same checks (`check --from`). [`write`] makes one, [`read`]
 //! opens one (as hostile input).
 
+pub mod people;
 pub mod read;
 pub mod write;
 

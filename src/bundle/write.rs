@@ -80,67 +80,98 @@ impl Redactor {
 /// The bundle's parts before they are redacted and written.
 pub struct Contents {
     pub manifest: Manifest,
+    /// The files for people (values, pods, events, logs, the database's facts).
+    pub people: Vec<super::people::File>,
     /// The live run's JSON report.
     pub report: String,
     pub snapshot: Snapshot,
     pub tape: Tape,
 }
 
+/// Room kept for `manifest.json`, whose list of cut parts is capped to fit in it.
+const MANIFEST_ROOM: usize = 64 * 1024;
+/// The most cut parts the manifest names one by one.
+const MAX_CUT_NAMED: usize = 100;
+
 /// Cuts the largest recorded answers until the files fit `max` bytes (before compression, so the
-/// bundle surely fits); returns what was cut.
+/// bundle surely fits, packed or unpacked); `fixed` is what the other files take. Returns what was
+/// cut. Each answer is measured once; the tape is measured again only to confirm.
 fn cut_to_fit(tape: &mut Tape, fixed: usize, max: u64) -> Vec<String> {
+    let len = |v: Result<String, serde_json::Error>| v.map(|s| s.len()).unwrap_or(0);
+    let mut total = fixed + len(serde_json::to_string(tape));
+    if total as u64 <= max {
+        return Vec::new();
+    }
+    // (bytes, which list, index), the largest first.
+    let mut entries: Vec<(usize, u8, usize)> = Vec::new();
+    entries.extend((0..tape.kube.len()).map(|i| (len(serde_json::to_string(&tape.kube[i])), 0, i)));
+    entries.extend(
+        (0..tape.postgres.len()).map(|i| (len(serde_json::to_string(&tape.postgres[i])), 1, i)),
+    );
+    entries.extend((0..tape.http.len()).map(|i| (len(serde_json::to_string(&tape.http[i])), 2, i)));
+    entries.sort_by(|a, b| b.cmp(a));
+    let mut gone: [Vec<usize>; 3] = Default::default();
     let mut cut = Vec::new();
-    let size = |t: &Tape| serde_json::to_string(t).map(|s| s.len()).unwrap_or(0);
-    let mut total = fixed + size(tape);
-    while total as u64 > max {
-        let pg = tape
-            .postgres
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (serde_json::to_string(e).map(|s| s.len()).unwrap_or(0), i))
-            .max();
-        let http = tape
-            .http
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (serde_json::to_string(e).map(|s| s.len()).unwrap_or(0), i))
-            .max();
-        let kube = tape
-            .kube
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (serde_json::to_string(e).map(|s| s.len()).unwrap_or(0), i))
-            .max();
-        if let Some((k, i)) = kube
-            && pg.is_none_or(|(p, _)| k >= p)
-            && http.is_none_or(|(h, _)| k >= h)
-        {
-            let e = tape.kube.remove(i);
-            cut.push(format!(
-                "the cluster's answer to {} {} ({k} bytes)",
-                e.method, e.uri
-            ));
-            total = fixed + size(tape);
-            continue;
+    for (bytes, list, i) in entries {
+        if total as u64 <= max {
+            break;
         }
-        match (pg, http) {
-            (Some((p, i)), h) if h.is_none_or(|(h, _)| p >= h) => {
-                let e = tape.postgres.remove(i);
-                cut.push(format!(
-                    "the answer to {:?} ({p} bytes)",
-                    crate::untrusted::cap(&e.sql, 80)
-                ));
-            }
-            (_, Some((h, i))) => {
-                let e = tape.http.remove(i);
-                cut.push(format!(
-                    "the answer to {} {} ({h} bytes)",
-                    e.request.method, e.request.url
-                ));
-            }
-            _ => break,
-        }
-        total = fixed + size(tape);
+        // The answer and its comma.
+        total = total.saturating_sub(bytes + 1);
+        gone[usize::from(list)].push(i);
+        cut.push(match list {
+            0 => format!(
+                "the cluster's answer to {} {} ({bytes} bytes)",
+                tape.kube[i].method, tape.kube[i].uri
+            ),
+            1 => format!(
+                "the answer to {:?} ({bytes} bytes)",
+                crate::untrusted::cap(&tape.postgres[i].sql, 80)
+            ),
+            _ => format!(
+                "the answer to {} {} ({bytes} bytes)",
+                tape.http[i].request.method, tape.http[i].request.url
+            ),
+        });
+    }
+    fn drop_indices<T>(v: &mut Vec<T>, gone: &[usize]) {
+        let gone: std::collections::BTreeSet<usize> = gone.iter().copied().collect();
+        let mut i = 0;
+        v.retain(|_| {
+            i += 1;
+            !gone.contains(&(i - 1))
+        });
+    }
+    drop_indices(&mut tape.kube, &gone[0]);
+    drop_indices(&mut tape.postgres, &gone[1]);
+    drop_indices(&mut tape.http, &gone[2]);
+    cut
+}
+
+/// Takes the largest non-empty file for people of a kind (a log or not) out of `people` and
+/// `collected`; says what was cut.
+fn cut_person(
+    people: &mut Vec<(String, String, bool)>,
+    collected: &mut Vec<super::Collected>,
+    logs: bool,
+) -> Option<String> {
+    let (i, _) = people
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, t, log))| *log == logs && !t.is_empty())
+        .max_by_key(|(_, (_, t, _))| t.len())?;
+    let (name, text, _) = people.remove(i);
+    collected.retain(|f| f.file != name);
+    let kind = if logs { "the log" } else { "the file" };
+    Some(format!("{kind} {name} ({} bytes)", text.len()))
+}
+
+/// At most [`MAX_CUT_NAMED`] parts named, then how many more.
+fn name_cut(mut cut: Vec<String>) -> Vec<String> {
+    if cut.len() > MAX_CUT_NAMED {
+        let more = cut.len() - MAX_CUT_NAMED;
+        cut.truncate(MAX_CUT_NAMED);
+        cut.push(format!("and {more} smaller parts more"));
     }
     cut
 }
@@ -158,12 +189,60 @@ pub fn write(
     let report =
         serde_json::to_string_pretty(&redactor.value(report)).map_err(|e| e.to_string())?;
     let snapshot = redactor.json(&c.snapshot)?;
-    // The manifest and the fixed files are small; the tape is what can grow.
-    let fixed = report.len() + snapshot.len() + 64 * 1024;
-    c.manifest.cut = cut_to_fit(&mut c.tape, fixed, max);
-    let cut = c.manifest.cut.len();
+    // The people's files, redacted (JSON ones string by string, so that they stay JSON).
+    let mut people: Vec<(String, String, bool)> = c
+        .people
+        .iter()
+        .map(|f| {
+            let text = if f.name.ends_with(".json") {
+                serde_json::from_str::<Value>(&f.text)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&redactor.value(v)).ok())
+                    .unwrap_or_else(|| redactor.text(&f.text))
+            } else {
+                redactor.text(&f.text)
+            };
+            (f.name.clone(), text, f.log)
+        })
+        .collect();
+    // Measured as written, after redaction (which can change lengths): the largest logs are cut
+    // first, then the largest recorded answers.
+    let mut tape: Tape = serde_json::to_value(&c.tape)
+        .map(|v| redactor.value(v))
+        .and_then(serde_json::from_value)
+        .map_err(|e| format!("the recorded answers: {e}"))?;
+    let mut cut_parts = Vec::new();
+    let people_size =
+        |p: &[(String, String, bool)]| p.iter().map(|(_, t, _)| t.len()).sum::<usize>();
+    let others = report.len() + snapshot.len() + MANIFEST_ROOM;
+    if others as u64 > max {
+        return Err(format!(
+            "nothing written: --max-size {max} bytes cannot hold even the report and the session \
+             ({others} bytes with room for the manifest)"
+        ));
+    }
+    let tape_size = |t: &Tape| serde_json::to_string(t).map(|s| s.len()).unwrap_or(0);
+    let size = tape_size(&tape);
+    while (others + people_size(&people) + size) as u64 > max {
+        let Some(said) = cut_person(&mut people, &mut c.manifest.collected, true) else {
+            break;
+        };
+        cut_parts.push(said);
+    }
+    cut_parts.extend(cut_to_fit(&mut tape, others + people_size(&people), max));
+    let size = tape_size(&tape);
+    while (others + people_size(&people) + size) as u64 > max {
+        let Some(said) = cut_person(&mut people, &mut c.manifest.collected, false) else {
+            break;
+        };
+        cut_parts.push(said);
+    }
+    let cut_logs = cut_parts;
+    let cut = cut_logs.len();
+    c.manifest.cut = name_cut(cut_logs);
     c.manifest.redact_patterns = redactor.count();
-    let tape = redactor.json(&c.tape)?;
+    // Compact: the tape is for the checks; the files for people are pretty.
+    let tape = serde_json::to_string(&tape).map_err(|e| e.to_string())?;
     let manifest = redactor.json(&c.manifest)?;
     let mtime = jiff::Timestamp::now().as_second().max(0) as u64;
 
@@ -175,12 +254,16 @@ pub fn write(
     {
         let gz = flate2::write::GzEncoder::new(tmp.as_file(), flate2::Compression::default());
         let mut tar = tar::Builder::new(gz);
-        for (name, text) in [
+        let fixed = [
             ("manifest.json", &manifest),
             ("report.json", &report),
             ("session.json", &snapshot),
             ("tape.json", &tape),
-        ] {
+        ];
+        for (name, text) in fixed
+            .into_iter()
+            .chain(people.iter().map(|(n, t, _)| (n.as_str(), t)))
+        {
             let mut h = tar::Header::new_gnu();
             h.set_size(text.len() as u64);
             h.set_mode(0o644);

@@ -146,7 +146,7 @@ fn bundle(cmd: &args::BundleCmd, command_line: &[String]) -> i32 {
                     w.bytes,
                     if w.cut > 0 {
                         format!(
-                            "; {} recorded answers cut to fit --max-size, named in manifest.json",
+                            "; {} logs or recorded answers cut to fit --max-size, named in manifest.json",
                             w.cut
                         )
                     } else {

@@ -25,8 +25,8 @@ pub struct BundleInput {
     /// prefect-doctor-<release or host>-<UTC yyyymmddThhmmssZ>.tar.gz].
     #[arg(long, value_name = "FILE")]
     pub output_file: Option<PathBuf>,
-    /// The bundle's largest size, e.g. 20MB; the largest recorded answers are cut first and the
-    /// manifest names them [default: 20MB].
+    /// The bundle's largest size, e.g. 20MB; the largest logs are cut first, then the largest
+    /// recorded answers, and the manifest names them [default: 20MB].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub max_size: Option<u64>,
     /// A regular expression whose matches are replaced by REDACTED everywhere in the bundle
@@ -69,8 +69,16 @@ pub fn run(
         notices,
         release,
     } = prepared;
-    let (results, elapsed) = setup.run_checks(&|| factory.make(), input.check.wait, progress);
+    let results = setup.run_some(None, &|| factory.make(), input.check.wait, progress);
     let snapshot = factory.snapshot(&targets, &notices, &release);
+    // The checks' answers only: what is read for people below is not needed to re-analyse.
+    let tape = recorder.tape();
+    // The files for people, read with the run's own probes after the checks.
+    let (people, not_collected) = {
+        let cx = factory.make();
+        setup.runtime.block_on(crate::bundle::people::collect(&cx))
+    };
+    let (results, elapsed) = setup.finish(results);
     let mut report = Report::new(
         "check",
         targets,
@@ -110,7 +118,6 @@ pub fn run(
             created.strftime("%Y%m%dT%H%M%SZ")
         ))
     });
-    let tape = recorder.tape();
     let manifest = Manifest {
         format: FORMAT,
         doctor_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -143,8 +150,14 @@ pub fn run(
                     tape.kube.len()
                 ),
             },
-        ],
-        left_out: left_out(),
+        ]
+        .into_iter()
+        .chain(people.iter().map(|f| Collected {
+            file: f.name.clone(),
+            what: f.what.clone(),
+        }))
+        .collect(),
+        left_out: left_out().into_iter().chain(not_collected).collect(),
         cut: Vec::new(),
         redact_patterns: 0,
     };
@@ -156,6 +169,7 @@ pub fn run(
         &path,
         Contents {
             manifest,
+            people,
             report: report_json,
             snapshot,
             tape,

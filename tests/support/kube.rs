@@ -454,6 +454,7 @@ const KINDS: &[(&str, &str)] = &[
     ("storageclasses", "StorageClass"),
     ("namespaces", "Namespace"),
     ("serviceaccounts", "ServiceAccount"),
+    ("events", "Event"),
 ];
 
 fn query_param(query: &str, key: &str) -> Option<String> {
