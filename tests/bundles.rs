@@ -266,7 +266,16 @@ fn no_secret_enters_the_bundle_and_redact_patterns_hide_the_rest() {
     let pg = PgServer::start();
     seed(&pg, &Seed::healthy("prefect"));
     let ui_secret = "ui-settings-canary-77Qx";
-    let api = Apollo::default().start();
+    // The API behind an ingress that pins sessions with a cookie (nginx's INGRESSCOOKIE): a secret
+    // the run cannot know, in a header.
+    let cookie = "ingress-cookie-canary-5Tq2";
+    let apollo = Apollo::default();
+    let api = Server::start(move |hit| {
+        apollo.answer(hit).header(
+            "set-cookie",
+            &format!("INGRESSCOOKIE={cookie}; Path=/; HttpOnly"),
+        )
+    });
     // A UI whose server_url carries credentials (a canary of its own).
     let ui = ui(&format!(
         "http://admin:{ui_secret}@127.0.0.1:{}/graphql",
@@ -302,7 +311,7 @@ fn no_secret_enters_the_bundle_and_redact_patterns_hide_the_rest() {
     );
     for (name, bytes) in &files {
         let text = String::from_utf8_lossy(bytes);
-        for secret in [CANARY, ui_secret, SUPERUSER_PASSWORD] {
+        for secret in [CANARY, ui_secret, SUPERUSER_PASSWORD, cookie] {
             assert!(!text.contains(secret), "{secret} in {name}");
         }
         assert!(
@@ -320,6 +329,29 @@ fn no_secret_enters_the_bundle_and_redact_patterns_hide_the_rest() {
     let (code, replayed, err) = replay(&path, &[]);
     assert_ne!(code, 2, "{err}");
     assert!(replayed["results"].as_array().unwrap().len() > 10);
+
+    // The password given as PGPASSWORD, not in the URL: just as absent.
+    let from_env = dir.path().join("env.tar.gz");
+    let target = from_env.display().to_string();
+    let env = BTreeMap::from([("PGPASSWORD".to_string(), CANARY.to_string())]);
+    let bare = format!("postgres://{APP_USER}@127.0.0.1:{}/prefect", pg.port);
+    let (code, out, err, _) = run_once_in(
+        &env,
+        &["bundle", "--output-file", &target, "--database-url", &bare],
+    );
+    assert_ne!(code, 2, "{out}{err}");
+    let files = unpack(&from_env);
+    let report = json_of(&files, "report.json");
+    assert!(
+        report.to_string().contains("PGPASSWORD"),
+        "the run used PGPASSWORD: {report:#}"
+    );
+    for (name, bytes) in &files {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(CANARY),
+            "PGPASSWORD's value in {name}"
+        );
+    }
 }
 
 #[test]

@@ -98,7 +98,7 @@ impl HttpKey {
             headers: req
                 .headers
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
+                .map(|(k, v)| (k.to_string(), kept_header(k, v)))
                 .collect(),
             body: req.body.clone(),
         }
@@ -111,6 +111,25 @@ impl HttpKey {
             body: self.body.as_deref().map(blank_times),
             ..self.clone()
         }
+    }
+}
+
+/// A header's value as the tape keeps it: the value of a header that carries credentials or a
+/// session (cookies, authorization, API keys, password-named ones) is masked, since no check reads
+/// one and an ingress's session cookie is a secret the run cannot know.
+fn kept_header(name: &str, value: &str) -> String {
+    let n = name.to_ascii_lowercase();
+    let carries = matches!(
+        n.as_str(),
+        "set-cookie" | "cookie" | "authorization" | "proxy-authorization"
+    ) || n.contains("api-key")
+        || n.contains("token")
+        || n.contains("session")
+        || crate::redact::is_secret_key(&n);
+    if carries {
+        crate::redact::MASK.to_string()
+    } else {
+        value.to_string()
     }
 }
 
@@ -180,7 +199,7 @@ impl HttpReply {
                 .map(|(k, v)| {
                     (
                         k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        kept_header(k.as_str(), &String::from_utf8_lossy(v.as_bytes())),
                     )
                 })
                 .collect(),
@@ -403,6 +422,31 @@ pub fn params_key(params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_that_carry_credentials_are_masked_and_no_others() {
+        for name in [
+            "Set-Cookie",
+            "cookie",
+            "Authorization",
+            "proxy-authorization",
+            "X-Api-Key",
+            "x-auth-token",
+            "X-Session-Id",
+            "x-prefect-password",
+        ] {
+            assert_eq!(kept_header(name, "s3cr3t"), "****", "{name}");
+        }
+        for name in [
+            "content-type",
+            "access-control-allow-origin",
+            "access-control-allow-headers",
+            "location",
+            "server",
+        ] {
+            assert_eq!(kept_header(name, "v"), "v", "{name}");
+        }
+    }
 
     #[test]
     fn times_are_blanked_and_nothing_else() {
