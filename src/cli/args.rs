@@ -79,9 +79,20 @@ pub enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<std::path::PathBuf>,
     },
+    /// Print the completion script of a shell (source it from the shell's startup file).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print docs/checks.md, generated from the catalog.
     #[command(hide = true)]
     GenDocs,
+    /// Write the man pages (docs/man/), generated from these definitions, into DIR.
+    #[command(hide = true)]
+    GenMan {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
 }
 
 /// `check`: what the session looks at, and how the report is written.

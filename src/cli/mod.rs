@@ -4,8 +4,9 @@
 pub mod args;
 mod fix;
 pub mod output;
+pub mod shell;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::{catalog::Catalog, docs, redact, session};
 
@@ -24,7 +25,12 @@ where
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let cli = match Cli::try_parse_from(args) {
+    let program = shell::set_program(args.first().map(std::ffi::OsString::as_os_str));
+    let parsed = Cli::command()
+        .bin_name(program)
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -78,7 +84,7 @@ where
                 None => {
                     let s = catalog.suggest(&id);
                     let hint = if s.is_empty() {
-                        "; `prefect-doctor list` shows every check".to_string()
+                        format!("; `{} list` shows every check", shell::program())
                     } else {
                         format!("; did you mean {}?", s.join(", "))
                     };
@@ -87,6 +93,14 @@ where
             }
         }
         Command::GenDocs => emit_then(&docs::checks_markdown(Catalog::builtin()), 0),
+        Command::Completions { shell } => emit_then(&shell::completions(shell), 0),
+        Command::GenMan { dir } => match shell::write_man_pages(&dir) {
+            Ok(names) => emit_then(
+                &format!("wrote {} to {}\n", names.join(", "), dir.display()),
+                0,
+            ),
+            Err(e) => fail_usage(&e),
+        },
         Command::Check(cmd) => report(&cmd.out, cli.color, |p| session::check::run(&cmd.input, p)),
         Command::Preflight(cmd) => report(&cmd.out, cli.color, |p| {
             session::preflight::run(&cmd.input, p)
@@ -142,7 +156,7 @@ fn bundle(cmd: &args::BundleCmd, command_line: &[String]) -> i32 {
                 }
                 ListFormat::Text => format!(
                     "bundle written: {path} ({} bytes{})\nchecks: {} pass, {} warn, {} fail, {} error, {} skip\n\
-                     re-analyse it with: prefect-doctor check --from {path}\n",
+                     re-analyse it with: {} check --from {path}\n",
                     w.bytes,
                     if w.cut > 0 {
                         format!(
@@ -156,7 +170,8 @@ fn bundle(cmd: &args::BundleCmd, command_line: &[String]) -> i32 {
                     s.warn,
                     s.fail,
                     s.error,
-                    s.skip
+                    s.skip,
+                    shell::program()
                 ),
             };
             emit_then(&text, report.exit_code)

@@ -61,7 +61,7 @@ pub fn emit_then(text: &str, code: i32) -> i32 {
 
 /// A usage error on stderr (scrubbed, escaped); returns [`EXIT_USAGE`].
 pub fn fail_usage(msg: &str) -> i32 {
-    eprintln!("prefect-doctor: {}", redact::for_terminal(msg));
+    eprintln!("{}: {}", super::shell::program(), redact::for_terminal(msg));
     EXIT_USAGE
 }
 

@@ -1,0 +1,149 @@
+//! The command as shells and kubectl know it: completion scripts, man pages kept in sync with the
+//! clap definitions (docs/man/), and the kubectl plugin's name in help and messages.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::doctor;
+
+fn stdout(args: &[&str]) -> String {
+    let out = doctor().args(args).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[test]
+fn completion_scripts_name_every_command_and_bash_reads_its_own() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = stdout(&["completions", shell]);
+        for word in [
+            "check",
+            "preflight",
+            "fix",
+            "bundle",
+            "explain",
+            "database-url",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+        assert!(
+            !script.contains("gen-man"),
+            "{shell}: a hidden command completes"
+        );
+    }
+    // bash parses its script; zsh and fish theirs when installed.
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, check) in [("bash", "-n"), ("zsh", "-n"), ("fish", "--no-execute")] {
+        let Ok(found) = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {shell}")])
+            .output()
+        else {
+            continue;
+        };
+        if !found.status.success() {
+            assert_ne!(shell, "bash", "bash is on every machine this runs on");
+            continue;
+        }
+        let path = dir.path().join(shell);
+        std::fs::write(&path, stdout(&["completions", shell])).unwrap();
+        let out = std::process::Command::new(shell)
+            .arg(check)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+    }
+    // An unknown shell is a usage error.
+    let out = doctor().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
+}
+
+#[test]
+fn man_pages_are_generated_from_the_definitions_and_in_sync() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let checked_in = std::path::Path::new(root).join("docs/man");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let _ = std::fs::remove_dir_all(&checked_in);
+        stdout(&["gen-man", &checked_in.display().to_string()]);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let said = stdout(&["gen-man", &dir.path().display().to_string()]);
+    assert!(said.contains("prefect-doctor-check.1"), "{said}");
+    let read = |d: &std::path::Path| -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(d)
+            .map(|it| {
+                it.filter_map(Result::ok)
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().into_owned(),
+                            std::fs::read(e.path()).unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let fresh = read(dir.path());
+    assert!(fresh.len() >= 9, "{:?}", fresh.keys());
+    let page = String::from_utf8_lossy(&fresh["prefect-doctor-bundle.1"]).into_owned();
+    assert!(page.contains(".TH prefect-doctor-bundle 1"), "{page}");
+    assert!(page.contains("max\\-size"), "{page}");
+    assert!(
+        read(&checked_in) == fresh,
+        "docs/man is out of date: run `UPDATE_DOCS=1 cargo test --test shell`"
+    );
+}
+
+/// The binary linked as kubectl's plugin `kubectl-prefect_doctor`, run with `args`.
+fn as_plugin(args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("kubectl-prefect_doctor");
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("prefect-doctor"), &link).unwrap();
+    let out = std::process::Command::new(&link)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn as_a_kubectl_plugin_it_names_itself_as_typed() {
+    let (code, help, _) = as_plugin(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        help.contains("Usage: kubectl prefect-doctor [OPTIONS] <COMMAND>"),
+        "{help}"
+    );
+    let (code, help, _) = as_plugin(&["check", "--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        help.contains("Usage: kubectl prefect-doctor check"),
+        "{help}"
+    );
+    // A usage error, and the program's own messages.
+    let (code, _, err) = as_plugin(&["check", "--no-such-flag"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("Usage: kubectl prefect-doctor check"), "{err}");
+    let (code, _, err) = as_plugin(&["explain", "no.such-check"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("kubectl prefect-doctor: unknown check id")
+            && err.contains("`kubectl prefect-doctor list` shows every check"),
+        "{err}"
+    );
+    // Run by its own name, it is itself.
+    let out = doctor()
+        .args(["explain", "no.such-check"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("prefect-doctor: unknown check id"), "{err}");
+}
