@@ -145,6 +145,9 @@ pub struct Report {
     /// Warnings fail the run (`--strict`).
     #[serde(skip)]
     pub strict: bool,
+    /// When the run ended, in seconds since the Unix epoch; not part of the JSON either.
+    #[serde(skip)]
+    pub finished_unix: i64,
 }
 
 impl Report {
@@ -167,6 +170,7 @@ impl Report {
             summary,
             elapsed_ms,
             strict,
+            finished_unix: jiff::Timestamp::now().as_second(),
         }
     }
 }

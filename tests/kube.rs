@@ -138,6 +138,30 @@ fn healthy_release_is_found_and_checked_through_port_forwards() {
     );
     assert_eq!(run.json["release"]["name"], "prefect");
     assert_eq!(run.json["release"]["namespace"], "default");
+    // The metrics carry the release and its namespace.
+    let kc = server.kubeconfig();
+    let (code, prom, _, _) = support::run_once_in(
+        &Default::default(),
+        &[
+            "check",
+            "-o",
+            "prometheus",
+            "--kubeconfig",
+            &kc,
+            "--timeout",
+            "3s",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        prom.lines()
+            .any(|l| l.starts_with("prefect_doctor_check_status{")
+                && l.contains("check=\"kube.release\"")
+                && l.contains("release=\"prefect\"")
+                && l.contains("namespace=\"default\"")
+                && l.ends_with(" 0")),
+        "{prom}"
+    );
     assert!(
         run.text.contains("checked through a port-forward"),
         "{}",

@@ -36,6 +36,8 @@ pub enum Format {
     Json,
     Junit,
     Sarif,
+    /// The Prometheus text exposition format (a file for node_exporter's textfile collector, say).
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,8 +158,9 @@ pub fn parse_report_spec(spec: &str) -> Result<(Format, std::path::PathBuf), Str
     let (format, path) = spec
         .split_once('=')
         .ok_or("expected FORMAT=FILE, e.g. junit=prefect-doctor.xml")?;
-    let format = Format::from_str(format, true)
-        .map_err(|_| format!("unknown format {format:?} (text, json, junit or sarif)"))?;
+    let format = Format::from_str(format, true).map_err(|_| {
+        format!("unknown format {format:?} (text, json, junit, sarif or prometheus)")
+    })?;
     if path.is_empty() {
         return Err("the file name is empty".to_string());
     }

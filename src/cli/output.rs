@@ -71,6 +71,7 @@ fn render_as(report: &Report, format: Format, verbose: bool, catalog: &Catalog) 
         Format::Json => render::json::render(report),
         Format::Junit => render::junit::render(report),
         Format::Sarif => render::sarif::render(report, catalog),
+        Format::Prometheus => render::prometheus::render(report),
     }
 }
 

@@ -2,5 +2,6 @@
 pub mod fix;
 pub mod json;
 pub mod junit;
+pub mod prometheus;
 pub mod sarif;
 pub mod text;
