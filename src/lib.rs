@@ -6,7 +6,9 @@
 //! - [`probes`]: shared connections (PostgreSQL, HTTP), opened once per run.
 //! - [`targets`]: what a run looks at (database, API, UI) and where each came from.
 //! - [`engine`]: runs checks concurrently with prerequisites and deadlines.
-//! - [`report`] and [`render`]: the report model and its text/JSON renderers.
+//! - [`report`] and [`render`]: the report model and its renderers (text, JSON, JUnit, SARIF,
+//!   Prometheus).
+//! - [`endpoint`]: the HTTP endpoint `serve` answers on (the only door *in*).
 
 pub mod bounded;
 pub mod bundle;
@@ -16,6 +18,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod docs;
+pub mod endpoint;
 pub mod engine;
 pub mod fix;
 pub mod probes;

@@ -58,6 +58,9 @@ pub enum Command {
     /// Run the checks and write what they saw, redacted, into one support bundle that
     /// `check --from FILE` re-analyses anywhere, offline.
     Bundle(Box<BundleCmd>),
+    /// Run the checks every --interval and serve the last run's metrics (GET /metrics), report
+    /// (GET /report.json) and health (GET /healthz) until SIGTERM.
+    Serve(Box<crate::session::serve::ServeInput>),
     /// List every check (the user checks of --checks and ./.prefect-doctor/checks too).
     List {
         #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]

@@ -107,6 +107,7 @@ where
         }),
         Command::Fix(cmd) => fix::run(&cmd, cli.color),
         Command::Bundle(cmd) => bundle(&cmd, &command_line),
+        Command::Serve(input) => serve(&input),
     }
 }
 
@@ -129,6 +130,18 @@ fn report(
         Ok((report, catalog)) => {
             output::emit_report(report, run.output, run.verbose, &files, catalog, color)
         }
+        Err(e) => fail_usage(&e),
+    }
+}
+
+/// `serve`: one log line per event on stderr, each with its UTC time; exit 0 on SIGTERM.
+fn serve(input: &session::serve::ServeInput) -> i32 {
+    let log = std::sync::Arc::new(|line: &str| {
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+        eprintln!("{now} {}", redact::for_terminal(line));
+    });
+    match session::serve::run(input, log) {
+        Ok(()) => 0,
         Err(e) => fail_usage(&e),
     }
 }

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod check;
 pub mod fix;
 pub mod preflight;
+pub mod serve;
 
 use std::{
     collections::BTreeMap,

@@ -50,9 +50,17 @@ impl Run {
 }
 
 /// The built binary with a clean environment (no PG*, PREFECT__* or proxy variables, no ~/.pgpass,
-/// no ~/.prefect).
+/// no ~/.prefect), with a 60 s deadline.
 pub fn doctor() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("prefect-doctor").expect("binary built");
+    let mut cmd = assert_cmd::Command::from_std(doctor_process());
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// As [`doctor`], as a process to spawn and talk to while it runs (no deadline: the caller stops it).
+#[allow(dead_code)]
+pub fn doctor_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("prefect-doctor"));
     for (k, _) in std::env::vars() {
         let proxy = k.to_ascii_lowercase().ends_with("_proxy");
         if k.starts_with("PG")
@@ -69,9 +77,7 @@ pub fn doctor() -> assert_cmd::Command {
     }
     // No home and no `prefect` on PATH: the machine has no prefect CLI unless a test gives it one (the
     // binary runs no other program, so it needs no PATH).
-    cmd.env("HOME", "/nonexistent")
-        .env("PATH", "/nonexistent")
-        .timeout(Duration::from_secs(60));
+    cmd.env("HOME", "/nonexistent").env("PATH", "/nonexistent");
     cmd
 }
 
