@@ -815,3 +815,162 @@ fn restarts_of_healthy_looking_pods_and_why() {
     );
     assert_read_only(&server);
 }
+
+/// (scope, API group, resource, verb): what RBAC authorizes. `scope` is `namespace` or `cluster`, or
+/// `url` for a non-resource URL (the resource is then the path).
+type Grant = (&'static str, String, String, String);
+
+/// What the API server authorizes for one request the in-test server received.
+fn grants_of(method: &str, uri: &str) -> Vec<Grant> {
+    let path = uri.split('?').next().unwrap_or(uri);
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, rest): (String, &[&str]) = match segs.as_slice() {
+        ["api"] | ["apis"] | ["version"] => {
+            return vec![("url", String::new(), path.to_string(), "get".to_string())];
+        }
+        ["api", "v1", rest @ ..] => (String::new(), rest),
+        ["apis", group, _, rest @ ..] => (group.to_string(), rest),
+        _ => panic!("unexpected request {method} {uri}"),
+    };
+    let (scope, rest) = match rest {
+        ["namespaces", _, rest @ ..] if !rest.is_empty() => ("namespace", rest),
+        other => ("cluster", other),
+    };
+    assert_eq!(method, "GET", "{uri}");
+    let watch = uri.contains("watch=true") || uri.contains("watch=1");
+    let one = |resource: String, verb: &str| (scope, group.clone(), resource, verb.to_string());
+    match rest {
+        [r] => vec![one(r.to_string(), if watch { "watch" } else { "list" })],
+        [r, _] => vec![one(r.to_string(), "get")],
+        // A WebSocket port-forward is a GET (authorized as get; Kubernetes 1.31+ also as create).
+        [r, _, "portforward"] => vec![
+            one(format!("{r}/portforward"), "get"),
+            one(format!("{r}/portforward"), "create"),
+        ],
+        [r, _, sub] => vec![one(format!("{r}/{sub}"), "get")],
+        _ => panic!("unexpected request {method} {uri}"),
+    }
+}
+
+fn grants_of_rules(rules: &Value, scope: &'static str) -> Vec<Grant> {
+    let mut out = Vec::new();
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for rule in rules.as_array().expect("rules") {
+        for verb in strs(&rule["verbs"]) {
+            for url in strs(&rule["nonResourceURLs"]) {
+                out.push(("url", String::new(), url, verb.clone()));
+            }
+            for group in strs(&rule["apiGroups"]) {
+                for resource in strs(&rule["resources"]) {
+                    out.push((scope, group.clone(), resource, verb.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_deployed_rbac_grants_exactly_the_reads_a_full_run_makes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/deploy/rbac.yaml")).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let of_kind =
+        |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
+    let role = of_kind("Role");
+    let cluster_role = of_kind("ClusterRole");
+    assert_eq!((role.len(), cluster_role.len()), (1, 1));
+    let mut granted: Vec<Grant> = grants_of_rules(&role[0]["rules"], "namespace");
+    granted.extend(grants_of_rules(&cluster_role[0]["rules"], "cluster"));
+    // Each bound to the ServiceAccount the workloads run as.
+    for binding in of_kind("RoleBinding")
+        .into_iter()
+        .chain(of_kind("ClusterRoleBinding"))
+    {
+        assert_eq!(binding["subjects"][0]["name"], "prefect-doctor");
+        assert_eq!(binding["roleRef"]["name"], "prefect-doctor");
+    }
+    for file in ["serve.yaml", "cronjob.yaml"] {
+        let text = std::fs::read_to_string(format!("{root}/deploy/{file}")).unwrap();
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+        let workload = docs
+            .iter()
+            .find(|d| d["kind"] == "Deployment" || d["kind"] == "CronJob")
+            .unwrap();
+        let pod = if workload["kind"] == "CronJob" {
+            &workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        } else {
+            &workload["spec"]["template"]["spec"]
+        };
+        assert_eq!(pod["serviceAccountName"], "prefect-doctor", "{file}");
+        // The container's arguments are a command line the doctor takes.
+        let args: Vec<String> = pod["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let parsed = <prefect_doctor::cli::args::Cli as clap::Parser>::try_parse_from(
+            std::iter::once("prefect-doctor".to_string()).chain(args.clone()),
+        );
+        assert!(parsed.is_ok(), "{file}: {args:?}: {:?}", parsed.err());
+    }
+
+    // A full run (every check) on a release with an agent, its Role, and a create-tenant job whose
+    // pod has a log: every kind of read the checks make.
+    let install = Install::healthy();
+    let mut c = install.cluster_rendered(
+        json!({"agent": {"enabled": true}, "jobs": {"createTenant": {"enabled": true}}}),
+        &agent_manifest(1, ""),
+    );
+    c.objects.push(json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "prefect-create-tenant-job", "namespace": "default", "labels": {"app.kubernetes.io/instance": "prefect"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]}}},
+        "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}));
+    c.objects.push(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "prefect-create-tenant-job-x1", "namespace": "default", "labels": {"job-name": "prefect-create-tenant-job"}},
+        "spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]},
+        "status": {"phase": "Failed"}}));
+    let server = c.start();
+    let kc = server.kubeconfig();
+    let (code, out, err, _) = run_once(&[
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "3s",
+    ]);
+    assert_ne!(code, 2, "{out}{err}");
+    let mut used: Vec<Grant> = Vec::new();
+    for h in server.hits() {
+        if h.path.contains("/namespaces/") {
+            assert!(
+                h.path.contains("/namespaces/default/"),
+                "one namespace only: {}",
+                h.path
+            );
+        }
+        used.extend(grants_of(&h.method, &h.path));
+    }
+    used.sort();
+    used.dedup();
+    granted.sort();
+    granted.dedup();
+    let missing: Vec<&Grant> = used.iter().filter(|g| !granted.contains(g)).collect();
+    let extra: Vec<&Grant> = granted.iter().filter(|g| !used.contains(g)).collect();
+    assert!(missing.is_empty(), "deploy/rbac.yaml lacks {missing:?}");
+    assert!(
+        extra.is_empty(),
+        "deploy/rbac.yaml grants {extra:?}, which no request used"
+    );
+}
