@@ -63,13 +63,17 @@ pub async fn kube_release(cx: std::sync::Arc<Cx>) -> Outcome {
             "no Prefect Server (chart prefect-server) release in {searched} ({ctx}); checked the local defaults instead"
         )),
         Discovery::NotFound { reason, .. } => Outcome::finding(reason.clone()).fix("not_found"),
-        Discovery::Several(list) => Outcome::finding(format!(
-            "{} Prefect Server releases found: {}; pick one with --release NAME",
-            list.len(),
-            crate::untrusted::list(list, 20)
-        ))
-        .fix("several")
-        .with("releases", list.clone()),
+        Discovery::Several(listed) => {
+            let list: Vec<String> = listed.iter().map(|l| l.text.clone()).collect();
+            Outcome::finding(format!(
+                "{} Prefect Server releases found: {}; pick one with --release NAME, or diagnose \
+                 each with -n NAMESPACE / -A",
+                list.len(),
+                crate::untrusted::list(&list, 20)
+            ))
+            .fix("several")
+            .with("releases", list)
+        }
         Discovery::Failed(e) if e.is_unreachable() && !k.explicit => Outcome::skip(format!(
             "the cluster of the kube config ({ctx}) is out of reach, so the local defaults were checked: {e}"
         )),

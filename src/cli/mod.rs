@@ -101,7 +101,15 @@ where
             ),
             Err(e) => fail_usage(&e),
         },
-        Command::Check(cmd) => report(&cmd.out, cli.color, |p| session::check::run(&cmd.input, p)),
+        Command::Check(cmd) => match session::fleet::plan(&cmd.input) {
+            Err(e) => fail_usage(&e),
+            Ok(session::fleet::Plan::Single) => {
+                report(&cmd.out, cli.color, |p| session::check::run(&cmd.input, p))
+            }
+            Ok(session::fleet::Plan::Fleet { members, unlisted }) => {
+                fleet(&cmd, members, unlisted, cli.color)
+            }
+        },
         Command::Preflight(cmd) => report(&cmd.out, cli.color, |p| {
             session::preflight::run(&cmd.input, p)
         }),
@@ -130,6 +138,27 @@ fn report(
         Ok((report, catalog)) => {
             output::emit_report(report, run.output, run.verbose, &files, catalog, color)
         }
+        Err(e) => fail_usage(&e),
+    }
+}
+
+/// `check` on every release found (`-A`, `-n NS` with several, several `--context`).
+fn fleet(
+    cmd: &args::CheckCmd,
+    members: Vec<session::fleet::Member>,
+    unlisted: Vec<session::fleet::Unlisted>,
+    color: ColorWhen,
+) -> i32 {
+    let mut files = Vec::new();
+    for spec in &cmd.out.report {
+        match args::parse_report_spec(spec) {
+            Ok(f) => files.push(f),
+            Err(e) => return fail_usage(&format!("--report {spec:?}: {e}")),
+        }
+    }
+    let spinner = output::Spinner::default();
+    match session::fleet::run(&cmd.input, members, unlisted, &spinner) {
+        Ok(f) => output::emit_fleet(f, cmd.out.output, cmd.out.verbose, &files, color),
         Err(e) => fail_usage(&e),
     }
 }

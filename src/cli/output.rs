@@ -7,7 +7,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{catalog::Catalog, engine::rounds::Progress, redact, render, report::Report};
+use crate::{
+    catalog::Catalog, engine::rounds::Progress, redact, render, report::Report,
+    session::fleet::Fleet,
+};
 
 use super::args::{ColorWhen, Format};
 
@@ -103,6 +106,51 @@ pub fn emit_report(
     let text = render_as(report, output, verbose, catalog);
     colored::control::set_override(false);
     emit_then(&text, report.exit_code)
+}
+
+fn render_fleet(fleet: &Fleet, format: Format, verbose: bool) -> String {
+    let named = || {
+        fleet
+            .releases
+            .iter()
+            .map(|(m, r)| (render::fleet::heading(m), r))
+    };
+    match format {
+        Format::Text => render::fleet::text(fleet, verbose),
+        Format::Json => render::fleet::json(fleet),
+        Format::Junit => render::junit::render_many(named()),
+        Format::Sarif => render::sarif::render_many(named(), fleet.catalog),
+        Format::Prometheus => {
+            render::prometheus::render_many(fleet.releases.iter().map(|(_, r)| r))
+        }
+    }
+}
+
+/// As [`emit_report`], for every release of a fleet run; the exit code is the worst release's.
+pub fn emit_fleet(
+    fleet: Fleet,
+    output: Format,
+    verbose: bool,
+    files: &[(Format, PathBuf)],
+    color: ColorWhen,
+) -> i32 {
+    let fleet = &fleet.sanitized();
+    colored::control::set_override(false);
+    for (format, path) in files {
+        let text = render_fleet(fleet, *format, verbose);
+        if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
+            return fail_usage(&format!(
+                "cannot write the report to {}: {e}",
+                path.display()
+            ));
+        }
+    }
+    if output == Format::Text {
+        colour_stdout(color);
+    }
+    let text = render_fleet(fleet, output, verbose);
+    colored::control::set_override(false);
+    emit_then(&text, fleet.exit_code())
 }
 
 /// A spinner on stderr, only when stderr is a terminal.

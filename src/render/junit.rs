@@ -56,9 +56,9 @@ fn case(r: &CheckResult, strict: bool) -> TestCase {
     tc
 }
 
-pub fn render(report: &Report) -> String {
-    let mut junit = Junit::new("prefect-doctor");
-    let mut suite = TestSuite::new(format!("prefect-doctor {}", report.command));
+/// One test suite for `report`, named `name`.
+fn suite(report: &Report, name: String) -> TestSuite {
+    let mut suite = TestSuite::new(name);
     for t in &report.targets {
         suite.add_property(Property::new(
             format!("target.{}", t.kind),
@@ -70,8 +70,10 @@ pub fn render(report: &Report) -> String {
     }
     suite.add_test_cases(report.results.iter().map(|r| case(r, report.strict)));
     suite.set_time(Duration::from_millis(report.elapsed_ms));
-    junit.add_test_suite(suite);
-    junit.set_time(Duration::from_millis(report.elapsed_ms));
+    suite
+}
+
+fn document(junit: Junit) -> String {
     match junit.to_string() {
         Ok(mut s) => {
             if !s.ends_with('\n') {
@@ -81,4 +83,26 @@ pub fn render(report: &Report) -> String {
         }
         Err(e) => format!("<!-- cannot write the JUnit report: {e} -->\n"),
     }
+}
+
+pub fn render(report: &Report) -> String {
+    let mut junit = Junit::new("prefect-doctor");
+    junit.add_test_suite(suite(report, format!("prefect-doctor {}", report.command)));
+    junit.set_time(Duration::from_millis(report.elapsed_ms));
+    document(junit)
+}
+
+/// Several releases: one test suite each, named `prefect-doctor check <name>`.
+pub fn render_many<'a>(reports: impl IntoIterator<Item = (String, &'a Report)>) -> String {
+    let mut junit = Junit::new("prefect-doctor");
+    let mut longest = 0;
+    for (name, report) in reports {
+        longest = longest.max(report.elapsed_ms);
+        junit.add_test_suite(suite(
+            report,
+            format!("prefect-doctor {} {name}", report.command),
+        ));
+    }
+    junit.set_time(Duration::from_millis(longest));
+    document(junit)
 }

@@ -72,7 +72,8 @@ fn locations(r: &CheckResult, report: &Report) -> Value {
     }
 }
 
-pub fn render(report: &Report, catalog: &Catalog) -> String {
+/// One SARIF run for `report`.
+fn run_of(report: &Report, catalog: &Catalog, automation_id: Option<String>) -> Value {
     let rules: Vec<Value> = catalog
         .entries()
         .iter()
@@ -122,10 +123,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         .iter()
         .map(|n| json!({ "level": "warning", "message": { "text": n } }))
         .collect();
-    let sarif = json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
+    let mut run = json!({
             "tool": { "driver": {
                 "name": "prefect-doctor",
                 "version": env!("CARGO_PKG_VERSION"),
@@ -139,9 +137,37 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
                 "toolExecutionNotifications": notifications
             }],
             "results": results
-        }]
+    });
+    if let Some(id) = automation_id {
+        run["automationDetails"] = json!({ "id": id });
+    }
+    run
+}
+
+fn document(runs: Vec<Value>) -> String {
+    let sarif = json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": runs
     });
     let mut s = serde_json::to_string_pretty(&sarif).unwrap_or_default();
     s.push('\n');
     s
+}
+
+pub fn render(report: &Report, catalog: &Catalog) -> String {
+    document(vec![run_of(report, catalog, None)])
+}
+
+/// Several releases: one run each, its `automationDetails.id` the release's `context/namespace/release`.
+pub fn render_many<'a>(
+    reports: impl IntoIterator<Item = (String, &'a Report)>,
+    catalog: &Catalog,
+) -> String {
+    document(
+        reports
+            .into_iter()
+            .map(|(name, r)| run_of(r, catalog, Some(name)))
+            .collect(),
+    )
 }

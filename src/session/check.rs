@@ -52,9 +52,10 @@ pub struct CheckInput {
     /// account]. Without direct URLs, a found kube config is used to find the Helm release.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<std::path::PathBuf>,
-    /// The kubeconfig context [default: its current context].
+    /// The kubeconfig context [default: its current context]; repeat it to diagnose the releases
+    /// of several clusters in one run.
     #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    pub context: Vec<String>,
     /// The namespace of the release [default: the context's, else `default`].
     #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: Option<String>,
@@ -317,7 +318,11 @@ pub(crate) fn prepare_with(args: &CheckInput, tape: TapeMode) -> Result<Prepared
     };
     let kube_opts = KubeOptions {
         kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
+        context: match args.context.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            _ => return Err("several --context name a fleet: diagnose it with check".into()),
+        },
         namespace: args.namespace.clone().or(config.namespace.clone()),
         all_namespaces: args.all_namespaces,
     };

@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod check;
 pub mod fix;
+pub mod fleet;
 pub mod preflight;
 pub mod serve;
 

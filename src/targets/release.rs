@@ -45,10 +45,19 @@ pub enum Discovery {
         name: String,
         reason: String,
     },
-    /// More than one: the user must pick with `--release`.
-    Several(Vec<String>),
+    /// More than one: the user picks with `--release`, or a fleet run diagnoses each.
+    Several(Vec<Listed>),
     /// The listing itself failed (unreachable API server, RBAC …).
     Failed(KubeError),
+}
+
+/// One of several releases found.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub name: String,
+    pub namespace: String,
+    /// `name (namespace ns, chart v, status)`.
+    pub text: String,
 }
 
 fn searched(probe: &KubeProbe) -> String {
@@ -201,11 +210,13 @@ pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
         _ => Discovery::Several(
             found
                 .iter()
-                .map(|r| {
-                    format!(
+                .map(|r| Listed {
+                    name: r.name.clone(),
+                    namespace: r.namespace.clone(),
+                    text: format!(
                         "{} (namespace {}, chart {}, {})",
                         r.name, r.namespace, r.chart_version, r.status
-                    )
+                    ),
                 })
                 .collect(),
         ),

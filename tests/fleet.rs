@@ -1,0 +1,330 @@
+//! Every release at once: an in-test API server holding the chart's release in several namespaces
+//! (each pod port-forwarded to the real PostgreSQL, Apollo and UI), diagnosed with `-A`, `-n NS` and
+//! several `--context`s, in every output format.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use support::{
+    http::{Apollo, Server, ui},
+    kube::{Cluster, KubeServer, helm_encode, reference, release_json_with, release_secret},
+    pg::PgServer,
+    prefect::{CANARY, Seed, seed},
+    run_once_in,
+};
+
+struct Install {
+    _pg: PgServer,
+    _apollo: Server,
+    _ui: Server,
+    server: KubeServer,
+}
+
+/// Release `name` of the chart in namespace `ns`: its objects, its pods, its Helm secret.
+fn release_in(name: &str, ns: &str) -> Vec<Value> {
+    // As Helm renders it in `ns`: the services' in-cluster names carry the namespace.
+    let manifest = reference("manifest-rendered.yaml").replace(".default", &format!(".{ns}"));
+    let mut objects: Vec<Value> = Cluster::prefect_rendered(json!({}), &manifest)
+        .objects
+        .into_iter()
+        .filter(|o| o["type"] != "helm.sh/release.v1")
+        .collect();
+    for o in &mut objects {
+        o["metadata"]["namespace"] = json!(ns);
+    }
+    let payload = helm_encode(&release_json_with(
+        name,
+        ns,
+        1,
+        "deployed",
+        json!({}),
+        &manifest,
+    ));
+    objects.push(release_secret(name, ns, 1, "deployed", &payload));
+    objects
+}
+
+/// The releases (name, namespace) in one cluster; every pod's ports forwarded to one healthy install.
+fn install(releases: &[(&str, &str)], tweak: impl FnOnce(&mut Cluster)) -> Install {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let apollo = Apollo::default().start();
+    let ui = ui(&format!("{}/graphql", apollo.url));
+    let mut c = Cluster::default();
+    for (name, ns) in releases {
+        c.objects.extend(release_in(name, ns));
+    }
+    c.forward("prefect-postgresql", 5432, ([127, 0, 0, 1], pg.port).into());
+    c.forward("prefect-apollo", 4200, apollo.addr);
+    c.forward("prefect-ui", 8080, ui.addr);
+    for s in c
+        .objects
+        .iter_mut()
+        .filter(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "prefect-postgresql")
+    {
+        s["data"]["postgres-password"] = json!(support::kube::b64(CANARY.as_bytes()));
+        s["data"]["password"] = json!(support::kube::b64(CANARY.as_bytes()));
+    }
+    tweak(&mut c);
+    Install {
+        _pg: pg,
+        _apollo: apollo,
+        _ui: ui,
+        server: c.start(),
+    }
+}
+
+fn doctor(kubeconfig: &str, args: &[&str]) -> (i32, String, String) {
+    let mut a = vec!["check", "--kubeconfig", kubeconfig, "--timeout", "3s"];
+    a.extend_from_slice(args);
+    let (code, out, err, _) = run_once_in(&BTreeMap::new(), &a);
+    assert!(!out.contains(CANARY) && !err.contains(CANARY));
+    (code, out, err)
+}
+
+fn status_in(release: &Value, id: &str) -> String {
+    release["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no {id} in {release:#}"))
+}
+
+#[test]
+fn every_release_of_every_namespace_is_diagnosed_and_one_broken_is_its_own_finding() {
+    let inst = install(
+        &[
+            ("prefect", "team-a"),
+            ("prefect", "team-b"),
+            ("prefect", "team-c"),
+        ],
+        // team-c's pods are gone (a failed rollout, say).
+        |c| {
+            c.objects
+                .retain(|o| !(o["kind"] == "Pod" && o["metadata"]["namespace"] == "team-c"))
+        },
+    );
+    let kc = inst.server.kubeconfig();
+    let (code, out, err) = doctor(&kc, &["-A", "-o", "json"]);
+    assert_eq!(code, 1, "the worst release's exit code: {err}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let releases = j["releases"].as_array().unwrap();
+    let names: Vec<String> = releases
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["namespace"].as_str().unwrap(),
+                r["release"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["team-a/prefect", "team-b/prefect", "team-c/prefect"]
+    );
+    for r in &releases[..2] {
+        assert_eq!(status_in(r, "kube.release"), "pass", "{r:#}");
+        assert_eq!(status_in(r, "kube.pods"), "pass", "{r:#}");
+        assert_eq!(status_in(r, "db.reachable"), "pass", "{r:#}");
+        assert_eq!(status_in(r, "tenant.exists"), "pass", "{r:#}");
+        assert_eq!(r["exit_code"], 0);
+        assert!(r["context"].is_null());
+    }
+    let broken = &releases[2];
+    assert_eq!(status_in(broken, "kube.release"), "pass");
+    assert_eq!(status_in(broken, "kube.pods"), "fail", "{broken:#}");
+    assert_eq!(broken["exit_code"], 1);
+    assert_eq!(j["summary"]["releases"], 3);
+    assert_eq!(j["summary"]["failing_releases"], 1);
+    assert_eq!(j["exit_code"], 1);
+    let sum = |k: &str| {
+        releases
+            .iter()
+            .map(|r| r["summary"][k].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    for k in ["pass", "warn", "fail", "error", "skip"] {
+        assert_eq!(j["summary"][k].as_u64().unwrap(), sum(k), "{k}");
+    }
+
+    // Text: a section per release, then the table naming team-c's first failing check.
+    let (tcode, text, _) = doctor(&kc, &["-A", "--color", "never"]);
+    assert_eq!(tcode, 1);
+    for ns in ["team-a", "team-b", "team-c"] {
+        assert!(text.contains(&format!("━━ {ns}/prefect ━━")), "{text}");
+    }
+    assert!(text.contains("fleet: 3 releases, 1 failing"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("prefect") && l.contains("team-c"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains("(current)") && row.ends_with("kube.pods"),
+        "{row}"
+    );
+
+    // JUnit: a test suite per release; SARIF: a run per release; metrics: each release's labels.
+    let (_, junit, _) = doctor(&kc, &["-A", "-o", "junit"]);
+    let doc = roxmltree::Document::parse(&junit).unwrap();
+    let suites: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .map(|n| n.attribute("name").unwrap())
+        .collect();
+    assert_eq!(
+        suites,
+        [
+            "prefect-doctor check team-a/prefect",
+            "prefect-doctor check team-b/prefect",
+            "prefect-doctor check team-c/prefect"
+        ]
+    );
+    let (_, sarif, _) = doctor(&kc, &["-A", "-o", "sarif"]);
+    let sarif: Value = serde_json::from_str(&sarif).unwrap();
+    let runs = sarif["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[2]["automationDetails"]["id"], "team-c/prefect");
+    assert!(runs[2]["results"].to_string().contains("kube.pods"));
+    let (_, prom, _) = doctor(&kc, &["-A", "-o", "prometheus"]);
+    for ns in ["team-a", "team-b", "team-c"] {
+        assert!(
+            prom.lines()
+                .any(|l| l.starts_with("prefect_doctor_check_status{")
+                    && l.contains("check=\"kube.pods\"")
+                    && l.contains(&format!("namespace=\"{ns}\""))
+                    && l.contains("release=\"prefect\"")),
+            "{ns}: {prom}"
+        );
+    }
+    assert_eq!(
+        inst.server
+            .hits()
+            .iter()
+            .filter(|h| h.method != "GET")
+            .count(),
+        0,
+        "the doctor only reads"
+    );
+}
+
+#[test]
+fn several_releases_in_one_namespace_and_one_release_alone() {
+    let inst = install(
+        &[
+            ("prefect", "team-a"),
+            ("prefect2", "team-a"),
+            ("prefect", "solo"),
+        ],
+        |_| {},
+    );
+    let kc = inst.server.kubeconfig();
+    let (_, out, err) = doctor(&kc, &["-n", "team-a", "-o", "json"]);
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let releases: Vec<&str> = j["releases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{j:#}"))
+        .iter()
+        .map(|r| r["release"].as_str().unwrap())
+        .collect();
+    assert_eq!(releases, ["prefect", "prefect2"]);
+    // prefect2 has no pods of its own (its objects are prefect's): its finding, not the run's end.
+    let second = &j["releases"][1];
+    assert_eq!(status_in(second, "kube.release"), "pass");
+    assert_ne!(status_in(second, "kube.pods"), "pass", "{second:#}");
+    assert_eq!(status_in(&j["releases"][0], "kube.pods"), "pass");
+    // One release in the namespace: today's single report, unchanged.
+    let (code, out, _) = doctor(&kc, &["-n", "solo", "-o", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        j.get("releases").is_none() && j["results"].is_array(),
+        "{j:#}"
+    );
+    assert_eq!(j["release"]["namespace"], "solo");
+    // Direct URLs name one install: with several releases that is a usage error.
+    let (code, _, err) = doctor(
+        &kc,
+        &[
+            "-n",
+            "team-a",
+            "--database-url",
+            "postgres://x@127.0.0.1:9/x",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("name one install"), "{err}");
+}
+
+#[test]
+fn several_contexts_and_one_that_does_not_exist() {
+    let inst = install(&[("prefect", "team-a")], |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("config");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: east\nclusters:\n- name: c\n  cluster:\n    server: {}\n\
+             contexts:\n- name: east\n  context:\n    cluster: c\n    user: u\n- name: west\n  context:\n    cluster: c\n    user: u\n\
+             users:\n- name: u\n  user:\n    token: kube-token-canary-9f8e7d\n",
+            inst.server.url
+        ),
+    )
+    .unwrap();
+    let kc = kc.display().to_string();
+    let (code, out, err) = doctor(
+        &kc,
+        &[
+            "-A",
+            "--context",
+            "east",
+            "--context",
+            "nowhere",
+            "--context",
+            "west",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(!out.contains("kube-token-canary") && !err.contains("kube-token-canary"));
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let contexts: Vec<&str> = j["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(contexts, ["east", "west"]);
+    for r in j["releases"].as_array().unwrap() {
+        assert_eq!(status_in(r, "kube.release"), "pass", "{r:#}");
+        assert_eq!(r["exit_code"], 0);
+    }
+    assert_eq!(j["unlisted"][0]["context"], "nowhere");
+    assert!(
+        j["unlisted"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("nowhere"),
+        "{j:#}"
+    );
+    // A context that could not be listed makes the run fail, the healthy ones still reported.
+    assert_eq!(code, 1);
+    let (_, text, _) = doctor(
+        &kc,
+        &[
+            "-A",
+            "--context",
+            "east",
+            "--context",
+            "nowhere",
+            "--color",
+            "never",
+        ],
+    );
+    assert!(text.contains("cannot list releases of nowhere"), "{text}");
+    assert!(text.contains("━━ east/team-a/prefect ━━"), "{text}");
+}
