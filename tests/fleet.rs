@@ -328,3 +328,37 @@ fn several_contexts_and_one_that_does_not_exist() {
     assert!(text.contains("cannot list releases of nowhere"), "{text}");
     assert!(text.contains("━━ east/team-a/prefect ━━"), "{text}");
 }
+
+#[test]
+fn serve_reports_every_release_of_the_fleet() {
+    let inst = install(&[("prefect", "team-a"), ("prefect", "team-b")], |_| {});
+    let kc = inst.server.kubeconfig();
+    let mut serving = support::serving::Serving::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "1s",
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "3s",
+        "-A",
+    ]);
+    let line = serving.wait_for("run 1:");
+    assert!(line.contains("run 1: 2 releases (0 failing): "), "{line}");
+    let (status, metrics) = serving.request("GET", "/metrics");
+    assert_eq!(status, 200);
+    for ns in ["team-a", "team-b"] {
+        assert!(
+            metrics.lines().any(|l| l.contains("check=\"kube.release\"")
+                && l.contains(&format!("namespace=\"{ns}\""))
+                && l.ends_with(" 0")),
+            "{ns}: {metrics}"
+        );
+    }
+    let (_, report) = serving.request("GET", "/report.json");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["summary"]["releases"], 2);
+    let (code, _) = serving.terminate();
+    assert_eq!(code, 0);
+}

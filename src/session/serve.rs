@@ -115,6 +115,75 @@ pub fn run(input: &ServeInput, log: Arc<dyn Fn(&str) + Send + Sync>) -> Result<(
     outcome
 }
 
+/// One run's outputs, rendered and redacted.
+struct Done {
+    json: String,
+    metrics: String,
+    summary: crate::report::Summary,
+    exit_code: i32,
+    /// `3 releases (1 failing): ` for a fleet, empty for one install.
+    releases: String,
+    first_failing: Option<String>,
+}
+
+fn failing(r: &crate::report::Report) -> Option<&str> {
+    r.results
+        .iter()
+        .find(|c| {
+            matches!(
+                c.status,
+                crate::report::Status::Fail | crate::report::Status::Error
+            )
+        })
+        .map(|c| c.id.as_str())
+}
+
+/// One run: of one install, or of every release (`-A`, `-n NS`, several `--context`) as `check`.
+fn one_run(input: &CheckInput) -> Result<Done, String> {
+    match super::fleet::plan(input)? {
+        super::fleet::Plan::Single => {
+            let (report, _) = super::check::run(input, &Quiet)?;
+            let report = report.sanitized();
+            Ok(Done {
+                json: redact::scrub(&render::json::render(&report)),
+                metrics: redact::scrub(&render::prometheus::render(&report)),
+                summary: report.summary,
+                exit_code: report.exit_code,
+                releases: String::new(),
+                first_failing: failing(&report).map(str::to_string),
+            })
+        }
+        super::fleet::Plan::Fleet { members, unlisted } => {
+            let fleet = super::fleet::run(input, members, unlisted, &Quiet)?.sanitized();
+            let failing_releases = fleet
+                .releases
+                .iter()
+                .filter(|(_, r)| r.exit_code != 0)
+                .count();
+            Ok(Done {
+                json: redact::scrub(&render::fleet::json(&fleet)),
+                metrics: redact::scrub(&render::prometheus::render_many(
+                    fleet.releases.iter().map(|(_, r)| r),
+                )),
+                summary: render::fleet::total(&fleet),
+                exit_code: fleet.exit_code(),
+                releases: format!(
+                    "{} releases ({failing_releases} failing{}): ",
+                    fleet.releases.len(),
+                    if fleet.unlisted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} contexts not listed", fleet.unlisted.len())
+                    }
+                ),
+                first_failing: fleet.releases.iter().find_map(|(m, r)| {
+                    failing(r).map(|id| format!("{} {id}", render::fleet::heading(m)))
+                }),
+            })
+        }
+    }
+}
+
 /// The runs, one after the other, until `stopped` says so.
 fn runs(
     input: &ServeInput,
@@ -127,39 +196,30 @@ fn runs(
     loop {
         n = n.saturating_add(1);
         let started = Instant::now();
-        match super::check::run(&input.check, &Quiet) {
-            Ok((report, _)) => {
-                let report = report.sanitized();
-                let json = redact::scrub(&render::json::render(&report));
-                let metrics = redact::scrub(&render::prometheus::render(&report));
+        match one_run(&input.check) {
+            Ok(done) => {
                 if let Ok(mut l) = latest.lock() {
                     *l = Latest {
                         runs: n,
-                        report_json: Some(json),
-                        metrics: Some(metrics),
+                        report_json: Some(done.json),
+                        metrics: Some(done.metrics),
                     };
                 }
-                let s = &report.summary;
-                let first_failing = report
-                    .results
-                    .iter()
-                    .find(|r| {
-                        matches!(
-                            r.status,
-                            crate::report::Status::Fail | crate::report::Status::Error
-                        )
-                    })
-                    .map(|r| format!("; first failing: {}", r.id))
+                let s = &done.summary;
+                let first_failing = done
+                    .first_failing
+                    .map(|f| format!("; first failing: {f}"))
                     .unwrap_or_default();
                 log(&format!(
-                    "run {n}: {} pass, {} warn, {} fail, {} error, {} skip in {:.1}s (exit {}){first_failing}",
+                    "run {n}: {}{} pass, {} warn, {} fail, {} error, {} skip in {:.1}s (exit {}){first_failing}",
+                    done.releases,
                     s.pass,
                     s.warn,
                     s.fail,
                     s.error,
                     s.skip,
                     started.elapsed().as_secs_f64(),
-                    report.exit_code
+                    done.exit_code
                 ));
             }
             Err(e) if n == 1 => {

@@ -6,6 +6,7 @@ pub mod http;
 pub mod kube;
 pub mod pg;
 pub mod prefect;
+pub mod serving;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
