@@ -6,75 +6,8 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
-use support::{
-    http::{Apollo, Server, ui},
-    kube::{Cluster, KubeServer, helm_encode, reference, release_json_with, release_secret},
-    pg::PgServer,
-    prefect::{CANARY, Seed, seed},
-    run_once_in,
-};
-
-struct Install {
-    _pg: PgServer,
-    _apollo: Server,
-    _ui: Server,
-    server: KubeServer,
-}
-
-/// Release `name` of the chart in namespace `ns`: its objects, its pods, its Helm secret.
-fn release_in(name: &str, ns: &str) -> Vec<Value> {
-    // As Helm renders it in `ns`: the services' in-cluster names carry the namespace.
-    let manifest = reference("manifest-rendered.yaml").replace(".default", &format!(".{ns}"));
-    let mut objects: Vec<Value> = Cluster::prefect_rendered(json!({}), &manifest)
-        .objects
-        .into_iter()
-        .filter(|o| o["type"] != "helm.sh/release.v1")
-        .collect();
-    for o in &mut objects {
-        o["metadata"]["namespace"] = json!(ns);
-    }
-    let payload = helm_encode(&release_json_with(
-        name,
-        ns,
-        1,
-        "deployed",
-        json!({}),
-        &manifest,
-    ));
-    objects.push(release_secret(name, ns, 1, "deployed", &payload));
-    objects
-}
-
-/// The releases (name, namespace) in one cluster; every pod's ports forwarded to one healthy install.
-fn install(releases: &[(&str, &str)], tweak: impl FnOnce(&mut Cluster)) -> Install {
-    let pg = PgServer::start();
-    seed(&pg, &Seed::healthy("prefect"));
-    let apollo = Apollo::default().start();
-    let ui = ui(&format!("{}/graphql", apollo.url));
-    let mut c = Cluster::default();
-    for (name, ns) in releases {
-        c.objects.extend(release_in(name, ns));
-    }
-    c.forward("prefect-postgresql", 5432, ([127, 0, 0, 1], pg.port).into());
-    c.forward("prefect-apollo", 4200, apollo.addr);
-    c.forward("prefect-ui", 8080, ui.addr);
-    for s in c
-        .objects
-        .iter_mut()
-        .filter(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "prefect-postgresql")
-    {
-        s["data"]["postgres-password"] = json!(support::kube::b64(CANARY.as_bytes()));
-        s["data"]["password"] = json!(support::kube::b64(CANARY.as_bytes()));
-    }
-    tweak(&mut c);
-    Install {
-        _pg: pg,
-        _apollo: apollo,
-        _ui: ui,
-        server: c.start(),
-    }
-}
+use serde_json::Value;
+use support::{kube::fleet_install as install, prefect::CANARY, run_once_in};
 
 fn doctor(kubeconfig: &str, args: &[&str]) -> (i32, String, String) {
     let mut a = vec!["check", "--kubeconfig", kubeconfig, "--timeout", "3s"];
@@ -361,4 +294,34 @@ fn serve_reports_every_release_of_the_fleet() {
     assert_eq!(report["summary"]["releases"], 2);
     let (code, _) = serving.terminate();
     assert_eq!(code, 0);
+}
+
+#[test]
+fn fifty_releases_of_which_three_are_broken() {
+    let names: Vec<String> = (0..50).map(|i| format!("ns-{i:02}")).collect();
+    let releases: Vec<(&str, &str)> = names.iter().map(|n| ("prefect", n.as_str())).collect();
+    let broken = ["ns-07", "ns-23", "ns-41"];
+    let inst = install(&releases, |c| {
+        c.objects.retain(|o| {
+            !(o["kind"] == "Pod"
+                && broken.contains(&o["metadata"]["namespace"].as_str().unwrap_or_default()))
+        })
+    });
+    let kc = inst.server.kubeconfig();
+    let (code, out, err) = doctor(&kc, &["-A", "-o", "json", "--only", "kube.*"]);
+    assert_eq!(code, 1, "{err}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(j["summary"]["releases"], 50, "{}", j["unlisted"]);
+    assert_eq!(j["summary"]["failing_releases"], 3);
+    let failing: Vec<&str> = j["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["exit_code"] != 0)
+        .map(|r| r["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, broken);
+    for r in j["releases"].as_array().unwrap() {
+        assert_eq!(status_in(r, "kube.release"), "pass", "{r:#}");
+    }
 }

@@ -26,6 +26,12 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 
+use super::{
+    http::{Apollo, Server, ui},
+    pg::PgServer,
+    prefect::{CANARY, Seed, seed},
+};
+
 use super::http::listening_runtime;
 
 /// The chart's files, kept in the repository: `chart/` (values, embedded in the binary) and
@@ -773,3 +779,66 @@ app.kubernetes.io/component: agent-role\n  namespace: default\nrules:\n- apiGrou
 apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: prefect-agent-role-binding\n  labels:\n    app.kubernetes.io/instance: prefect\n    \
 app.kubernetes.io/component: agent-role-binding\n  namespace: default\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: prefect-agent-role\n\
 subjects:\n- kind: ServiceAccount\n  name: prefect-serviceaccount\n";
+
+/// Releases of the chart in several namespaces of one in-test cluster, every pod forwarded to one
+/// healthy install (a real PostgreSQL, an Apollo, a UI).
+pub struct FleetInstall {
+    pub pg: PgServer,
+    pub apollo: Server,
+    pub ui: Server,
+    pub server: KubeServer,
+}
+
+/// Release `name` of the chart in namespace `ns`: its objects, its pods, its Helm secret.
+pub fn release_in(name: &str, ns: &str) -> Vec<Value> {
+    // As Helm renders it in `ns`: the services' in-cluster names carry the namespace.
+    let manifest = reference("manifest-rendered.yaml").replace(".default", &format!(".{ns}"));
+    let mut objects: Vec<Value> = Cluster::prefect_rendered(json!({}), &manifest)
+        .objects
+        .into_iter()
+        .filter(|o| o["type"] != "helm.sh/release.v1")
+        .collect();
+    for o in &mut objects {
+        o["metadata"]["namespace"] = json!(ns);
+    }
+    let payload = helm_encode(&release_json_with(
+        name,
+        ns,
+        1,
+        "deployed",
+        json!({}),
+        &manifest,
+    ));
+    objects.push(release_secret(name, ns, 1, "deployed", &payload));
+    objects
+}
+
+/// The releases (name, namespace) in one cluster; every pod's ports forwarded to one healthy install.
+pub fn fleet_install(releases: &[(&str, &str)], tweak: impl FnOnce(&mut Cluster)) -> FleetInstall {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let apollo = Apollo::default().start();
+    let ui = ui(&format!("{}/graphql", apollo.url));
+    let mut c = Cluster::default();
+    for (name, ns) in releases {
+        c.objects.extend(release_in(name, ns));
+    }
+    c.forward("prefect-postgresql", 5432, ([127, 0, 0, 1], pg.port).into());
+    c.forward("prefect-apollo", 4200, apollo.addr);
+    c.forward("prefect-ui", 8080, ui.addr);
+    for s in c
+        .objects
+        .iter_mut()
+        .filter(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "prefect-postgresql")
+    {
+        s["data"]["postgres-password"] = json!(b64(CANARY.as_bytes()));
+        s["data"]["password"] = json!(b64(CANARY.as_bytes()));
+    }
+    tweak(&mut c);
+    FleetInstall {
+        pg,
+        apollo,
+        ui,
+        server: c.start(),
+    }
+}
