@@ -90,10 +90,28 @@ pub fn emit_report(
     color: ColorWhen,
 ) -> i32 {
     let report = &report.sanitized();
+    emit_each(
+        &|format| render_as(report, format, verbose, catalog),
+        output,
+        files,
+        color,
+        report.exit_code,
+    )
+}
+
+/// Writes `render(format)` to each `--report` file (never coloured), then `render(output)` on stdout
+/// (coloured per `color`, text only); returns `exit_code`, or a usage error if a file cannot be
+/// written.
+fn emit_each(
+    render: &dyn Fn(Format) -> String,
+    output: Format,
+    files: &[(Format, PathBuf)],
+    color: ColorWhen,
+    exit_code: i32,
+) -> i32 {
     colored::control::set_override(false);
     for (format, path) in files {
-        let text = render_as(report, *format, verbose, catalog);
-        if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
+        if let Err(e) = std::fs::write(path, redact::scrub(&render(*format))) {
             return fail_usage(&format!(
                 "cannot write the report to {}: {e}",
                 path.display()
@@ -103,9 +121,9 @@ pub fn emit_report(
     if output == Format::Text {
         colour_stdout(color);
     }
-    let text = render_as(report, output, verbose, catalog);
+    let text = render(output);
     colored::control::set_override(false);
-    emit_then(&text, report.exit_code)
+    emit_then(&text, exit_code)
 }
 
 fn render_fleet(fleet: &Fleet, format: Format, verbose: bool) -> String {
@@ -135,22 +153,13 @@ pub fn emit_fleet(
     color: ColorWhen,
 ) -> i32 {
     let fleet = &fleet.sanitized();
-    colored::control::set_override(false);
-    for (format, path) in files {
-        let text = render_fleet(fleet, *format, verbose);
-        if let Err(e) = std::fs::write(path, redact::scrub(&text)) {
-            return fail_usage(&format!(
-                "cannot write the report to {}: {e}",
-                path.display()
-            ));
-        }
-    }
-    if output == Format::Text {
-        colour_stdout(color);
-    }
-    let text = render_fleet(fleet, output, verbose);
-    colored::control::set_override(false);
-    emit_then(&text, fleet.exit_code())
+    emit_each(
+        &|format| render_fleet(fleet, format, verbose),
+        output,
+        files,
+        color,
+        fleet.exit_code(),
+    )
 }
 
 /// A spinner on stderr, only when stderr is a terminal.
