@@ -15,11 +15,18 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The system's trusted roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured, as by OpenSSL).
+/// The system's trusted roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured, as by OpenSSL), read
+/// and parsed once per process: every probe of every run (a fleet's, `serve`'s) shares them. Parsing
+/// the system bundle is most of what a TLS client costs to build.
 pub fn native_roots() -> rustls::RootCertStore {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    roots
+    static ROOTS: std::sync::OnceLock<rustls::RootCertStore> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            roots
+        })
+        .clone()
 }
 
 /// Encrypts but does not check the certificate (`sslmode=allow|prefer|require`, HTTP `--insecure`).
