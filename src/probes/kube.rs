@@ -608,7 +608,7 @@ impl KubeProbe {
 }
 
 /// An error and its sources, joined, without repeating a source the message already contains.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -190,7 +190,7 @@ where
                         json: None,
                         body: String::new(),
                         base64: false,
-                        body_error: Some(error_chain(e.as_ref())),
+                        body_error: Some(super::kube::chain(e.as_ref())),
                     });
                     Ok(Response::from_parts(
                         parts,
@@ -200,20 +200,6 @@ where
             }
         })
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let m = s.to_string();
-        if !out.contains(&m) {
-            out.push_str(": ");
-            out.push_str(&m);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 /// A client that answers from `tape`. A request the tape lacks gets a `503` whose message says so
