@@ -38,6 +38,11 @@ fn run(kubeconfig: &str, args: &[&str]) -> Duration {
     took
 }
 
+/// The connections the database server has authorized so far (its log says each).
+fn connections(log: &str) -> usize {
+    log.matches("connection authorized").count()
+}
+
 fn mean(iterations: u32, mut f: impl FnMut() -> Duration) -> Duration {
     f(); // warm-up
     let mut total = Duration::ZERO;
@@ -49,7 +54,17 @@ fn mean(iterations: u32, mut f: impl FnMut() -> Duration) -> Duration {
 
 /// User and system CPU time of every child waited for so far.
 fn children_cpu() -> Duration {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+    cpu_of(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+}
+
+/// User and system CPU time of this process: the in-test API server with its port-forwards, Apollo
+/// and the UI.
+fn own_cpu() -> Duration {
+    cpu_of(nix::sys::resource::UsageWho::RUSAGE_SELF)
+}
+
+fn cpu_of(who: nix::sys::resource::UsageWho) -> Duration {
+    nix::sys::resource::getrusage(who)
         .map(|u| {
             let t = |tv: nix::sys::time::TimeVal| {
                 Duration::from_secs(tv.tv_sec().max(0) as u64)
@@ -82,16 +97,36 @@ fn main() {
         .collect();
     let fleet = fleet_install(&refs, |_| {});
     let kc = fleet.server.kubeconfig();
-    let cpu0 = children_cpu();
+    // What each run costs, as (the doctor, the database server, the API server and the HTTP parts).
+    let costs = || {
+        (
+            children_cpu(),
+            fleet.pg.cpu(),
+            own_cpu(),
+            connections(&fleet.pg.log()),
+        )
+    };
+    let per_run = |a: (Duration, Duration, Duration, usize),
+                   b: (Duration, Duration, Duration, usize)| {
+        let n = iterations + 1;
+        (
+            (b.0 - a.0) / n,
+            (b.1 - a.1) / n,
+            (b.2 - a.2) / n,
+            (b.3 - a.3) / n as usize,
+        )
+    };
+    let c0 = costs();
     let one = mean(iterations, || {
         run(&kc, &["-n", "team-00", "--release", "prefect"])
     });
-    let cpu_one = (children_cpu() - cpu0) / (iterations + 1);
+    let c1 = costs();
     let peak_one = children_peak_mib();
-    let cpu1 = children_cpu();
     let twenty = mean(iterations, || run(&kc, &["-A"]));
-    let cpu_all = (children_cpu() - cpu1) / (iterations + 1);
+    let c2 = costs();
     let peak_all = children_peak_mib();
+    let (cpu_one, db_one, api_one, conn_one) = per_run(c0, c1);
+    let (cpu_all, db_all, api_all, conn_all) = per_run(c1, c2);
     let ratio = twenty.as_secs_f64() / one.as_secs_f64();
     println!(
         "one release:   {:>8.1} ms (mean of {iterations})",
@@ -108,6 +143,16 @@ fn main() {
         cpu_one.as_secs_f64() * 1e3,
         cpu_all.as_secs_f64() * 1e3,
         std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "database CPU:  {:>8.1} ms for one, {:.1} ms for 20 ({conn_one} and {conn_all} connections)",
+        db_one.as_secs_f64() * 1e3,
+        db_all.as_secs_f64() * 1e3,
+    );
+    println!(
+        "API server's:  {:>8.1} ms for one, {:.1} ms for 20 (with its port-forwards, Apollo and the UI)",
+        api_one.as_secs_f64() * 1e3,
+        api_all.as_secs_f64() * 1e3,
     );
     println!(
         "peak memory:   {peak_one:>8.1} MiB for one, {peak_all:.1} MiB for the fleet run (target < 60 MB)"

@@ -58,6 +58,8 @@ pub struct Listed {
     pub namespace: String,
     /// `name (namespace ns, chart v, status)`.
     pub text: String,
+    /// The release as decoded (a fleet run diagnoses it without reading it again).
+    pub release: Box<Release>,
 }
 
 fn searched(probe: &KubeProbe) -> String {
@@ -193,23 +195,10 @@ pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
                 },
             },
         },
-        1 => {
-            let release = found.remove(0);
-            let (objects, manifest_error) = match helm::manifest_objects(&release.manifest) {
-                Ok(o) => (o, None),
-                Err(e) => (Vec::new(), Some(e.0)),
-            };
-            let db = DbValues::read(&release.values, Generation::of_chart(&release.chart_values));
-            Discovery::Release(Box::new(Found {
-                release,
-                objects,
-                manifest_error,
-                db,
-            }))
-        }
+        1 => Discovery::Release(Box::new(Found::of(found.remove(0)))),
         _ => Discovery::Several(
             found
-                .iter()
+                .into_iter()
                 .map(|r| Listed {
                     name: r.name.clone(),
                     namespace: r.namespace.clone(),
@@ -217,6 +206,7 @@ pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
                         "{} (namespace {}, chart {}, {})",
                         r.name, r.namespace, r.chart_version, r.status
                     ),
+                    release: Box::new(r),
                 })
                 .collect(),
         ),
@@ -247,6 +237,21 @@ pub async fn read_release(
 }
 
 impl Found {
+    /// Reads what a decoded release was given: its manifest's objects and its database values.
+    pub fn of(release: Release) -> Found {
+        let (objects, manifest_error) = match helm::manifest_objects(&release.manifest) {
+            Ok(o) => (o, None),
+            Err(e) => (Vec::new(), Some(e.0)),
+        };
+        let db = DbValues::read(&release.values, Generation::of_chart(&release.chart_values));
+        Found {
+            release,
+            objects,
+            manifest_error,
+            db,
+        }
+    }
+
     /// The manifest objects of a kind whose `app.kubernetes.io/component` label is `component`.
     pub fn component(&self, kind: &str, component: &str) -> Option<&Value> {
         self.objects.iter().find(|o| {

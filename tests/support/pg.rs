@@ -229,6 +229,25 @@ impl PgServer {
         self.dir.path().join("postgres.log")
     }
 
+    /// The CPU time (user and system) of the server and of every backend it has reaped so far, from
+    /// /proc (clock ticks of 10 ms on Linux); zero where /proc cannot tell.
+    #[allow(dead_code)]
+    pub fn cpu(&self) -> Duration {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return Duration::ZERO;
+        };
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command's closing parenthesis; utime is the 14th field of the line.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let ticks: u64 = rest
+            .split_whitespace()
+            .skip(11)
+            .take(4)
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum();
+        Duration::from_millis(ticks * 10)
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()
