@@ -48,12 +48,14 @@ fn query(before: &str) -> String {
 
 pub(super) async fn from_api(cx: &Cx) -> Result<Late, Outcome> {
     let (url, _) = web::api_url(cx).await?;
-    let now = SystemTime::now();
-    let before = now
+    let before = SystemTime::now()
         .checked_sub(Duration::from_secs(60))
         .map(rfc3339)
         .ok_or_else(|| Outcome::error("the clock is before 1970"))?;
-    let (_, data) = web::graphql(cx, &Request::graphql(&url, &query(&before))).await;
+    let (resp, data) = web::graphql(cx, &Request::graphql(&url, &query(&before))).await;
+    // "How long ago" is judged at the answer's arrival (a replayed bundle's answer arrived when it
+    // was recorded), not when the judging runs.
+    let now = resp.map_or_else(SystemTime::now, |r| r.at);
     let data = data.map_err(|f| {
         Outcome::error(format!(
             "no database given, and the API at {url} did not give the flow runs and agents \

@@ -128,6 +128,9 @@ pub struct Response {
     pub body: Bytes,
     pub redirects: Vec<Hop>,
     pub elapsed: Duration,
+    /// When the answer arrived, by this machine's clock (on replay: when it was recorded), so that a
+    /// check judging "how long ago" judges the same on replay as it did live.
+    pub at: std::time::SystemTime,
 }
 
 impl Response {
@@ -481,6 +484,7 @@ impl HttpProbe {
                 body: Bytes::from(buf),
                 redirects: hops,
                 elapsed: started.elapsed(),
+                at: std::time::SystemTime::now(),
             });
         }
     }

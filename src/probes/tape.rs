@@ -176,6 +176,10 @@ pub struct HttpReply {
     pub base64: bool,
     pub redirects: Vec<Hop>,
     pub elapsed_ms: u64,
+    /// When the answer arrived, in milliseconds since 1970 (absent from bundles made before it was
+    /// kept: such an answer is taken as arriving now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
 }
 
 impl HttpReply {
@@ -207,6 +211,11 @@ impl HttpReply {
             base64,
             redirects: r.redirects.clone(),
             elapsed_ms: u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
+            at_ms: r
+                .at
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok()),
         }
     }
 
@@ -235,6 +244,12 @@ impl HttpReply {
             body: body.into(),
             redirects: self.redirects.clone(),
             elapsed: std::time::Duration::from_millis(self.elapsed_ms),
+            at: self
+                .at_ms
+                .and_then(|ms| {
+                    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms))
+                })
+                .unwrap_or_else(std::time::SystemTime::now),
         }
     }
 }
@@ -422,6 +437,29 @@ pub fn params_key(params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_replays_with_the_time_it_arrived() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_400_000_123);
+        let live = Response {
+            url: "http://api:4200/graphql".parse().unwrap(),
+            status: 200,
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::from_static(b"{}"),
+            redirects: vec![],
+            elapsed: std::time::Duration::from_millis(7),
+            at,
+        };
+        let kept: HttpReply =
+            serde_json::from_str(&serde_json::to_string(&HttpReply::of(&live)).unwrap()).unwrap();
+        assert_eq!(kept.response().at, at);
+        // A bundle from before the time was kept: the answer is taken as arriving now.
+        let mut old = serde_json::to_value(HttpReply::of(&live)).unwrap();
+        old.as_object_mut().unwrap().remove("at_ms");
+        let old: HttpReply = serde_json::from_value(old).unwrap();
+        let before = std::time::SystemTime::now();
+        assert!(old.response().at >= before);
+    }
 
     #[test]
     fn headers_that_carry_credentials_are_masked_and_no_others() {
