@@ -65,7 +65,7 @@ fn every_release_of_every_namespace_is_diagnosed_and_one_broken_is_its_own_findi
         assert_eq!(status_in(r, "kube.pods"), "pass", "{r:#}");
         assert_eq!(status_in(r, "db.reachable"), "pass", "{r:#}");
         assert_eq!(status_in(r, "tenant.exists"), "pass", "{r:#}");
-        assert_eq!(r["exit_code"], 0);
+        assert_eq!(r["exit_code"], 0, "{r:#}");
         assert!(r["context"].is_null());
     }
     let broken = &releases[2];
@@ -234,7 +234,7 @@ fn several_contexts_and_one_that_does_not_exist() {
     assert_eq!(contexts, ["east", "west"]);
     for r in j["releases"].as_array().unwrap() {
         assert_eq!(status_in(r, "kube.release"), "pass", "{r:#}");
-        assert_eq!(r["exit_code"], 0);
+        assert_eq!(r["exit_code"], 0, "{r:#}");
     }
     assert_eq!(j["unlisted"][0]["context"], "nowhere");
     assert!(
@@ -258,7 +258,10 @@ fn several_contexts_and_one_that_does_not_exist() {
             "never",
         ],
     );
-    assert!(text.contains("cannot list releases of nowhere"), "{text}");
+    assert!(
+        text.contains("not diagnosed in nowhere: cannot list Helm releases: "),
+        "{text}"
+    );
     assert!(text.contains("━━ east/team-a/prefect ━━"), "{text}");
 }
 
@@ -324,4 +327,39 @@ fn fifty_releases_of_which_three_are_broken() {
     for r in j["releases"].as_array().unwrap() {
         assert_eq!(status_in(r, "kube.release"), "pass", "{r:#}");
     }
+}
+
+#[test]
+fn a_release_that_cannot_be_read_is_said_beside_the_one_that_can() {
+    // The secret is Helm's, its payload is not a release: it is named, never dropped, and the
+    // readable release is still diagnosed (as a fleet of one, since there are two).
+    let inst = install(&[("prefect", "team-a")], |c| {
+        c.objects.push(support::kube::release_secret(
+            "mangled",
+            "team-z",
+            3,
+            "deployed",
+            "H4sI-not-a-release",
+        ));
+    });
+    let kc = inst.server.kubeconfig();
+    let (code, out, err) = doctor(&kc, &["-A", "-o", "json", "--only", "kube.*"]);
+    assert_eq!(code, 1, "an unreadable release makes the run fail: {err}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(j["summary"]["releases"], 1, "{j:#}");
+    assert_eq!(j["releases"][0]["namespace"], "team-a");
+    assert_eq!(j["releases"][0]["exit_code"], 0, "{j:#}");
+    let unlisted = j["unlisted"].as_array().unwrap();
+    assert_eq!(unlisted.len(), 1, "{j:#}");
+    let said = unlisted[0]["error"].as_str().unwrap();
+    assert!(
+        said.starts_with("cannot read release team-z/mangled: "),
+        "{said}"
+    );
+    let (code, out, _) = doctor(&kc, &["-A", "--only", "kube.*"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("not diagnosed in the current context: cannot read release team-z/mangled: "),
+        "{out}"
+    );
 }

@@ -106,9 +106,7 @@ where
             Ok(session::fleet::Plan::Single) => {
                 report(&cmd.out, cli.color, |p| session::check::run(&cmd.input, p))
             }
-            Ok(session::fleet::Plan::Fleet { members, unlisted }) => {
-                fleet(&cmd, members, unlisted, cli.color)
-            }
+            Ok(session::fleet::Plan::Fleet(roster)) => fleet(&cmd, roster, cli.color),
         },
         Command::Preflight(cmd) => report(&cmd.out, cli.color, |p| {
             session::preflight::run(&cmd.input, p)
@@ -143,12 +141,7 @@ fn report(
 }
 
 /// `check` on every release found (`-A`, `-n NS` with several, several `--context`).
-fn fleet(
-    cmd: &args::CheckCmd,
-    members: Vec<session::fleet::Member>,
-    unlisted: Vec<session::fleet::Unlisted>,
-    color: ColorWhen,
-) -> i32 {
+fn fleet(cmd: &args::CheckCmd, roster: session::fleet::Roster, color: ColorWhen) -> i32 {
     let mut files = Vec::new();
     for spec in &cmd.out.report {
         match args::parse_report_spec(spec) {
@@ -157,7 +150,7 @@ fn fleet(
         }
     }
     let spinner = output::Spinner::default();
-    match session::fleet::run(&cmd.input, members, unlisted, &spinner) {
+    match session::fleet::run(&cmd.input, roster, &spinner) {
         Ok(f) => output::emit_fleet(f, cmd.out.output, cmd.out.verbose, &files, color),
         Err(e) => fail_usage(&e),
     }

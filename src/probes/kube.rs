@@ -312,6 +312,17 @@ impl KubeProbe {
         }
     }
 
+    /// The same client looking at one namespace, with its own dead-server latch: a fleet's run of
+    /// one release, on the client its listing made (no second kubeconfig read, TLS set-up or
+    /// connection pool per release).
+    pub fn scoped(&self, namespace: &str) -> KubeProbe {
+        KubeProbe {
+            namespace: namespace.to_string(),
+            all_namespaces: false,
+            ..self.fresh()
+        }
+    }
+
     async fn call<T>(
         &self,
         verb: &str,

@@ -52,7 +52,7 @@ pub fn text(fleet: &Fleet, verbose: bool) -> String {
     for u in &fleet.unlisted {
         out.push_str(&format!(
             "{} {}: {}\n",
-            "cannot list releases of".red().bold(),
+            "not diagnosed in".red().bold(),
             shown(u.context.as_deref().unwrap_or("the current context")),
             line(&u.error, MAX_MESSAGE)
         ));

@@ -94,6 +94,32 @@ pub fn run(
         return replay(args, path, progress);
     }
     let prepared = prepare(args)?;
+    finish_run(args, prepared, progress)
+}
+
+/// What a fleet run gives the run of one release it listed: the cluster side (its context's client,
+/// the release as the listing decoded it) and the runtime that client lives on.
+pub(crate) struct Preset {
+    pub(crate) kube: crate::targets::reach::KubeRun,
+    pub(crate) runtime: tokio::runtime::Handle,
+}
+
+/// As [`run`], from a fleet's [`Preset`].
+pub(crate) fn run_on(
+    args: &CheckInput,
+    preset: Preset,
+    progress: &dyn Progress,
+) -> Result<(Report, &'static Catalog), String> {
+    let prepared = prepare_from(args, TapeMode::Live, Some(preset))?;
+    finish_run(args, prepared, progress)
+}
+
+/// Runs the checks on what was prepared and makes the report.
+fn finish_run(
+    args: &CheckInput,
+    prepared: Prepared,
+    progress: &dyn Progress,
+) -> Result<(Report, &'static Catalog), String> {
     let catalog = prepared.setup.checks.catalog;
     let Prepared {
         setup,
@@ -212,11 +238,7 @@ impl CxFactory {
 
     /// The contexts of a recorded run, answering from `tape`: nothing is dialled. The cluster's
     /// release is discovered again from the recorded answers (on `runtime`).
-    pub(crate) fn replay(
-        s: &Snapshot,
-        tape: Arc<Tape>,
-        runtime: &tokio::runtime::Runtime,
-    ) -> CxFactory {
+    pub(crate) fn replay(s: &Snapshot, tape: Arc<Tape>, runtime: &super::Runtime) -> CxFactory {
         // The replayed client's buffer starts a task: inside the runtime.
         let _in_runtime = runtime.enter();
         let discovery = s.kube.as_ref().map(|k| {
@@ -308,7 +330,21 @@ pub(crate) fn prepare(args: &CheckInput) -> Result<Prepared, String> {
 
 /// As [`prepare`], every probe recording when `tape` says so (the cluster's from the first call).
 pub(crate) fn prepare_with(args: &CheckInput, tape: TapeMode) -> Result<Prepared, String> {
-    let setup = Setup::new(&args.common, Mode::Check)?;
+    prepare_from(args, tape, None)
+}
+
+/// As [`prepare_with`]; `preset`, when given, is the cluster side (its client and the release it
+/// found) instead of one made here.
+fn prepare_from(
+    args: &CheckInput,
+    tape: TapeMode,
+    preset: Option<Preset>,
+) -> Result<Prepared, String> {
+    let (kube_preset, shared) = match preset {
+        Some(p) => (Some(p.kube), Some(p.runtime)),
+        None => (None, None),
+    };
+    let setup = Setup::on(&args.common, Mode::Check, shared)?;
     let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
     let prefect = PrefectConfig::load(&ProcessEnv);
     let given = Given {
@@ -337,7 +373,10 @@ pub(crate) fn prepare_with(args: &CheckInput, tape: TapeMode) -> Result<Prepared
     let release_name = args.release.clone().or(config.release.clone());
     let release_asked = release_name.clone();
     let mut notices = Vec::new();
-    let (kube, reached) = if want_kube {
+    let (kube, reached) = if let Some(k) = kube_preset {
+        let reached = runtime.block_on(k.reach(&given, true));
+        (Some(k), Some(reached))
+    } else if want_kube {
         match runtime.block_on(crate::targets::reach::KubeRun::start(
             &kube_opts,
             release_name.as_deref(),

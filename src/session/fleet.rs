@@ -1,8 +1,10 @@
 //! Every release at once: `check -A`, `check -n NS` where several releases share the namespace, and
 //! `--context` given more than once. The releases are listed first (each context's own probe), then
 //! each is diagnosed as `check --context C -n NS --release R` would, [`CONCURRENT`] at a time, each
-//! with its own runtime, port-forwards and connections. A release that cannot be reached is that
-//! release's finding; a context that cannot be listed is said and the others go on.
+//! with its own runtime, port-forwards and connections; the Kubernetes client (its kubeconfig, TLS
+//! and connection pool) is its context's, made once for the listing, and the release is the one the
+//! listing decoded. A release that cannot be reached is that release's finding; a release that cannot
+//! be read, and a context that cannot be listed, are said and the others go on.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +13,10 @@ use crate::{
     engine::rounds::{Progress, Quiet},
     probes::kube::{KubeOptions, KubeProbe},
     report::Report,
-    targets::release::{Discovery, discover},
+    targets::{
+        reach::KubeRun,
+        release::{Discovery, Found, list},
+    },
 };
 
 /// Releases diagnosed at once.
@@ -36,7 +41,7 @@ impl Member {
     }
 }
 
-/// A context whose releases could not be listed.
+/// A context whose releases could not be listed, or a release of it that could not be read.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Unlisted {
     pub context: Option<String>,
@@ -47,10 +52,39 @@ pub struct Unlisted {
 pub enum Plan {
     /// One install, as `check` always did.
     Single,
-    Fleet {
-        members: Vec<Member>,
-        unlisted: Vec<Unlisted>,
-    },
+    Fleet(Roster),
+}
+
+/// What the listing holds for one member: its context's client scoped to its namespace, and its
+/// release as decoded (read into a [`Found`] only when its run starts).
+struct Preset {
+    probe: KubeProbe,
+    release: Box<crate::chart::release::Release>,
+}
+
+impl Preset {
+    /// What the release's run starts from, on the listing's runtime.
+    fn into_run(self, runtime: &tokio::runtime::Runtime) -> super::check::Preset {
+        super::check::Preset {
+            kube: KubeRun {
+                probe: self.probe,
+                discovery: Arc::new(Discovery::Release(Box::new(Found::of(*self.release)))),
+            },
+            runtime: runtime.handle().clone(),
+        }
+    }
+}
+
+/// The releases a fleet run diagnoses, each with what its listing already holds: its context's
+/// client and its release as decoded. Every run of the fleet is on the listing's runtime, which the
+/// roster keeps: the clients' connection pools live on it.
+pub struct Roster {
+    pub members: Vec<Member>,
+    pub unlisted: Vec<Unlisted>,
+    /// One per member, in its order.
+    presets: Vec<Preset>,
+    /// The runtime the listing's clients were made on, and every release's run is on.
+    runtime: tokio::runtime::Runtime,
 }
 
 /// Every release diagnosed, in the order listed.
@@ -114,8 +148,12 @@ pub fn plan(args: &CheckInput) -> Result<Plan, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start: {e}"))?;
-    type Listing = (Option<String>, Result<Vec<Member>, String>);
-    let listed: Vec<Listing> = runtime.block_on(async {
+    type Listed = (
+        Option<String>,
+        Result<Vec<(Member, Preset)>, String>,
+        Vec<String>,
+    );
+    let listed: Vec<Listed> = runtime.block_on(async {
         let lists = contexts.iter().map(|ctx| async move {
             let opts = KubeOptions {
                 kubeconfig: args.kubeconfig.clone(),
@@ -128,44 +166,80 @@ pub fn plan(args: &CheckInput) -> Result<Plan, String> {
                     .await
                 {
                     Ok(p) => p,
-                    Err(e) => return (ctx.clone(), Err(e.to_string())),
+                    Err(e) => {
+                        return (
+                            ctx.clone(),
+                            Err(format!("cannot list Helm releases: {e}")),
+                            Vec::new(),
+                        );
+                    }
                 };
-            let members = match discover(&probe, None).await {
-                Discovery::Release(f) => Ok(vec![Member {
-                    context: ctx.clone(),
-                    namespace: f.release.namespace.clone(),
-                    release: f.release.name.clone(),
-                }]),
-                Discovery::Several(list) => Ok(list
-                    .into_iter()
-                    .map(|l| Member {
-                        context: ctx.clone(),
-                        namespace: l.namespace,
-                        release: l.name,
-                    })
-                    .collect()),
-                Discovery::NoRelease { .. } => Ok(Vec::new()),
-                Discovery::NotFound { reason, .. } => Err(reason),
-                Discovery::Failed(e) => Err(format!("cannot list Helm releases: {e}")),
+            let mut listing = match list(&probe).await {
+                Ok(l) => l,
+                Err(e) => {
+                    return (
+                        ctx.clone(),
+                        Err(format!("cannot list Helm releases: {e}")),
+                        Vec::new(),
+                    );
+                }
             };
-            (ctx.clone(), members)
+            // A release that is there but cannot be read is said, never dropped; then the counts
+            // of those not read in time or beyond the cap.
+            let mut unread: Vec<String> = listing
+                .unread
+                .drain(..)
+                .map(|(ns, name, why)| format!("cannot read release {ns}/{name}: {why}"))
+                .collect();
+            unread.extend(
+                listing
+                    .skipped(timeout)
+                    .map(|s| format!("releases skipped: {s}")),
+            );
+            let members = listing
+                .releases
+                .into_iter()
+                .map(|r| {
+                    let member = Member {
+                        context: ctx.clone(),
+                        namespace: r.namespace.clone(),
+                        release: r.name.clone(),
+                    };
+                    let preset = Preset {
+                        probe: probe.scoped(&r.namespace),
+                        release: Box::new(r),
+                    };
+                    (member, preset)
+                })
+                .collect();
+            (ctx.clone(), Ok(members), unread)
         });
         futures::future::join_all(lists).await
     });
     let mut members = Vec::new();
+    let mut presets = Vec::new();
     let mut unlisted = Vec::new();
-    for (context, result) in listed {
+    for (context, result, unread) in listed {
         match result {
-            Ok(m) => members.extend(m),
+            Ok(m) => {
+                for (member, preset) in m {
+                    members.push(member);
+                    presets.push(preset);
+                }
+            }
             Err(error) => unlisted.push(Unlisted {
                 context: context.clone(),
                 error: crate::redact::scrub(&error),
             }),
         }
+        unlisted.extend(unread.into_iter().map(|error| Unlisted {
+            context: context.clone(),
+            error: crate::redact::scrub(&error),
+        }));
     }
     // One release of one cluster: today's single run (and its shape). A cluster out of reach with
     // no other one: the single run says so, as ever.
-    if contexts.len() == 1 && members.len() <= 1 {
+    if contexts.len() == 1 && members.len() <= 1 && unlisted.is_empty() {
         return Ok(Plan::Single);
     }
     if args.database_url.is_some() || args.api_url.is_some() || args.ui_url.is_some() {
@@ -175,19 +249,27 @@ pub fn plan(args: &CheckInput) -> Result<Plan, String> {
             members.len()
         ));
     }
-    Ok(Plan::Fleet { members, unlisted })
+    Ok(Plan::Fleet(Roster {
+        members,
+        unlisted,
+        presets,
+        runtime,
+    }))
 }
 
 /// Diagnoses each member, [`CONCURRENT`] at a time; `progress` hears of each release as it ends.
-pub fn run(
-    args: &CheckInput,
-    members: Vec<Member>,
-    unlisted: Vec<Unlisted>,
-    progress: &dyn Progress,
-) -> Result<Fleet, String> {
-    let queue: Arc<Mutex<std::vec::IntoIter<(usize, Member)>>> = Arc::new(Mutex::new(
+pub fn run(args: &CheckInput, roster: Roster, progress: &dyn Progress) -> Result<Fleet, String> {
+    let Roster {
+        members,
+        unlisted,
+        presets,
+        runtime,
+    } = roster;
+    type Queue = std::vec::IntoIter<(usize, (Member, Preset))>;
+    let queue: Arc<Mutex<Queue>> = Arc::new(Mutex::new(
         members
             .into_iter()
+            .zip(presets)
             .enumerate()
             .collect::<Vec<_>>()
             .into_iter(),
@@ -200,18 +282,19 @@ pub fn run(
     let done: Arc<Mutex<Vec<Done>>> = Arc::default();
     let total = queue.lock().map(|q| q.len()).unwrap_or(0);
     progress.start(total);
+    let shared = &runtime;
     std::thread::scope(|scope| {
         for _ in 0..CONCURRENT.min(total) {
             let queue = queue.clone();
             let done = done.clone();
             scope.spawn(move || {
-                while let Some((i, m)) = queue.lock().ok().and_then(|mut q| q.next()) {
+                while let Some((i, (m, preset))) = queue.lock().ok().and_then(|mut q| q.next()) {
                     let mut input = args.clone();
                     input.context = m.context.iter().cloned().collect();
                     input.namespace = Some(m.namespace.clone());
                     input.all_namespaces = false;
                     input.release = Some(m.release.clone());
-                    let r = super::check::run(&input, &Quiet);
+                    let r = super::check::run_on(&input, preset.into_run(shared), &Quiet);
                     progress.done(&m.heading());
                     if let Ok(mut d) = done.lock() {
                         d.push((i, m, r));
@@ -221,6 +304,9 @@ pub fn run(
         }
     });
     progress.finish();
+    // The runs are over: the runtime goes, with what the runs left on it (port-forward listeners,
+    // pooled connections), without waiting for a stuck name lookup.
+    runtime.shutdown_background();
     let mut done = std::mem::take(&mut *done.lock().map_err(|_| "a run panicked".to_string())?);
     done.sort_by_key(|(i, _, _)| *i);
     let mut releases = Vec::new();

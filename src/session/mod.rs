@@ -69,12 +69,52 @@ pub(crate) struct Setup {
     pub(crate) timeout: Duration,
     pub(crate) checks: Checks,
     selected: Vec<&'static CheckDef>,
-    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) runtime: Runtime,
+}
+
+/// The runtime a session's probes run on: its own, or a fleet run's (whose Kubernetes clients, made
+/// on it for the listing, every release's run shares: their connection pools' tasks live there).
+pub(crate) enum Runtime {
+    Own(tokio::runtime::Runtime),
+    Shared(tokio::runtime::Handle),
+}
+
+impl Runtime {
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match self {
+            Runtime::Own(r) => r.block_on(f),
+            Runtime::Shared(h) => h.block_on(f),
+        }
+    }
+
+    pub(crate) fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        match self {
+            Runtime::Own(r) => r.enter(),
+            Runtime::Shared(h) => h.enter(),
+        }
+    }
+
+    /// Stops an own runtime without waiting for stuck name lookups or connections; a shared one is
+    /// its owner's to stop.
+    fn shutdown_background(self) {
+        if let Runtime::Own(r) = self {
+            r.shutdown_background();
+        }
+    }
 }
 
 impl Setup {
     /// Reads the config file and the selection and starts the runtime; `Err` is a usage error.
     pub(crate) fn new(common: &Common, mode: Mode) -> Result<Setup, String> {
+        Setup::on(common, mode, None)
+    }
+
+    /// As [`Setup::new`], on `shared` when given (a fleet run's runtime) instead of a new one.
+    pub(crate) fn on(
+        common: &Common,
+        mode: Mode,
+        shared: Option<tokio::runtime::Handle>,
+    ) -> Result<Setup, String> {
         let started = Instant::now();
         // The config file is read once: it names user checks, and its ids may be theirs.
         let file = crate::config::read(common.config.as_deref())?;
@@ -100,11 +140,16 @@ impl Setup {
             },
         )
         .map_err(|e| e.to_string())?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let runtime = match shared {
+            Some(h) => Runtime::Shared(h),
+            None => Runtime::Own(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the async runtime: {e}"))?,
+            ),
+        };
         Ok(Setup {
             started,
             config,

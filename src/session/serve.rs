@@ -153,8 +153,8 @@ fn one_run(input: &CheckInput) -> Result<Done, String> {
                 first_failing: failing(&report).map(str::to_string),
             })
         }
-        super::fleet::Plan::Fleet { members, unlisted } => {
-            let fleet = super::fleet::run(input, members, unlisted, &Quiet)?.sanitized();
+        super::fleet::Plan::Fleet(roster) => {
+            let fleet = super::fleet::run(input, roster, &Quiet)?.sanitized();
             let failing_releases = fleet
                 .releases
                 .iter()

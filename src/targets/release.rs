@@ -58,8 +58,6 @@ pub struct Listed {
     pub namespace: String,
     /// `name (namespace ns, chart v, status)`.
     pub text: String,
-    /// The release as decoded (a fleet run diagnoses it without reading it again).
-    pub release: Box<Release>,
 }
 
 fn searched(probe: &KubeProbe) -> String {
@@ -70,13 +68,109 @@ fn searched(probe: &KubeProbe) -> String {
     }
 }
 
-/// Finds the release to diagnose.
 /// The most Helm releases read in one discovery.
 pub const MAX_RELEASES: usize = 50;
 /// Releases read at once.
 const CONCURRENT_READS: usize = 4;
 
+/// The Prefect Server releases where a probe looks (the latest revision of each, decoded) and those
+/// that could not be read.
+#[derive(Debug)]
+pub struct Listing {
+    pub releases: Vec<Release>,
+    /// `(namespace, release, why)` for each release whose latest revision could not be read.
+    pub unread: Vec<(String, String, String)>,
+    /// Releases not read within the deadline.
+    pub late: usize,
+    /// Releases beyond [`MAX_RELEASES`], never read.
+    pub not_read: usize,
+}
+
+impl Listing {
+    /// What could not be read, for a message: a few names, then the counts (`None`: nothing).
+    pub fn skipped(&self, timeout: std::time::Duration) -> Option<String> {
+        let mut skipped = Vec::new();
+        if !self.unread.is_empty() {
+            let named: Vec<String> = self
+                .unread
+                .iter()
+                .map(|(ns, name, why)| format!("{ns}/{name}: {why}"))
+                .collect();
+            skipped.push(crate::untrusted::list(&named, 5));
+        }
+        if self.late > 0 {
+            skipped.push(format!(
+                "{} not read within {}",
+                self.late,
+                crate::untrusted::duration(timeout)
+            ));
+        }
+        if self.not_read > 0 {
+            skipped.push(format!(
+                "{} more not read (at most {MAX_RELEASES} are)",
+                self.not_read
+            ));
+        }
+        (!skipped.is_empty()).then(|| skipped.join("; "))
+    }
+}
+
+/// Every Prefect Server release where `probe` looks (a fleet run's roster). `Err`: the listing
+/// itself failed.
+pub async fn list(probe: &KubeProbe) -> Result<Listing, KubeError> {
+    match read_latest(probe, None).await {
+        Ok(l) => Ok(l),
+        Err(Discovery::Failed(e)) => Err(e),
+        // Only a named release ends otherwise.
+        Err(_) => Ok(Listing {
+            releases: Vec::new(),
+            unread: Vec::new(),
+            late: 0,
+            not_read: 0,
+        }),
+    }
+}
+
+/// Looks for the release (`release`: by name) where `probe` looks.
 pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
+    let mut listing = match read_latest(probe, release).await {
+        Ok(l) => l,
+        Err(d) => return d,
+    };
+    match listing.releases.len() {
+        0 => match release {
+            Some(name) => Discovery::NotFound {
+                name: name.to_string(),
+                reason: format!("no Helm release named {name} in {}", searched(probe)),
+            },
+            None => Discovery::NoRelease {
+                searched: match listing.skipped(probe.timeout()) {
+                    None => searched(probe),
+                    Some(s) => format!("{} (unreadable releases skipped: {s})", searched(probe)),
+                },
+            },
+        },
+        1 => Discovery::Release(Box::new(Found::of(listing.releases.remove(0)))),
+        _ => Discovery::Several(
+            listing
+                .releases
+                .into_iter()
+                .map(|r| Listed {
+                    text: format!(
+                        "{} (namespace {}, chart {}, {})",
+                        r.name, r.namespace, r.chart_version, r.status
+                    ),
+                    name: r.name,
+                    namespace: r.namespace,
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Lists the release secrets (metadata only) and decodes the latest revision of each release of
+/// chart `prefect-server`. `Err`: the listing failed, or the named `release` is not one.
+async fn read_latest(probe: &KubeProbe, release: Option<&str>) -> Result<Listing, Discovery> {
     let ns = (!probe.all_namespaces).then_some(probe.namespace.as_str());
     let selector = match release {
         Some(r) => format!("{},name={r}", helm::OWNER_LABEL),
@@ -84,7 +178,7 @@ pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
     };
     let metas = match probe.list_metadata::<Secret>(ns, &selector).await {
         Ok(m) => m,
-        Err(e) => return Discovery::Failed(e),
+        Err(e) => return Err(Discovery::Failed(e)),
     };
     // The latest revision of each (namespace, release).
     let mut latest: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
@@ -128,89 +222,48 @@ pub async fn discover(probe: &KubeProbe, release: Option<&str>) -> Discovery {
     ))
     .buffered(CONCURRENT_READS);
     let mut late = 0usize;
+    let mut answered = 0usize;
     loop {
         let next = match tokio::time::timeout_at(deadline, reads.next()).await {
             Ok(Some(n)) => n,
             Ok(None) => break,
             Err(_) => {
-                late = latest.len().min(MAX_RELEASES) - found.len() - undecodable.len();
+                // Those of other charts read in time are neither found nor unread.
+                late = latest.len().min(MAX_RELEASES).saturating_sub(answered);
                 break;
             }
         };
+        answered += 1;
         let (namespace, name, secret, read) = next;
         match read {
             Ok(r) if r.chart_name == helm::CHART_NAME => found.push(r),
             Ok(r) if release.is_some() => {
-                return Discovery::NotFound {
+                return Err(Discovery::NotFound {
                     name: name.clone(),
                     reason: format!(
                         "release {name} in namespace {namespace} is chart {:?}, not {}",
                         r.chart_name,
                         helm::CHART_NAME
                     ),
-                };
+                });
             }
             Ok(_) => {}
             Err(e) if release.is_some() => {
-                return Discovery::NotFound {
+                return Err(Discovery::NotFound {
                     name: name.clone(),
                     reason: format!("cannot read release {name} ({secret}): {e}"),
-                };
+                });
             }
-            Err(e) => undecodable.push(format!("{namespace}/{name}: {e}")),
+            Err(e) => undecodable.push((namespace.clone(), name.clone(), e)),
         }
     }
     drop(reads);
-    // What could not be read: a few names, then the counts.
-    let mut skipped = Vec::new();
-    if !undecodable.is_empty() {
-        skipped.push(crate::untrusted::list(&undecodable, 5));
-    }
-    if late > 0 {
-        skipped.push(format!(
-            "{late} not read within {}",
-            crate::untrusted::duration(probe.timeout())
-        ));
-    }
-    if not_read > 0 {
-        skipped.push(format!(
-            "{not_read} more not read (at most {MAX_RELEASES} are)"
-        ));
-    }
-    match found.len() {
-        0 => match release {
-            Some(name) => Discovery::NotFound {
-                name: name.to_string(),
-                reason: format!("no Helm release named {name} in {}", searched(probe)),
-            },
-            None => Discovery::NoRelease {
-                searched: if skipped.is_empty() {
-                    searched(probe)
-                } else {
-                    format!(
-                        "{} (unreadable releases skipped: {})",
-                        searched(probe),
-                        skipped.join("; ")
-                    )
-                },
-            },
-        },
-        1 => Discovery::Release(Box::new(Found::of(found.remove(0)))),
-        _ => Discovery::Several(
-            found
-                .into_iter()
-                .map(|r| Listed {
-                    name: r.name.clone(),
-                    namespace: r.namespace.clone(),
-                    text: format!(
-                        "{} (namespace {}, chart {}, {})",
-                        r.name, r.namespace, r.chart_version, r.status
-                    ),
-                    release: Box::new(r),
-                })
-                .collect(),
-        ),
-    }
+    Ok(Listing {
+        releases: found,
+        unread: undecodable,
+        late,
+        not_read,
+    })
 }
 
 /// Reads and decodes one release secret.
