@@ -415,6 +415,7 @@ fn check_sends_nothing_but_reads() {
         ours.len() >= 30,
         "too few statements logged to prove anything: {ours:#?}"
     );
+    let mut asked: std::collections::BTreeSet<(&str, &str)> = Default::default();
     for line in &ours {
         let sql = line.split_once(": ").map(|(_, s)| s).unwrap_or("");
         let sql = sql
@@ -425,6 +426,16 @@ fn check_sends_nothing_but_reads() {
         assert!(
             sql.to_ascii_uppercase().starts_with("SELECT "),
             "prefect-doctor sent a statement that is not a plain read: {line}"
+        );
+        // Each run is one session (one backend): no statement is asked twice in it, even when
+        // two checks need its answer (the Hasura checks' schema owner and role).
+        let pid = line
+            .split_once('[')
+            .and_then(|(_, r)| r.split_once(']'))
+            .map_or("", |(p, _)| p);
+        assert!(
+            asked.insert((pid, sql)),
+            "asked twice in one session: {line}"
         );
     }
     // And the database is as it was: still no tenant, still Tokyo.

@@ -292,7 +292,15 @@ pub struct PgSession {
     pub database: String,
     pub tls: bool,
     pub connect_ms: u64,
+    /// Each statement's answer, asked once per session: two checks asking the same (the Hasura
+    /// checks' schema owner and role) share one round trip. A session is one round of checks.
+    answers: std::sync::Mutex<std::collections::HashMap<MemoKey, Arc<OnceCell<Answer>>>>,
 }
+
+type MemoKey = (String, Vec<String>);
+type Answer = Result<Vec<Row>, QueryError>;
+/// Statements whose answers a session keeps; past this, each is asked as it comes.
+const MAX_KEPT: usize = 128;
 
 impl PgSession {
     /// The connection, for `fix`'s statements (none when replayed).
@@ -321,6 +329,7 @@ impl PgSession {
             database: info.database,
             tls: info.tls,
             connect_ms: info.connect_ms,
+            answers: Default::default(),
         }
     }
 
@@ -403,24 +412,44 @@ impl PgSession {
                     }),
                 };
             }
-            let client = self.client.as_ref().ok_or_else(Self::no_client)?;
-            let result = client
-                .query(sql, params)
-                .await
-                .map(|rows| rows.iter().map(Row::from_pg).collect::<Vec<_>>())
-                .map_err(QueryError::from);
-            if let TapeMode::Record(rec) = &self.tape {
-                rec.pg(
-                    sql,
-                    params_key(params),
-                    match &result {
-                        Ok(r) => PgAnswer::Rows(r.clone()),
-                        Err(e) => PgAnswer::Error(e.clone()),
-                    },
-                );
+            let key = (sql.to_string(), params_key(params));
+            let cell = self.answers.lock().ok().and_then(|mut kept| {
+                if let Some(c) = kept.get(&key) {
+                    return Some(c.clone());
+                }
+                (kept.len() < MAX_KEPT).then(|| kept.entry(key.clone()).or_default().clone())
+            });
+            match cell {
+                Some(c) => c.get_or_init(|| self.ask(sql, params, key)).await.clone(),
+                None => self.ask(sql, params, key).await,
             }
-            result
         })
+    }
+
+    /// Asks the server (and records the answer when recording).
+    async fn ask(&self, sql: &str, params: &[&(dyn ToSql + Sync)], (_, key): MemoKey) -> Answer {
+        let client = self.client.as_ref().ok_or_else(Self::no_client)?;
+        // Without parameters, in one round trip (parse, bind and execute sent together) instead
+        // of three (prepare, execute, close a prepared statement).
+        let rows = if params.is_empty() {
+            client.query_typed(sql, &[]).await
+        } else {
+            client.query(sql, params).await
+        };
+        let result = rows
+            .map(|rows| rows.iter().map(Row::from_pg).collect::<Vec<_>>())
+            .map_err(QueryError::from);
+        if let TapeMode::Record(rec) = &self.tape {
+            rec.pg(
+                sql,
+                key,
+                match &result {
+                    Ok(r) => PgAnswer::Rows(r.clone()),
+                    Err(e) => PgAnswer::Error(e.clone()),
+                },
+            );
+        }
+        result
     }
 
     pub fn evidence(&self) -> Value {
@@ -533,7 +562,7 @@ pub async fn connect(
     });
     let info = timeout_at(
         deadline,
-        client.query_one(
+        client.query_typed(
             "SELECT current_setting('server_version_num')::int4, current_setting('server_version'), \
              current_user::text, current_database()::text, \
              coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()), false)",
@@ -549,7 +578,14 @@ pub async fn connect(
             });
         }
         Ok(Err(e)) => return Err(classify(&e)),
-        Ok(Ok(row)) => row,
+        Ok(Ok(rows)) => match rows.into_iter().next() {
+            Some(row) => row,
+            None => {
+                return Err(ConnectFailure::NotPostgres {
+                    detail: "no row for `SELECT current_setting('server_version_num')`".to_string(),
+                });
+            }
+        },
     };
     Ok(PgSession {
         tape: TapeMode::Live,
@@ -560,6 +596,7 @@ pub async fn connect(
         tls: row.try_get(4).unwrap_or_default(),
         client: Some(client),
         connect_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        answers: Default::default(),
     })
 }
 
