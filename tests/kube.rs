@@ -878,6 +878,49 @@ fn grants_of_rules(rules: &Value, scope: &'static str) -> Vec<Grant> {
     out
 }
 
+/// Every grant a full run (every check) needs, from the requests the in-test API server received: a
+/// release with an agent, its Role, and a create-tenant job whose pod has a log, so every kind of read
+/// the checks make.
+fn full_run_grants() -> Vec<Grant> {
+    let install = Install::healthy();
+    let mut c = install.cluster_rendered(
+        json!({"agent": {"enabled": true}, "jobs": {"createTenant": {"enabled": true}}}),
+        &agent_manifest(1, ""),
+    );
+    c.objects.push(json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "prefect-create-tenant-job", "namespace": "default", "labels": {"app.kubernetes.io/instance": "prefect"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]}}},
+        "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}));
+    c.objects.push(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "prefect-create-tenant-job-x1", "namespace": "default", "labels": {"job-name": "prefect-create-tenant-job"}},
+        "spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]},
+        "status": {"phase": "Failed"}}));
+    let server = c.start();
+    let kc = server.kubeconfig();
+    let (code, out, err, _) = run_once(&[
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "3s",
+    ]);
+    assert_ne!(code, 2, "{out}{err}");
+    let mut used: Vec<Grant> = Vec::new();
+    for h in server.hits() {
+        if h.path.contains("/namespaces/") {
+            assert!(
+                h.path.contains("/namespaces/default/"),
+                "one namespace only: {}",
+                h.path
+            );
+        }
+        used.extend(grants_of(&h.method, &h.path));
+    }
+    used
+}
+
 #[test]
 fn the_deployed_rbac_grants_exactly_the_reads_a_full_run_makes() {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -924,44 +967,7 @@ fn the_deployed_rbac_grants_exactly_the_reads_a_full_run_makes() {
         assert!(parsed.is_ok(), "{file}: {args:?}: {:?}", parsed.err());
     }
 
-    // A full run (every check) on a release with an agent, its Role, and a create-tenant job whose
-    // pod has a log: every kind of read the checks make.
-    let install = Install::healthy();
-    let mut c = install.cluster_rendered(
-        json!({"agent": {"enabled": true}, "jobs": {"createTenant": {"enabled": true}}}),
-        &agent_manifest(1, ""),
-    );
-    c.objects.push(json!({"apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "prefect-create-tenant-job", "namespace": "default", "labels": {"app.kubernetes.io/instance": "prefect"}},
-        "spec": {"template": {"spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]}}},
-        "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}));
-    c.objects.push(json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "prefect-create-tenant-job-x1", "namespace": "default", "labels": {"job-name": "prefect-create-tenant-job"}},
-        "spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]},
-        "status": {"phase": "Failed"}}));
-    let server = c.start();
-    let kc = server.kubeconfig();
-    let (code, out, err, _) = run_once(&[
-        "check",
-        "-o",
-        "json",
-        "--kubeconfig",
-        &kc,
-        "--timeout",
-        "3s",
-    ]);
-    assert_ne!(code, 2, "{out}{err}");
-    let mut used: Vec<Grant> = Vec::new();
-    for h in server.hits() {
-        if h.path.contains("/namespaces/") {
-            assert!(
-                h.path.contains("/namespaces/default/"),
-                "one namespace only: {}",
-                h.path
-            );
-        }
-        used.extend(grants_of(&h.method, &h.path));
-    }
+    let mut used = full_run_grants();
     used.sort();
     used.dedup();
     granted.sort();
@@ -972,5 +978,75 @@ fn the_deployed_rbac_grants_exactly_the_reads_a_full_run_makes() {
     assert!(
         extra.is_empty(),
         "deploy/rbac.yaml grants {extra:?}, which no request used"
+    );
+}
+
+#[test]
+fn the_fleet_rbac_grants_exactly_the_reads_of_a_full_run_in_every_namespace() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/deploy/rbac-fleet.yaml")).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let of_kind =
+        |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
+    // Only cluster-wide grants: a Role would bind one namespace.
+    assert!(of_kind("Role").is_empty() && of_kind("RoleBinding").is_empty());
+    let cluster_role = of_kind("ClusterRole");
+    assert_eq!(cluster_role.len(), 1);
+    let binding = of_kind("ClusterRoleBinding");
+    assert_eq!(binding.len(), 1);
+    assert_eq!(
+        binding[0]["roleRef"]["name"],
+        cluster_role[0]["metadata"]["name"]
+    );
+    assert_eq!(binding[0]["subjects"][0]["name"], "prefect-doctor");
+    // A ClusterRole bound cluster-wide grants its resource rules in every namespace and across
+    // them: what matters is the (group, resource, verb), whatever the request's scope.
+    let unscoped = |g: &Grant| -> Grant {
+        let scope = if g.0 == "url" { "url" } else { "any" };
+        (scope, g.1.clone(), g.2.clone(), g.3.clone())
+    };
+    let mut granted: Vec<Grant> = grants_of_rules(&cluster_role[0]["rules"], "cluster")
+        .iter()
+        .map(unscoped)
+        .collect();
+    // What a full run of one release reads, and what a fleet run reads: the releases listed in
+    // every namespace, then each one's run in its own.
+    let mut used: Vec<Grant> = full_run_grants().iter().map(unscoped).collect();
+    let fleet =
+        support::kube::fleet_install(&[("prefect", "team-a"), ("prefect", "team-b")], |_| {});
+    let kc = fleet.server.kubeconfig();
+    let (code, out, err, _) = run_once(&[
+        "check",
+        "-A",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "3s",
+    ]);
+    assert_ne!(code, 2, "{out}{err}");
+    let hits = fleet.server.hits();
+    assert!(
+        hits.iter()
+            .any(|h| h.path.starts_with("/api/v1/secrets") && h.path.contains("owner")),
+        "the fleet run lists release secrets across namespaces"
+    );
+    for h in hits {
+        used.extend(grants_of(&h.method, &h.path).iter().map(unscoped));
+    }
+    used.sort();
+    used.dedup();
+    granted.sort();
+    granted.dedup();
+    let missing: Vec<&Grant> = used.iter().filter(|g| !granted.contains(g)).collect();
+    let extra: Vec<&Grant> = granted.iter().filter(|g| !used.contains(g)).collect();
+    assert!(
+        missing.is_empty(),
+        "deploy/rbac-fleet.yaml lacks {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "deploy/rbac-fleet.yaml grants {extra:?}, which no request used"
     );
 }
