@@ -362,4 +362,25 @@ fn a_release_that_cannot_be_read_is_said_beside_the_one_that_can() {
         out.contains("not diagnosed in the current context: cannot read release team-z/mangled: "),
         "{out}"
     );
+    // A CI gate reading JUnit, and an alert on the metrics, see it too.
+    let (_, junit, _) = doctor(&kc, &["-A", "--only", "kube.*", "-o", "junit"]);
+    let suite = junit
+        .split("<testsuite ")
+        .find(|s| s.contains("name=\"prefect-doctor check: not diagnosed\""))
+        .unwrap_or_else(|| panic!("{junit}"));
+    assert!(
+        suite.contains("<testcase name=\"the current context\""),
+        "{suite}"
+    );
+    assert!(
+        suite.contains("<error message=\"cannot read release team-z/mangled: "),
+        "{suite}"
+    );
+    let (_, metrics, _) = doctor(&kc, &["-A", "--only", "kube.*", "-o", "prometheus"]);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "prefect_doctor_not_diagnosed 1"),
+        "{metrics}"
+    );
 }

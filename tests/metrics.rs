@@ -147,6 +147,32 @@ fn the_metrics_say_what_the_report_says() {
             .unwrap_or_else(|| panic!("no prefect_doctor_checks{{status={status:?}}}"));
         assert_eq!(n, json["summary"][status].as_f64().unwrap(), "{status}");
     }
+    // Every metric deploy/monitoring.yaml's alerts name is one the doctor writes.
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/monitoring.yaml"
+    ))
+    .unwrap();
+    let mut named = 0;
+    for (i, _) in rules.match_indices("prefect_doctor_") {
+        let name: String = rules[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        named += 1;
+        assert!(
+            scrape.samples.iter().any(|s| s.metric == name),
+            "deploy/monitoring.yaml names {name}, which the doctor does not write"
+        );
+    }
+    assert!(named >= 4, "{rules}");
+    // One install: nothing left undiagnosed, and the series says so (an alert needs it present).
+    let missing = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "prefect_doctor_not_diagnosed")
+        .map(|s| gauge(&s.value));
+    assert_eq!(missing, Some(0.0));
     let at = scrape
         .samples
         .iter()

@@ -41,6 +41,23 @@ pub fn total(fleet: &Fleet) -> Summary {
     t
 }
 
+/// What the run could not list or read, as (where, why): the context (`the current context` when
+/// none was named) and the error.
+pub fn not_diagnosed(fleet: &Fleet) -> Vec<(String, String)> {
+    fleet
+        .unlisted
+        .iter()
+        .map(|u| {
+            (
+                u.context
+                    .clone()
+                    .unwrap_or_else(|| "the current context".to_string()),
+                u.error.clone(),
+            )
+        })
+        .collect()
+}
+
 pub fn text(fleet: &Fleet, verbose: bool) -> String {
     let mut out = String::new();
     for (m, r) in &fleet.releases {
@@ -49,12 +66,12 @@ pub fn text(fleet: &Fleet, verbose: bool) -> String {
         out.push_str(&super::text::render(r, verbose));
         out.push('\n');
     }
-    for u in &fleet.unlisted {
+    for (place, why) in not_diagnosed(fleet) {
         out.push_str(&format!(
             "{} {}: {}\n",
             "not diagnosed in".red().bold(),
-            shown(u.context.as_deref().unwrap_or("the current context")),
-            line(&u.error, MAX_MESSAGE)
+            shown(&place),
+            line(&why, MAX_MESSAGE)
         ));
     }
     let failing = fleet

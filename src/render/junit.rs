@@ -93,7 +93,13 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Several releases: one test suite each, named `prefect-doctor check <name>`.
-pub fn render_many<'a>(reports: impl IntoIterator<Item = (String, &'a Report)>) -> String {
+/// `not_diagnosed` (where, why): the contexts and releases the run could not list or read, each an
+/// erroring test case of a suite `prefect-doctor check: not diagnosed`, so that a CI gate reading the
+/// JUnit file sees them as the exit code does.
+pub fn render_many<'a>(
+    reports: impl IntoIterator<Item = (String, &'a Report)>,
+    not_diagnosed: &[(String, String)],
+) -> String {
     let mut junit = Junit::new("prefect-doctor");
     let mut longest = 0;
     for (name, report) in reports {
@@ -102,6 +108,18 @@ pub fn render_many<'a>(reports: impl IntoIterator<Item = (String, &'a Report)>) 
             report,
             format!("prefect-doctor {} {name}", report.command),
         ));
+    }
+    if !not_diagnosed.is_empty() {
+        let mut missing = TestSuite::new("prefect-doctor check: not diagnosed");
+        missing.add_test_cases(not_diagnosed.iter().map(|(place, why)| {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(why.clone());
+            status.set_type("not diagnosed");
+            let mut tc = TestCase::new(place.clone(), status);
+            tc.set_classname("prefect-doctor.fleet");
+            tc
+        }));
+        junit.add_test_suite(missing);
     }
     junit.set_time(Duration::from_millis(longest));
     document(junit)

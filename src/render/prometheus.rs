@@ -5,7 +5,9 @@
 //!   3 error, -1 skip;
 //! - `prefect_doctor_check_duration_seconds{…}`: how long the check took;
 //! - `prefect_doctor_run_timestamp_seconds`: when the run ended (Unix time);
-//! - `prefect_doctor_checks{status}`: how many checks ended so, every status present.
+//! - `prefect_doctor_checks{status}`: how many checks ended so, every status present;
+//! - `prefect_doctor_not_diagnosed`: how many contexts could not be listed, and releases not read,
+//!   in a fleet run (0 otherwise): with none of their series, only this says they are missing.
 
 use std::sync::atomic::AtomicU64;
 
@@ -32,8 +34,12 @@ pub fn status_value(s: Status) -> i64 {
 }
 
 /// The metrics of one or more reports (one per release); `release`/`namespace` are empty when the
-/// run found no Helm release.
-pub fn render_many<'a>(reports: impl IntoIterator<Item = &'a Report>) -> String {
+/// run found no Helm release. `not_diagnosed`: the contexts and releases a fleet run could not list
+/// or read.
+pub fn render_many<'a>(
+    reports: impl IntoIterator<Item = &'a Report>,
+    not_diagnosed: usize,
+) -> String {
     let mut registry = Registry::default();
     let status = Family::<Labels, Gauge>::default();
     let duration = Family::<Labels, FloatGauge>::default();
@@ -59,6 +65,13 @@ pub fn render_many<'a>(reports: impl IntoIterator<Item = &'a Report>) -> String 
         "How many checks ended with each status in the last run",
         checks.clone(),
     );
+    let missing = Gauge::<i64>::default();
+    registry.register(
+        "prefect_doctor_not_diagnosed",
+        "How many contexts could not be listed, and releases could not be read, in the last run",
+        missing.clone(),
+    );
+    missing.set(i64::try_from(not_diagnosed).unwrap_or(i64::MAX));
     let mut latest = 0i64;
     let mut counts = [0i64; 5];
     for report in reports {
@@ -103,7 +116,7 @@ pub fn render_many<'a>(reports: impl IntoIterator<Item = &'a Report>) -> String 
 
 /// The metrics of one report.
 pub fn render(report: &Report) -> String {
-    render_many([report])
+    render_many([report], 0)
 }
 
 fn index(s: Status) -> usize {

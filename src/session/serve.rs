@@ -164,6 +164,7 @@ fn one_run(input: &CheckInput) -> Result<Done, String> {
                 json: redact::scrub(&render::fleet::json(&fleet)),
                 metrics: redact::scrub(&render::prometheus::render_many(
                     fleet.releases.iter().map(|(_, r)| r),
+                    fleet.unlisted.len(),
                 )),
                 summary: render::fleet::total(&fleet),
                 exit_code: fleet.exit_code(),
