@@ -376,6 +376,24 @@ fn a_release_that_cannot_be_read_is_said_beside_the_one_that_can() {
         suite.contains("<error message=\"cannot read release team-z/mangled: "),
         "{suite}"
     );
+    let (_, sarif, _) = doctor(&kc, &["-A", "--only", "kube.*", "-o", "sarif"]);
+    let sarif: Value = serde_json::from_str(&sarif).unwrap();
+    support::sarif::assert_valid_sarif(&sarif);
+    let run = sarif["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["automationDetails"]["id"] == "not-diagnosed")
+        .unwrap_or_else(|| panic!("{sarif:#}"));
+    assert_eq!(run["invocations"][0]["executionSuccessful"], false);
+    let note = &run["invocations"][0]["toolExecutionNotifications"][0];
+    assert_eq!(note["level"], "error");
+    assert!(
+        note["message"]["text"].as_str().unwrap().starts_with(
+            "not diagnosed in the current context: cannot read release team-z/mangled: "
+        ),
+        "{note}"
+    );
     let (_, metrics, _) = doctor(&kc, &["-A", "--only", "kube.*", "-o", "prometheus"]);
     assert!(
         metrics

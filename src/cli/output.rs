@@ -137,7 +137,9 @@ fn render_fleet(fleet: &Fleet, format: Format, verbose: bool) -> String {
         Format::Text => render::fleet::text(fleet, verbose),
         Format::Json => render::fleet::json(fleet),
         Format::Junit => render::junit::render_many(named(), &render::fleet::not_diagnosed(fleet)),
-        Format::Sarif => render::sarif::render_many(named(), fleet.catalog),
+        Format::Sarif => {
+            render::sarif::render_many(named(), fleet.catalog, &render::fleet::not_diagnosed(fleet))
+        }
         Format::Prometheus => render::prometheus::render_many(
             fleet.releases.iter().map(|(_, r)| r),
             fleet.unlisted.len(),

@@ -160,14 +160,34 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
 }
 
 /// Several releases: one run each, its `automationDetails.id` the release's `context/namespace/release`.
+/// `not_diagnosed` (where, why): what the run could not list or read, one more run (its id
+/// `not-diagnosed`) whose invocation did not succeed, with an error notification for each.
 pub fn render_many<'a>(
     reports: impl IntoIterator<Item = (String, &'a Report)>,
     catalog: &Catalog,
+    not_diagnosed: &[(String, String)],
 ) -> String {
-    document(
-        reports
-            .into_iter()
-            .map(|(name, r)| run_of(r, catalog, Some(name)))
-            .collect(),
-    )
+    let mut runs: Vec<Value> = reports
+        .into_iter()
+        .map(|(name, r)| run_of(r, catalog, Some(name)))
+        .collect();
+    if !not_diagnosed.is_empty() {
+        let notifications: Vec<Value> = not_diagnosed
+            .iter()
+            .map(|(place, why)| {
+                json!({ "level": "error", "message": { "text": format!("not diagnosed in {place}: {why}") } })
+            })
+            .collect();
+        runs.push(json!({
+            "tool": { "driver": { "name": "prefect-doctor", "version": env!("CARGO_PKG_VERSION") } },
+            "invocations": [{
+                "executionSuccessful": false,
+                "commandLine": "prefect-doctor check",
+                "toolExecutionNotifications": notifications
+            }],
+            "results": [],
+            "automationDetails": { "id": "not-diagnosed" }
+        }));
+    }
+    document(runs)
 }

@@ -6,6 +6,7 @@ pub mod http;
 pub mod kube;
 pub mod pg;
 pub mod prefect;
+pub mod sarif;
 pub mod serving;
 
 use std::collections::BTreeMap;
