@@ -677,20 +677,25 @@ fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
 /// The shared, lazily opened database connection of one run.
 pub struct PgProbe {
     target: DbTarget,
-    dialer: Box<dyn Dialer>,
+    dialer: Arc<dyn Dialer>,
     timeout: Duration,
     tape: TapeMode,
-    session: OnceCell<Result<Arc<PgSession>, ConnectFailure>>,
+    session: std::sync::OnceLock<Opening>,
 }
+
+/// A session being opened (or opened), awaited by every check that asks for it.
+type Opening = futures::future::Shared<
+    futures::future::BoxFuture<'static, Result<Arc<PgSession>, ConnectFailure>>,
+>;
 
 impl PgProbe {
     pub fn new(target: DbTarget, dialer: Box<dyn Dialer>, timeout: Duration) -> PgProbe {
         PgProbe {
             target,
-            dialer,
+            dialer: Arc::from(dialer),
             timeout,
             tape: TapeMode::Live,
-            session: OnceCell::new(),
+            session: std::sync::OnceLock::new(),
         }
     }
 
@@ -704,43 +709,54 @@ impl PgProbe {
         &self.target
     }
 
-    /// The session, connecting on first use. Concurrent callers share one attempt.
+    /// Starts opening the session: from the tape on replay, else a connection in its own task.
+    fn open(&self) -> futures::future::BoxFuture<'static, Result<Arc<PgSession>, ConnectFailure>> {
+        let tape = self.tape.clone();
+        if let TapeMode::Replay(t) = &tape {
+            let r = t
+                .pg_session()
+                .map(|info| Arc::new(PgSession::replayed(info, tape.clone())));
+            return Box::pin(async move { r });
+        }
+        let (target, dialer, timeout) = (self.target.clone(), self.dialer.clone(), self.timeout);
+        // Spawned when first awaited (inside the runtime), then awaited by whoever asks next.
+        Box::pin(async move {
+            let task = tokio::spawn(async move {
+                let r = connect(&target, dialer.as_ref(), timeout).await;
+                match &tape {
+                    TapeMode::Record(rec) => {
+                        rec.pg_session(match &r {
+                            Ok(s) => Ok(s.info()),
+                            Err(e) => Err(e.clone()),
+                        });
+                        r.map(|mut s| {
+                            s.tape = tape.clone();
+                            Arc::new(s)
+                        })
+                    }
+                    _ => r.map(Arc::new),
+                }
+            });
+            task.await.unwrap_or_else(|e| {
+                Err(ConnectFailure::Network {
+                    peer: None,
+                    detail: format!("the connection attempt stopped: {e}"),
+                })
+            })
+        })
+    }
+
+    /// The session, connecting on first use. Concurrent callers share one attempt, which runs as a
+    /// task of its own: a caller that is dropped mid-way (`tenant.exists` stops its database read
+    /// when the API answers first) neither wastes the connection nor makes the next caller open
+    /// another.
     pub fn session(
         &self,
     ) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
+        use futures::FutureExt as _;
+        let opening = self.session.get_or_init(|| self.open().shared()).clone();
         Box::pin(async move {
-            let result = self
-                .session
-                .get_or_init(|| {
-                    let fut: futures::future::BoxFuture<'_, _> = Box::pin(async move {
-                        match &self.tape {
-                            TapeMode::Replay(tape) => tape
-                                .pg_session()
-                                .map(|info| Arc::new(PgSession::replayed(info, self.tape.clone()))),
-                            TapeMode::Live => {
-                                connect(&self.target, self.dialer.as_ref(), self.timeout)
-                                    .await
-                                    .map(Arc::new)
-                            }
-                            TapeMode::Record(rec) => {
-                                let r = connect(&self.target, self.dialer.as_ref(), self.timeout)
-                                    .await
-                                    .map(|mut s| {
-                                        s.tape = self.tape.clone();
-                                        Arc::new(s)
-                                    });
-                                rec.pg_session(match &r {
-                                    Ok(s) => Ok(s.info()),
-                                    Err(e) => Err(e.clone()),
-                                });
-                                r
-                            }
-                        }
-                    });
-                    fut
-                })
-                .await
-                .clone();
+            let result = opening.await;
             // Every check that shares a missing session is told, not only the first.
             if let (TapeMode::Replay(_), Err(ConnectFailure::Config { detail })) =
                 (&self.tape, &result)
@@ -750,5 +766,55 @@ impl PgProbe {
             }
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A dialer that counts its calls and answers, slowly, that nothing listens.
+    struct Counting(Arc<AtomicUsize>);
+
+    impl Dialer for Counting {
+        fn dial<'a>(
+            &'a self,
+            _target: &'a DbTarget,
+            _deadline: tokio::time::Instant,
+        ) -> futures::future::BoxFuture<'a, Result<Box<dyn Stream>, ConnectFailure>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Err(ConnectFailure::Refused)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_dropped_mid_connect_neither_stops_it_nor_makes_another() {
+        let dials = Arc::new(AtomicUsize::new(0));
+        let target = DbTarget::resolve(
+            Some("postgres://prefect@db.invalid:5432/prefect"),
+            &std::collections::BTreeMap::new(),
+        )
+        .expect("target");
+        let probe = PgProbe::new(
+            target,
+            Box::new(Counting(dials.clone())),
+            Duration::from_secs(2),
+        );
+        // The first asker gives up (as tenant.exists does when the API answers first).
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), probe.session())
+                .await
+                .is_err()
+        );
+        // The next ones get the same attempt's answer.
+        let (a, b) = tokio::join!(probe.session(), probe.session());
+        assert!(matches!(a, Err(ConnectFailure::Refused)), "{:?}", a.err());
+        assert!(matches!(b, Err(ConnectFailure::Refused)));
+        assert_eq!(dials.load(Ordering::SeqCst), 1);
     }
 }
