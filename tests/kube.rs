@@ -878,6 +878,22 @@ fn grants_of_rules(rules: &Value, scope: &'static str) -> Vec<Grant> {
     out
 }
 
+/// `check` with every check through `kubeconfig` (and `extra`); it must not be a usage error.
+fn run_every_check(kubeconfig: &str, extra: &[&str]) {
+    let mut args = vec![
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        kubeconfig,
+        "--timeout",
+        "3s",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err, _) = run_once(&args);
+    assert_ne!(code, 2, "{out}{err}");
+}
+
 /// Every grant a full run (every check) needs, from the requests the in-test API server received: a
 /// release with an agent, its Role, and a create-tenant job whose pod has a log, so every kind of read
 /// the checks make.
@@ -897,16 +913,7 @@ fn full_run_grants() -> Vec<Grant> {
         "status": {"phase": "Failed"}}));
     let server = c.start();
     let kc = server.kubeconfig();
-    let (code, out, err, _) = run_once(&[
-        "check",
-        "-o",
-        "json",
-        "--kubeconfig",
-        &kc,
-        "--timeout",
-        "3s",
-    ]);
-    assert_ne!(code, 2, "{out}{err}");
+    run_every_check(&kc, &[]);
     let mut used: Vec<Grant> = Vec::new();
     for h in server.hits() {
         if h.path.contains("/namespaces/") {
@@ -921,13 +928,35 @@ fn full_run_grants() -> Vec<Grant> {
     used
 }
 
+/// The documents of a file in deploy/.
+fn deploy_docs(file: &str) -> Vec<Value> {
+    let path = format!("{}/deploy/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// What `file` grants is exactly what the requests used: nothing missing, nothing extra.
+fn assert_grants_exactly(file: &str, mut granted: Vec<Grant>, mut used: Vec<Grant>) {
+    used.sort();
+    used.dedup();
+    granted.sort();
+    granted.dedup();
+    let missing: Vec<&Grant> = used.iter().filter(|g| !granted.contains(g)).collect();
+    let extra: Vec<&Grant> = granted.iter().filter(|g| !used.contains(g)).collect();
+    assert!(missing.is_empty(), "deploy/{file} lacks {missing:?}");
+    assert!(
+        extra.is_empty(),
+        "deploy/{file} grants {extra:?}, which no request used"
+    );
+}
+
 #[test]
 fn the_deployed_rbac_grants_exactly_the_reads_a_full_run_makes() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let text = std::fs::read_to_string(format!("{root}/deploy/rbac.yaml")).unwrap();
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let of_kind =
-        |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
+    let docs = deploy_docs("rbac.yaml");
+    let of_kind = |kind: &str| of_kind(&docs, kind);
     let role = of_kind("Role");
     let cluster_role = of_kind("ClusterRole");
     assert_eq!((role.len(), cluster_role.len()), (1, 1));
@@ -942,8 +971,7 @@ fn the_deployed_rbac_grants_exactly_the_reads_a_full_run_makes() {
         assert_eq!(binding["roleRef"]["name"], "prefect-doctor");
     }
     for file in ["serve.yaml", "cronjob.yaml"] {
-        let text = std::fs::read_to_string(format!("{root}/deploy/{file}")).unwrap();
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+        let docs = deploy_docs(file);
         let workload = docs
             .iter()
             .find(|d| d["kind"] == "Deployment" || d["kind"] == "CronJob")
@@ -967,27 +995,13 @@ fn the_deployed_rbac_grants_exactly_the_reads_a_full_run_makes() {
         assert!(parsed.is_ok(), "{file}: {args:?}: {:?}", parsed.err());
     }
 
-    let mut used = full_run_grants();
-    used.sort();
-    used.dedup();
-    granted.sort();
-    granted.dedup();
-    let missing: Vec<&Grant> = used.iter().filter(|g| !granted.contains(g)).collect();
-    let extra: Vec<&Grant> = granted.iter().filter(|g| !used.contains(g)).collect();
-    assert!(missing.is_empty(), "deploy/rbac.yaml lacks {missing:?}");
-    assert!(
-        extra.is_empty(),
-        "deploy/rbac.yaml grants {extra:?}, which no request used"
-    );
+    assert_grants_exactly("rbac.yaml", granted, full_run_grants());
 }
 
 #[test]
 fn the_fleet_rbac_grants_exactly_the_reads_of_a_full_run_in_every_namespace() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let text = std::fs::read_to_string(format!("{root}/deploy/rbac-fleet.yaml")).unwrap();
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let of_kind =
-        |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
+    let docs = deploy_docs("rbac-fleet.yaml");
+    let of_kind = |kind: &str| of_kind(&docs, kind);
     // Only cluster-wide grants: a Role would bind one namespace.
     assert!(of_kind("Role").is_empty() && of_kind("RoleBinding").is_empty());
     let cluster_role = of_kind("ClusterRole");
@@ -1005,7 +1019,7 @@ fn the_fleet_rbac_grants_exactly_the_reads_of_a_full_run_in_every_namespace() {
         let scope = if g.0 == "url" { "url" } else { "any" };
         (scope, g.1.clone(), g.2.clone(), g.3.clone())
     };
-    let mut granted: Vec<Grant> = grants_of_rules(&cluster_role[0]["rules"], "cluster")
+    let granted: Vec<Grant> = grants_of_rules(&cluster_role[0]["rules"], "cluster")
         .iter()
         .map(unscoped)
         .collect();
@@ -1015,17 +1029,7 @@ fn the_fleet_rbac_grants_exactly_the_reads_of_a_full_run_in_every_namespace() {
     let fleet =
         support::kube::fleet_install(&[("prefect", "team-a"), ("prefect", "team-b")], |_| {});
     let kc = fleet.server.kubeconfig();
-    let (code, out, err, _) = run_once(&[
-        "check",
-        "-A",
-        "-o",
-        "json",
-        "--kubeconfig",
-        &kc,
-        "--timeout",
-        "3s",
-    ]);
-    assert_ne!(code, 2, "{out}{err}");
+    run_every_check(&kc, &["-A"]);
     let hits = fleet.server.hits();
     assert!(
         hits.iter()
@@ -1035,18 +1039,5 @@ fn the_fleet_rbac_grants_exactly_the_reads_of_a_full_run_in_every_namespace() {
     for h in hits {
         used.extend(grants_of(&h.method, &h.path).iter().map(unscoped));
     }
-    used.sort();
-    used.dedup();
-    granted.sort();
-    granted.dedup();
-    let missing: Vec<&Grant> = used.iter().filter(|g| !granted.contains(g)).collect();
-    let extra: Vec<&Grant> = granted.iter().filter(|g| !used.contains(g)).collect();
-    assert!(
-        missing.is_empty(),
-        "deploy/rbac-fleet.yaml lacks {missing:?}"
-    );
-    assert!(
-        extra.is_empty(),
-        "deploy/rbac-fleet.yaml grants {extra:?}, which no request used"
-    );
+    assert_grants_exactly("rbac-fleet.yaml", granted, used);
 }

@@ -382,17 +382,25 @@ impl PgSession {
                     })
                     .unwrap_or_else(|| "[]".to_string())
             });
-        if let TapeMode::Record(rec) = &self.tape {
-            rec.pg(
-                query,
-                key,
-                match &result {
-                    Ok(j) => PgAnswer::Json(j.clone()),
-                    Err(e) => PgAnswer::Error(e.clone()),
-                },
-            );
-        }
+        self.record(query, key, &result, |j| PgAnswer::Json(j.clone()));
         result
+    }
+
+    /// Keeps an answer when recording.
+    fn record<T>(
+        &self,
+        sql: &str,
+        key: Vec<String>,
+        result: &Result<T, QueryError>,
+        kept: impl FnOnce(&T) -> PgAnswer,
+    ) {
+        if let TapeMode::Record(rec) = &self.tape {
+            let answer = match result {
+                Ok(v) => kept(v),
+                Err(e) => PgAnswer::Error(e.clone()),
+            };
+            rec.pg(sql, key, answer);
+        }
     }
 
     /// Runs a read-only query.
@@ -439,16 +447,7 @@ impl PgSession {
         let result = rows
             .map(|rows| rows.iter().map(Row::from_pg).collect::<Vec<_>>())
             .map_err(QueryError::from);
-        if let TapeMode::Record(rec) = &self.tape {
-            rec.pg(
-                sql,
-                key,
-                match &result {
-                    Ok(r) => PgAnswer::Rows(r.clone()),
-                    Err(e) => PgAnswer::Error(e.clone()),
-                },
-            );
-        }
+        self.record(sql, key, &result, |r| PgAnswer::Rows(r.clone()));
         result
     }
 

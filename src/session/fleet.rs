@@ -161,28 +161,21 @@ pub fn plan(args: &CheckInput) -> Result<Plan, String> {
                 namespace: args.namespace.clone(),
                 all_namespaces: args.all_namespaces,
             };
-            let probe =
-                match KubeProbe::connect_with(&opts, timeout, &crate::probes::tape::TapeMode::Live)
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return (
-                            ctx.clone(),
-                            Err(format!("cannot list Helm releases: {e}")),
-                            Vec::new(),
-                        );
-                    }
-                };
+            let unlisted = |e: String| -> Listed {
+                (
+                    ctx.clone(),
+                    Err(format!("cannot list Helm releases: {e}")),
+                    Vec::new(),
+                )
+            };
+            let live = crate::probes::tape::TapeMode::Live;
+            let probe = match KubeProbe::connect_with(&opts, timeout, &live).await {
+                Ok(p) => p,
+                Err(e) => return unlisted(e.to_string()),
+            };
             let mut listing = match list(&probe).await {
                 Ok(l) => l,
-                Err(e) => {
-                    return (
-                        ctx.clone(),
-                        Err(format!("cannot list Helm releases: {e}")),
-                        Vec::new(),
-                    );
-                }
+                Err(e) => return unlisted(e.to_string()),
             };
             // A release that is there but cannot be read is said, never dropped; then the counts
             // of those not read in time or beyond the cap.
