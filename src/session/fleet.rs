@@ -1,9 +1,9 @@
 //! Every release at once: `check -A`, `check -n NS` where several releases share the namespace, and
 //! `--context` given more than once. The releases are listed first (each context's own probe), then
 //! each is diagnosed as `check --context C -n NS --release R` would, [`CONCURRENT`] at a time, each
-//! with its own runtime, port-forwards and connections; the Kubernetes client (its kubeconfig, TLS
-//! and connection pool) is its context's, made once for the listing, and the release is the one the
-//! listing decoded. A release that cannot be reached is that release's finding; a release that cannot
+//! with its own port-forwards and connections, all on the listing's runtime; the Kubernetes client
+//! (its kubeconfig, TLS and connection pool) is its context's, made once for the listing, and the
+//! release is the one the listing decoded. A release that cannot be reached is that release's finding; a release that cannot
 //! be read, and a context that cannot be listed, are said and the others go on.
 
 use std::sync::{Arc, Mutex};
