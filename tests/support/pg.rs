@@ -230,7 +230,7 @@ impl PgServer {
     }
 
     /// The CPU time (user and system) of the server and of every backend it has reaped so far, from
-    /// /proc (clock ticks of 10 ms on Linux); zero where /proc cannot tell.
+    /// /proc (in clock ticks, as many a second as sysconf says); zero where /proc cannot tell.
     #[allow(dead_code)]
     pub fn cpu(&self) -> Duration {
         let Some(pid) = self.child.as_ref().map(Child::id) else {
@@ -245,7 +245,13 @@ impl PgServer {
             .take(4)
             .filter_map(|f| f.parse::<u64>().ok())
             .sum();
-        Duration::from_millis(ticks * 10)
+        let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .and_then(|t| u64::try_from(t).ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(100);
+        Duration::from_secs_f64(ticks as f64 / per_second as f64)
     }
 
     /// Everything the server logged so far.
