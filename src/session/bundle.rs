@@ -65,12 +65,10 @@ pub fn run(
     let Prepared {
         setup,
         factory,
-        targets,
-        notices,
-        release,
+        scope,
     } = prepared;
     let results = setup.run_some(None, &|| factory.make(), input.check.wait, progress);
-    let snapshot = factory.snapshot(&targets, &notices, &release);
+    let snapshot = factory.snapshot(&scope);
     // The checks' answers only: what is read for people below is not needed to re-analyse.
     let tape = recorder.tape();
     // The files for people, read with the run's own probes after the checks.
@@ -79,15 +77,7 @@ pub fn run(
         setup.runtime.block_on(crate::bundle::people::collect(&cx))
     };
     let (results, elapsed) = setup.finish(results);
-    let mut report = Report::new(
-        "check",
-        targets,
-        results,
-        input.check.common.strict,
-        elapsed,
-    )
-    .with_notices(notices);
-    report.release = release;
+    let report = scope.report(results, input.check.common.strict, elapsed);
     let created = jiff::Timestamp::now();
     let path = input.output_file.clone().unwrap_or_else(|| {
         let name = report

@@ -124,15 +124,10 @@ fn finish_run(
     let Prepared {
         setup,
         factory,
-        targets,
-        notices,
-        release,
+        scope,
     } = prepared;
     let (results, elapsed) = setup.run_checks(&|| factory.make(), args.wait, progress);
-    let mut report =
-        Report::new("check", targets, results, args.common.strict, elapsed).with_notices(notices);
-    report.release = release;
-    Ok((report, catalog))
+    Ok((scope.report(results, args.common.strict, elapsed), catalog))
 }
 
 /// `check --from BUNDLE`: the bundle's run again, every probe answering from its tape.
@@ -154,16 +149,12 @@ fn replay(
         bundle.manifest.doctor_version
     )];
     notices.extend(s.notices.iter().cloned());
-    let mut report = Report::new(
-        "check",
-        s.targets.clone(),
-        results,
-        args.common.strict,
-        elapsed,
-    )
-    .with_notices(notices);
-    report.release = s.release.clone();
-    Ok((report, catalog))
+    let scope = Scope {
+        targets: s.targets.clone(),
+        notices,
+        release: s.release.clone(),
+    };
+    Ok((scope.report(results, args.common.strict, elapsed), catalog))
 }
 
 /// A `check` run made ready: its targets found, nothing checked yet. `fix` runs it, plans from its
@@ -171,9 +162,30 @@ fn replay(
 pub(crate) struct Prepared {
     pub(crate) setup: Setup,
     pub(crate) factory: CxFactory,
+    pub(crate) scope: Scope,
+}
+
+/// What a `check` run looks at, found before anything is checked: the head of its report.
+#[derive(Clone)]
+pub(crate) struct Scope {
     pub(crate) targets: Vec<Target>,
     pub(crate) notices: Vec<String>,
     pub(crate) release: Option<crate::report::Release>,
+}
+
+impl Scope {
+    /// The report of `results`: the one way `check`, its replay, `fix` and `bundle` make theirs.
+    pub(crate) fn report(
+        self,
+        results: Vec<crate::report::CheckResult>,
+        strict: bool,
+        elapsed: u64,
+    ) -> Report {
+        let mut report =
+            Report::new("check", self.targets, results, strict, elapsed).with_notices(self.notices);
+        report.release = self.release;
+        report
+    }
 }
 
 /// Makes a fresh check context (new connections) for every round: `--wait` and `fix`'s re-check.
@@ -206,16 +218,11 @@ pub(crate) struct CxFactory {
 impl CxFactory {
     /// What a replay needs to make the same contexts (no secret: the database target has no
     /// password), taken after the run (the cluster may have turned out to be out of reach).
-    pub(crate) fn snapshot(
-        &self,
-        targets: &[Target],
-        notices: &[String],
-        release: &Option<crate::report::Release>,
-    ) -> Snapshot {
+    pub(crate) fn snapshot(&self, scope: &Scope) -> Snapshot {
         Snapshot {
-            targets: targets.to_vec(),
-            notices: notices.to_vec(),
-            release: release.clone(),
+            targets: scope.targets.clone(),
+            notices: scope.notices.clone(),
+            release: scope.release.clone(),
             db: self.db.clone(),
             unreached: self.unreached.clone(),
             api: self.api.clone(),
@@ -533,8 +540,10 @@ fn prepare_from(
     Ok(Prepared {
         setup,
         factory,
-        targets,
-        notices,
-        release,
+        scope: Scope {
+            targets,
+            notices,
+            release,
+        },
     })
 }

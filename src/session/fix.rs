@@ -16,7 +16,7 @@ use crate::{
         pg_target::{DbTarget, Env, ProcessEnv},
         postgres::{PgProbe, PgSession},
     },
-    report::{Report, Status},
+    report::Status,
 };
 
 use super::check::{CheckInput, CxFactory, Prepared, prepare};
@@ -84,9 +84,7 @@ pub fn run(
     let Prepared {
         setup,
         factory,
-        targets,
-        notices,
-        release,
+        scope,
     } = prepare(&input.check)?;
     let catalog = setup.checks.catalog;
     let admin = match (&input.admin_url, &factory.db) {
@@ -120,17 +118,15 @@ pub fn run(
 
     let mut applied = None;
     if input.apply {
-        let mut report = FixReport {
+        let report = FixReport {
             schema_version: crate::report::SCHEMA_VERSION,
             command: "fix",
             mode: "apply",
-            report: Report::new("check", targets.clone(), results.clone(), false, 0)
-                .with_notices(notices.clone()),
+            report: scope.clone().report(results.clone(), false, 0),
             plan: plan.clone(),
             applied: None,
             exit_code: 1,
         };
-        report.report.release = release.clone();
         let todo: Vec<&Entry> = plan
             .iter()
             .filter(|e| e.action == Action::Automatic)
@@ -167,15 +163,7 @@ pub fn run(
         }
     }
     let (results, elapsed) = setup.finish(results);
-    let mut report = Report::new(
-        "check",
-        targets,
-        results,
-        input.check.common.strict,
-        elapsed,
-    )
-    .with_notices(notices);
-    report.release = release;
+    let report = scope.report(results, input.check.common.strict, elapsed);
     let exit_code = exit_code(&plan, applied.as_deref(), input.check.common.strict);
     Ok((
         FixReport {
