@@ -402,3 +402,24 @@ fn a_release_that_cannot_be_read_is_said_beside_the_one_that_can() {
         "{metrics}"
     );
 }
+
+#[test]
+fn what_cannot_be_read_is_escaped_and_capped_in_every_format() {
+    // The release's name is a label of its secret: outside text, here with a terminal escape and a
+    // very long tail.
+    let hostile = format!("evil\u{1b}[31m{}", "x".repeat(5_000));
+    let inst = install(&[("prefect", "team-a")], |c| {
+        let mut secret =
+            support::kube::release_secret("evil", "team-z", 1, "deployed", "H4sI-not-a-release");
+        secret["metadata"]["labels"]["name"] = Value::String(hostile.clone());
+        c.objects.push(secret);
+    });
+    let kc = inst.server.kubeconfig();
+    for format in ["text", "json", "junit", "sarif"] {
+        let (code, out, err) = doctor(&kc, &["-A", "--only", "kube.*", "-o", format]);
+        assert_eq!(code, 1, "{format}: {err}");
+        assert!(!out.contains('\u{1b}'), "{format}: a raw escape");
+        assert!(out.contains("\\x1b[31m"), "{format}: {out}");
+        assert!(!out.contains(&"x".repeat(2_500)), "{format}: not capped");
+    }
+}

@@ -381,7 +381,7 @@ fn prepare_from(
     let release_asked = release_name.clone();
     let mut notices = Vec::new();
     let (kube, reached) = if let Some(k) = kube_preset {
-        let reached = runtime.block_on(k.reach(&given, true));
+        let reached = runtime.block_on(k.reach(&given, explicit_kube));
         (Some(k), Some(reached))
     } else if want_kube {
         match runtime.block_on(crate::targets::reach::KubeRun::start(

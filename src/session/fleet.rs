@@ -3,8 +3,9 @@
 //! each is diagnosed as `check --context C -n NS --release R` would, [`CONCURRENT`] at a time, each
 //! with its own port-forwards and connections, all on the listing's runtime; the Kubernetes client
 //! (its kubeconfig, TLS and connection pool) is its context's, made once for the listing, and the
-//! release is the one the listing decoded. A release that cannot be reached is that release's finding; a release that cannot
-//! be read, and a context that cannot be listed, are said and the others go on.
+//! release is the one the listing decoded. A release that cannot be reached is that release's
+//! finding; a release that cannot be read, and a context that cannot be listed, are said and the
+//! others go on.
 
 use std::sync::{Arc, Mutex};
 
@@ -96,13 +97,32 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Every report sanitized, as renderers take them.
+    /// Every report sanitized, as renderers take them, and so are the names from the cluster and
+    /// what could not be listed or read: secrets masked, then escaped and capped.
     pub fn sanitized(self) -> Fleet {
+        use crate::untrusted::{MAX_EVIDENCE_STRING, MAX_MESSAGE};
+        let line = |s: &str, max: usize| crate::untrusted::line(&crate::redact::scrub(s), max);
+        let name = |s: &Option<String>| s.as_deref().map(|c| line(c, MAX_EVIDENCE_STRING));
         Fleet {
             releases: self
                 .releases
                 .into_iter()
-                .map(|(m, r)| (m, r.sanitized()))
+                .map(|(m, r)| {
+                    let m = Member {
+                        context: name(&m.context),
+                        namespace: line(&m.namespace, MAX_EVIDENCE_STRING),
+                        release: line(&m.release, MAX_EVIDENCE_STRING),
+                    };
+                    (m, r.sanitized())
+                })
+                .collect(),
+            unlisted: self
+                .unlisted
+                .iter()
+                .map(|u| Unlisted {
+                    context: name(&u.context),
+                    error: line(&u.error, MAX_MESSAGE),
+                })
                 .collect(),
             ..self
         }
@@ -222,12 +242,13 @@ pub fn plan(args: &CheckInput) -> Result<Plan, String> {
             }
             Err(error) => unlisted.push(Unlisted {
                 context: context.clone(),
-                error: crate::redact::scrub(&error),
+                error,
             }),
         }
+        // Masked, escaped and capped with the rest in `Fleet::sanitized`, before any renderer.
         unlisted.extend(unread.into_iter().map(|error| Unlisted {
             context: context.clone(),
-            error: crate::redact::scrub(&error),
+            error,
         }));
     }
     // One release of one cluster: today's single run (and its shape). A cluster out of reach with

@@ -75,7 +75,7 @@ const CONCURRENT_READS: usize = 4;
 
 /// The Prefect Server releases where a probe looks (the latest revision of each, decoded) and those
 /// that could not be read.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Listing {
     pub releases: Vec<Release>,
     /// `(namespace, release, why)` for each release whose latest revision could not be read.
@@ -122,12 +122,7 @@ pub async fn list(probe: &KubeProbe) -> Result<Listing, KubeError> {
         Ok(l) => Ok(l),
         Err(Discovery::Failed(e)) => Err(e),
         // Only a named release ends otherwise.
-        Err(_) => Ok(Listing {
-            releases: Vec::new(),
-            unread: Vec::new(),
-            late: 0,
-            not_read: 0,
-        }),
+        Err(_) => Ok(Listing::default()),
     }
 }
 
