@@ -109,11 +109,12 @@ fn main() {
     let per_run = |a: (Duration, Duration, Duration, usize),
                    b: (Duration, Duration, Duration, usize)| {
         let n = iterations + 1;
+        // Saturating: a reading /proc could not give is zero, never a panic.
         (
-            (b.0 - a.0) / n,
-            (b.1 - a.1) / n,
-            (b.2 - a.2) / n,
-            (b.3 - a.3) / n as usize,
+            b.0.saturating_sub(a.0) / n,
+            b.1.saturating_sub(a.1) / n,
+            b.2.saturating_sub(a.2) / n,
+            b.3.saturating_sub(a.3) / n as usize,
         )
     };
     let c0 = costs();
