@@ -438,6 +438,12 @@ fn check_sends_nothing_but_reads() {
             "asked twice in one session: {line}"
         );
     }
+    // The extensions are installed, so nothing asks what the server could install: those views
+    // read every control file (and every script's name) in the server's extension directory.
+    assert!(
+        !ours.iter().any(|l| l.contains("pg_available_extension")),
+        "read the extension directory though nothing was missing: {ours:#?}"
+    );
     // And the database is as it was: still no tenant, still Tokyo.
     let again = check_db(&pg, "prefect", &[]);
     assert_eq!(again.status("tenant.exists"), "fail");

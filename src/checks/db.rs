@@ -149,25 +149,11 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
     };
     let names: Vec<String> = EXTENSIONS.iter().map(|s| s.to_string()).collect();
     let p: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
-    let trusted = if s.server_version_num >= 130000 {
-        s.query(
-            "SELECT DISTINCT name::text FROM pg_catalog.pg_available_extension_versions WHERE name = ANY($1) AND trusted",
-            &p,
-        )
-    } else {
-        // No trusted extensions before PostgreSQL 13: nothing to ask the server.
-        Box::pin(async { Ok(Vec::new()) })
-    };
-    let (installed, available, trusted, privs) = futures::join!(
+    let (installed, privs) = futures::join!(
         s.query(
             "SELECT extname::text, extversion FROM pg_catalog.pg_extension WHERE extname = ANY($1)",
             &p
         ),
-        s.query(
-            "SELECT name::text FROM pg_catalog.pg_available_extensions WHERE name = ANY($1)",
-            &p
-        ),
-        trusted,
         s.query(
             "SELECT r.rolsuper, pg_catalog.has_database_privilege(current_database(), 'CREATE'), \
                     pg_catalog.to_regclass('public.alembic_version') IS NOT NULL \
@@ -175,16 +161,9 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
             &[]
         ),
     );
-    let (installed, available, trusted, privs) = match (installed, available, trusted, privs) {
-        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
-            return query_failed("read the extension catalogs", e);
-        }
-    };
-    let col = |rows: &[crate::probes::postgres::Row]| -> Vec<String> {
-        rows.iter()
-            .filter_map(|r| r.try_get::<_, String>(0).ok())
-            .collect()
+    let (installed, privs) = match (installed, privs) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return query_failed("read the extension catalogs", e),
     };
     let installed_map: serde_json::Map<String, serde_json::Value> = installed
         .iter()
@@ -195,8 +174,51 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
             ))
         })
         .collect();
-    let available = col(&available);
-    let trusted = col(&trusted);
+    let missing: Vec<&str> = EXTENSIONS
+        .iter()
+        .copied()
+        .filter(|e| !installed_map.contains_key(*e))
+        .collect();
+    // What the server could install is read from its extension directory (every control file, and for
+    // the versions view every script's name): asked only when something is missing.
+    let (available, trusted) = if missing.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let names: Vec<String> = missing.iter().map(|s| s.to_string()).collect();
+        let p: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
+        // PostgreSQL 13 has trusted extensions: the versions view says both which are available and
+        // which are trusted. Before 13, there is nothing trusted to ask for.
+        let rows = if s.server_version_num >= 130000 {
+            s.query(
+                "SELECT name::text, bool_or(trusted) FROM pg_catalog.pg_available_extension_versions \
+                 WHERE name = ANY($1) GROUP BY 1",
+                &p,
+            )
+            .await
+        } else {
+            s.query(
+                "SELECT name::text, false FROM pg_catalog.pg_available_extensions WHERE name = ANY($1)",
+                &p,
+            )
+            .await
+        };
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) => return query_failed("read the extensions this server has", e),
+        };
+        let mut available = Vec::new();
+        let mut trusted = Vec::new();
+        for r in &rows {
+            let Ok(name) = r.try_get::<_, String>(0) else {
+                continue;
+            };
+            if r.try_get::<_, bool>(1).unwrap_or(false) {
+                trusted.push(name.clone());
+            }
+            available.push(name);
+        }
+        (available, trusted)
+    };
     let (superuser, can_create, migrated) = privs
         .first()
         .map(|r| {
@@ -208,11 +230,6 @@ pub async fn db_extensions(cx: Arc<Cx>) -> Outcome {
         })
         .unwrap_or((false, false, false));
 
-    let missing: Vec<&str> = EXTENSIONS
-        .iter()
-        .copied()
-        .filter(|e| !installed_map.contains_key(*e))
-        .collect();
     let evidence = |o: Outcome| {
         o.with("installed", installed_map.clone())
             .with("missing", missing.clone())
