@@ -14,19 +14,20 @@ pub async fn db_connections(cx: Arc<Cx>) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
+    // pg_stat_activity read once: each view a fresh backend plans costs it catalog reads (the two
+    // counts and the top five as three scans of the view cost the server twice this).
     let (limits, top) = futures::join!(
         s.query(
             "SELECT current_setting('max_connections')::int4, \
                     current_setting('superuser_reserved_connections')::int4, \
-                    (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend')::int4, \
-                    r.rolconnlimit, r.rolsuper, \
-                    (SELECT count(*) FROM pg_catalog.pg_stat_activity \
-                      WHERE backend_type = 'client backend' AND usename = current_user)::int4 \
+                    r.rolconnlimit, r.rolsuper \
              FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
             &[]
         ),
         s.query(
-            "SELECT coalesce(usename::text, ''), coalesce(application_name, ''), count(*)::int4 \
+            "SELECT coalesce(usename::text, ''), coalesce(application_name, ''), count(*)::int4, \
+                    (sum(count(*)) OVER ())::int4, \
+                    coalesce(sum(count(*)) FILTER (WHERE coalesce(usename::text, '') = current_user::text) OVER (), 0)::int4 \
              FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend' \
              GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 5",
             &[]
@@ -40,8 +41,14 @@ pub async fn db_connections(cx: Arc<Cx>) -> Outcome {
         return Outcome::error("the connection counts came back empty");
     };
     let get = |i: usize| i64::from(l.try_get::<_, i32>(i).unwrap_or(0));
-    let (max, reserved, used, role_limit, role_used) = (get(0), get(1), get(2), get(3), get(5));
-    let superuser: bool = l.try_get(4).unwrap_or(false);
+    let (max, reserved, role_limit) = (get(0), get(1), get(2));
+    let superuser: bool = l.try_get(3).unwrap_or(false);
+    // Every row carries the totals; no row means no client backend, which cannot be (ours is one).
+    let total = |i: usize| {
+        top.first()
+            .map_or(0, |r| i64::from(r.try_get::<_, i32>(i).unwrap_or(0)))
+    };
+    let (used, role_used) = (total(3), total(4));
     // What this user may open: superusers also get the reserved slots.
     let server_max = if superuser {
         max
