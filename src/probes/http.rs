@@ -19,7 +19,7 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::{Value, json};
-use tokio::{sync::OnceCell, time::timeout_at};
+use tokio::time::timeout_at;
 use url::Url;
 
 use super::tls::{NoVerify, crypto_provider, native_roots};
@@ -297,13 +297,16 @@ pub struct HttpOptions {
     pub resolve: Vec<(String, std::net::SocketAddr)>,
 }
 
-type Shared = Arc<OnceCell<Result<Arc<Response>, HttpFailure>>>;
+/// An exchange under way (or done), awaited by every check that asks for it.
+type Fetching = futures::future::Shared<
+    futures::future::BoxFuture<'static, Result<Arc<Response>, HttpFailure>>,
+>;
 
 /// The HTTP client of one run.
 pub struct HttpProbe {
     client: Result<reqwest::Client, String>,
     opts: HttpOptions,
-    cache: Mutex<HashMap<Request, Shared>>,
+    cache: Mutex<HashMap<Request, Fetching>>,
     tape: super::tape::TapeMode,
 }
 
@@ -336,30 +339,23 @@ impl HttpProbe {
         self
     }
 
-    /// Sends `req` (once per run: later callers share the first answer).
+    /// Sends `req` (once per run: later callers share the first answer). The exchange runs as a
+    /// task of its own, so a caller dropped mid-way (`tenant.exists` stops asking the API when the
+    /// database answers first) neither cuts it short nor makes the next caller send it again.
     pub async fn fetch(&self, req: &Request) -> Result<Arc<Response>, HttpFailure> {
-        let cell = {
+        use futures::FutureExt as _;
+        let fetching = {
             let mut cache = match self.cache.lock() {
                 Ok(c) => c,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            cache.entry(req.clone()).or_default().clone()
+            cache
+                .entry(req.clone())
+                .or_insert_with(|| self.start(req).shared())
+                .clone()
         };
+        let result = fetching.await;
         use super::tape::TapeMode;
-        let result = cell
-            .get_or_init(|| async {
-                match &self.tape {
-                    TapeMode::Live => self.send(req).await.map(Arc::new),
-                    TapeMode::Record(rec) => {
-                        let r = self.send(req).await.map(Arc::new);
-                        rec.http(req, &r);
-                        r
-                    }
-                    TapeMode::Replay(tape) => tape.http(req).map(Arc::new),
-                }
-            })
-            .await
-            .clone();
         // Every check that shares a missing answer is told, not only the first to ask.
         if let (TapeMode::Replay(_), Err(HttpFailure::Network { detail })) = (&self.tape, &result)
             && detail == super::tape::NOT_IN_BUNDLE
@@ -369,124 +365,157 @@ impl HttpProbe {
         result
     }
 
-    async fn send(&self, req: &Request) -> Result<Response, HttpFailure> {
-        let client = self.client.as_ref().map_err(|e| HttpFailure::Network {
-            detail: format!("cannot set up the HTTP client: {e}"),
-        })?;
-        let started = Instant::now();
-        let deadline = crate::bounded::deadline_in(self.opts.timeout);
-        // reqwest's own time-outs (at the deadline) fire first and tell the phase; this is a backstop.
-        let backstop = deadline + Duration::from_millis(150);
-        let mut method = req.method;
-        let mut body = req.body.clone();
-        let mut url = req.url.clone();
-        let mut hops: Vec<Hop> = Vec::new();
-        let mut seen: HashSet<Url> = HashSet::from([url.clone()]);
-        loop {
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(HttpFailure::InvalidUrl {
-                    detail: format!("{url} is not an http(s) URL"),
-                });
-            }
-            let mut builder = client.request(method.as_reqwest(), url.clone());
-            for (name, value) in &req.headers {
-                if method == Method::Get && body.is_none() && *name == "content-type" {
-                    continue;
+    /// Starts one exchange: from the tape on replay, else a request in its own task (spawned when
+    /// first awaited, inside the runtime).
+    fn start(
+        &self,
+        req: &Request,
+    ) -> futures::future::BoxFuture<'static, Result<Arc<Response>, HttpFailure>> {
+        use super::tape::TapeMode;
+        let tape = self.tape.clone();
+        if let TapeMode::Replay(t) = &tape {
+            let r = t.http(req).map(Arc::new);
+            return Box::pin(async move { r });
+        }
+        let (client, timeout, req) = (self.client.clone(), self.opts.timeout, req.clone());
+        Box::pin(async move {
+            let task = tokio::spawn(async move {
+                let r = send(client, timeout, &req).await.map(Arc::new);
+                if let TapeMode::Record(rec) = &tape {
+                    rec.http(&req, &r);
                 }
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    builder = builder.header(*name, v);
-                }
-            }
-            if let Some(b) = &body {
-                builder = builder.body(b.clone());
-            }
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let send = builder
-                .timeout(remaining + Duration::from_millis(100))
-                .send();
-            let mut resp = match timeout_at(backstop, send).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return Err(classify(&e, &url, self.opts.timeout)),
-                Err(_) => {
-                    return Err(HttpFailure::Timeout {
-                        phase: HttpPhase::Response,
-                        after: self.opts.timeout,
-                    });
-                }
-            };
-            let status = resp.status().as_u16();
-            if matches!(status, 301 | 302 | 303 | 307 | 308) {
-                let Some(location) = resp.headers().get(header::LOCATION) else {
-                    return Err(HttpFailure::BadRedirect {
-                        status,
-                        detail: "no Location header".to_string(),
-                    });
-                };
-                let next = location
-                    .to_str()
-                    .ok()
-                    .and_then(|l| url.join(l).ok())
-                    .ok_or_else(|| HttpFailure::BadRedirect {
-                        status,
-                        detail: "an invalid Location header".to_string(),
-                    })?;
-                hops.push(Hop {
-                    status,
-                    from: url.clone(),
-                    to: next.clone(),
-                });
-                if !seen.insert(next.clone()) {
-                    return Err(HttpFailure::RedirectLoop { hops });
-                }
-                if hops.len() > MAX_REDIRECTS {
-                    return Err(HttpFailure::TooManyRedirects { hops });
-                }
-                // As browsers do: 303, and 301/302 after a POST, continue as a GET without body.
-                if status == 303 || (matches!(status, 301 | 302) && method == Method::Post) {
-                    method = Method::Get;
-                    body = None;
-                }
-                url = next;
-                continue;
-            }
-            if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-                return Err(HttpFailure::TooLarge { limit: MAX_BODY });
-            }
-            let mut buf: Vec<u8> = Vec::new();
-            loop {
-                match timeout_at(backstop, resp.chunk()).await {
-                    Ok(Ok(Some(chunk))) => {
-                        if buf.len() + chunk.len() > MAX_BODY {
-                            return Err(HttpFailure::TooLarge { limit: MAX_BODY });
-                        }
-                        buf.extend_from_slice(&chunk);
-                    }
-                    Ok(Ok(None)) => break,
-                    Ok(Err(e)) if e.is_timeout() => {
-                        return Err(HttpFailure::Timeout {
-                            phase: HttpPhase::Body,
-                            after: self.opts.timeout,
-                        });
-                    }
-                    Ok(Err(e)) => return Err(classify(&e, &url, self.opts.timeout)),
-                    Err(_) => {
-                        return Err(HttpFailure::Timeout {
-                            phase: HttpPhase::Body,
-                            after: self.opts.timeout,
-                        });
-                    }
-                }
-            }
-            return Ok(Response {
-                url,
-                status,
-                headers: resp.headers().clone(),
-                body: Bytes::from(buf),
-                redirects: hops,
-                elapsed: started.elapsed(),
-                at: std::time::SystemTime::now(),
+                r
+            });
+            task.await.unwrap_or_else(|e| {
+                Err(HttpFailure::Network {
+                    detail: format!("the request stopped: {e}"),
+                })
+            })
+        })
+    }
+}
+
+async fn send(
+    client: Result<reqwest::Client, String>,
+    timeout: Duration,
+    req: &Request,
+) -> Result<Response, HttpFailure> {
+    let client = client.as_ref().map_err(|e| HttpFailure::Network {
+        detail: format!("cannot set up the HTTP client: {e}"),
+    })?;
+    let started = Instant::now();
+    let deadline = crate::bounded::deadline_in(timeout);
+    // reqwest's own time-outs (at the deadline) fire first and tell the phase; this is a backstop.
+    let backstop = deadline + Duration::from_millis(150);
+    let mut method = req.method;
+    let mut body = req.body.clone();
+    let mut url = req.url.clone();
+    let mut hops: Vec<Hop> = Vec::new();
+    let mut seen: HashSet<Url> = HashSet::from([url.clone()]);
+    loop {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HttpFailure::InvalidUrl {
+                detail: format!("{url} is not an http(s) URL"),
             });
         }
+        let mut builder = client.request(method.as_reqwest(), url.clone());
+        for (name, value) in &req.headers {
+            if method == Method::Get && body.is_none() && *name == "content-type" {
+                continue;
+            }
+            if let Ok(v) = HeaderValue::from_str(value) {
+                builder = builder.header(*name, v);
+            }
+        }
+        if let Some(b) = &body {
+            builder = builder.body(b.clone());
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let send = builder
+            .timeout(remaining + Duration::from_millis(100))
+            .send();
+        let mut resp = match timeout_at(backstop, send).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(classify(&e, &url, timeout)),
+            Err(_) => {
+                return Err(HttpFailure::Timeout {
+                    phase: HttpPhase::Response,
+                    after: timeout,
+                });
+            }
+        };
+        let status = resp.status().as_u16();
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+            let Some(location) = resp.headers().get(header::LOCATION) else {
+                return Err(HttpFailure::BadRedirect {
+                    status,
+                    detail: "no Location header".to_string(),
+                });
+            };
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|l| url.join(l).ok())
+                .ok_or_else(|| HttpFailure::BadRedirect {
+                    status,
+                    detail: "an invalid Location header".to_string(),
+                })?;
+            hops.push(Hop {
+                status,
+                from: url.clone(),
+                to: next.clone(),
+            });
+            if !seen.insert(next.clone()) {
+                return Err(HttpFailure::RedirectLoop { hops });
+            }
+            if hops.len() > MAX_REDIRECTS {
+                return Err(HttpFailure::TooManyRedirects { hops });
+            }
+            // As browsers do: 303, and 301/302 after a POST, continue as a GET without body.
+            if status == 303 || (matches!(status, 301 | 302) && method == Method::Post) {
+                method = Method::Get;
+                body = None;
+            }
+            url = next;
+            continue;
+        }
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(HttpFailure::TooLarge { limit: MAX_BODY });
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            match timeout_at(backstop, resp.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    if buf.len() + chunk.len() > MAX_BODY {
+                        return Err(HttpFailure::TooLarge { limit: MAX_BODY });
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) if e.is_timeout() => {
+                    return Err(HttpFailure::Timeout {
+                        phase: HttpPhase::Body,
+                        after: timeout,
+                    });
+                }
+                Ok(Err(e)) => return Err(classify(&e, &url, timeout)),
+                Err(_) => {
+                    return Err(HttpFailure::Timeout {
+                        phase: HttpPhase::Body,
+                        after: timeout,
+                    });
+                }
+            }
+        }
+        return Ok(Response {
+            url,
+            status,
+            headers: resp.headers().clone(),
+            body: Bytes::from(buf),
+            redirects: hops,
+            elapsed: started.elapsed(),
+            at: std::time::SystemTime::now(),
+        });
     }
 }
 
@@ -523,6 +552,57 @@ fn build_client(opts: &HttpOptions) -> Result<reqwest::Client, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that counts requests and answers each after `delay`.
+    async fn counting_server(delay: Duration) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                });
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn a_dropped_first_asker_does_not_make_the_next_send_again() {
+        let (url, count) = counting_server(Duration::from_millis(300)).await;
+        let probe = HttpProbe::new(HttpOptions {
+            timeout: Duration::from_secs(5),
+            insecure: false,
+            resolve: Vec::new(),
+        });
+        let req = Request::get(&url);
+        // The first asker gives up while the answer is on its way.
+        let first = tokio::time::timeout(Duration::from_millis(100), probe.fetch(&req)).await;
+        assert!(first.is_err(), "the first asker was meant to be dropped");
+        let second = probe.fetch(&req).await.expect("the shared answer");
+        assert_eq!(second.status, 200);
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the request was sent again"
+        );
+    }
 
     #[test]
     fn titles_are_text_cut_at_a_word() {
