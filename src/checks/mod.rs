@@ -87,12 +87,32 @@ impl Checks {
         }
     }
 
-    /// The built-in checks and `user`'s after them. They live as long as the program (one run's
-    /// worth, made once).
+    /// The built-in checks and `user`'s after them. They live as long as the program: made once
+    /// for each set of user check files (by name and text), so that `serve`, which assembles the
+    /// checks every interval, and a fleet run, once per release, do not leak a copy each time.
     pub fn with_user(user: Vec<crate::user_checks::UserCheck>) -> Checks {
         if user.is_empty() {
             return Checks::builtin();
         }
+        type Made = Vec<(Vec<(String, String)>, Checks)>;
+        static MADE: std::sync::Mutex<Made> = std::sync::Mutex::new(Vec::new());
+        let key: Vec<(String, String)> = user
+            .iter()
+            .map(|u| (u.file.clone(), u.text.clone()))
+            .collect();
+        let mut made = match MADE.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((_, checks)) = made.iter().find(|(k, _)| *k == key) {
+            return *checks;
+        }
+        let checks = Checks::make(user);
+        made.push((key, checks));
+        checks
+    }
+
+    fn make(user: Vec<crate::user_checks::UserCheck>) -> Checks {
         let user: &'static [crate::user_checks::UserCheck] = Vec::leak(user);
         let catalog = crate::catalog::Catalog::with(user.iter().map(|u| u.spec.clone()).collect());
         let mut registry: Vec<CheckDef> = REGISTRY.to_vec();

@@ -259,3 +259,33 @@ pub(crate) fn declare_public<'a>(
         redact::public(name);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `serve` assembles the checks every interval and a fleet run once per release: the same files
+    /// make the same (program-long) checks, not a leaked copy each time; a changed file makes new ones.
+    #[test]
+    fn the_same_user_check_files_are_made_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/checks");
+        for entry in std::fs::read_dir(&examples).expect("examples/checks") {
+            let path = entry.expect("entry").path();
+            std::fs::copy(&path, dir.path().join(path.file_name().expect("a name"))).expect("copy");
+        }
+        let flags = [dir.path().to_path_buf()];
+        let a = assemble(&flags, None).expect("the examples load");
+        let b = assemble(&flags, None).expect("the examples load");
+        assert!(a.registry.len() > REGISTRY_LEN, "user checks were loaded");
+        assert!(std::ptr::eq(a.catalog, b.catalog) && std::ptr::eq(a.registry, b.registry));
+
+        let file = dir.path().join("agent-labels.toml");
+        let text = std::fs::read_to_string(&file).expect("read");
+        std::fs::write(&file, format!("# edited\n{text}")).expect("write");
+        let c = assemble(&flags, None).expect("the edited examples load");
+        assert!(!std::ptr::eq(a.catalog, c.catalog) && !std::ptr::eq(a.registry, c.registry));
+    }
+
+    const REGISTRY_LEN: usize = crate::checks::REGISTRY.len();
+}

@@ -191,6 +191,9 @@ pub struct UserCheck {
     pub message: Option<cel::Program>,
     /// The file it came from, as given.
     pub file: String,
+    /// That file's text: what the check was made from (two loads of the same files make the same
+    /// checks, which a long-running `serve` or a fleet run makes once).
+    pub text: String,
 }
 
 /// A file's place for an error: `file:line:col`.
@@ -480,6 +483,7 @@ fn validate(
         expect,
         message,
         file: file.to_string(),
+        text: text.to_string(),
     })
 }
 
