@@ -94,26 +94,29 @@ impl Checks {
         if user.is_empty() {
             return Checks::builtin();
         }
-        type Made = Vec<(Vec<(String, String)>, Checks)>;
-        static MADE: std::sync::Mutex<Made> = std::sync::Mutex::new(Vec::new());
-        let key: Vec<(String, String)> = user
-            .iter()
-            .map(|u| (u.file.clone(), u.text.clone()))
-            .collect();
+        // Each set made so far, as the (program-long) checks it made: compared by file name and text.
+        static MADE: std::sync::Mutex<Vec<(&'static [crate::user_checks::UserCheck], Checks)>> =
+            std::sync::Mutex::new(Vec::new());
         let mut made = match MADE.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some((_, checks)) = made.iter().find(|(k, _)| *k == key) {
+        let same = |a: &crate::user_checks::UserCheck, b: &crate::user_checks::UserCheck| {
+            a.file == b.file && a.text == b.text
+        };
+        if let Some((_, checks)) = made
+            .iter()
+            .find(|(u, _)| u.len() == user.len() && u.iter().zip(&user).all(|(a, b)| same(a, b)))
+        {
             return *checks;
         }
+        let user: &'static [crate::user_checks::UserCheck] = Vec::leak(user);
         let checks = Checks::make(user);
-        made.push((key, checks));
+        made.push((user, checks));
         checks
     }
 
-    fn make(user: Vec<crate::user_checks::UserCheck>) -> Checks {
-        let user: &'static [crate::user_checks::UserCheck] = Vec::leak(user);
+    fn make(user: &'static [crate::user_checks::UserCheck]) -> Checks {
         let catalog = crate::catalog::Catalog::with(user.iter().map(|u| u.spec.clone()).collect());
         let mut registry: Vec<CheckDef> = REGISTRY.to_vec();
         for u in user {

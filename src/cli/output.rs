@@ -140,10 +140,7 @@ fn render_fleet(fleet: &Fleet, format: Format, verbose: bool) -> String {
         Format::Sarif => {
             render::sarif::render_many(named(), fleet.catalog, &render::fleet::not_diagnosed(fleet))
         }
-        Format::Prometheus => render::prometheus::render_many(
-            fleet.releases.iter().map(|(_, r)| r),
-            fleet.unlisted.len(),
-        ),
+        Format::Prometheus => render::fleet::prometheus(fleet),
     }
 }
 

@@ -343,7 +343,6 @@ impl HttpProbe {
     /// task of its own, so a caller dropped mid-way (`tenant.exists` stops asking the API when the
     /// database answers first) neither cuts it short nor makes the next caller send it again.
     pub async fn fetch(&self, req: &Request) -> Result<Arc<Response>, HttpFailure> {
-        use futures::FutureExt as _;
         let fetching = {
             let mut cache = match self.cache.lock() {
                 Ok(c) => c,
@@ -351,7 +350,7 @@ impl HttpProbe {
             };
             cache
                 .entry(req.clone())
-                .or_insert_with(|| self.start(req).shared())
+                .or_insert_with(|| self.start(req))
                 .clone()
         };
         let result = fetching.await;
@@ -365,33 +364,28 @@ impl HttpProbe {
         result
     }
 
-    /// Starts one exchange: from the tape on replay, else a request in its own task (spawned when
-    /// first awaited, inside the runtime).
-    fn start(
-        &self,
-        req: &Request,
-    ) -> futures::future::BoxFuture<'static, Result<Arc<Response>, HttpFailure>> {
+    /// Starts one exchange: from the tape on replay, else a request in its own task.
+    fn start(&self, req: &Request) -> Fetching {
         use super::tape::TapeMode;
         let tape = self.tape.clone();
         if let TapeMode::Replay(t) = &tape {
-            let r = t.http(req).map(Arc::new);
-            return Box::pin(async move { r });
+            return super::shared_ready(t.http(req).map(Arc::new));
         }
         let (client, timeout, req) = (self.client.clone(), self.opts.timeout, req.clone());
-        Box::pin(async move {
-            let task = tokio::spawn(async move {
+        super::shared_task(
+            async move {
                 let r = send(client, timeout, &req).await.map(Arc::new);
                 if let TapeMode::Record(rec) = &tape {
                     rec.http(&req, &r);
                 }
                 r
-            });
-            task.await.unwrap_or_else(|e| {
+            },
+            |e| {
                 Err(HttpFailure::Network {
                     detail: format!("the request stopped: {e}"),
                 })
-            })
-        })
+            },
+        )
     }
 }
 

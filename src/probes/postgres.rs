@@ -709,18 +709,17 @@ impl PgProbe {
     }
 
     /// Starts opening the session: from the tape on replay, else a connection in its own task.
-    fn open(&self) -> futures::future::BoxFuture<'static, Result<Arc<PgSession>, ConnectFailure>> {
+    fn open(&self) -> Opening {
         let tape = self.tape.clone();
         if let TapeMode::Replay(t) = &tape {
             let r = t
                 .pg_session()
                 .map(|info| Arc::new(PgSession::replayed(info, tape.clone())));
-            return Box::pin(async move { r });
+            return super::shared_ready(r);
         }
         let (target, dialer, timeout) = (self.target.clone(), self.dialer.clone(), self.timeout);
-        // Spawned when first awaited (inside the runtime), then awaited by whoever asks next.
-        Box::pin(async move {
-            let task = tokio::spawn(async move {
+        super::shared_task(
+            async move {
                 let r = connect(&target, dialer.as_ref(), timeout).await;
                 match &tape {
                     TapeMode::Record(rec) => {
@@ -735,14 +734,14 @@ impl PgProbe {
                     }
                     _ => r.map(Arc::new),
                 }
-            });
-            task.await.unwrap_or_else(|e| {
+            },
+            |e| {
                 Err(ConnectFailure::Network {
                     peer: None,
                     detail: format!("the connection attempt stopped: {e}"),
                 })
-            })
-        })
+            },
+        )
     }
 
     /// The session, connecting on first use. Concurrent callers share one attempt, which runs as a
@@ -752,8 +751,7 @@ impl PgProbe {
     pub fn session(
         &self,
     ) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
-        use futures::FutureExt as _;
-        let opening = self.session.get_or_init(|| self.open().shared()).clone();
+        let opening = self.session.get_or_init(|| self.open()).clone();
         Box::pin(async move {
             let result = opening.await;
             // Every check that shares a missing session is told, not only the first.

@@ -58,6 +58,11 @@ pub fn not_diagnosed(fleet: &Fleet) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The metrics of every release, and how many contexts and releases were not diagnosed.
+pub fn prometheus(fleet: &Fleet) -> String {
+    super::prometheus::render_many(fleet.releases.iter().map(|(_, r)| r), fleet.unlisted.len())
+}
+
 pub fn text(fleet: &Fleet, verbose: bool) -> String {
     let mut out = String::new();
     for (m, r) in &fleet.releases {

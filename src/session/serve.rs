@@ -162,10 +162,7 @@ fn one_run(input: &CheckInput) -> Result<Done, String> {
                 .count();
             Ok(Done {
                 json: redact::scrub(&render::fleet::json(&fleet)),
-                metrics: redact::scrub(&render::prometheus::render_many(
-                    fleet.releases.iter().map(|(_, r)| r),
-                    fleet.unlisted.len(),
-                )),
+                metrics: redact::scrub(&render::fleet::prometheus(&fleet)),
                 summary: render::fleet::total(&fleet),
                 exit_code: fleet.exit_code(),
                 releases: format!(
