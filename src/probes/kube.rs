@@ -270,7 +270,7 @@ impl KubeProbe {
             .unwrap_or_else(|| config.default_namespace.clone());
         let server = config.cluster_url.to_string();
         // Every response body is read with a cap: a 64 MiB Secret or an endless stream is cut off.
-        let builder = kube::client::ClientBuilder::try_from(config)
+        let builder = super::kube_client::builder(config)
             .map_err(|e| KubeError::Config(e.to_string()))?
             .with_layer(&tower::util::MapResponseLayer::new(
                 |r: http::Response<Box<kube::client::DynBody>>| {

@@ -119,6 +119,8 @@ impl Server {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                // Node's HTTP server (Apollo) and nginx (the UI) both answer with TCP_NODELAY.
+                let _ = stream.set_nodelay(true);
                 let handler = handler.clone();
                 let recorded = recorded.clone();
                 let acceptor = acceptor.clone();

@@ -349,6 +349,9 @@ impl KubeServer {
         let recorded = hits.clone();
         runtime.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                // As Go's net package does for every TCP connection (the real API server's and
+                // kubelet's): without it, port-forwarded traffic waits on delayed acknowledgements.
+                let _ = stream.set_nodelay(true);
                 let cluster = cluster.clone();
                 let recorded = recorded.clone();
                 tokio::spawn(async move {
@@ -702,6 +705,7 @@ fn upgrade_portforward(req: Request<Incoming>, to: SocketAddr, port: u16) -> Res
                 .await;
             return;
         };
+        let _ = tcp.set_nodelay(true);
         let (mut rd, mut wr) = tcp.into_split();
         let up = async {
             while let Some(Ok(msg)) = stream.next().await {
