@@ -423,3 +423,62 @@ fn what_cannot_be_read_is_escaped_and_capped_in_every_format() {
         assert!(!out.contains(&"x".repeat(2_500)), "{format}: not capped");
     }
 }
+
+#[test]
+fn the_config_file_and_user_checks_apply_to_every_release_and_a_bad_one_stops_the_run_first() {
+    let inst = install(&[("prefect", "team-a"), ("prefect", "team-b")], |_| {});
+    let kc = inst.server.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("doctor.toml");
+    std::fs::write(
+        &config,
+        "[skip]\n\"db.timezone\" = \"our database sets UTC per session\"\n\
+         [severity]\n\"site.tenants\" = \"warning\"\n",
+    )
+    .unwrap();
+    let checks = dir.path().join("checks");
+    std::fs::create_dir(&checks).unwrap();
+    // Fails on purpose (no release has ten tenants): its severity is the config file's.
+    std::fs::write(
+        checks.join("tenants.toml"),
+        "id = \"site.tenants\"\ntitle = \"Ten tenants\"\n[sql]\n\
+         query = \"SELECT count(*)::int4 AS n FROM public.tenant\"\nexpect = \"rows[0].n >= 10\"\n",
+    )
+    .unwrap();
+    let (config, checks) = (config.to_str().unwrap(), checks.to_str().unwrap());
+    let (code, out, err) = doctor(
+        &kc,
+        &["-A", "-o", "json", "--config", config, "--checks", checks],
+    );
+    assert_eq!(code, 0, "a warning does not fail the run: {err}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let releases = j["releases"].as_array().unwrap();
+    assert_eq!(releases.len(), 2);
+    for r in releases {
+        assert_eq!(status_in(r, "site.tenants"), "warn", "{r:#}");
+        assert_eq!(status_in(r, "db.timezone"), "skip", "{r:#}");
+        assert_eq!(status_in(r, "db.reachable"), "pass", "{r:#}");
+    }
+    // A check file that does not parse: a usage error, and no release is looked at.
+    std::fs::write(
+        std::path::Path::new(checks).join("broken.toml"),
+        "id = \"site.b\"\n[sql\n",
+    )
+    .unwrap();
+    let portforwards = |inst: &support::kube::FleetInstall| {
+        inst.server
+            .hits()
+            .iter()
+            .filter(|h| h.path.contains("/portforward"))
+            .count()
+    };
+    let before = portforwards(&inst);
+    assert!(before > 0, "the first run port-forwarded");
+    let (code, out, err) = doctor(
+        &kc,
+        &["-A", "-o", "json", "--config", config, "--checks", checks],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("broken.toml"), "{err}");
+    assert_eq!(portforwards(&inst), before, "a release was looked at");
+}

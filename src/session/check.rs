@@ -102,6 +102,10 @@ pub fn run(
 pub(crate) struct Preset {
     pub(crate) kube: crate::targets::reach::KubeRun,
     pub(crate) runtime: tokio::runtime::Handle,
+    /// The config file, checks and selection, made once for the fleet.
+    pub(crate) assembly: super::Assembly,
+    /// The local Prefect CLI's configuration, read once for the fleet.
+    pub(crate) prefect: PrefectConfig,
 }
 
 /// As [`run`], from a fleet's [`Preset`].
@@ -347,13 +351,19 @@ fn prepare_from(
     tape: TapeMode,
     preset: Option<Preset>,
 ) -> Result<Prepared, String> {
-    let (kube_preset, shared) = match preset {
-        Some(p) => (Some(p.kube), Some(p.runtime)),
-        None => (None, None),
+    let (setup, kube_preset, prefect) = match preset {
+        Some(p) => (
+            Setup::of(p.assembly, Some(p.runtime), std::time::Instant::now())?,
+            Some(p.kube),
+            p.prefect,
+        ),
+        None => (
+            Setup::on(&args.common, Mode::Check, None)?,
+            None,
+            PrefectConfig::load(&ProcessEnv),
+        ),
     };
-    let setup = Setup::on(&args.common, Mode::Check, shared)?;
     let (config, timeout, runtime) = (&setup.config, setup.timeout, &setup.runtime);
-    let prefect = PrefectConfig::load(&ProcessEnv);
     let given = Given {
         database_url: args.database_url.as_deref(),
         api_url: args.api_url.as_deref(),

@@ -65,15 +65,24 @@ struct Preset {
 
 impl Preset {
     /// What the release's run starts from, on the listing's runtime.
-    fn into_run(self, runtime: &tokio::runtime::Runtime) -> super::check::Preset {
+    fn into_run(self, runtime: &tokio::runtime::Runtime, shared: &Shared) -> super::check::Preset {
         super::check::Preset {
             kube: KubeRun {
                 probe: self.probe,
                 discovery: Arc::new(Discovery::Release(Box::new(Found::of(*self.release)))),
             },
             runtime: runtime.handle().clone(),
+            assembly: shared.assembly.clone(),
+            prefect: shared.prefect.clone(),
         }
     }
+}
+
+/// What every release's run of a fleet starts from, made once: the config file, the checks and the
+/// selection, and the local Prefect CLI's configuration.
+struct Shared {
+    assembly: super::Assembly,
+    prefect: crate::probes::prefect_config::PrefectConfig,
 }
 
 /// The releases a fleet run diagnoses, each with what its listing already holds: its context's
@@ -279,6 +288,13 @@ pub fn run(args: &CheckInput, roster: Roster, progress: &dyn Progress) -> Result
         presets,
         runtime,
     } = roster;
+    // A usage error (a bad config file or check file) is the run's, before any release is looked at.
+    let once = Shared {
+        assembly: super::Assembly::new(&args.common, crate::catalog::Mode::Check)?,
+        prefect: crate::probes::prefect_config::PrefectConfig::load(
+            &crate::probes::pg_target::ProcessEnv,
+        ),
+    };
     type Queue = std::vec::IntoIter<(usize, (Member, Preset))>;
     let queue: Arc<Mutex<Queue>> = Arc::new(Mutex::new(
         members
@@ -301,6 +317,7 @@ pub fn run(args: &CheckInput, roster: Roster, progress: &dyn Progress) -> Result
         for _ in 0..CONCURRENT.min(total) {
             let queue = queue.clone();
             let done = done.clone();
+            let once = &once;
             scope.spawn(move || {
                 while let Some((i, (m, preset))) = queue.lock().ok().and_then(|mut q| q.next()) {
                     let mut input = args.clone();
@@ -308,7 +325,7 @@ pub fn run(args: &CheckInput, roster: Roster, progress: &dyn Progress) -> Result
                     input.namespace = Some(m.namespace.clone());
                     input.all_namespaces = false;
                     input.release = Some(m.release.clone());
-                    let r = super::check::run_on(&input, preset.into_run(shared), &Quiet);
+                    let r = super::check::run_on(&input, preset.into_run(shared, once), &Quiet);
                     progress.done(&m.heading());
                     if let Ok(mut d) = done.lock() {
                         d.push((i, m, r));

@@ -62,6 +62,52 @@ pub fn assemble(flags: &[PathBuf], config: Option<&crate::config::File>) -> Resu
         .map_err(|errors| errors.join("\n"))
 }
 
+/// What a run is made of before it looks at anything: the config file (read once: it names user
+/// checks, and its ids may be theirs), the checks and the selection. A fleet run makes it once for
+/// all its releases.
+#[derive(Clone)]
+pub(crate) struct Assembly {
+    config: crate::config::Loaded,
+    timeout: Duration,
+    checks: Checks,
+    selected: Vec<&'static CheckDef>,
+}
+
+impl Assembly {
+    /// Reads the config file and the user checks and selects; `Err` is a usage error.
+    pub(crate) fn new(common: &Common, mode: Mode) -> Result<Assembly, String> {
+        let file = crate::config::read(common.config.as_deref())?;
+        let checks = assemble(&common.checks, file.as_ref())?;
+        let catalog = checks.catalog;
+        let config = crate::config::load(file, catalog)?;
+        let timeout = common
+            .timeout
+            .or(config.timeout)
+            .unwrap_or(Duration::from_secs(5));
+        let selected = engine::select(
+            catalog,
+            checks.registry,
+            mode,
+            &Selection {
+                only: common.only.clone(),
+                skip: common
+                    .skip
+                    .iter()
+                    .cloned()
+                    .chain(config.skip.keys().cloned())
+                    .collect(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Assembly {
+            config,
+            timeout,
+            checks,
+            selected,
+        })
+    }
+}
+
 /// What both reporting commands set up before looking at anything.
 pub(crate) struct Setup {
     started: Instant,
@@ -116,30 +162,21 @@ impl Setup {
         shared: Option<tokio::runtime::Handle>,
     ) -> Result<Setup, String> {
         let started = Instant::now();
-        // The config file is read once: it names user checks, and its ids may be theirs.
-        let file = crate::config::read(common.config.as_deref())?;
-        let checks = assemble(&common.checks, file.as_ref())?;
-        let catalog = checks.catalog;
-        let config = crate::config::load(file, catalog)?;
-        let timeout = common
-            .timeout
-            .or(config.timeout)
-            .unwrap_or(Duration::from_secs(5));
-        let selected = engine::select(
-            catalog,
-            checks.registry,
-            mode,
-            &Selection {
-                only: common.only.clone(),
-                skip: common
-                    .skip
-                    .iter()
-                    .cloned()
-                    .chain(config.skip.keys().cloned())
-                    .collect(),
-            },
-        )
-        .map_err(|e| e.to_string())?;
+        Setup::of(Assembly::new(common, mode)?, shared, started)
+    }
+
+    /// A setup from what was assembled already (a fleet's, made once for all its releases).
+    pub(crate) fn of(
+        assembly: Assembly,
+        shared: Option<tokio::runtime::Handle>,
+        started: Instant,
+    ) -> Result<Setup, String> {
+        let Assembly {
+            config,
+            timeout,
+            checks,
+            selected,
+        } = assembly;
         let runtime = match shared {
             Some(h) => Runtime::Shared(h),
             None => Runtime::Own(
