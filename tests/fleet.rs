@@ -482,3 +482,82 @@ fn the_config_file_and_user_checks_apply_to_every_release_and_a_bad_one_stops_th
     assert!(err.contains("broken.toml"), "{err}");
     assert_eq!(portforwards(&inst), before, "a release was looked at");
 }
+
+/// A CA (PEM) and an API server configuration whose certificate, signed by it, names `localhost`.
+fn api_server_pki(ca_name: &str) -> (std::sync::Arc<rustls::ServerConfig>, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    (std::sync::Arc::new(config), ca.pem())
+}
+
+/// The Kubernetes client's own stack (built for TCP_NODELAY) against an HTTPS API server, as every
+/// real cluster is: the kubeconfig's CA is trusted, port-forwards run over TLS, and a CA that did not
+/// sign the server's certificate is the release's finding, said as TLS.
+#[test]
+fn the_api_server_over_https_with_the_kubeconfigs_ca_and_a_wrong_one() {
+    let inst = install(&[("prefect", "team-a"), ("prefect", "team-b")], |c| {
+        c.tls = Some(api_server_pki("prefect-doctor API server CA"));
+    });
+    assert!(inst.server.url.starts_with("https://localhost:"));
+    let kc = inst.server.kubeconfig();
+    let (code, out, err) = doctor(&kc, &["-A", "-o", "json"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    for r in j["releases"].as_array().unwrap() {
+        assert_eq!(status_in(r, "kube.release"), "pass", "{r:#}");
+        assert_eq!(status_in(r, "db.reachable"), "pass", "{r:#}");
+        assert_eq!(status_in(r, "tenant.exists"), "pass", "{r:#}");
+    }
+    // The same kubeconfig trusting another CA.
+    let (_, other_ca) = api_server_pki("another CA");
+    let text = std::fs::read_to_string(&kc).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("certificate-authority-data"))
+        .unwrap()
+        .to_string();
+    let wrong = text.replace(
+        &line,
+        &format!(
+            "    certificate-authority-data: {}",
+            support::kube::b64(other_ca.as_bytes())
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wrong_kc = dir.path().join("config");
+    std::fs::write(&wrong_kc, wrong).unwrap();
+    let (code, out, err) = doctor(
+        wrong_kc.to_str().unwrap(),
+        &["-n", "team-a", "--release", "prefect", "-o", "json"],
+    );
+    assert_ne!(code, 0, "{out}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let release = support::result_in(&j, "kube.release");
+    assert_eq!(release["status"], "error", "{release:#}");
+    let message = release["message"].as_str().unwrap().to_lowercase();
+    assert!(
+        message.contains("certificate") || message.contains("tls"),
+        "{message}"
+    );
+}

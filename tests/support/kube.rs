@@ -136,6 +136,9 @@ pub struct Cluster {
     /// Group versions discovery answers besides those of Kubernetes 1.25 ([`SERVED_1_25`]), e.g.
     /// `networking.k8s.io/v1beta1` for an older cluster.
     pub also_served: Vec<String>,
+    /// Serve HTTPS with this configuration (the server's certificate names `localhost`), and write
+    /// this CA (PEM) into the kubeconfig as `certificate-authority-data`.
+    pub tls: Option<(Arc<rustls::ServerConfig>, String)>,
 }
 
 /// The group versions a Kubernetes 1.25 API server lists in its discovery documents.
@@ -339,12 +342,15 @@ pub struct KubeServer {
     pub dir: tempfile::TempDir,
     hits: Arc<Mutex<Vec<KubeHit>>>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// The CA the kubeconfig trusts, when the server speaks HTTPS.
+    ca_pem: Option<String>,
 }
 
 impl KubeServer {
     fn start(cluster: Cluster) -> KubeServer {
         let (runtime, listener, addr) = listening_runtime();
         let hits = Arc::new(Mutex::new(Vec::new()));
+        let ca_pem = cluster.tls.as_ref().map(|(_, ca)| ca.clone());
         let cluster = Arc::new(cluster);
         let recorded = hits.clone();
         runtime.spawn(async move {
@@ -361,6 +367,7 @@ impl KubeServer {
                         while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
                         return;
                     }
+                    let tls = cluster.tls.as_ref().map(|(config, _)| config.clone());
                     let service = service_fn(move |req: Request<Incoming>| {
                         let cluster = cluster.clone();
                         let recorded = recorded.clone();
@@ -373,16 +380,33 @@ impl KubeServer {
                             Ok::<_, Infallible>(serve(req, &cluster, &recorded))
                         }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
+                    match tls {
+                        Some(config) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(tls), service)
+                                    .with_upgrades()
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .with_upgrades()
+                                .await;
+                        }
+                    }
                 });
             }
         });
         let dir = tempfile::tempdir().expect("tempdir");
         let server = KubeServer {
-            url: format!("http://{addr}"),
+            url: match &ca_pem {
+                Some(_) => format!("https://localhost:{}", addr.port()),
+                None => format!("http://{addr}"),
+            },
+            ca_pem,
             addr,
             dir,
             hits,
@@ -398,8 +422,12 @@ impl KubeServer {
         std::fs::write(
             &path,
             format!(
-                "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: {namespace}\nusers:\n- name: test\n  user:\n    token: kube-token-canary-9f8e7d\n",
-                self.url
+                "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n  cluster:\n    server: {}\n{}contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: {namespace}\nusers:\n- name: test\n  user:\n    token: kube-token-canary-9f8e7d\n",
+                self.url,
+                self.ca_pem
+                    .as_ref()
+                    .map(|ca| format!("    certificate-authority-data: {}\n", b64(ca.as_bytes())))
+                    .unwrap_or_default(),
             ),
         )
         .expect("kubeconfig");
