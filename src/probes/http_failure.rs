@@ -171,7 +171,7 @@ impl fmt::Display for HttpFailure {
 
 /// Every error in `e`'s chain, including the errors wrapped inside `io::Error`s (whose `source()`
 /// skips them; TLS errors arrive as an `io::Error` inside an `io::Error`).
-fn causes<'a>(
+pub(crate) fn causes<'a>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> Vec<&'a (dyn std::error::Error + 'static)> {
     let mut out = Vec::new();

@@ -398,7 +398,7 @@ impl KubeProbe {
                 } else {
                     KubeError::Unreachable {
                         server: self.server.clone(),
-                        detail,
+                        detail: tls_failure(&e).unwrap_or(detail),
                     }
                 }
             }
@@ -616,6 +616,27 @@ impl KubeProbe {
             KubeError::Other(format!("the port-forward to {pod} has no port {port}"))
         })
     }
+}
+
+/// A TLS failure among an error's causes, said as one; a certificate the kubeconfig's CA did not
+/// sign, or one for another name, with what that usually means.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::{CertificateError, Error};
+    let t = super::http_failure::causes(e)
+        .into_iter()
+        .find_map(|c| c.downcast_ref::<Error>())?;
+    let hint = match t {
+        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            " (the kubeconfig's certificate-authority did not sign the API server's certificate: \
+             another cluster behind this address, or a CA that changed since the kubeconfig was \
+             written)"
+        }
+        Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => " (the API server's certificate does not name the kubeconfig's server address)",
+        _ => "",
+    };
+    Some(format!("TLS failed: {t}{hint}"))
 }
 
 /// An error and its sources, joined, without repeating a source the message already contains.
