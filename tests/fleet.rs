@@ -483,41 +483,16 @@ fn the_config_file_and_user_checks_apply_to_every_release_and_a_bad_one_stops_th
     assert_eq!(portforwards(&inst), before, "a release was looked at");
 }
 
-/// A CA (PEM) and an API server configuration whose certificate, signed by it, names `localhost`.
-fn api_server_pki(ca_name: &str) -> (std::sync::Arc<rustls::ServerConfig>, String) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, ca_name);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .unwrap();
-    (std::sync::Arc::new(config), ca.pem())
-}
-
 /// The Kubernetes client's own stack (built for TCP_NODELAY) against an HTTPS API server, as every
 /// real cluster is: the kubeconfig's CA is trusted, port-forwards run over TLS, and a CA that did not
 /// sign the server's certificate is the release's finding, said as TLS.
 #[test]
 fn the_api_server_over_https_with_the_kubeconfigs_ca_and_a_wrong_one() {
     let inst = install(&[("prefect", "team-a"), ("prefect", "team-b")], |c| {
-        c.tls = Some(api_server_pki("prefect-doctor API server CA"));
+        c.tls = Some(support::http::tls_server_pki(
+            "localhost",
+            "prefect-doctor API server CA",
+        ));
     });
     assert!(inst.server.url.starts_with("https://localhost:"));
     let kc = inst.server.kubeconfig();
@@ -530,7 +505,7 @@ fn the_api_server_over_https_with_the_kubeconfigs_ca_and_a_wrong_one() {
         assert_eq!(status_in(r, "tenant.exists"), "pass", "{r:#}");
     }
     // The same kubeconfig trusting another CA.
-    let (_, other_ca) = api_server_pki("another CA");
+    let (_, other_ca) = support::http::tls_server_pki("localhost", "another CA");
     let text = std::fs::read_to_string(&kc).unwrap();
     let line = text
         .lines()
