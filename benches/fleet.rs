@@ -6,6 +6,11 @@
 //!
 //!     cargo bench --bench fleet
 //!
+//! It benches twice: with the API server on this machine, and 20 ms away (every byte to and from it
+//! delayed by half that, the port-forwarded servers behind it as in a real cluster).
+//! `FLEET_BENCH_RTT_MS=0,5,50` names other round trips; `FLEET_BENCH_PARALLEL=N` runs both with
+//! `--parallel N`.
+//!
 //! Targets (issue 17): 20 releases in at most 2× the wall time of one; peak memory under 60 MB.
 
 #[path = "../tests/support/mod.rs"]
@@ -37,6 +42,13 @@ fn run(kubeconfig: &str, args: &[&str]) -> Measured {
             kubeconfig,
         ])
         .args(args)
+        .args(
+            std::env::var("FLEET_BENCH_PARALLEL")
+                .ok()
+                .map(|n| ["--parallel".to_string(), n])
+                .into_iter()
+                .flatten(),
+        )
         .output()
         .expect("run the measuring copy");
     let code = out.status.code().unwrap_or(-1);
@@ -148,6 +160,43 @@ fn main() {
         .collect();
     let fleet = fleet_install(&refs, |_| {});
     let kc = fleet.server.kubeconfig();
+    println!(
+        "{} cores here; the doctor, the API server and the database share them",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for round_trip in round_trips() {
+        fleet.server.set_round_trip(round_trip);
+        println!(
+            "\n── the API server {} ──",
+            if round_trip.is_zero() {
+                "on this machine (no network)".to_string()
+            } else {
+                format!(
+                    "{} ms away (round trip; the port-forwarded servers behind it)",
+                    round_trip.as_millis()
+                )
+            }
+        );
+        bench(&fleet, &kc, iterations);
+    }
+}
+
+/// The networks between the doctor and the API server to bench across: `FLEET_BENCH_RTT_MS`
+/// (comma-separated round trips in milliseconds), by default none (this machine) and 20 ms (a
+/// cluster in another region, or behind a VPN).
+fn round_trips() -> Vec<Duration> {
+    let spec = std::env::var("FLEET_BENCH_RTT_MS").unwrap_or_else(|_| "0,20".to_string());
+    spec.split(',')
+        .map(|ms| {
+            Duration::from_millis(ms.trim().parse().unwrap_or_else(|_| {
+                panic!("FLEET_BENCH_RTT_MS: {ms:?} is not a number of milliseconds")
+            }))
+        })
+        .collect()
+}
+
+/// One release alone and then all 20, `iterations` times each, and what each cost.
+fn bench(fleet: &support::kube::FleetInstall, kc: &str, iterations: u32) {
     // What the servers spend, as (the database server, the API server and the HTTP parts, the
     // database connections opened).
     let costs = || (fleet.pg.cpu(), own_cpu(), connections(&fleet.pg.log()));
@@ -162,10 +211,10 @@ fn main() {
     };
     let c0 = costs();
     let one = mean(iterations, || {
-        run(&kc, &["-n", "team-00", "--release", "prefect"])
+        run(kc, &["-n", "team-00", "--release", "prefect"])
     });
     let c1 = costs();
-    let twenty = mean(iterations, || run(&kc, &["-A"]));
+    let twenty = mean(iterations, || run(kc, &["-A"]));
     let c2 = costs();
     let (db_one, api_one, conn_one) = per_run(c0, c1);
     let (db_all, api_all, conn_all) = per_run(c1, c2);
@@ -182,11 +231,9 @@ fn main() {
     );
     println!("ratio:         {ratio:>8.2}× (target ≤ 2×)");
     println!(
-        "doctor's CPU:  {:>8.1} ms for one, {:.1} ms for 20 ({} cores here; the API server and the \
-         database share them)",
+        "doctor's CPU:  {:>8.1} ms for one, {:.1} ms for 20",
         ms(one.cpu),
         ms(twenty.cpu),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
         "database CPU:  {:>8.1} ms for one, {:.1} ms for 20 ({conn_one} and {conn_all} connections)",

@@ -300,6 +300,36 @@ fn serve_reports_every_release_of_the_fleet() {
 }
 
 #[test]
+fn parallel_bounds_the_releases_diagnosed_at_once() {
+    let names: Vec<String> = (0..6).map(|i| format!("team-{i}")).collect();
+    let releases: Vec<(&str, &str)> = names.iter().map(|n| ("prefect", n.as_str())).collect();
+    let mut gauge = None;
+    let inst = install(&releases, |c| gauge = Some(c.open_forwards.clone()));
+    let gauge = gauge.expect("the cluster's gauge");
+    // Across a network, so that each release's database session is open long enough to overlap
+    // with the others' when they run at once.
+    inst.server
+        .set_round_trip(std::time::Duration::from_millis(10));
+    let kc = inst.server.kubeconfig();
+    let (code, out, err) = doctor(
+        &kc,
+        &["-A", "--parallel", "2", "-o", "json", "--only", "db.*"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(j["summary"]["releases"], 6, "{}", j["unlisted"]);
+    // One database session per release, through its own port-forward: never more than two at once,
+    // and two did run together.
+    assert_eq!(gauge.most(5432), 2, "database port-forwards open at once");
+
+    for bad in ["0", "65", "many"] {
+        let (code, _, err) = doctor(&kc, &["-A", "--parallel", bad]);
+        assert_eq!(code, 2, "--parallel {bad}: {err}");
+        assert!(err.contains("--parallel"), "{err}");
+    }
+}
+
+#[test]
 fn fifty_releases_of_which_three_are_broken() {
     let names: Vec<String> = (0..50).map(|i| format!("ns-{i:02}")).collect();
     let releases: Vec<(&str, &str)> = names.iter().map(|n| ("prefect", n.as_str())).collect();

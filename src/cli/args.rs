@@ -106,6 +106,8 @@ pub struct CheckCmd {
     #[command(flatten)]
     pub input: CheckInput,
     #[command(flatten)]
+    pub fleet: crate::session::fleet::FleetArgs,
+    #[command(flatten)]
     pub out: OutputArgs,
 }
 

@@ -150,7 +150,7 @@ fn fleet(cmd: &args::CheckCmd, roster: session::fleet::Roster, color: ColorWhen)
         }
     }
     let spinner = output::Spinner::default();
-    match session::fleet::run(&cmd.input, roster, &spinner) {
+    match session::fleet::run(&cmd.input, &cmd.fleet, roster, &spinner) {
         Ok(f) => output::emit_fleet(f, cmd.out.output, cmd.out.verbose, &files, color),
         Err(e) => fail_usage(&e),
     }

@@ -1,6 +1,6 @@
 //! Every release at once: `check -A`, `check -n NS` where several releases share the namespace, and
 //! `--context` given more than once. The releases are listed first (each context's own probe), then
-//! each is diagnosed as `check --context C -n NS --release R` would, [`CONCURRENT`] at a time, each
+//! each is diagnosed as `check --context C -n NS --release R` would, `--parallel` at a time, each
 //! with its own port-forwards and connections, all on the listing's runtime; the Kubernetes client
 //! (its kubeconfig, TLS and connection pool) is its context's, made once for the listing, and the
 //! release is the one the listing decoded. A release that cannot be reached is that release's
@@ -20,8 +20,22 @@ use crate::{
     },
 };
 
-/// Releases diagnosed at once.
-pub const CONCURRENT: usize = 8;
+/// Releases diagnosed at once unless `--parallel` says otherwise: a fleet of up to 20 releases (a
+/// team's stages, a namespace of tenants) is one round, its wall time little more than one
+/// release's when the run waits on the network. A release in flight costs the doctor about
+/// 1.3 MiB, the API server a few port-forward streams (long-running requests, which its in-flight
+/// limits do not count) and its database one session (docs/fleet.md).
+pub const CONCURRENT: u8 = 20;
+
+/// How a fleet is run, for `check` and `serve` (the commands that run fleets).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FleetArgs {
+    /// Releases diagnosed at once when a run finds several (-A, -n NS, --context repeated), 1 to
+    /// 64. Each holds its own port-forwards and database session while it runs.
+    #[arg(long, value_name = "N", default_value_t = CONCURRENT,
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub parallel: u8,
+}
 
 /// One release of the fleet.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -280,8 +294,14 @@ pub fn plan(args: &CheckInput) -> Result<Plan, String> {
     }))
 }
 
-/// Diagnoses each member, [`CONCURRENT`] at a time; `progress` hears of each release as it ends.
-pub fn run(args: &CheckInput, roster: Roster, progress: &dyn Progress) -> Result<Fleet, String> {
+/// Diagnoses each member, `--parallel` ([`CONCURRENT`] by default) at a time; `progress` hears of
+/// each release as it ends.
+pub fn run(
+    args: &CheckInput,
+    how: &FleetArgs,
+    roster: Roster,
+    progress: &dyn Progress,
+) -> Result<Fleet, String> {
     let Roster {
         members,
         unlisted,
@@ -314,7 +334,7 @@ pub fn run(args: &CheckInput, roster: Roster, progress: &dyn Progress) -> Result
     progress.start(total);
     let shared = &runtime;
     std::thread::scope(|scope| {
-        for _ in 0..CONCURRENT.min(total) {
+        for _ in 0..usize::from(how.parallel.max(1)).min(total) {
             let queue = queue.clone();
             let done = done.clone();
             let once = &once;

@@ -22,6 +22,8 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 pub struct ServeInput {
     #[command(flatten)]
     pub check: CheckInput,
+    #[command(flatten)]
+    pub fleet: super::fleet::FleetArgs,
     /// Where to serve /metrics, /report.json and /healthz, e.g. 0.0.0.0:9090 (port 0: any free port,
     /// said in the first log line).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
@@ -139,7 +141,7 @@ fn failing(r: &crate::report::Report) -> Option<&str> {
 }
 
 /// One run: of one install, or of every release (`-A`, `-n NS`, several `--context`) as `check`.
-fn one_run(input: &CheckInput) -> Result<Done, String> {
+fn one_run(input: &CheckInput, how: &super::fleet::FleetArgs) -> Result<Done, String> {
     match super::fleet::plan(input)? {
         super::fleet::Plan::Single => {
             let (report, _) = super::check::run(input, &Quiet)?;
@@ -154,7 +156,7 @@ fn one_run(input: &CheckInput) -> Result<Done, String> {
             })
         }
         super::fleet::Plan::Fleet(roster) => {
-            let fleet = super::fleet::run(input, roster, &Quiet)?.sanitized();
+            let fleet = super::fleet::run(input, how, roster, &Quiet)?.sanitized();
             let failing_releases = fleet
                 .releases
                 .iter()
@@ -194,7 +196,7 @@ fn runs(
     loop {
         n = n.saturating_add(1);
         let started = Instant::now();
-        match one_run(&input.check) {
+        match one_run(&input.check, &input.fleet) {
             Ok(done) => {
                 if let Ok(mut l) = latest.lock() {
                     *l = Latest {

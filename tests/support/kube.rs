@@ -13,7 +13,11 @@ use std::{
     io::Write,
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use base64::Engine;
@@ -23,7 +27,7 @@ use http_body_util::Full;
 use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 
 use super::{
@@ -139,6 +143,39 @@ pub struct Cluster {
     /// Serve HTTPS with this configuration (the server's certificate names `localhost`), and write
     /// this CA (PEM) into the kubeconfig as `certificate-authority-data`.
     pub tls: Option<(Arc<rustls::ServerConfig>, String)>,
+    /// Port-forward streams open at once, by port: a test keeps a clone to read after a run.
+    pub open_forwards: Arc<Gauge>,
+}
+
+/// How many of something are open now, and the most there were at once, by port.
+#[derive(Default)]
+pub struct Gauge {
+    by_port: Mutex<BTreeMap<u16, (usize, usize)>>,
+}
+
+impl Gauge {
+    fn opened(&self, port: u16) {
+        if let Ok(mut m) = self.by_port.lock() {
+            let (now, most) = m.entry(port).or_default();
+            *now += 1;
+            *most = (*most).max(*now);
+        }
+    }
+
+    fn closed(&self, port: u16) {
+        if let Ok(mut m) = self.by_port.lock() {
+            let (now, _) = m.entry(port).or_default();
+            *now = now.saturating_sub(1);
+        }
+    }
+
+    /// The most streams to `port` that were open at once.
+    pub fn most(&self, port: u16) -> usize {
+        self.by_port
+            .lock()
+            .map(|m| m.get(&port).map_or(0, |(_, most)| *most))
+            .unwrap_or(0)
+    }
 }
 
 /// The group versions a Kubernetes 1.25 API server lists in its discovery documents.
@@ -344,6 +381,9 @@ pub struct KubeServer {
     runtime: Option<tokio::runtime::Runtime>,
     /// The CA the kubeconfig trusts, when the server speaks HTTPS.
     ca_pem: Option<String>,
+    /// Half the round trip of the network between a client and this server, in microseconds (see
+    /// [`KubeServer::set_round_trip`]).
+    one_way_us: Arc<AtomicU64>,
 }
 
 impl KubeServer {
@@ -353,6 +393,8 @@ impl KubeServer {
         let ca_pem = cluster.tls.as_ref().map(|(_, ca)| ca.clone());
         let cluster = Arc::new(cluster);
         let recorded = hits.clone();
+        let one_way_us = Arc::new(AtomicU64::new(0));
+        let one_way = one_way_us.clone();
         runtime.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 // As Go's net package does for every TCP connection (the real API server's and
@@ -360,6 +402,7 @@ impl KubeServer {
                 let _ = stream.set_nodelay(true);
                 let cluster = cluster.clone();
                 let recorded = recorded.clone();
+                let one_way = Duration::from_micros(one_way.load(Ordering::Relaxed));
                 tokio::spawn(async move {
                     if cluster.hang {
                         let mut s = stream;
@@ -380,22 +423,10 @@ impl KubeServer {
                             Ok::<_, Infallible>(serve(req, &cluster, &recorded))
                         }
                     });
-                    match tls {
-                        Some(config) => {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                            if let Ok(tls) = acceptor.accept(stream).await {
-                                let _ = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(tls), service)
-                                    .with_upgrades()
-                                    .await;
-                            }
-                        }
-                        None => {
-                            let _ = http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .with_upgrades()
-                                .await;
-                        }
+                    if one_way.is_zero() {
+                        serve_connection(stream, tls, service).await;
+                    } else {
+                        serve_connection(far_away(stream, one_way), tls, service).await;
                     }
                 });
             }
@@ -411,6 +442,7 @@ impl KubeServer {
             dir,
             hits,
             runtime: Some(runtime),
+            one_way_us,
         };
         server.write_kubeconfig("default");
         server
@@ -436,6 +468,15 @@ impl KubeServer {
 
     pub fn kubeconfig(&self) -> String {
         self.dir.path().join("config").display().to_string()
+    }
+
+    /// The network between a client and this server from now on (connections opened before keep
+    /// theirs): every byte, either way, arrives half of `round_trip` after it was sent, as across a
+    /// region or a VPN. The port-forwarded database, Apollo and UI are behind it too, as they are
+    /// behind a real API server.
+    pub fn set_round_trip(&self, round_trip: Duration) {
+        let us = u64::try_from((round_trip / 2).as_micros()).unwrap_or(u64::MAX);
+        self.one_way_us.store(us, Ordering::Relaxed);
     }
 
     pub fn hits(&self) -> Vec<KubeHit> {
@@ -675,7 +716,9 @@ fn serve(
                         .and_then(|p| p.parse().ok())
                         .unwrap_or(0);
                     match cluster.forwards.get(&(name.clone(), port)).copied() {
-                        Some(to) => upgrade_portforward(req, to, port),
+                        Some(to) => {
+                            upgrade_portforward(req, to, port, cluster.open_forwards.clone())
+                        }
                         None => status(
                             500,
                             "InternalError",
@@ -691,8 +734,90 @@ fn serve(
     }
 }
 
+/// One connection of the API server: HTTP/1.1 with upgrades (port-forwards), over TLS when the
+/// cluster has it.
+async fn serve_connection<S, Svc>(stream: S, tls: Option<Arc<rustls::ServerConfig>>, service: Svc)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<Full<Bytes>>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+{
+    match tls {
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            if let Ok(tls) = acceptor.accept(stream).await {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .with_upgrades()
+                    .await;
+            }
+        }
+        None => {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        }
+    }
+}
+
+/// `stream` as the server sees it across a network `one_way` long each way: what either side
+/// writes reaches the other `one_way` later, in order, without waiting for what is still on its
+/// way (a delay line, not a slower link).
+fn far_away(stream: tokio::net::TcpStream, one_way: Duration) -> tokio::io::DuplexStream {
+    let (near, far) = tokio::io::duplex(256 * 1024);
+    let (net_rd, net_wr) = stream.into_split();
+    let (far_rd, far_wr) = tokio::io::split(far);
+    tokio::spawn(delay_line(net_rd, far_wr, one_way));
+    tokio::spawn(delay_line(far_rd, net_wr, one_way));
+    near
+}
+
+/// Copies `from` to `to`, each chunk written `delay` after it was read.
+async fn delay_line(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    delay: Duration,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let reading = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let due = tokio::time::Instant::now() + delay;
+                    if tx.send((due, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let writing = async move {
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reading, writing);
+}
+
 /// Answers the WebSocket upgrade as the API server does and bridges channel 0 to `to`.
-fn upgrade_portforward(req: Request<Incoming>, to: SocketAddr, port: u16) -> Response<Full<Bytes>> {
+fn upgrade_portforward(
+    req: Request<Incoming>,
+    to: SocketAddr,
+    port: u16,
+    open: Arc<Gauge>,
+) -> Response<Full<Bytes>> {
     let Some(key) = req
         .headers()
         .get("sec-websocket-key")
@@ -706,6 +831,15 @@ fn upgrade_portforward(req: Request<Incoming>, to: SocketAddr, port: u16) -> Res
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
             return;
         };
+        open.opened(port);
+        // Closed however this task ends.
+        struct Closes(Arc<Gauge>, u16);
+        impl Drop for Closes {
+            fn drop(&mut self) {
+                self.0.closed(self.1);
+            }
+        }
+        let _closes = Closes(open, port);
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         let (mut sink, mut stream) = ws.split();
         let p = port.to_le_bytes();
