@@ -143,8 +143,11 @@ pub struct Cluster {
     /// Serve HTTPS with this configuration (the server's certificate names `localhost`), and write
     /// this CA (PEM) into the kubeconfig as `certificate-authority-data`.
     pub tls: Option<(Arc<rustls::ServerConfig>, String)>,
-    /// Port-forward streams open at once, by port: a test keeps a clone to read after a run.
-    pub open_forwards: Arc<Gauge>,
+    /// Port-forward requests to this port are each answered this long after they came, and counted
+    /// in [`Cluster::held_forwards`] meanwhile: how many runs were at that step at once.
+    pub hold_forwards: Option<(u16, Duration)>,
+    /// Port-forward requests being held at once, by port: a test keeps a clone to read after a run.
+    pub held_forwards: Arc<Gauge>,
 }
 
 /// How many of something are open now, and the most there were at once, by port.
@@ -169,7 +172,7 @@ impl Gauge {
         }
     }
 
-    /// The most streams to `port` that were open at once.
+    /// The most to `port` there were at once.
     pub fn most(&self, port: u16) -> usize {
         self.by_port
             .lock()
@@ -419,6 +422,15 @@ impl KubeServer {
                                 && req.uri().path().contains("/secrets/sh.helm.release")
                             {
                                 tokio::time::sleep(d).await;
+                            }
+                            if let Some((port, d)) = cluster.hold_forwards
+                                && req.uri().path().ends_with("/portforward")
+                                && req.uri().query().and_then(|q| query_param(q, "ports"))
+                                    == Some(port.to_string())
+                            {
+                                cluster.held_forwards.opened(port);
+                                tokio::time::sleep(d).await;
+                                cluster.held_forwards.closed(port);
                             }
                             Ok::<_, Infallible>(serve(req, &cluster, &recorded))
                         }
@@ -716,9 +728,7 @@ fn serve(
                         .and_then(|p| p.parse().ok())
                         .unwrap_or(0);
                     match cluster.forwards.get(&(name.clone(), port)).copied() {
-                        Some(to) => {
-                            upgrade_portforward(req, to, port, cluster.open_forwards.clone())
-                        }
+                        Some(to) => upgrade_portforward(req, to, port),
                         None => status(
                             500,
                             "InternalError",
@@ -812,12 +822,7 @@ async fn delay_line(
 }
 
 /// Answers the WebSocket upgrade as the API server does and bridges channel 0 to `to`.
-fn upgrade_portforward(
-    req: Request<Incoming>,
-    to: SocketAddr,
-    port: u16,
-    open: Arc<Gauge>,
-) -> Response<Full<Bytes>> {
+fn upgrade_portforward(req: Request<Incoming>, to: SocketAddr, port: u16) -> Response<Full<Bytes>> {
     let Some(key) = req
         .headers()
         .get("sec-websocket-key")
@@ -831,15 +836,6 @@ fn upgrade_portforward(
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
             return;
         };
-        open.opened(port);
-        // Closed however this task ends.
-        struct Closes(Arc<Gauge>, u16);
-        impl Drop for Closes {
-            fn drop(&mut self) {
-                self.0.closed(self.1);
-            }
-        }
-        let _closes = Closes(open, port);
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         let (mut sink, mut stream) = ws.split();
         let p = port.to_le_bytes();
