@@ -89,14 +89,10 @@ fn measure() {
     }
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .expect("getrusage");
-    let t = |tv: nix::sys::time::TimeVal| {
-        Duration::from_secs(tv.tv_sec().max(0) as u64)
-            + Duration::from_micros(tv.tv_usec().max(0) as u64)
-    };
     println!(
         "{} {} {}",
         wall.as_micros(),
-        (t(usage.user_time()) + t(usage.system_time())).as_micros(),
+        cpu_in(&usage).as_micros(),
         usage.max_rss().max(0)
     );
 }
@@ -131,14 +127,17 @@ fn own_cpu() -> Duration {
 
 fn cpu_of(who: nix::sys::resource::UsageWho) -> Duration {
     nix::sys::resource::getrusage(who)
-        .map(|u| {
-            let t = |tv: nix::sys::time::TimeVal| {
-                Duration::from_secs(tv.tv_sec().max(0) as u64)
-                    + Duration::from_micros(tv.tv_usec().max(0) as u64)
-            };
-            t(u.user_time()) + t(u.system_time())
-        })
+        .map(|u| cpu_in(&u))
         .unwrap_or_default()
+}
+
+/// User and system CPU time of a usage reading.
+fn cpu_in(u: &nix::sys::resource::Usage) -> Duration {
+    let t = |tv: nix::sys::time::TimeVal| {
+        Duration::from_secs(tv.tv_sec().max(0) as u64)
+            + Duration::from_micros(tv.tv_usec().max(0) as u64)
+    };
+    t(u.user_time()) + t(u.system_time())
 }
 
 fn main() {

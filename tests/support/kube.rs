@@ -150,7 +150,7 @@ pub struct Cluster {
     pub held_forwards: Arc<Gauge>,
 }
 
-/// How many of something are open now, and the most there were at once, by port.
+/// How many port-forward requests are held now, and the most there were at once, by port.
 #[derive(Default)]
 pub struct Gauge {
     by_port: Mutex<BTreeMap<u16, (usize, usize)>>,
