@@ -96,6 +96,10 @@ pub fn area_title(area: &str) -> &str {
 /// Placeholders a fix may use. A test keeps the catalog within this list.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("db_user", "the database user Prefect connects as"),
+    (
+        "password_file",
+        "the pgpass file the database password was read from",
+    ),
     ("image", "a container image the cluster cannot pull"),
     ("container", "a container of the release"),
     (
@@ -348,6 +352,26 @@ mod tests {
             placeholders("a {db_user} {{lit}} {release}."),
             vec!["db_user", "release"]
         );
+    }
+
+    /// The catalog's words are ours, not secrets: the shape masking every output passes through
+    /// (`password=…`, `user:pw@`, `Bearer …`) must leave every one of them as written, or a fix
+    /// prints `--set postgresql.postgresqlPassword=****` where the README says what to type.
+    #[test]
+    fn no_catalog_text_looks_like_a_secret() {
+        for spec in Catalog::builtin().entries() {
+            let mut texts = vec![&spec.symptom, &spec.cause, &spec.fix, &spec.title];
+            texts.extend(spec.fixes.values());
+            texts.extend(spec.automatic.iter());
+            for text in texts {
+                let masked = crate::redact::mask_shapes(text);
+                assert_eq!(
+                    &masked, text,
+                    "{}: the scrubber changes the catalog's text",
+                    spec.id
+                );
+            }
+        }
     }
 
     #[test]

@@ -107,6 +107,24 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// A size as the report says every size: decimal units as [`parse_size`] reads them (1 kB = 1,000
+/// bytes), one decimal from a kilobyte up (`512 B`, `8.2 kB`, `1.5 MB`, `20.0 GB`), so a total and
+/// its parts, or a size and its threshold, are in the same terms and never round to nothing.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    // 999.95 would print as 1000.0: move up a unit first.
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 fn unknown_id(catalog: &Catalog, id: &str, table: &str, shown: &str) -> String {
     let s = catalog.suggest(id);
     let hint = if s.is_empty() {
@@ -226,6 +244,23 @@ pub fn parse(text: &str, shown: &str, catalog: &Catalog) -> Result<Loaded, Strin
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sizes_are_said_in_one_unit_rule() {
+        use super::human_size;
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(8_192), "8.2 kB");
+        assert_eq!(human_size(999_960), "1.0 MB");
+        assert_eq!(human_size(1_500_000), "1.5 MB");
+        assert_eq!(human_size(20_000_000_000), "20.0 GB");
+        // What parse_size reads back is what was said.
+        assert_eq!(
+            super::parse_size(&human_size(1_500_000)).unwrap(),
+            1_500_000
+        );
+    }
+
     use super::*;
 
     fn p(text: &str) -> Result<Loaded, String> {

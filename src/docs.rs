@@ -195,19 +195,24 @@ pub fn explain_text(spec: &CheckSpec) -> String {
             .join("\n")
     };
     let mut out = format!(
-        "{} — {}\narea: {} · severity: {} · runs in: {}\n\n{}\n{}\n\n{}\n{}\n\n{}\n{}\n",
+        "{} — {}\narea: {} · severity: {} · runs in: {}\n",
         h(&spec.id),
         spec.title,
         spec.area,
         spec.severity,
         modes(spec),
-        h("Symptom"),
-        block(&spec.symptom),
-        h("Cause"),
-        block(&spec.cause),
-        h("Fix"),
-        block(&spec.fix),
     );
+    // A user check need not say everything: what it leaves empty is left out, not shown as an
+    // empty heading.
+    for (heading, text) in [
+        ("Symptom", &spec.symptom),
+        ("Cause", &spec.cause),
+        ("Fix", &spec.fix),
+    ] {
+        if !text.trim().is_empty() {
+            out.push_str(&format!("\n{}\n{}\n", h(heading), block(text)));
+        }
+    }
     for (name, fix) in &spec.fixes {
         out.push_str(&format!(
             "\n{}\n{}\n",
@@ -222,7 +227,9 @@ pub fn explain_text(spec: &CheckSpec) -> String {
             block(auto)
         ));
     }
-    out.push_str(&format!("\n{}\n  {}\n", h("Docs"), spec.docs));
+    if !spec.docs.trim().is_empty() {
+        out.push_str(&format!("\n{}\n  {}\n", h("Docs"), spec.docs));
+    }
     if let Some(file) = &spec.source {
         out.push_str(&format!("\n{}\n  {file}\n", h("A user check, from")));
     }

@@ -824,3 +824,69 @@ fn the_largest_logs_are_cut_first_to_fit_max_size() {
     );
     assert_eq!(std::fs::read_dir(&none).unwrap().count(), 0);
 }
+
+/// `fix --from BUNDLE` plans from what the bundle recorded, as a dry run that says so, with nothing
+/// live to reach; it can never apply (exit 2 before anything is read or contacted).
+#[test]
+fn fix_plans_from_a_bundle_and_never_applies() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            db_timezone: Some("Europe/Paris".into()),
+            hdb_function_owner: Some("postgres".into()),
+            ..Seed::healthy("prefect")
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let (code, path, _) = bundle(
+        dir.path(),
+        &[
+            "--database-url",
+            &url,
+            "--only",
+            "db.*",
+            "--only",
+            "hasura.*",
+        ],
+    );
+    assert_eq!(code, 1);
+    drop(pg);
+    let p = path.display().to_string();
+    let (code, out, err, _) =
+        run_once_in(&BTreeMap::new(), &["fix", "--from", &p, "--color", "never"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("planned from a support bundle: nothing is changed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ALTER DATABASE prefect SET timezone TO 'UTC';"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`fix --apply` run against the install itself"),
+        "{out}"
+    );
+    assert!(!out.contains(CANARY) && !err.contains(CANARY));
+    let (code, out, err, _) = run_once_in(&BTreeMap::new(), &["fix", "--from", &p, "-o", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["mode"], "bundle");
+    for refused in [
+        vec!["fix", "--from", p.as_str(), "--apply", "--yes"],
+        vec![
+            "fix",
+            "--from",
+            p.as_str(),
+            "--admin-url",
+            "postgres://postgres@127.0.0.1/x",
+        ],
+    ] {
+        let (code, out, err, _) = run_once_in(&BTreeMap::new(), &refused);
+        assert_eq!(code, 2, "{refused:?}: {out}{err}");
+        assert!(err.contains("can never change anything"), "{err}");
+        assert!(out.is_empty());
+    }
+}

@@ -193,10 +193,23 @@ fn prefects_growing_tables_against_the_threshold() {
         &[CANARY],
     );
     assert_eq!(run.status("db.size"), "warn", "{}", run.text);
+    // One unit rule for the total, the threshold and every table: never "0 MB" beside kB parts.
+    let msg = run.message("db.size");
+    assert!(msg.contains("past the 1.0 MB threshold"), "{msg}");
+    let sizes = regex::Regex::new(r"\d+(\.\d)? (B|kB|MB|GB)").unwrap();
+    let total = sizes
+        .find(msg.split("hold ").nth(1).unwrap_or(""))
+        .unwrap()
+        .as_str();
     assert!(
-        run.message("db.size").contains("past the 1 MB threshold"),
-        "{}",
-        run.message("db.size")
+        !total.starts_with("0 ") && !total.starts_with("0.0"),
+        "{msg}"
+    );
+    assert!(
+        sizes
+            .find_iter(msg)
+            .all(|m| m.as_str().ends_with(" B") || m.as_str().contains('.')),
+        "{msg}"
     );
     assert_eq!(run.code, 0, "a warning alone passes");
     let fix = run.fix("db.size");

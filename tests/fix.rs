@@ -723,6 +723,17 @@ fn on_a_terminal_it_shows_the_plan_and_asks_first() {
     assert!(shown.contains("ALTER DATABASE prefect SET timezone TO 'UTC';"));
     assert!(shown.contains("Nothing was applied."), "{shown}");
     assert_eq!(state(&pg), before);
+    // One change is one change.
+    let one = [
+        "--database-url",
+        url.as_str(),
+        "--only",
+        "db.timezone",
+        "--apply",
+    ];
+    let (_, shown) = on_terminal(&one, "n\n");
+    assert!(shown.contains("Apply 1 change? [y/N] "), "{shown}");
+    assert_eq!(state(&pg), before);
 
     // Yes: applied and checked again; the plan is shown once, before the question.
     let (code, shown) = on_terminal(&args, "y\n");

@@ -76,9 +76,21 @@ fn wrong_password_is_the_readme_bad_password() {
         run.verbose
     );
     assert!(!run.text.contains("sqlstate: 28P01"), "plain text does not");
+    // The password was typed in --database-url: what was tried, where it came from, and the fix
+    // for that source (not the chart's Secret recipe); PostgreSQL's 28P01 also means "no such user".
+    let msg = run.message("db.password");
+    assert!(
+        msg.contains(&format!("127.0.0.1:{}", pg.port))
+            && msg.contains("the password came from the connection string")
+            && msg.contains("when user \"prefect\" does not exist"),
+        "{msg}"
+    );
     let fix = run.fix("db.password");
-    assert!(fix.contains("existingSecret"), "{fix}");
-    assert!(fix.contains("postgresql.postgresqlPassword"), "{fix}");
+    assert!(
+        fix.contains("--database-url") && fix.contains("percent-encoded"),
+        "{fix}"
+    );
+    assert!(!fix.contains("existingSecret"), "{fix}");
     assert!(fix.contains("ALTER USER prefect"), "{fix}");
     // Everything that needs a session is skipped, naming the root cause.
     for id in [
@@ -96,6 +108,80 @@ fn wrong_password_is_the_readme_bad_password() {
     assert!(run.message("tenant.exists").starts_with(
         "the database cannot be read: no database session: password authentication failed"
     ));
+}
+
+/// The wrong password's source decides the words and the fix: PGPASSWORD, a pgpass file (the
+/// message names the file), and a user that does not exist answering as a wrong password does.
+#[test]
+fn wrong_password_says_where_it_came_from() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let wrong = "canary-Wr0ng-pa55word";
+    let no_password_url = format!("postgres://{APP_USER}@127.0.0.1:{}/prefect", pg.port);
+    let env = |k: &str, v: &str| std::collections::BTreeMap::from([(k.to_string(), v.to_string())]);
+    let run = support::run_sub_in(
+        &env("PGPASSWORD", wrong),
+        "check",
+        &["--database-url", &no_password_url, "--only", "db.*"],
+        &[CANARY, wrong],
+    );
+    assert_eq!(run.status("db.password"), "fail");
+    assert!(
+        run.message("db.password")
+            .contains("the password came from PGPASSWORD")
+    );
+    assert!(
+        run.fix("db.password").contains("export PGPASSWORD="),
+        "{}",
+        run.fix("db.password")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = dir.path().join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("127.0.0.1:{}:*:{APP_USER}:{wrong}\n", pg.port),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&pgpass).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&pgpass, perms).unwrap();
+    let run = support::run_sub_in(
+        &env("PGPASSFILE", &pgpass.display().to_string()),
+        "check",
+        &["--database-url", &no_password_url, "--only", "db.*"],
+        &[CANARY, wrong],
+    );
+    assert_eq!(run.status("db.password"), "fail");
+    let shown = pgpass.display().to_string();
+    assert!(
+        run.message("db.password").contains(&shown),
+        "{}",
+        run.message("db.password")
+    );
+    assert!(
+        run.fix("db.password").contains(&shown),
+        "{}",
+        run.fix("db.password")
+    );
+
+    // No such user: PostgreSQL says 28P01 as for a wrong password; the doctor says both.
+    let run = check(
+        &[
+            "--database-url",
+            &pg.url("nosuchuser", wrong, "prefect"),
+            "--only",
+            "db.*",
+        ],
+        &[wrong],
+    );
+    assert_eq!(run.result("db.password")["evidence"]["sqlstate"], "28P01");
+    assert!(
+        run.message("db.password")
+            .contains("when user \"nosuchuser\" does not exist"),
+        "{}",
+        run.message("db.password")
+    );
 }
 
 #[test]

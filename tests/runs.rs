@@ -280,3 +280,91 @@ fn late_runs_through_the_api() {
         run.message("runs.late")
     );
 }
+
+/// A partial database: a missing table is db.schema's finding (which tables), and the checks that
+/// read it skip behind it, stating no cause they did not observe; a Hasura catalog the user may not
+/// read is hasura.schema-owner's, and versions.skew skips behind it instead of a raw error.
+#[test]
+fn a_partial_database_is_db_schemas_finding() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    runs(&pg, "prefect", 3, "Scheduled", "10 minutes", "[]");
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let only = |ids: &[&str]| -> support::Run {
+        let mut a = vec!["--database-url", url.as_str()];
+        for id in ids {
+            a.extend(["--only", id]);
+        }
+        check(&a, &[CANARY])
+    };
+    pg.sql("prefect", "DROP TABLE public.agent CASCADE;");
+    let run = only(&["db.schema", "runs.*"]);
+    assert_eq!(run.status("db.schema"), "fail", "{}", run.text);
+    assert!(
+        run.message("db.schema").contains("not public.agent"),
+        "{}",
+        run.message("db.schema")
+    );
+    assert_eq!(run.status("runs.late"), "skip", "{}", run.text);
+    assert!(
+        run.message("runs.late").contains("no agent table"),
+        "{}",
+        run.message("runs.late")
+    );
+    assert!(!run.text.contains("no agent has polled"), "{}", run.text);
+
+    pg.sql("prefect", "DROP TABLE public.flow_run;");
+    let run = only(&["db.schema", "runs.*"]);
+    assert!(
+        run.message("db.schema")
+            .contains("not public.agent, public.flow_run"),
+        "{}",
+        run.message("db.schema")
+    );
+    for id in ["runs.late", "runs.stuck-submitted"] {
+        assert_eq!(run.status(id), "skip", "{id}: {}", run.text);
+        assert!(
+            run.message(id).contains("db.schema"),
+            "{id}: {}",
+            run.message(id)
+        );
+    }
+    assert!(
+        !run.text.contains("42P01 ") || run.text.contains("db.schema"),
+        "{}",
+        run.text
+    );
+
+    // hdb_catalog that the Prefect user may not use.
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            hdb_schema_owner: Some("cloudsqladmin".into()),
+            ..Seed::healthy("prefect")
+        },
+    );
+    pg.sql(
+        "prefect",
+        "REVOKE ALL ON SCHEMA hdb_catalog FROM PUBLIC, prefect;",
+    );
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--only",
+            "hasura.*",
+            "--only",
+            "versions.skew",
+        ],
+        &[CANARY],
+    );
+    assert_eq!(run.status("hasura.schema-owner"), "fail", "{}", run.text);
+    assert_eq!(run.status("versions.skew"), "skip", "{}", run.text);
+    assert!(
+        run.message("versions.skew").contains("hasura.schema-owner"),
+        "{}",
+        run.message("versions.skew")
+    );
+}

@@ -147,3 +147,139 @@ fn as_a_kubectl_plugin_it_names_itself_as_typed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("prefect-doctor: unknown check id"), "{err}");
 }
+
+fn on_path(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// What bash's completion offers for `line` (the words typed; the last the one being completed),
+/// by driving the function the script registers, as readline does.
+fn bash_offers(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let driver = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\n\
+         COMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n\
+         f=$(complete -p prefect-doctor | sed -E 's/.*-F ([^ ]+).*/\\1/')\n\
+         \"$f\" prefect-doctor \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script.display(),
+        quoted.join(" ")
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &driver])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Completion as a person meets it, in real shells: subcommands, a subcommand's flags, and the
+/// values of -o and --color. bash is on every machine; fish and kubectl where installed (.ci/run
+/// installs fish; kubectl comes with the machine).
+#[test]
+fn completion_completes_in_real_shells() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("prefect-doctor.bash");
+    std::fs::write(&script, stdout(&["completions", "bash"])).unwrap();
+    let has = |got: &[String], want: &[&str]| want.iter().all(|w| got.iter().any(|g| g == w));
+    let got = bash_offers(&script, &["prefect-doctor", "ch"]);
+    assert_eq!(got, ["check"], "subcommand");
+    let got = bash_offers(&script, &["prefect-doctor", "check", "--data"]);
+    assert_eq!(got, ["--database-url"], "a subcommand's flag");
+    let got = bash_offers(&script, &["prefect-doctor", "check", "-o", ""]);
+    assert!(
+        has(&got, &["text", "json", "junit", "sarif", "prometheus"]),
+        "{got:?}"
+    );
+    let got = bash_offers(&script, &["prefect-doctor", "fix", "--color", ""]);
+    assert!(has(&got, &["auto", "always", "never"]), "{got:?}");
+    let got = bash_offers(&script, &["prefect-doctor", "bundle", "--max"]);
+    assert_eq!(got, ["--max-size"], "{got:?}");
+
+    if on_path("fish") {
+        let script = dir.path().join("prefect-doctor.fish");
+        std::fs::write(&script, stdout(&["completions", "fish"])).unwrap();
+        let fish = |line: &str| -> Vec<String> {
+            let out = std::process::Command::new("fish")
+                .args([
+                    "--no-config",
+                    "-c",
+                    &format!("source '{}'; complete -C '{line}'", script.display()),
+                ])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| l.split('\t').next().unwrap_or("").to_string())
+                .collect()
+        };
+        assert!(has(&fish("prefect-doctor ch"), &["check"]));
+        assert!(has(
+            &fish("prefect-doctor check --data"),
+            &["--database-url"]
+        ));
+        let got = fish("prefect-doctor check -o ");
+        assert!(
+            has(&got, &["text", "json", "junit", "sarif", "prometheus"]),
+            "{got:?}"
+        );
+        let got = fish("prefect-doctor preflight --color ");
+        assert!(has(&got, &["auto", "always", "never"]), "{got:?}");
+    } else {
+        assert!(std::env::var_os("CI").is_none(), ".ci/run installs fish");
+    }
+
+    // kubectl's own completion of the plugin, through kubectl_complete-prefect_doctor.
+    if on_path("kubectl") {
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let doctor = assert_cmd::cargo::cargo_bin("prefect-doctor");
+        for name in ["kubectl-prefect_doctor", "kubectl_complete-prefect_doctor"] {
+            std::os::unix::fs::symlink(&doctor, bin.join(name)).unwrap();
+        }
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let kubectl = |words: &[&str]| -> (Vec<String>, String) {
+            let out = std::process::Command::new("kubectl")
+                .arg("__complete")
+                .args(words)
+                .env("PATH", &path)
+                .env("KUBECONFIG", "/nonexistent")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let words = text
+                .lines()
+                .filter(|l| !l.starts_with(':'))
+                .map(|l| l.split('\t').next().unwrap_or("").to_string())
+                .collect();
+            let directive = text
+                .lines()
+                .find(|l| l.starts_with(':'))
+                .unwrap_or("")
+                .to_string();
+            (words, directive)
+        };
+        let (got, directive) = kubectl(&["prefect-doctor", "ch"]);
+        assert_eq!(got, ["check"]);
+        assert_eq!(directive, ":4", "no file names after a subcommand");
+        let (got, _) = kubectl(&["prefect-doctor", "check", "-o", ""]);
+        assert_eq!(got, ["text", "json", "junit", "sarif", "prometheus"]);
+        let (got, _) = kubectl(&["prefect-doctor", "check", "--only", "tenant"]);
+        assert_eq!(got, ["tenant.exists"]);
+        let (got, _) = kubectl(&["prefect-doctor", "explain", "db.pa"]);
+        assert_eq!(got, ["db.password"]);
+        let (_, directive) = kubectl(&["prefect-doctor", "check", "--kubeconfig", ""]);
+        assert_eq!(directive, ":0", "file names for a file flag");
+    }
+}

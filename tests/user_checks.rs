@@ -94,6 +94,54 @@ fn site_checks_run_beside_the_built_in_ones() {
     );
 }
 
+/// A key `expect` names that the answer lacks is said with the keys the answer has; `explain` of a
+/// check that says no symptom, cause or docs shows no empty heading for them.
+#[test]
+fn a_missing_key_names_the_columns_and_explain_leaves_out_what_is_empty() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("terse.toml");
+    std::fs::write(
+        &file,
+        "id = \"site.terse\"\ntitle = \"Tenants are counted\"\n[sql]\n\
+         query = \"SELECT count(*) AS tenants, 1 AS one FROM tenant\"\nexpect = \"rows[0].count > 0\"\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--checks",
+            &file,
+            "--only",
+            "site.*",
+        ],
+        &[CANARY],
+    );
+    assert_eq!(run.status("site.terse"), "error", "{}", run.text);
+    let msg = run.message("site.terse");
+    assert!(
+        msg.contains("No such key")
+            && msg.contains("each row has the columns \"tenants\", \"one\""),
+        "{msg}"
+    );
+    let text = support::stdout_of_success(&[
+        "explain",
+        "site.terse",
+        "--checks",
+        &file,
+        "--color",
+        "never",
+    ]);
+    assert!(text.contains("Tenants are counted"), "{text}");
+    for empty in ["Symptom", "Cause", "\nDocs", "docs:"] {
+        assert!(!text.contains(empty), "{empty:?} shown empty:\n{text}");
+    }
+}
+
 #[test]
 fn a_write_attempt_leaves_the_database_as_it_was() {
     let pg = PgServer::start();
@@ -317,6 +365,28 @@ fn bad_check_files_are_refused_before_anything_runs() {
         err.contains("b.toml:1:6: id \"site.a\" is already another user check's"),
         "{err}"
     );
+    // Every error of every file is said, each at its file:line:col, not only the first.
+    let many = write(
+        "many.toml",
+        "id = \"Site\"\ntitle = \"t\"\nrequires = [\"site.nope\"]\n[sql]\nquery = \"SELECT 1\"\nexpect = \"rows[0].x ==\"\n",
+    );
+    let other = write(
+        "other.toml",
+        "id = \"db.password\"\ntitle = \"t\"\n[sql]\nquery = \"DELETE FROM tenant\"\nexpect = \"true\"\n",
+    );
+    let (code, _, err, _) = run_once(&["lint-checks", &many, &other]);
+    assert_eq!(code, 2);
+    for needle in [
+        "many.toml:1:6: id \"Site\" is not `area.name`",
+        "many.toml:3:13: requires \"site.nope\", which is no check",
+        "many.toml:6:10: expect is not a CEL expression",
+        "other.toml:1:6: id \"db.password\" is a built-in check's",
+        "other.toml:4:9: the query is not a SELECT",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+    std::fs::remove_file(&many).unwrap();
+    std::fs::remove_file(&other).unwrap();
     // A good file lints clean.
     std::fs::remove_file(&b).unwrap();
     std::fs::remove_file(dir.path().join("bad.toml")).unwrap();

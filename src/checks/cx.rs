@@ -123,5 +123,21 @@ pub(super) async fn db_session(
 
 /// A query failure as an `error` outcome.
 pub(super) fn query_failed(what: &str, e: crate::probes::postgres::QueryError) -> Outcome {
-    Outcome::error(format!("could not {what}: {e}")).with("sqlstate", e.code.unwrap_or_default())
+    let code = e.code.clone().unwrap_or_default();
+    // A missing table or a schema the user may not read is another check's finding, with its
+    // cause and fix: this one says it could not look, and where the cause is judged.
+    let behind = match code.as_str() {
+        // undefined_table, undefined_column, undefined_function
+        "42P01" | "42703" | "42883" => Some("db.schema judges Prefect's schema"),
+        // insufficient_privilege on Hasura's catalog
+        "42501" if e.message.contains("hdb_catalog") => {
+            Some("hasura.schema-owner judges who owns Hasura's catalog")
+        }
+        _ => None,
+    };
+    match behind {
+        Some(why) => Outcome::skip(format!("could not {what}: {e}; {why}")),
+        None => Outcome::error(format!("could not {what}: {e}")),
+    }
+    .with("sqlstate", code)
 }

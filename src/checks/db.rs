@@ -74,10 +74,9 @@ pub async fn db_password(cx: Arc<Cx>) -> Outcome {
                 .map(|s| format!(" {s}"))
                 .collect::<String>();
             let o = match code.as_str() {
-                c if c == SqlState::INVALID_PASSWORD.code() => Outcome::finding(format!(
-                    "bad password: the server rejected the password for {who}: {message} (SQLSTATE {code}). \
-                     The password the services use does not match the one stored in the database"
-                )),
+                c if c == SqlState::INVALID_PASSWORD.code() => {
+                    wrong_password(t, &who, &message, &code)
+                }
                 c if c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION.code() => {
                     if message.contains("pg_hba.conf") {
                         Outcome::finding(format!(
@@ -117,6 +116,47 @@ pub async fn db_password(cx: Arc<Cx>) -> Outcome {
     o.with("user", t.user.clone())
         .with("database", t.dbname.clone())
         .with("password_source", source)
+}
+
+/// 28P01: what was tried (user, server, where the password came from) and the fix for that source.
+/// PostgreSQL answers the same for a user that does not exist (it does not tell a stranger which
+/// user names are real), so that is said too.
+fn wrong_password(
+    t: &crate::probes::pg_target::DbTarget,
+    who: &str,
+    message: &str,
+    code: &str,
+) -> Outcome {
+    let at = t.address();
+    let same = format!(
+        "PostgreSQL answers the same (SQLSTATE {code}) when user {:?} does not exist",
+        t.user
+    );
+    let source = t.password_source.as_deref().unwrap_or("");
+    if let Some(secret) = source.strip_prefix("secret ") {
+        return Outcome::finding(format!(
+            "bad password: the server at {at} rejected the password for {who}: {message} (SQLSTATE \
+             {code}). The password the services use (secret {secret}) does not match the one stored \
+             in the database; {same}"
+        ));
+    }
+    let (from, variant) = match source {
+        "connection string" => ("the connection string", "password_url"),
+        "PGPASSWORD" => ("PGPASSWORD", "password_env"),
+        "" => ("nowhere", "password_url"),
+        _ => (source, "password_pgpass"),
+    };
+    let from = if source.is_empty() {
+        "no password was given".to_string()
+    } else {
+        format!("the password came from {from}")
+    };
+    Outcome::finding(format!(
+        "bad password: the server at {at} rejected the password for {who} ({from}): {message} \
+         (SQLSTATE {code}); {same}"
+    ))
+    .fix(variant)
+    .var("password_file", source)
 }
 
 pub async fn db_version(cx: Arc<Cx>) -> Outcome {
@@ -471,6 +511,40 @@ pub async fn db_schema(cx: Arc<Cx>) -> Outcome {
             missing.join(" and ")
         ))
         .with("missing", missing);
+    }
+    // The tables the run checks read (runs and agents): present in every schema the
+    // migrations complete. One gone is this check's finding, not a raw error of the next check.
+    let core = match s
+        .query(
+            "SELECT t FROM unnest(ARRAY['flow_run', 'agent']) AS t \
+             WHERE pg_catalog.to_regclass('public.' || t) IS NULL ORDER BY 1",
+            &[],
+        )
+        .await
+    {
+        Ok(r) => r
+            .iter()
+            .filter_map(|r| r.try_get::<_, String>(0).ok())
+            .collect::<Vec<_>>(),
+        Err(e) => return query_failed("look for Prefect's tables", e),
+    };
+    if !core.is_empty() {
+        return Outcome::finding(format!(
+            "database {:?} has Prefect's alembic_version and tenant tables but not {}: the \
+             migrations stopped part way or the {} dropped; the checks that read {} skip",
+            s.database,
+            core.iter()
+                .map(|t| format!("public.{t}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if core.len() == 1 {
+                "table was"
+            } else {
+                "tables were"
+            },
+            if core.len() == 1 { "it" } else { "them" },
+        ))
+        .with("missing", core);
     }
     let revision = match s
         .query("SELECT version_num::text FROM public.alembic_version", &[])

@@ -160,17 +160,10 @@ pub async fn db_size(cx: Arc<Cx>) -> Outcome {
         .collect();
     let total: i64 = tables.iter().map(|(_, b, _)| *b).sum();
     let limit = cx.db_size_warning;
-    let shown = |b: u64| {
-        let gb = b as f64 / 1e9;
-        if gb >= 1.0 {
-            format!("{gb:.1} GB")
-        } else {
-            format!("{:.0} MB", b as f64 / 1e6)
-        }
-    };
+    let shown = crate::config::human_size;
     let list = tables
         .iter()
-        .map(|(t, _, pretty)| format!("{t} {pretty}"))
+        .map(|(t, b, _)| format!("{t} {}", shown(u64::try_from(*b).unwrap_or(0))))
         .collect::<Vec<_>>()
         .join(", ");
     let total_u = u64::try_from(total).unwrap_or(0);

@@ -132,6 +132,14 @@ async fn from_sql(cx: &Cx) -> Result<Late, Outcome> {
             s.database
         )));
     }
+    if !has_agents {
+        // Which agents poll is read from public.agent: without it, no cause can be named.
+        return Err(Outcome::skip(format!(
+            "database {:?} has no agent table, so which agents poll the API cannot be read \
+             (see db.schema)",
+            s.database
+        )));
+    }
     let late = match s
         .query(
             &format!(

@@ -208,8 +208,41 @@ fn judge(check: &UserCheck, vars: &[(&str, Value)], capped: bool) -> Outcome {
             check.expect_text
         )),
         Err(e) => Outcome::error(format!(
-            "expect could not be evaluated: {e} ({})",
+            "expect could not be evaluated: {e}{} ({})",
+            missing_key_hint(&e.to_string(), vars),
             check.expect_text
         )),
+    }
+}
+
+/// For CEL's `No such key: x`: the names that are there to use, which the writer of `expect`
+/// cannot see (a query's columns, an answer's top-level keys).
+fn missing_key_hint(error: &str, vars: &[(&str, Value)]) -> String {
+    if !error.contains("No such key") {
+        return String::new();
+    }
+    let keys = |v: &Value| -> Vec<String> {
+        match v {
+            Value::Object(m) => m.keys().take(50).map(|k| format!("{k:?}")).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut said = Vec::new();
+    for (name, value) in vars {
+        match (*name, value) {
+            ("rows", Value::Array(rows)) => said.push(match rows.first() {
+                Some(row) => format!("each row has the columns {}", keys(row).join(", ")),
+                None => "the query returned no rows, so rows[0] has no columns".to_string(),
+            }),
+            (name, v @ Value::Object(_)) => {
+                said.push(format!("{name} has the keys {}", keys(v).join(", ")))
+            }
+            _ => {}
+        }
+    }
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", said.join("; "))
     }
 }

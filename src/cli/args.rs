@@ -63,6 +63,7 @@ pub enum Command {
     Serve(Box<crate::session::serve::ServeInput>),
     /// List every check (the user checks of --checks and ./.prefect-doctor/checks too).
     List {
+        /// Output format: a table, or the whole catalog as JSON.
         #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
         output: ListFormat,
         /// User checks: a file or a folder of *.toml (repeatable).
@@ -138,9 +139,9 @@ pub struct FixCmd {
 pub struct BundleCmd {
     #[command(flatten)]
     pub input: BundleInput,
-    /// How to say what was written.
-    #[arg(long, short = 'o', value_enum, default_value_t = ListFormat::Text)]
-    pub output: ListFormat,
+    /// How the run's report is written (as `check`); where the bundle went is its first notice.
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// How a reporting command writes its report.
@@ -149,7 +150,7 @@ pub struct OutputArgs {
     /// Report format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
     pub output: Format,
-    /// Also write the report to FILE in FORMAT (text, json, junit, sarif); repeatable, e.g.
+    /// Also write the report to FILE in FORMAT (text, json, junit, sarif, prometheus); repeatable, e.g.
     /// --report junit=prefect-doctor.xml --report sarif=prefect-doctor.sarif.
     #[arg(long, value_name = "FORMAT=FILE")]
     pub report: Vec<String>,

@@ -41,7 +41,11 @@ pub fn run(cmd: &FixCmd, color: ColorWhen) -> i32 {
             eprint!("{}", crate::redact::scrub(&shown_text));
         }
         shown.set(text);
-        ask(&format!("Apply {} changes? [y/N] ", plan.changes()))
+        let n = plan.changes();
+        ask(&format!(
+            "Apply {n} {}? [y/N] ",
+            if n == 1 { "change" } else { "changes" }
+        ))
     };
     let spinner = output::Spinner::default();
     match session::fix::run(input, &approve, &spinner) {

@@ -2,6 +2,7 @@
 //! or the catalog's docs, and writes what comes back ([`output`]). Nothing else.
 
 pub mod args;
+pub mod complete;
 mod fix;
 pub mod output;
 pub mod shell;
@@ -25,6 +26,10 @@ where
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    if complete::is_kubectl_complete(args.first().map(std::ffi::OsString::as_os_str)) {
+        // `kubectl prefect-doctor <TAB>`: kubectl asks its completion helper.
+        return emit_then(&complete::answer(&command_line[1..]), 0);
+    }
     let program = shell::set_program(args.first().map(std::ffi::OsString::as_os_str));
     let parsed = Cli::command()
         .bin_name(program)
@@ -112,7 +117,7 @@ where
             session::preflight::run(&cmd.input, p)
         }),
         Command::Fix(cmd) => fix::run(&cmd, cli.color),
-        Command::Bundle(cmd) => bundle(&cmd, &command_line),
+        Command::Bundle(cmd) => bundle(&cmd, &command_line, cli.color),
         Command::Serve(input) => serve(&input),
     }
 }
@@ -168,48 +173,45 @@ fn serve(input: &session::serve::ServeInput) -> i32 {
     }
 }
 
-/// `bundle`: records a run and says where it went, its size and the run's summary.
-fn bundle(cmd: &args::BundleCmd, command_line: &[String]) -> i32 {
+/// `bundle`: records a run, then writes the run's report as `check` does (`-o`, `--report`, `-v`),
+/// with where the bundle went, its size and what was cut as a notice at the report's top.
+fn bundle(cmd: &args::BundleCmd, command_line: &[String], color: ColorWhen) -> i32 {
+    let mut files = Vec::new();
+    for spec in &cmd.out.report {
+        match args::parse_report_spec(spec) {
+            Ok(f) => files.push(f),
+            Err(e) => return fail_usage(&format!("--report {spec:?}: {e}")),
+        }
+    }
     let spinner = output::Spinner::default();
     match session::bundle::run(&cmd.input, command_line, &spinner) {
-        Ok((w, _)) => {
-            let report = w.report.sanitized();
-            let s = report.summary;
+        Ok((w, catalog)) => {
             let path = w.path.display().to_string();
-            let text = match cmd.output {
-                ListFormat::Json => {
-                    let mut t = serde_json::to_string_pretty(&serde_json::json!({
-                        "bundle": path,
-                        "bytes": w.bytes,
-                        "cut": w.cut,
-                        "summary": s,
-                        "exit_code": report.exit_code,
-                    }))
-                    .unwrap_or_default();
-                    t.push('\n');
-                    t
-                }
-                ListFormat::Text => format!(
-                    "bundle written: {path} ({} bytes{})\nchecks: {} pass, {} warn, {} fail, {} error, {} skip\n\
-                     re-analyse it with: {} check --from {path}\n",
+            let cut = if w.cut > 0 {
+                format!(
+                    "; {} logs or recorded answers cut to fit --max-size, named in manifest.json",
+                    w.cut
+                )
+            } else {
+                String::new()
+            };
+            let mut report = w.report;
+            report.notices.insert(
+                0,
+                format!(
+                    "bundle written: {path} ({} bytes{cut}); re-analyse it with: {} check --from {path}",
                     w.bytes,
-                    if w.cut > 0 {
-                        format!(
-                            "; {} logs or recorded answers cut to fit --max-size, named in manifest.json",
-                            w.cut
-                        )
-                    } else {
-                        String::new()
-                    },
-                    s.pass,
-                    s.warn,
-                    s.fail,
-                    s.error,
-                    s.skip,
                     shell::program()
                 ),
-            };
-            emit_then(&text, report.exit_code)
+            );
+            output::emit_report(
+                report,
+                cmd.out.output,
+                cmd.out.verbose,
+                &files,
+                catalog,
+                color,
+            )
         }
         Err(e) => fail_usage(&e),
     }

@@ -40,8 +40,8 @@ pub fn colour_stdout(when: ColorWhen) {
     colored::control::set_override(on);
 }
 
-/// Writes `text` (scrubbed of secrets) to stdout. A closed pipe (`| head`) is not an error (exit
-/// 0); any other write error is exit 2 with a message.
+/// Writes `text` (scrubbed of secrets) to stdout. A closed pipe (`| head`) is `Err(CLOSED)`: the
+/// rest is dropped without a word; any other write error is exit 2 with a message.
 pub fn emit(text: &str) -> Result<(), i32> {
     let mut out = std::io::stdout().lock();
     let written = out
@@ -49,15 +49,19 @@ pub fn emit(text: &str) -> Result<(), i32> {
         .and_then(|()| out.flush());
     match written {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CLOSED),
         Err(e) => Err(fail_usage(&format!("cannot write to standard output: {e}"))),
     }
 }
 
-/// The exit code after writing `text`: `code`, or the write's own.
+/// What [`emit`] says when the reader of standard output went away.
+pub const CLOSED: i32 = -1;
+
+/// The exit code after writing `text`: `code` (also when the reader went away: a pipeline with
+/// `pipefail` still sees what the run found), or 2 when standard output could not be written.
 pub fn emit_then(text: &str, code: i32) -> i32 {
     match emit(text) {
-        Ok(()) => code,
+        Ok(()) | Err(CLOSED) => code,
         Err(c) => c,
     }
 }

@@ -52,9 +52,9 @@ pub fn program() -> &'static str {
     PROGRAM.get().map_or(NAME, String::as_str)
 }
 
-/// The completion script of `shell`, for the command `prefect-doctor`.
-pub fn completions(shell: clap_complete::Shell) -> String {
-    // clap_complete would offer hidden commands too: the command again, without them.
+/// The command as completion offers it: without its hidden subcommands (clap_complete would offer
+/// them), built.
+pub fn visible_command() -> clap::Command {
     let full = Cli::command();
     let mut cmd = clap::Command::new(NAME)
         .about(full.get_about().cloned().unwrap_or_default())
@@ -62,9 +62,49 @@ pub fn completions(shell: clap_complete::Shell) -> String {
         .args(full.get_arguments().cloned())
         .subcommand_required(true)
         .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+    cmd.build();
+    cmd
+}
+
+/// The completion script of `shell`, for the command `prefect-doctor`.
+pub fn completions(shell: clap_complete::Shell) -> String {
+    let mut cmd = visible_command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, NAME, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    let script = String::from_utf8_lossy(&out).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        bash_states_agree(&script)
+    } else {
+        script
+    }
+}
+
+/// clap_complete's bash script tracks the words typed as a state (`prefect__doctor__subcmd__check`)
+/// built by escaping the program's name and each subcommand apart, but spells its `case` labels by
+/// escaping the whole path at once, so the program name's dash becomes the subcommand separator
+/// (`prefect__subcmd__doctor__subcmd__check`) and nothing after the subcommand ever completes
+/// (clap-rs/clap#6421). The labels are spelt the way the state is; the shell tests drive the
+/// script in real shells.
+fn bash_states_agree(script: &str) -> String {
+    let state = NAME.replace('-', "__");
+    let label = NAME.replace('-', "__subcmd__");
+    if state == label {
+        return script.to_string();
+    }
+    script
+        .lines()
+        .map(|line| {
+            let t = line.trim_start();
+            // Only the `case "${cmd}"` labels: `prefect__subcmd__doctor__subcmd__check)`.
+            if t.starts_with(&label) && t.ends_with(')') {
+                line.replacen(&label, &state, 1)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// The man pages: `prefect-doctor.1` and one `prefect-doctor-<command>.1` per visible subcommand,

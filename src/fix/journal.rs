@@ -84,7 +84,11 @@ impl Journal {
                     _ => error,
                 },
                 replaces: step.replaces.as_deref(),
-                undo: step.undo.as_deref(),
+                // Only a change that was (or may have been) made has something to undo.
+                undo: step
+                    .undo
+                    .as_deref()
+                    .filter(|_| matches!(result, "applied" | "unknown")),
             };
             let json = serde_json::to_string(&line).map_err(|e| e.to_string())?;
             text.push_str(&crate::redact::scrub(&json));

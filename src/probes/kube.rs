@@ -64,6 +64,32 @@ pub fn config_available(opts: &KubeOptions, env: &dyn Env) -> bool {
         && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
 }
 
+/// Why no cluster configuration could be loaded, said as the places looked at (kubectl's order) and
+/// what to pass; `incluster` is the client library's reason the in-cluster account failed.
+fn nowhere_found(incluster: &str) -> String {
+    let kubeconfig = match std::env::var_os("KUBECONFIG") {
+        Some(v) if !v.is_empty() => format!(
+            "KUBECONFIG ({}: no such file)",
+            crate::untrusted::escape(&v.to_string_lossy())
+        ),
+        _ => "KUBECONFIG (not set)".to_string(),
+    };
+    let home = match std::env::var_os("HOME") {
+        Some(h) => format!("{}/.kube/config (no such file)", h.to_string_lossy()),
+        None => "~/.kube/config (HOME is not set)".to_string(),
+    };
+    let pod = if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+        "not in a pod: KUBERNETES_SERVICE_HOST is not set".to_string()
+    } else {
+        incluster.to_string()
+    };
+    format!(
+        "no kube config found: looked at {kubeconfig}, {home} and the in-cluster service account \
+         ({pod}). Pass --kubeconfig FILE (and --context NAME), set KUBECONFIG, or give the targets \
+         directly with --database-url, --api-url and --ui-url"
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum KubeError {
     /// The configuration could not be loaded (no kubeconfig, unknown context, bad file).
@@ -257,7 +283,7 @@ impl KubeProbe {
             }
             None => match kube::Config::incluster() {
                 Ok(c) => Ok((c, Some("in-cluster".to_string()))),
-                Err(e) => return Err(KubeError::Config(e.to_string())),
+                Err(e) => return Err(KubeError::Config(nowhere_found(&e.to_string()))),
             },
         };
         let (mut config, context) = loaded.map_err(|e| KubeError::Config(e.to_string()))?;

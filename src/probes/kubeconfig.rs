@@ -34,6 +34,11 @@ pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, St
     };
     let mut merged: Option<Kubeconfig> = None;
     for path in &paths {
+        // As kubectl: a file the KUBECONFIG list names that does not exist is skipped (a shell that
+        // sets KUBECONFIG for several clusters); an explicit --kubeconfig must exist.
+        if explicit.is_none() && !path.exists() {
+            continue;
+        }
         let text = crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "kubeconfig")
             .map_err(|e| e.to_string())?;
         let mut kc =

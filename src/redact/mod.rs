@@ -273,7 +273,7 @@ fn pair_values(text: &str) -> Vec<(usize, usize)> {
                         c == '"' || c == '\''
                     } else {
                         c.is_whitespace()
-                            || matches!(c, ',' | '&' | ';' | '"' | '\'' | ')' | '}' | ']')
+                            || matches!(c, ',' | '&' | ';' | '"' | '\'' | '`' | ')' | '}' | ']')
                     }
                 })
                 .map(|e| e + vs)

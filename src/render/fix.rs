@@ -29,10 +29,10 @@ pub fn plan_text(report: &FixReport, verbose: bool) -> String {
         out.push_str(&super::text::render(&report.report, true));
         out.push('\n');
     }
-    let mode = if report.mode == "apply" {
-        "apply"
-    } else {
-        "dry run: nothing is changed"
+    let mode = match report.mode {
+        "apply" => "apply",
+        "bundle" => "planned from a support bundle: nothing is changed, nothing can be",
+        _ => "dry run: nothing is changed",
     };
     let _ = writeln!(out, "{}", format!("prefect-doctor fix ({mode})").bold());
     if !verbose {
@@ -83,7 +83,9 @@ pub fn plan_text(report: &FixReport, verbose: bool) -> String {
         tail.push(format!("{} not automatic", count(Action::Manual)));
     }
     let _ = write!(out, "\n{}", tail.join("; "));
-    if report.mode != "apply" && !automatic.is_empty() {
+    if report.mode == "bundle" && !automatic.is_empty() {
+        out.push_str("; `fix --apply` run against the install itself makes the changes");
+    } else if report.mode != "apply" && !automatic.is_empty() {
         out.push_str("; `fix --apply` makes the changes");
     }
     out.push('\n');

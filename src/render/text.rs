@@ -98,16 +98,47 @@ fn result_line(out: &mut String, r: &CheckResult, width: usize, verbose: bool) {
 
 /// The first line of a failing check's fix (else its message), cut to fit one line.
 fn first_step(r: &CheckResult) -> String {
-    let line = r
-        .fix
-        .as_deref()
-        .and_then(|f| f.lines().map(str::trim).find(|l| !l.is_empty()))
-        .unwrap_or(&r.message);
-    let mut s: String = line.chars().take(110).collect();
-    if line.chars().count() > 110 {
-        s.push('…');
+    match r.fix.as_deref() {
+        Some(fix) => first_sentence(fix),
+        None => first_sentence(&r.message),
     }
-    s
+}
+
+/// The first sentence of the first paragraph of `text`, its wrapped lines joined: never cut inside
+/// a sentence. A paragraph with no sentence end (a heading, a list's lead-in) is given whole; a
+/// paragraph that is a code block is not a sentence, so the next one is looked at.
+pub(crate) fn first_sentence(text: &str) -> String {
+    let paragraphs = text.split("\n\n").map(|p| {
+        p.lines()
+            .filter(|l| !l.starts_with("    "))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let Some(paragraph) = paragraphs.into_iter().find(|p| !p.is_empty()) else {
+        return text.trim().to_string();
+    };
+    // A sentence ends at `.`, `!` or `?` outside `code`, followed by the end or by a space and a
+    // capital (so "e.g. the" and "1.4.1" go on).
+    let chars: Vec<char> = paragraph.chars().collect();
+    let mut in_code = false;
+    for (i, c) in chars.iter().enumerate() {
+        match c {
+            '`' => in_code = !in_code,
+            '.' | '!' | '?' if !in_code => {
+                let next = chars.get(i + 1);
+                let after = chars.get(i + 2);
+                if next.is_none()
+                    || (next == Some(&' ') && after.is_some_and(|a| a.is_uppercase() || *a == '`'))
+                {
+                    return chars[..=i].iter().collect();
+                }
+            }
+            _ => {}
+        }
+    }
+    paragraph
 }
 
 pub fn render(report: &Report, verbose: bool) -> String {
@@ -217,4 +248,55 @@ pub fn render(report: &Report, verbose: bool) -> String {
         let _ = writeln!(out, "{}", format!("‼ {n}").yellow().bold());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_sentence;
+
+    #[test]
+    fn what_to_do_is_a_whole_sentence() {
+        assert_eq!(
+            first_sentence(
+                "Give the database a password that does not change between deployments. Either\n\
+                 deploy a secret and set the `existingSecret` option, or set a constant password:"
+            ),
+            "Give the database a password that does not change between deployments."
+        );
+        // A sentence wrapped over lines is joined, not cut at the line's end.
+        assert_eq!(
+            first_sentence(
+                "Start the chart's\nagent, e.g. with `--set agent.enabled=true`. Then wait."
+            ),
+            "Start the chart's agent, e.g. with `--set agent.enabled=true`."
+        );
+        // No sentence end: the first paragraph, whole; a code block is skipped.
+        assert_eq!(
+            first_sentence("    kubectl get pods\n\nRun this as\nthe owner:\n\n    ALTER ..."),
+            "Run this as the owner:"
+        );
+        assert_eq!(
+            first_sentence("Version 1.4.1 is old. Upgrade."),
+            "Version 1.4.1 is old."
+        );
+    }
+
+    /// Every catalog fix gives a whole first step: it ends a sentence or is a whole paragraph.
+    #[test]
+    fn every_catalog_fix_has_a_whole_first_step() {
+        for spec in crate::catalog::Catalog::builtin().entries() {
+            let mut fixes = vec![&spec.fix];
+            fixes.extend(spec.fixes.values());
+            for fix in fixes {
+                let step = first_sentence(fix);
+                let joined: String = fix.split_whitespace().collect::<Vec<_>>().join(" ");
+                assert!(joined.contains(&step), "{}: {step:?}", spec.id);
+                assert!(
+                    step.ends_with(['.', ':', '!', '?', '`', ')']),
+                    "{}: the first step is not a whole sentence: {step:?}",
+                    spec.id
+                );
+            }
+        }
+    }
 }

@@ -70,7 +70,32 @@ pub fn run(
     let results = setup.run_some(None, &|| factory.make(), input.check.wait, progress);
     let snapshot = factory.snapshot(&scope);
     // The checks' answers only: what is read for people below is not needed to re-analyse.
-    let tape = recorder.tape();
+    let mut tape = recorder.tape();
+    // What `fix --from` plans from: the planners' reads (read-only, as in a dry run) for every
+    // check that did not pass. Only the statements the checks did not send are added: the session
+    // and every answer the checks saw stay as the checks saw them.
+    {
+        let cx = factory.make();
+        setup.runtime.block_on(async {
+            for r in results.iter().filter(|r| {
+                matches!(
+                    r.status,
+                    crate::report::Status::Fail | crate::report::Status::Warn
+                )
+            }) {
+                let _ = crate::fix::plan(&r.id, &cx).await;
+            }
+        });
+        for e in recorder.tape().postgres {
+            if !tape
+                .postgres
+                .iter()
+                .any(|x| x.sql == e.sql && x.params == e.params)
+            {
+                tape.postgres.push(e);
+            }
+        }
+    }
     // The files for people, read with the run's own probes after the checks.
     let (people, not_collected) = {
         let cx = factory.make();

@@ -140,12 +140,20 @@ fn replay(
     path: &std::path::Path,
     progress: &dyn Progress,
 ) -> Result<(Report, &'static Catalog), String> {
+    let prepared = prepare_replay(args, path)?;
+    finish_run(args, prepared, progress)
+}
+
+/// A run made ready from the support bundle at `path`: every probe answers from its tape, nothing
+/// is looked at live. `check --from` runs it; `fix --from` plans from it (and can never apply).
+pub(crate) fn prepare_replay(
+    args: &CheckInput,
+    path: &std::path::Path,
+) -> Result<Prepared, String> {
     let bundle = crate::bundle::read::read(path)?;
     let setup = Setup::new(&args.common, Mode::Check)?;
-    let catalog = setup.checks.catalog;
     let s = &bundle.snapshot;
     let factory = CxFactory::replay(s, Arc::new(bundle.tape), &setup.runtime);
-    let (results, elapsed) = setup.run_checks(&|| factory.make(), None, progress);
     let mut notices = vec![format!(
         "re-analysed from the bundle {} (made {} by prefect-doctor {}): nothing was looked at live",
         path.display(),
@@ -158,7 +166,11 @@ fn replay(
         notices,
         release: s.release.clone(),
     };
-    Ok((scope.report(results, args.common.strict, elapsed), catalog))
+    Ok(Prepared {
+        setup,
+        factory,
+        scope,
+    })
 }
 
 /// A `check` run made ready: its targets found, nothing checked yet. `fix` runs it, plans from its

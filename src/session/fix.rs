@@ -73,6 +73,18 @@ pub fn run(
     approve: Approve,
     progress: &dyn Progress,
 ) -> Result<(FixReport, &'static Catalog), String> {
+    if input.check.from.is_some() && (input.apply || input.admin_url.is_some()) {
+        // A bundle is a recording of somebody's install: what it shows is planned, never changed.
+        return Err(format!(
+            "fix --from plans from a support bundle and can never change anything: drop {} \
+             (nothing was contacted)",
+            if input.apply {
+                "--apply"
+            } else {
+                "--admin-url"
+            }
+        ));
+    }
     if let Some(url) = &input.admin_url {
         // Known as a secret before anything could print it.
         crate::redact::register_url_credentials(url);
@@ -85,7 +97,10 @@ pub fn run(
         setup,
         factory,
         scope,
-    } = prepare(&input.check)?;
+    } = match &input.check.from {
+        Some(path) => super::check::prepare_replay(&input.check, path)?,
+        None => prepare(&input.check)?,
+    };
     let catalog = setup.checks.catalog;
     let admin = match (&input.admin_url, &factory.db) {
         (Some(url), Some(app)) => {
@@ -169,7 +184,13 @@ pub fn run(
         FixReport {
             schema_version: crate::report::SCHEMA_VERSION,
             command: "fix",
-            mode: if input.apply { "apply" } else { "dry-run" },
+            mode: if input.check.from.is_some() {
+                "bundle"
+            } else if input.apply {
+                "apply"
+            } else {
+                "dry-run"
+            },
             report,
             plan,
             applied,

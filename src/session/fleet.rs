@@ -32,7 +32,7 @@ pub const CONCURRENT: u8 = 20;
 pub struct FleetArgs {
     /// Releases diagnosed at once when a run finds several (-A, -n NS, --context repeated), 1 to
     /// 64. Each holds its own port-forwards and database session while it runs.
-    #[arg(long, value_name = "N", default_value_t = CONCURRENT,
+    #[arg(long, value_name = "N", default_value_t = CONCURRENT, conflicts_with = "from",
           value_parser = clap::value_parser!(u8).range(1..=64))]
     pub parallel: u8,
 }

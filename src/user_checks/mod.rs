@@ -323,22 +323,24 @@ fn validate(
     taken: &BTreeSet<String>,
     all_ids: &BTreeSet<String>,
 ) -> Result<UserCheck, String> {
+    // Every problem of the file is said, not only the first.
+    let mut errs: Vec<String> = Vec::new();
     let id = f.id.get_ref().clone();
     if !valid_id(&id) {
-        return Err(format!(
+        errs.push(format!(
             "{}: id {id:?} is not `area.name` (lower-case letters, digits, - and _; e.g. site.late-runs)",
             at(file, text, &f.id)
         ));
     }
     if builtin.get(&id).is_some() {
-        return Err(format!(
+        errs.push(format!(
             "{}: id {id:?} is a built-in check's; give yours another (e.g. site.{})",
             at(file, text, &f.id),
             id.split_once('.').map(|(_, n)| n).unwrap_or("name")
         ));
     }
     if taken.contains(&id) {
-        return Err(format!(
+        errs.push(format!(
             "{}: id {id:?} is already another user check's",
             at(file, text, &f.id)
         ));
@@ -349,7 +351,7 @@ fn validate(
         .unwrap_or("site")
         .to_string();
     if f.area != default_area() && f.area != area {
-        return Err(format!(
+        errs.push(format!(
             "{file}: area {:?} is not the id's ({area})",
             f.area
         ));
@@ -365,90 +367,100 @@ fn validate(
     .filter(|t| **t)
     .count();
     if tables != 1 {
-        return Err(format!(
+        errs.push(format!(
             "{file}: a user check needs exactly one probe table: [sql] (the Prefect database), [graphql] \
              (Apollo), [http] (a GET to the API or the UI), [kube] (the release's objects) or [values] \
              (preflight's Helm values); it has {tables}"
         ));
     }
-    let (probe, expect, message) = if let Some(sql) = f.sql {
-        let query = one_select(sql.query.get_ref())
-            .map_err(|e| format!("{}: {e}", at(file, text, &sql.query)))?;
-        (Probe::Sql(query), sql.expect, sql.message)
-    } else if let Some(g) = f.graphql {
-        only_queries(g.query.get_ref())
-            .map_err(|e| format!("{}: {e}", at(file, text, &g.query)))?;
-        (
-            Probe::Graphql(g.query.get_ref().clone()),
-            g.expect,
-            g.message,
-        )
-    } else if let Some(h) = f.http {
-        let target = match h.target.get_ref().as_str() {
-            "api" => HttpTarget::Api,
-            "ui" => HttpTarget::Ui,
-            other => {
+    let probe = (|| -> Result<_, String> {
+        Ok(if let Some(sql) = f.sql {
+            let query = one_select(sql.query.get_ref())
+                .map_err(|e| format!("{}: {e}", at(file, text, &sql.query)))?;
+            (Probe::Sql(query), sql.expect, sql.message)
+        } else if let Some(g) = f.graphql {
+            only_queries(g.query.get_ref())
+                .map_err(|e| format!("{}: {e}", at(file, text, &g.query)))?;
+            (
+                Probe::Graphql(g.query.get_ref().clone()),
+                g.expect,
+                g.message,
+            )
+        } else if let Some(h) = f.http {
+            let target = match h.target.get_ref().as_str() {
+                "api" => HttpTarget::Api,
+                "ui" => HttpTarget::Ui,
+                other => {
+                    return Err(format!(
+                        "{}: target {other:?} is not \"api\" or \"ui\"",
+                        at(file, text, &h.target)
+                    ));
+                }
+            };
+            let path = h.path.get_ref().clone();
+            if path.contains("://") || path.starts_with("//") {
                 return Err(format!(
-                    "{}: target {other:?} is not \"api\" or \"ui\"",
-                    at(file, text, &h.target)
+                    "{}: path {path:?} is not a path: it is read relative to the {} target",
+                    at(file, text, &h.path),
+                    h.target.get_ref()
                 ));
             }
-        };
-        let path = h.path.get_ref().clone();
-        if path.contains("://") || path.starts_with("//") {
-            return Err(format!(
-                "{}: path {path:?} is not a path: it is read relative to the {} target",
-                at(file, text, &h.path),
-                h.target.get_ref()
-            ));
+            (Probe::Http { target, path }, h.expect, h.message)
+        } else if let Some(k) = f.kube {
+            kube_resource(k.resource.get_ref())
+                .map_err(|e| format!("{}: {e}", at(file, text, &k.resource)))?;
+            if k.name.is_some() && k.selector.is_some() {
+                return Err(format!(
+                    "{}: give name or selector, not both",
+                    at(file, text, &k.resource)
+                ));
+            }
+            (
+                Probe::Kube {
+                    resource: k.resource.get_ref().clone(),
+                    name: k.name,
+                    selector: k.selector,
+                },
+                k.expect,
+                k.message,
+            )
+        } else if let Some(v) = f.values {
+            (Probe::Values, v.expect, v.message)
+        } else {
+            return Err(format!("{file}: no probe table"));
+        })
+    })();
+    let (probe, expect, message) = match probe {
+        Ok(p) => p,
+        Err(e) => {
+            errs.push(e);
+            return Err(errs.join("\n"));
         }
-        (Probe::Http { target, path }, h.expect, h.message)
-    } else if let Some(k) = f.kube {
-        kube_resource(k.resource.get_ref())
-            .map_err(|e| format!("{}: {e}", at(file, text, &k.resource)))?;
-        if k.name.is_some() && k.selector.is_some() {
-            return Err(format!(
-                "{}: give name or selector, not both",
-                at(file, text, &k.resource)
-            ));
-        }
-        (
-            Probe::Kube {
-                resource: k.resource.get_ref().clone(),
-                name: k.name,
-                selector: k.selector,
-            },
-            k.expect,
-            k.message,
-        )
-    } else if let Some(v) = f.values {
-        (Probe::Values, v.expect, v.message)
-    } else {
-        return Err(format!("{file}: no probe table"));
     };
     if matches!(probe, Probe::Values) && f.modes.iter().any(|m| *m != Mode::Preflight) {
-        return Err(format!(
+        errs.push(format!(
             "{file}: a [values] check runs in preflight only: set modes = [\"preflight\"]"
         ));
     }
     if !matches!(probe, Probe::Values) && f.modes.iter().any(|m| *m != Mode::Check) {
-        return Err(format!(
+        errs.push(format!(
             "{file}: an [sql], [graphql], [http] or [kube] check runs in check only: set modes = [\"check\"]"
         ));
     }
     let expect_text = expect.get_ref().clone();
-    let expect = compile(file, text, &expect, "expect")?;
+    let expect = compile(file, text, &expect, "expect").map_err(|e| errs.push(e));
     let message = message
         .as_ref()
         .map(|m| compile(file, text, m, "message"))
-        .transpose()?;
+        .transpose()
+        .map_err(|e| errs.push(e));
     let mut requires = Vec::new();
     for r in &f.requires {
         let known = builtin.get(r.get_ref()).is_some()
             || (all_ids.contains(r.get_ref()) && *r.get_ref() != id);
         if !known {
             let s = builtin.suggest(r.get_ref());
-            return Err(format!(
+            errs.push(format!(
                 "{}: requires {:?}, which is no check{}",
                 at(file, text, r),
                 r.get_ref(),
@@ -458,8 +470,15 @@ fn validate(
                     format!("; did you mean {}?", s.join(", "))
                 }
             ));
+            continue;
         }
         requires.push(r.get_ref().clone());
+    }
+    let (Ok(expect), Ok(message)) = (expect, message) else {
+        return Err(errs.join("\n"));
+    };
+    if !errs.is_empty() {
+        return Err(errs.join("\n"));
     }
     let spec = CheckSpec {
         id,
