@@ -1,9 +1,17 @@
 //! The HTTP endpoint `serve` answers on: `GET /metrics` (the last run in the Prometheus text
-//! format), `GET /report.json` (the last report) and `GET /healthz`. Bounded: at most
-//! [`MAX_CONNECTIONS`] at once, a request's head read within [`HEAD_TIMEOUT`], bodies never read;
-//! on shutdown it stops accepting and gives open connections [`DRAIN`] to finish.
+//! format), `GET /report.json` (the last report) and `GET /healthz`.
+//!
+//! Anyone who reaches the port may be hostile, and the liveness probe asks `/healthz` here: a
+//! well-behaved client must be answered whatever the others do. So, as hardened HTTP servers do:
+//! a connection budget ([`MAX_CONNECTIONS`]) far above what scrapes need, and at the budget the
+//! *oldest* connection is closed to make room (a new connection is never refused because slow
+//! ones exist); the whole request head within [`HEAD_TIMEOUT`]; every connection closed after
+//! [`MAX_LIFETIME`] whatever it is doing (idle keep-alive, a client that never reads its
+//! answers, a write that cannot progress); [`MAX_BUF`] of buffer per connection; bodies never
+//! read. On shutdown it stops accepting and gives open connections [`DRAIN`] to finish.
 
 use std::{
+    collections::VecDeque,
     convert::Infallible,
     sync::{Arc, Mutex},
     time::Duration,
@@ -14,8 +22,14 @@ use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-pub const MAX_CONNECTIONS: usize = 64;
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections held at once; past it the oldest is closed.
+pub const MAX_CONNECTIONS: usize = 512;
+/// The request head, all of it, within this.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// A connection's whole life: a scrape takes milliseconds, a keep-alive scraper reconnects.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(20);
+/// Read and write buffer of one connection (hyper's floor is 8 KiB).
+pub const MAX_BUF: usize = 16 * 1024;
 pub const DRAIN: Duration = Duration::from_secs(5);
 
 /// What the endpoint serves: the last run's outputs, already redacted and rendered.
@@ -85,6 +99,22 @@ pub fn answer(latest: &Shared, method: &Method, path: &str) -> Response<Full<Byt
     }
 }
 
+/// The open connections, oldest first: at the budget the oldest is closed.
+#[derive(Default)]
+struct Open {
+    next: u64,
+    conns: VecDeque<(u64, tokio::task::AbortHandle)>,
+}
+
+impl Open {
+    fn lock(this: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
+        match this.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
 /// Serves `listener` until `shutdown` resolves, then drains.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -92,14 +122,20 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let open: Arc<Mutex<Open>> = Arc::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                // Over the cap: the connection is closed at once.
-                let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        // Out of file descriptors or a connection reset before accept: do not spin.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
                 let latest = latest.clone();
                 let service = service_fn(move |req: Request<Incoming>| {
                     let r = answer(&latest, req.method(), req.uri().path());
@@ -108,18 +144,32 @@ pub async fn serve(
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEAD_TIMEOUT)
+                    .max_buf_size(MAX_BUF)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    drop(slot);
+                let mut book = Open::lock(&open);
+                let id = book.next;
+                book.next += 1;
+                let forget = open.clone();
+                let task = tokio::spawn(async move {
+                    let _ = tokio::time::timeout(MAX_LIFETIME, conn).await;
+                    Open::lock(&forget).conns.retain(|(c, _)| *c != id);
                 });
+                book.conns.push_back((id, task.abort_handle()));
+                while book.conns.len() > MAX_CONNECTIONS {
+                    if let Some((_, oldest)) = book.conns.pop_front() {
+                        oldest.abort();
+                    }
+                }
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    for (_, c) in Open::lock(&open).conns.drain(..) {
+        c.abort();
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (or at once if they cannot be listened for).

@@ -54,6 +54,11 @@ impl Serving {
         s
     }
 
+    /// The process id of the running `serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The first line (from now on) containing `needle`; panics after 30 s.
     pub fn wait_for(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
