@@ -4,6 +4,7 @@
 
 pub mod people;
 pub mod read;
+mod redacting;
 pub mod write;
 
 use std::{collections::BTreeMap, time::Duration};

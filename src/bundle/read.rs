@@ -14,6 +14,62 @@ pub const MAX_PART: u64 = 128 * 1024 * 1024;
 /// The most bytes the whole bundle may unpack to, and the most entries it may have.
 pub const MAX_TOTAL: u64 = 512 * 1024 * 1024;
 pub const MAX_ENTRIES: usize = 10_000;
+/// The parts a replay reads are parsed into memory: each has a cap of its own, far above what a
+/// bundle ever holds (answers are cut to `--max-size`, a body to 1 MiB) and low enough that a
+/// hostile one costs little.
+pub const MAX_MANIFEST: u64 = 1024 * 1024;
+pub const MAX_SESSION: u64 = 16 * 1024 * 1024;
+pub const MAX_TAPE: u64 = 64 * 1024 * 1024;
+/// What one JSON part may hold: values (elements of arrays and objects), nesting, one string.
+pub const MAX_JSON_VALUES: usize = 2_000_000;
+pub const MAX_JSON_DEPTH: usize = 64;
+pub const MAX_JSON_STRING: usize = 8 * 1024 * 1024;
+
+/// Measures a JSON text without building it: how many values, how deep, the longest string. A
+/// part past a bound is refused before it is parsed, so a small file that unpacks to sixty
+/// million zeros, or one string of fifty megabytes, costs a scan and no more memory than its text.
+pub fn json_within_bounds(text: &str) -> Result<(), String> {
+    let (mut values, mut depth, mut string) = (0usize, 0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            string += 1;
+            if string > MAX_JSON_STRING {
+                return Err(format!(
+                    "a string longer than {} MiB",
+                    MAX_JSON_STRING / 1024 / 1024
+                ));
+            }
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                string = 0;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                values += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(format!("nesting deeper than {MAX_JSON_DEPTH}"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => values += 1,
+            _ => {}
+        }
+        if values > MAX_JSON_VALUES {
+            return Err(format!("more than {MAX_JSON_VALUES} values"));
+        }
+    }
+    Ok(())
+}
 
 /// A bundle's parts, read back.
 pub struct Bundle {
@@ -93,10 +149,22 @@ pub fn read(path: &Path) -> Result<Bundle, String> {
             // report.json and the files for people are not needed to re-analyse.
             continue;
         }
+        let cap = match key.as_str() {
+            "manifest.json" => MAX_MANIFEST,
+            "session.json" => MAX_SESSION,
+            _ => MAX_TAPE,
+        };
+        if size > cap {
+            return Err(bad(format!(
+                "{key} is {size} bytes; a bundle's is at most {} MiB",
+                cap.div_ceil(1024 * 1024)
+            )));
+        }
         let mut text = String::new();
-        std::io::Read::take(&mut entry, MAX_PART)
+        std::io::Read::take(&mut entry, cap)
             .read_to_string(&mut text)
             .map_err(|e| bad(format!("entry {name_shown} cannot be read ({e})")))?;
+        json_within_bounds(&text).map_err(|why| bad(format!("{key} holds {why}")))?;
         match key.as_str() {
             "manifest.json" => {
                 // The format first: a newer bundle is said as such, whatever else it holds.

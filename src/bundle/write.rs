@@ -49,7 +49,8 @@ impl Redactor {
         out
     }
 
-    /// Every string (keys too) of `v` redacted, without recursion.
+    /// Every string value of `v` redacted (keys are kept: a report's and a values file's keys
+    /// are structure), without recursion.
     pub fn value(&self, v: Value) -> Value {
         let mut root = v;
         let mut stack: Vec<&mut Value> = vec![&mut root];
@@ -57,23 +58,23 @@ impl Redactor {
             match node {
                 Value::String(s) => *s = self.text(s),
                 Value::Array(items) => stack.extend(items.iter_mut()),
-                Value::Object(map) => {
-                    let old = std::mem::take(map);
-                    for (k, v) in old {
-                        map.insert(self.text(&k), v);
-                    }
-                    stack.extend(map.values_mut());
-                }
+                Value::Object(map) => stack.extend(map.values_mut()),
                 _ => {}
             }
         }
         root
     }
 
-    /// `data` as redacted, pretty JSON.
+    /// `data` as redacted, pretty JSON: its strings from outside redacted, its structure (field
+    /// and variant names, map keys, our own statements) kept, so it reads back as its type.
     pub fn json<T: Serialize>(&self, data: &T) -> Result<String, String> {
-        let v = serde_json::to_value(data).map_err(|e| e.to_string())?;
-        serde_json::to_string_pretty(&self.value(v)).map_err(|e| e.to_string())
+        let v = self.typed(data)?;
+        serde_json::to_string_pretty(&v).map_err(|e| e.to_string())
+    }
+
+    /// As [`Redactor::json`], as a value.
+    pub fn typed<T: Serialize>(&self, data: &T) -> Result<Value, String> {
+        super::redacting::to_value(data, &|s| self.text(s)).map_err(|e| e.to_string())
     }
 }
 
@@ -207,9 +208,9 @@ pub fn write(
         .collect();
     // Measured as written, after redaction (which can change lengths): the largest logs are cut
     // first, then the largest recorded answers.
-    let mut tape: Tape = serde_json::to_value(&c.tape)
-        .map(|v| redactor.value(v))
-        .and_then(serde_json::from_value)
+    let mut tape: Tape = redactor
+        .typed(&c.tape)
+        .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
         .map_err(|e| format!("the recorded answers: {e}"))?;
     let mut cut_parts = Vec::new();
     let people_size =
