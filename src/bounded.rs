@@ -18,8 +18,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 pub enum ReadError {
     #[error("cannot read {path}: {message}")]
     Io { path: String, message: String },
-    #[error("{path} is not a regular file")]
-    NotAFile { path: String },
+    #[error("{path} is not a regular file: it is {kind}")]
+    NotAFile { path: String, kind: &'static str },
     #[error("{path} is larger than {limit}; a {what} that big is refused")]
     TooLarge {
         path: String,
@@ -40,19 +40,137 @@ fn size_text(n: u64) -> String {
     }
 }
 
+/// What kind of file `meta` is, in words.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "a regular file"
+    }
+}
+
+/// Opens `path` for reading if it is a regular file, without ever blocking: a FIFO (whose open waits
+/// for a writer), a device, a socket or a directory is refused before it is opened, and the file
+/// opened is checked again (it may have been swapped in between). Every file the program reads
+/// (config, checks, values, kubeconfig, certificates, pgpass, bundles) is opened here.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let shown = path.display().to_string();
+    let io = |e: std::io::Error| ReadError::Io {
+        path: shown.clone(),
+        message: e.to_string(),
+    };
+    let not_a_file = |meta: &std::fs::Metadata| ReadError::NotAFile {
+        path: shown.clone(),
+        kind: kind_of(meta),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_a_file(&meta));
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = f.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_a_file(&meta));
+    }
+    Ok(f)
+}
+
+/// A file opened for writing by [`open_for_write`].
+pub struct Sink {
+    pub file: std::fs::File,
+    /// A regular file (new or existing): it may be replaced by renaming a finished file over it.
+    /// Otherwise a FIFO that has a reader, or a character device (`/dev/stdout`): written as it is.
+    pub regular: bool,
+}
+
+/// Opens `path` for writing (`append`, or truncating a regular file) without ever blocking, as every
+/// file the program writes is opened (reports, the journal, bundles): a regular file or a new one;
+/// a FIFO only when a process is reading it (else refused at once: nothing would read what is
+/// written); a character device such as `/dev/stdout` or `/dev/null` as it is. A directory, socket
+/// or block device is refused. `what` names it in messages (`--journal`).
+pub fn open_for_write(path: &Path, append: bool, what: &str) -> Result<Sink, String> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let shown = format!("{what} {}", path.display());
+    let refuse = |meta: &std::fs::Metadata| {
+        format!(
+            "{shown}: it is {}; only a regular file, a FIFO that a process reads, or a character \
+             device such as /dev/stdout is written",
+            kind_of(meta)
+        )
+    };
+    let existing = match std::fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{shown}: {e}")),
+    };
+    let writable = |m: &std::fs::Metadata| {
+        m.is_file() || m.file_type().is_fifo() || m.file_type().is_char_device()
+    };
+    if let Some(m) = &existing
+        && !writable(m)
+    {
+        return Err(refuse(m));
+    }
+    let regular = existing.as_ref().is_none_or(std::fs::Metadata::is_file);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(regular)
+        .append(append)
+        .truncate(regular && !append)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                format!("{shown}: it is a FIFO that no process is reading; refused (start the reader first)")
+            } else {
+                format!("{shown}: {e}")
+            }
+        })?;
+    let meta = file.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    if !writable(&meta) {
+        return Err(refuse(&meta));
+    }
+    // Writes block as usual from here on (a FIFO's reader is there).
+    // SAFETY: fcntl on a file descriptor this function owns, with integer flags only.
+    unsafe {
+        let fd = std::os::unix::io::AsRawFd::as_raw_fd(&file);
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(Sink {
+        file,
+        regular: meta.is_file(),
+    })
+}
+
 /// Reads `path` whole if it is a regular file of at most `max` bytes. Devices (`/dev/zero`), pipes
-/// and directories are refused before a byte is read; a file that grows while read stops at `max`.
+/// and directories are refused before they are opened ([`open_regular`]); a file that grows while
+/// read stops at `max`.
 pub fn read_file(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>, ReadError> {
     let shown = path.display().to_string();
     let io = |e: std::io::Error| ReadError::Io {
         path: shown.clone(),
         message: e.to_string(),
     };
-    let f = std::fs::File::open(path).map_err(io)?;
+    let f = open_regular(path)?;
     let meta = f.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(ReadError::NotAFile { path: shown });
-    }
     let too_large = || ReadError::TooLarge {
         path: shown.clone(),
         limit: size_text(max),
@@ -238,7 +356,8 @@ mod tests {
         assert_eq!(
             e,
             ReadError::NotAFile {
-                path: "/dev/zero".into()
+                path: "/dev/zero".into(),
+                kind: "a character device"
             }
         );
         assert!(matches!(

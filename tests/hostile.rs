@@ -900,3 +900,163 @@ fn placeholders_in_hints_are_not_masked() {
         "{msg}"
     );
 }
+
+fn mkfifo(path: &std::path::Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn is_fifo(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// Every file the program opens, for reading or writing, never blocks on a FIFO and never replaces a
+/// special file: a FIFO with no reader or writer is refused at once, with what it is; one that a
+/// process reads is written into; a character device is written as it is; a socket is refused.
+#[test]
+fn special_files_are_never_waited_on_nor_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("fifo");
+    mkfifo(&fifo);
+    let f = fifo.display().to_string();
+    let dead = "postgres://u@127.0.0.1:9/x";
+    // Reads: each refused at once, naming what it is.
+    for args in [
+        vec!["check", "--config", &f, "--database-url", dead],
+        vec!["check", "--checks", &f, "--database-url", dead],
+        vec!["check", "--kubeconfig", &f],
+        vec!["check", "--from", &f],
+        vec!["preflight", "-f", &f],
+        vec!["lint-checks", &f],
+    ] {
+        let started = std::time::Instant::now();
+        let (code, out, err, _) = run_once(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("FIFO") || err.contains("not a regular file"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} waited"
+        );
+        assert!(is_fifo(&fifo));
+    }
+    // Writes to a FIFO nobody reads: refused at once, the FIFO left a FIFO.
+    for args in [
+        vec![
+            "bundle",
+            "--output-file",
+            &f,
+            "--database-url",
+            dead,
+            "--timeout",
+            "1s",
+        ],
+        vec![
+            "check",
+            "--report",
+            &format!("junit={f}"),
+            "--database-url",
+            dead,
+            "--timeout",
+            "1s",
+        ],
+        vec![
+            "fix",
+            "--apply",
+            "--yes",
+            "--journal",
+            &f,
+            "--database-url",
+            dead,
+            "--timeout",
+            "1s",
+        ],
+    ] {
+        let started = std::time::Instant::now();
+        let (code, out, err, _) = run_once(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("FIFO that no process is reading"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{args:?} waited"
+        );
+        assert!(is_fifo(&fifo), "{args:?} replaced the FIFO");
+    }
+    // A FIFO that a process reads: the bundle goes through it, and it stays a FIFO.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, out, err, _) = run_once(&[
+        "bundle",
+        "--output-file",
+        &f,
+        "--database-url",
+        dead,
+        "--timeout",
+        "1s",
+    ]);
+    let got = reader.join().unwrap();
+    assert!(code == 1 || code == 0, "{out}{err}");
+    assert_eq!(
+        &got[..2],
+        &[0x1f, 0x8b],
+        "a gzip stream came through the FIFO"
+    );
+    assert!(is_fifo(&fifo));
+    // A character device is written as it is (and /dev/null stays /dev/null).
+    let (code, out, err, _) = run_once(&[
+        "bundle",
+        "--output-file",
+        "/dev/null",
+        "--database-url",
+        dead,
+        "--timeout",
+        "1s",
+    ]);
+    assert!(code == 1 || code == 0, "{out}{err}");
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        assert!(
+            std::fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
+    // A socket: refused, left as it is.
+    let sock = d.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let s = sock.display().to_string();
+    let (code, _, err, _) = run_once(&[
+        "bundle",
+        "--output-file",
+        &s,
+        "--database-url",
+        dead,
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("it is a socket"), "{err}");
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        assert!(
+            std::fs::symlink_metadata(&sock)
+                .unwrap()
+                .file_type()
+                .is_socket()
+        );
+    }
+}

@@ -92,7 +92,7 @@ pub fn read(path: &Path) -> Result<Bundle, String> {
             MAX_FILE / 1024 / 1024
         ));
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("--from {shown}: {e}"))?;
+    let file = crate::bounded::open_regular(path).map_err(|e| format!("--from {e}"))?;
     let gz = flate2::read::GzDecoder::new(std::io::Read::take(file, MAX_FILE));
     // Bounded however the archive lies about its sizes.
     let mut archive = tar::Archive::new(std::io::Read::take(gz, MAX_TOTAL + 1));

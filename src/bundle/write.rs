@@ -2,7 +2,7 @@
 //! `--redact` patterns), kept under `--max-size` by cutting the largest recorded answers first (the
 //! manifest names each), and written to a temporary file renamed into place.
 
-use std::{io::Write as _, path::Path};
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -247,44 +247,73 @@ pub fn write(
     let manifest = redactor.json(&c.manifest)?;
     let mtime = jiff::Timestamp::now().as_second().max(0) as u64;
 
+    let parts: Vec<(&str, &String)> = [
+        ("manifest.json", &manifest),
+        ("report.json", &report),
+        ("session.json", &snapshot),
+        ("tape.json", &tape),
+    ]
+    .into_iter()
+    .chain(people.iter().map(|(n, t, _)| (n.as_str(), t)))
+    .collect();
+    let cannot = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    // A regular file (or none) is replaced whole by renaming a finished one over it; a FIFO that
+    // a process reads or a character device (/dev/stdout) is written into as it is; anything else
+    // is refused. Never is a special file replaced by a regular one.
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+    if special {
+        let sink = crate::bounded::open_for_write(path, false, "--output-file")?;
+        let mut counted = Counted::new(sink.file);
+        pack(&mut counted, &parts, mtime).map_err(|e| cannot(&e))?;
+        return Ok((counted.bytes, cut));
+    }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let tmp = tempfile::Builder::new()
         .prefix(".prefect-doctor-bundle")
         .tempfile_in(dir.unwrap_or(Path::new(".")))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    {
-        let gz = flate2::write::GzEncoder::new(tmp.as_file(), flate2::Compression::default());
-        let mut tar = tar::Builder::new(gz);
-        let fixed = [
-            ("manifest.json", &manifest),
-            ("report.json", &report),
-            ("session.json", &snapshot),
-            ("tape.json", &tape),
-        ];
-        for (name, text) in fixed
-            .into_iter()
-            .chain(people.iter().map(|(n, t, _)| (n.as_str(), t)))
-        {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(text.len() as u64);
-            h.set_mode(0o644);
-            h.set_mtime(mtime);
-            h.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut h, name, text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        }
-        let gz = tar
-            .into_inner()
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        let mut f = gz
-            .finish()
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        f.flush()
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
+        .map_err(|e| cannot(&e))?;
+    pack(tmp.as_file(), &parts, mtime).map_err(|e| cannot(&e))?;
+    tmp.persist(path).map_err(|e| cannot(&e.error))?;
     std::fs::metadata(path)
         .map(|m| (m.len(), cut))
         .map_err(|e| format!("cannot read back {}: {e}", path.display()))
+}
+
+/// The gzip'd tar of `parts` into `w`.
+fn pack<W: std::io::Write>(w: W, parts: &[(&str, &String)], mtime: u64) -> std::io::Result<()> {
+    let gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (name, text) in parts {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(mtime);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, name, text.as_bytes())?;
+    }
+    let mut out = tar.into_inner()?.finish()?;
+    out.flush()
+}
+
+/// A writer that counts what went through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W> Counted<W> {
+    fn new(inner: W) -> Self {
+        Counted { inner, bytes: 0 }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -115,11 +115,13 @@ fn emit_each(
 ) -> i32 {
     colored::control::set_override(false);
     for (format, path) in files {
-        if let Err(e) = std::fs::write(path, redact::scrub(&render(*format))) {
-            return fail_usage(&format!(
-                "cannot write the report to {}: {e}",
-                path.display()
-            ));
+        let written = crate::bounded::open_for_write(path, false, "--report").and_then(|mut s| {
+            s.file
+                .write_all(redact::scrub(&render(*format)).as_bytes())
+                .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))
+        });
+        if let Err(e) = written {
+            return fail_usage(&e);
         }
     }
     if output == Format::Text {

@@ -40,11 +40,7 @@ pub struct Line<'a> {
 impl Journal {
     /// Opens `path` for appending (creating it); `Err` is a usage error, before anything is changed.
     pub fn open(path: &Path) -> Result<Journal, String> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("--journal {}: {e}", path.display()))?;
+        let file = crate::bounded::open_for_write(path, true, "--journal")?.file;
         Ok(Journal {
             file,
             path: path.display().to_string(),

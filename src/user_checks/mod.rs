@@ -540,6 +540,13 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>, String> {
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
+    if !meta.is_dir() {
+        // A FIFO, a device or a socket: refused with what it is, never opened.
+        return Err(crate::bounded::open_regular(path).err().map_or_else(
+            || format!("{}: not a file or a folder", path.display()),
+            |e| e.to_string(),
+        ));
+    }
     let mut out: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .filter_map(Result::ok)
