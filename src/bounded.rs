@@ -243,6 +243,7 @@ pub struct Capped<S> {
     inner: S,
     left: u64,
     max: u64,
+    tripped: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<S> Capped<S> {
@@ -251,7 +252,13 @@ impl<S> Capped<S> {
             inner,
             left: max,
             max,
+            tripped: std::sync::Arc::default(),
         }
+    }
+
+    /// Set once the cap has stopped a read: the session's user can say why its connection closed.
+    pub fn tripped(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.tripped.clone()
     }
 }
 
@@ -262,6 +269,8 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Capped<S> {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         if self.left == 0 {
+            self.tripped
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             return std::task::Poll::Ready(Err(std::io::Error::other(format!(
                 "the server sent more than {} MiB; stopped reading",
                 self.max / (1024 * 1024)

@@ -1083,3 +1083,63 @@ fn through_a_release_the_fixes_go_through_its_port_forwards() {
     // The cluster itself was only read (the port-forwards are GETs that upgrade).
     server.assert_only_gets();
 }
+
+/// Two `fix --apply` on one database at once: whatever the race gives (one waits for the other, or
+/// PostgreSQL's "tuple concurrently updated" rolls one back), a run whose own change did not take
+/// never says `fixed`; when the re-check passes anyway it says `fixed elsewhere`, and both runs end
+/// with the state good.
+#[test]
+fn two_fixes_at_once_never_claim_what_the_other_did() {
+    let pg = PgServer::start();
+    seed(
+        &pg,
+        &Seed {
+            db_timezone: Some("Europe/Paris".into()),
+            ..Seed::healthy("prefect")
+        },
+    );
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let mut outcomes = Vec::new();
+    for _ in 0..6 {
+        pg.sql(
+            "postgres",
+            "ALTER DATABASE prefect SET timezone TO 'Europe/Paris';",
+        );
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    fix_json(&[
+                        "--database-url",
+                        &url,
+                        "--only",
+                        "db.timezone",
+                        "--apply",
+                        "--yes",
+                    ])
+                })
+            })
+            .collect();
+        for r in runs {
+            let (code, json) = r.join().unwrap();
+            for o in json["applied"].as_array().unwrap() {
+                let took = matches!(o["state"].as_str(), Some("committed" | "unknown"));
+                let result = o["result"].as_str().unwrap().to_string();
+                if !took {
+                    assert_ne!(result, "fixed", "{o}");
+                }
+                if result == "fixed elsewhere" {
+                    assert_eq!(o["recheck"], "pass", "{o}");
+                    assert!(
+                        o["hint"].as_str().unwrap().contains("another session"),
+                        "{o}"
+                    );
+                }
+                outcomes.push(result);
+            }
+            assert_eq!(code, 0, "{json}");
+        }
+        assert_eq!(state(&pg).1, "TimeZone=UTC");
+    }
+    eprintln!("outcomes: {outcomes:?}");
+}

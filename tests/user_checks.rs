@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use support::{
     check, doctor,
@@ -205,9 +205,11 @@ fn a_write_attempt_leaves_the_database_as_it_was() {
     let log = pg.log();
     let ours = &log[before..];
     assert!(
-        ours.contains("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout"),
+        ours.contains("BEGIN READ ONLY; SET LOCAL statement_timeout"),
         "{ours}"
     );
+    // Each ended by a ROLLBACK: nothing a user query did to its session outlives it.
+    assert!(ours.contains("ROLLBACK"), "{ours}");
     assert!(
         ours.contains("cannot execute INSERT in a read-only transaction")
             || ours.contains("cannot execute nextval() in a read-only transaction"),
@@ -532,4 +534,123 @@ fn kube_checks_read_the_releases_objects() {
         err.contains("s.toml:4:12: user checks may not read Secrets"),
         "{err}"
     );
+}
+
+/// CEL and SQL within bounds: what cannot be afforded is refused when the file is loaded, in words
+/// at its place; what runs away at run time is stopped at the check's deadline or memory budget and
+/// is that check's error; a query's answer past the session's read cap is said as such.
+#[test]
+fn expensive_or_session_changing_checks_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, query: &str, expect: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "id = \"site.{}\"\ntitle = \"t\"\n[sql]\nquery = \"{query}\"\nexpect = \"{expect}\"\n",
+                name.trim_end_matches(".toml")
+            ),
+        )
+        .unwrap();
+        p.display().to_string()
+    };
+    let nine = (0..9).fold("true".to_string(), |inner, i| {
+        format!("[0,1,2,3,4,5,6,7,8,9].all(x{i}, {inner})")
+    });
+    let deep = format!("{}true{}", "(".repeat(300), ")".repeat(300));
+    for (file, query, expect, says) in [
+        (
+            "nine.toml",
+            "SELECT 1 AS one",
+            nine.as_str(),
+            "nine.toml:5:10: expect is refused: it nests 4 comprehensions",
+        ),
+        (
+            "deep.toml",
+            "SELECT 1 AS one",
+            deep.as_str(),
+            "deep.toml:5:10: expect is not a CEL expression: it nests deeper than the parser allows",
+        ),
+        (
+            "setconf.toml",
+            "SELECT set_config('statement_timeout', '0', false) AS s",
+            "true",
+            "setconf.toml:4:9: the query calls set_config()",
+        ),
+        (
+            "lock.toml",
+            "SELECT pg_catalog.pg_advisory_lock(1) AS l",
+            "true",
+            "calls pg_advisory_lock()",
+        ),
+        (
+            "files.toml",
+            "SELECT * FROM pg_ls_dir('.') AS f",
+            "true",
+            "calls pg_ls_dir()",
+        ),
+        (
+            "text.toml",
+            "SELECT query_to_xml('select 1', true, true, '') AS x",
+            "true",
+            "calls query_to_xml()",
+        ),
+    ] {
+        let p = write(file, query, expect);
+        let (code, _, err, _) = run_once(&["lint-checks", &p]);
+        assert_eq!(code, 2, "{file}: {err}");
+        assert!(err.contains(says), "{file}: {err}");
+        assert!(
+            !err.contains("OtherError") && !err.contains("ParseError {"),
+            "{err}"
+        );
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    // Within the load-time budget, yet a million concatenations of 1.8 KB: stopped.
+    write(
+        "pairs.toml",
+        "SELECT repeat('x', 900) AS s FROM generate_series(1, 1000)",
+        "rows.map(a, rows.map(b, a.s + b.s)).size() > 0",
+    );
+    // An answer past the session's read cap.
+    write("big.toml", "SELECT repeat('x', 100000000) AS big", "true");
+    let started = std::time::Instant::now();
+    let d = dir.path().display().to_string();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--checks",
+            &d,
+            "--only",
+            "site.*",
+            "--only",
+            "db.*",
+            "--timeout",
+            "5s",
+        ],
+        &[CANARY],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(run.status("site.pairs"), "error", "{}", run.text);
+    let m = run.message("site.pairs");
+    eprintln!("site.pairs: {m}");
+    assert!(m.contains("memory budget") || m.contains("deadline"), "{m}");
+    assert_eq!(run.status("site.big"), "error", "{}", run.text);
+    assert!(
+        run.message("site.big")
+            .contains("passed the 32 MiB a database session reads"),
+        "{}",
+        run.message("site.big")
+    );
+    // The built-in checks' session was not the one cut off.
+    assert_eq!(run.status("db.timezone"), "pass", "{}", run.text);
 }

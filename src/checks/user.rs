@@ -11,16 +11,23 @@ use crate::{
     user_checks::{HttpTarget, Probe, UserCheck},
 };
 
-/// Rows a query may return; past this the message says the cap was hit.
-pub const MAX_ROWS: usize = 1000;
+pub use crate::user_checks::sql::MAX_ROWS;
 /// Rows kept in the result's evidence.
 const EVIDENCE_ROWS: usize = 20;
 
 pub async fn run(check: &'static UserCheck, cx: Arc<Cx>) -> Outcome {
     let (vars, evidence, capped) = match &check.probe {
         Probe::Sql(query) => {
-            let s = match db_session(&cx).await {
-                Ok(s) => s,
+            // The run's session first (its failure is said the usual way), then the user checks'
+            // own session: a user query never shares the built-in checks' session.
+            if let Err(o) = db_session(&cx).await {
+                return o;
+            }
+            let s = match cx.pg() {
+                Ok(pg) => match pg.isolated().await {
+                    Ok(s) => s,
+                    Err(e) => return Outcome::skip(format!("no database session: {e}")),
+                },
                 Err(o) => return o,
             };
             let text = match s.read_only_rows(query, cx.timeout, MAX_ROWS).await {
@@ -164,85 +171,46 @@ pub async fn run(check: &'static UserCheck, cx: Arc<Cx>) -> Outcome {
             (vec![("values", v.values.clone())], json!({}), false)
         }
     };
-    let o = judge(check, &vars, capped);
+    let o = judge(check, vars, capped, cx.timeout).await;
     match evidence {
         Value::Object(m) if !m.is_empty() => m.into_iter().fold(o, |o, (k, v)| o.with(&k, v)),
         _ => o,
     }
 }
 
-/// `expect` on `vars`: true → pass, false → the finding (with `message`), an error → `error`.
-fn judge(check: &UserCheck, vars: &[(&str, Value)], capped: bool) -> Outcome {
-    let mut ctx = cel::Context::default();
-    for (name, value) in vars {
-        match cel::to_value(value) {
-            Ok(v) => ctx.add_variable_from_value(*name, v),
-            Err(e) => return Outcome::error(format!("{name} cannot be given to CEL: {e}")),
-        }
+/// `expect` on `vars` within the CEL budget (`src/user_checks/cel_budget.rs`): the answer given
+/// to CEL is bounded, and the evaluation runs in a child process with a memory limit that is
+/// killed at the check's deadline. true → pass, false → the finding (with `message`), an error →
+/// `error`.
+async fn judge(
+    check: &'static UserCheck,
+    vars: Vec<(&'static str, Value)>,
+    capped: bool,
+    deadline: std::time::Duration,
+) -> Outcome {
+    use crate::user_checks::cel_budget::{Job, MAX_INPUT_BYTES, Verdict, evaluate};
+    let size: usize = vars
+        .iter()
+        .map(|(_, v)| serde_json::to_string(v).map_or(usize::MAX, |t| t.len()))
+        .fold(0, usize::saturating_add);
+    if size > MAX_INPUT_BYTES {
+        return Outcome::error(format!(
+            "the answer is {} as JSON, more than the {} a check's CEL is given; select fewer or \
+             smaller columns",
+            crate::config::human_size(size as u64),
+            crate::config::human_size(MAX_INPUT_BYTES as u64)
+        ));
     }
-    let cap_note = if capped {
-        format!(" (only the first {MAX_ROWS} rows were read)")
-    } else {
-        String::new()
+    let job = Job {
+        expect: check.expect_text.clone(),
+        message: check.message_text.clone(),
+        vars: vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        capped,
     };
-    match check.expect.execute(&ctx) {
-        Ok(cel::Value::Bool(true)) => {
-            Outcome::pass(format!("{} holds{cap_note}", check.expect_text))
-        }
-        Ok(cel::Value::Bool(false)) => {
-            let text = match &check.message {
-                Some(m) => match m.execute(&ctx) {
-                    Ok(cel::Value::String(s)) => s.to_string(),
-                    Ok(other) => format!("{other:?}"),
-                    Err(e) => format!(
-                        "{} does not hold (and message failed: {e})",
-                        check.expect_text
-                    ),
-                },
-                None => format!("{} does not hold", check.expect_text),
-            };
-            Outcome::finding(format!("{text}{cap_note}"))
-        }
-        Ok(other) => Outcome::error(format!(
-            "expect gave {other:?}, not true or false: write a condition ({})",
-            check.expect_text
-        )),
-        Err(e) => Outcome::error(format!(
-            "expect could not be evaluated: {e}{} ({})",
-            missing_key_hint(&e.to_string(), vars),
-            check.expect_text
-        )),
-    }
-}
-
-/// For CEL's `No such key: x`: the names that are there to use, which the writer of `expect`
-/// cannot see (a query's columns, an answer's top-level keys).
-fn missing_key_hint(error: &str, vars: &[(&str, Value)]) -> String {
-    if !error.contains("No such key") {
-        return String::new();
-    }
-    let keys = |v: &Value| -> Vec<String> {
-        match v {
-            Value::Object(m) => m.keys().take(50).map(|k| format!("{k:?}")).collect(),
-            _ => Vec::new(),
-        }
-    };
-    let mut said = Vec::new();
-    for (name, value) in vars {
-        match (*name, value) {
-            ("rows", Value::Array(rows)) => said.push(match rows.first() {
-                Some(row) => format!("each row has the columns {}", keys(row).join(", ")),
-                None => "the query returned no rows, so rows[0] has no columns".to_string(),
-            }),
-            (name, v @ Value::Object(_)) => {
-                said.push(format!("{name} has the keys {}", keys(v).join(", ")))
-            }
-            _ => {}
-        }
-    }
-    if said.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", said.join("; "))
+    match evaluate(&job, deadline).await {
+        Ok(Verdict::Pass(t)) => Outcome::pass(t),
+        Ok(Verdict::Finding(t)) => Outcome::finding(t),
+        Ok(Verdict::Error(t)) => Outcome::error(t),
+        Err(why) => Outcome::error(format!("expect ({}): {why}", check.expect_text)),
     }
 }

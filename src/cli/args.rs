@@ -93,6 +93,10 @@ pub enum Command {
     /// Print docs/checks.md, generated from the catalog.
     #[command(hide = true)]
     GenDocs,
+    /// Evaluate one user check's CEL (a job on stdin) under a memory limit: how a run evaluates
+    /// user checks where a runaway expression can be stopped.
+    #[command(hide = true, name = "cel-eval")]
+    CelEval,
     /// Write the man pages (docs/man/), generated from these definitions, into DIR.
     #[command(hide = true)]
     GenMan {

@@ -98,6 +98,7 @@ where
             }
         }
         Command::GenDocs => emit_then(&docs::checks_markdown(Catalog::builtin()), 0),
+        Command::CelEval => crate::user_checks::cel_budget::child_main(),
         Command::Completions { shell } => emit_then(&shell::completions(shell), 0),
         Command::GenMan { dir } => match shell::write_man_pages(&dir) {
             Ok(names) => emit_then(

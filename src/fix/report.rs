@@ -49,7 +49,8 @@ pub struct Outcome {
     pub applied: Applied,
     /// The user the statements ran as, or the API's URL.
     pub user: String,
-    /// `fixed`, `still failing` or `not applied`.
+    /// `fixed`, `fixed elsewhere` (this run's change did not take, but the check passes now:
+    /// another session made it), `still failing` or `not applied`.
     pub result: String,
     /// The check's status when run again (absent when it was not run again).
     #[serde(skip_serializing_if = "Option::is_none")]

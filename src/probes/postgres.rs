@@ -295,6 +295,11 @@ pub struct PgSession {
     /// Each statement's answer, asked once per session: two checks asking the same (the Hasura
     /// checks' schema owner and role) share one round trip. A session is one round of checks.
     answers: std::sync::Mutex<std::collections::HashMap<MemoKey, Arc<OnceCell<Answer>>>>,
+    /// One user query at a time on a session ([`PgProbe::isolated`]): its transaction is ended
+    /// before the next begins.
+    turn: tokio::sync::Mutex<()>,
+    /// Set when the session's read cap closed the connection.
+    over_cap: Arc<std::sync::atomic::AtomicBool>,
 }
 
 type MemoKey = (String, Vec<String>);
@@ -321,6 +326,8 @@ impl PgSession {
 
     fn replayed(info: PgInfo, tape: TapeMode) -> PgSession {
         PgSession {
+            turn: tokio::sync::Mutex::new(()),
+            over_cap: Arc::default(),
             client: None,
             tape,
             server_version_num: info.server_version_num,
@@ -362,17 +369,37 @@ impl PgSession {
             };
         }
         let ms = timeout.as_millis().clamp(1, 600_000);
+        // A transaction of its own, always rolled back: whatever the query changed in the session
+        // (a set_config, say) is undone before the next user check; on an error, the ROLLBACK the
+        // batch did not reach is sent at once, under the same turn.
         let batch = format!(
-            "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {ms}; \
+            "BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}; \
              SELECT coalesce(json_agg(capped), '[]'::json)::text \
-             FROM (SELECT * FROM ({query}) AS user_rows LIMIT {}) AS capped",
+             FROM (SELECT * FROM ({query}) AS user_rows LIMIT {}) AS capped; ROLLBACK",
             cap.saturating_add(1)
         );
         let client = self.client.as_ref().ok_or_else(Self::no_client)?;
-        let result = client
-            .simple_query(&batch)
-            .await
-            .map_err(QueryError::from)
+        let turn = self.turn.lock().await;
+        let sent = client.simple_query(&batch).await;
+        if sent.is_err() {
+            let _ = client.simple_query("ROLLBACK").await;
+        }
+        drop(turn);
+        let result = sent
+            .map_err(|e| {
+                if self.over_cap.load(std::sync::atomic::Ordering::Relaxed) {
+                    QueryError {
+                        code: None,
+                        message: format!(
+                            "the answer passed the {} MiB a database session reads, so the \
+                             connection was closed; select fewer or smaller values",
+                            MAX_SESSION_READ / (1024 * 1024)
+                        ),
+                    }
+                } else {
+                    QueryError::from(e)
+                }
+            })
             .map(|messages| {
                 messages
                     .iter()
@@ -509,10 +536,10 @@ pub async fn connect(
     let deadline = crate::bounded::deadline_in(timeout);
     let tls =
         super::pg_tls::tls_connector(target).map_err(|detail| ConnectFailure::Config { detail })?;
-    let stream: Box<dyn Stream> = Box::new(crate::bounded::Capped::new(
-        dialer.dial(target, deadline).await?,
-        MAX_SESSION_READ,
-    ));
+    let capped =
+        crate::bounded::Capped::new(dialer.dial(target, deadline).await?, MAX_SESSION_READ);
+    let over_cap = capped.tripped();
+    let stream: Box<dyn Stream> = Box::new(capped);
 
     let mut config = tokio_postgres::Config::new();
     config
@@ -587,6 +614,8 @@ pub async fn connect(
         },
     };
     Ok(PgSession {
+        turn: tokio::sync::Mutex::new(()),
+        over_cap,
         tape: TapeMode::Live,
         server_version_num: row.try_get(0).unwrap_or_default(),
         server_version: row.try_get(1).unwrap_or_default(),
@@ -709,7 +738,9 @@ impl PgProbe {
     }
 
     /// Starts opening the session: from the tape on replay, else a connection in its own task.
-    fn open(&self) -> Opening {
+    /// `main`: the run's session, whose opening a recording keeps (the user checks' own session
+    /// records its answers, not its opening).
+    fn open(&self, main: bool) -> Opening {
         let tape = self.tape.clone();
         if let TapeMode::Replay(t) = &tape {
             let r = t
@@ -723,10 +754,12 @@ impl PgProbe {
                 let r = connect(&target, dialer.as_ref(), timeout).await;
                 match &tape {
                     TapeMode::Record(rec) => {
-                        rec.pg_session(match &r {
-                            Ok(s) => Ok(s.info()),
-                            Err(e) => Err(e.clone()),
-                        });
+                        if main {
+                            rec.pg_session(match &r {
+                                Ok(s) => Ok(s.info()),
+                                Err(e) => Err(e.clone()),
+                            });
+                        }
                         r.map(|mut s| {
                             s.tape = tape.clone();
                             Arc::new(s)
@@ -751,7 +784,22 @@ impl PgProbe {
     pub fn session(
         &self,
     ) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
-        let opening = self.session.get_or_init(|| self.open()).clone();
+        self.await_opening(self.session.get_or_init(|| self.open(true)).clone())
+    }
+
+    /// A session of its own, opened for one user check and closed after it, its query in a
+    /// read-only transaction that is rolled back: nothing a user query does to its session (or an
+    /// answer that closes it) reaches the built-in checks or another user check.
+    pub fn isolated(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
+        self.await_opening(self.open(false))
+    }
+
+    fn await_opening(
+        &self,
+        opening: Opening,
+    ) -> futures::future::BoxFuture<'_, Result<Arc<PgSession>, ConnectFailure>> {
         Box::pin(async move {
             let result = opening.await;
             // Every check that shares a missing session is told, not only the first.

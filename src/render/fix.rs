@@ -185,6 +185,7 @@ pub fn text(report: &FixReport, verbose: bool, plan_shown: bool) -> String {
     for o in applied {
         let status = match o.result.as_str() {
             "fixed" => Status::Pass,
+            "fixed elsewhere" => Status::Warn,
             _ => Status::Fail,
         };
         let what = match &o.applied {

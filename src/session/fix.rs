@@ -411,6 +411,16 @@ fn judge((mut o, tried): Attempt, again: &[crate::report::CheckResult]) -> Outco
     o.recheck = after.map(|r| r.status);
     o.message = after.map(|r| r.message.clone());
     o.result = match (&o.applied, after.map(|r| r.status)) {
+        // Nothing of this run's took, yet the check passes now: another session (a second `fix`,
+        // an operator) made the change at the same time. Never this run's "fixed".
+        (Applied::NotRun { .. } | Applied::RolledBack { .. }, Some(Status::Pass)) => {
+            o.hint = Some(
+                "this run changed nothing (its transaction was rolled back), but the check passes \
+                 on the re-check: another session changed the same thing at the same time"
+                    .to_string(),
+            );
+            "fixed elsewhere"
+        }
         (_, Some(Status::Pass)) => "fixed",
         (Applied::NotRun { .. }, _) => "not applied",
         (Applied::RolledBack { .. }, _) => "not applied",
@@ -418,6 +428,11 @@ fn judge((mut o, tried): Attempt, again: &[crate::report::CheckResult]) -> Outco
     }
     .to_string();
     o
+}
+
+/// Is the check's state good after `fix` (whoever made it so)?
+fn settled(o: &Outcome) -> bool {
+    matches!(o.result.as_str(), "fixed" | "fixed elsewhere")
 }
 
 /// 0 only when nothing is left to do: no plan left unapplied or failed, no failing check whose fix
@@ -433,7 +448,7 @@ fn exit_code(plan: &[Entry], applied: Option<&[Outcome]>, strict: bool) -> i32 {
         .count();
     let unfixed = match applied {
         None => automatic > 0,
-        Some(done) => done.len() < automatic || done.iter().any(|o| o.result != "fixed"),
+        Some(done) => done.len() < automatic || !done.iter().all(settled),
     };
     i32::from(manual_left || blocked || unfixed)
 }

@@ -6,6 +6,9 @@
 //! (compiled), and the probe (SQL parsed to exactly one query that only reads). Every error names
 //! `file:line:col` and what to change.
 
+pub mod cel_budget;
+pub mod sql;
+
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
@@ -189,6 +192,7 @@ pub struct UserCheck {
     pub expect_text: String,
     pub expect: cel::Program,
     pub message: Option<cel::Program>,
+    pub message_text: Option<String>,
     /// The file it came from, as given.
     pub file: String,
     /// That file's text: what the check was made from (two loads of the same files make the same
@@ -220,63 +224,29 @@ fn compile(
     expr: &Spanned<String>,
     what: &str,
 ) -> Result<cel::Program, String> {
-    cel::Program::compile(expr.get_ref()).map_err(|e| {
-        let why = e
-            .errors
-            .first()
-            .map(|p| p.msg.clone())
-            .unwrap_or_else(|| e.to_string());
+    let program = cel::Program::compile(expr.get_ref()).map_err(|e| {
+        let first = e.errors.first();
+        let why = match first {
+            // The parser's own limit comes back as a debug structure: said in words.
+            Some(p) if p.msg.contains("RecursionLimit") || p.msg.contains("OtherError") => {
+                format!(
+                    "it nests deeper than the parser allows (line {}, column {} of the expression); \
+                     split it or use fewer parentheses",
+                    p.pos.0, p.pos.1
+                )
+            }
+            Some(p) => p.msg.clone(),
+            None => e.to_string(),
+        };
         format!(
             "{}: {what} is not a CEL expression: {}",
             at(file, text, expr),
             crate::untrusted::cap(&why, 300)
         )
-    })
-}
-
-/// The query as one read-only statement, or why not.
-fn one_select(sql: &str) -> Result<String, String> {
-    use sqlparser::{
-        ast::{SetExpr, Statement},
-        dialect::PostgreSqlDialect,
-        parser::Parser,
-    };
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-        .map_err(|e| format!("the query is not SQL PostgreSQL would parse: {e}"))?;
-    let [Statement::Query(q)] = statements.as_slice() else {
-        return Err(match statements.len() {
-            0 => "the query is empty".to_string(),
-            1 => "the query is not a SELECT: user checks may only read".to_string(),
-            n => format!("the query holds {n} statements; give exactly one SELECT"),
-        });
-    };
-    // A body that reads: a SELECT, a UNION …, VALUES, or a parenthesised query.
-    let reads = |body: &SetExpr| {
-        matches!(
-            body,
-            SetExpr::Select(_)
-                | SetExpr::SetOperation { .. }
-                | SetExpr::Values(_)
-                | SetExpr::Query(_)
-        )
-    };
-    // A data-modifying WITH (`WITH d AS (DELETE …) SELECT …`) writes.
-    if let Some(with) = &q.with
-        && with.cte_tables.iter().any(|c| !reads(&c.query.body))
-    {
-        return Err(
-            "the query's WITH holds a statement that writes: user checks may only read".to_string(),
-        );
-    }
-    if !reads(&q.body) {
-        return Err("the query is not a SELECT: user checks may only read".to_string());
-    }
-    if !q.locks.is_empty() {
-        return Err(
-            "the query locks rows (FOR UPDATE/SHARE): user checks may only read".to_string(),
-        );
-    }
-    Ok(q.to_string())
+    })?;
+    cel_budget::within(&program)
+        .map_err(|why| format!("{}: {what} is refused: {why}", at(file, text, expr)))?;
+    Ok(program)
 }
 
 /// Is `id` `area.name` (lower-case letters, digits, `-` and `_`)?
@@ -375,7 +345,7 @@ fn validate(
     }
     let probe = (|| -> Result<_, String> {
         Ok(if let Some(sql) = f.sql {
-            let query = one_select(sql.query.get_ref())
+            let query = sql::one_select(sql.query.get_ref())
                 .map_err(|e| format!("{}: {e}", at(file, text, &sql.query)))?;
             (Probe::Sql(query), sql.expect, sql.message)
         } else if let Some(g) = f.graphql {
@@ -449,6 +419,7 @@ fn validate(
     }
     let expect_text = expect.get_ref().clone();
     let expect = compile(file, text, &expect, "expect").map_err(|e| errs.push(e));
+    let message_text = message.as_ref().map(|m| m.get_ref().clone());
     let message = message
         .as_ref()
         .map(|m| compile(file, text, m, "message"))
@@ -501,6 +472,7 @@ fn validate(
         expect_text,
         expect,
         message,
+        message_text,
         file: file.to_string(),
         text: text.to_string(),
     })
