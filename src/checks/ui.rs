@@ -77,8 +77,15 @@ fn cors_problem(
     preflight: &Result<Arc<Response>, crate::probes::http::HttpFailure>,
     actual: &Response,
     page_origin: &str,
-) -> Option<(String, bool)> {
-    cors_refusal(preflight, actual, page_origin).map(|m| (m, preflight.is_ok()))
+) -> Option<(String, &'static str, bool)> {
+    let redirected = matches!(preflight, Ok(p) if !p.redirects.is_empty());
+    cors_refusal(preflight, actual, page_origin).map(|m| {
+        (
+            m,
+            if redirected { "redirect" } else { "cors" },
+            preflight.is_ok(),
+        )
+    })
 }
 
 fn cors_refusal(
@@ -94,6 +101,16 @@ fn cors_refusal(
             ));
         }
         Ok(p) => {
+            // A preflight is fetched with redirects refused: any redirect fails it.
+            if !p.redirects.is_empty() {
+                return Some(format!(
+                    "the CORS preflight (OPTIONS) was redirected{}, and a browser does not follow \
+                     a redirect for a preflight",
+                    p.redirect_note()
+                        .trim_start_matches(" (redirected")
+                        .trim_end_matches(')')
+                ));
+            }
             if !(200..300).contains(&p.status) {
                 return Some(format!(
                     "the CORS preflight (OPTIONS) answered {}",
@@ -184,6 +201,19 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
     };
 
     // What fails before any connection is made.
+    if !server.username().is_empty() || server.password().is_some() {
+        // The Fetch standard: a request cannot be constructed from a URL with credentials.
+        let mut bare = server.clone();
+        let _ = bare.set_username("");
+        let _ = bare.set_password(None);
+        return base(Outcome::finding(format!(
+            "the UI tells the browser to call {bare} with a user name or password in the URL: \
+             fetch() refuses to make a request to a URL that includes credentials, so the UI \
+             cannot call it at all"
+        )))
+        .var("server_url", bare.as_str())
+        .fix("credentials");
+    }
     if let Some((why, release, namespace)) = cluster_internal(&server) {
         let mut o = base(Outcome::finding(format!(
             "the UI tells the browser to call {shown}, but {why}: the user's browser cannot reach it"
@@ -219,10 +249,21 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
         (Some(r), Ok(_)) => r,
         (resp, Err(f)) => {
             let redirected = resp.as_ref().map(|r| r.redirect_note()).unwrap_or_default();
+            // 301/302/303 turn the browser's POST into a GET without its query.
+            let to_get = resp
+                .as_ref()
+                .is_some_and(|r| r.redirects.iter().any(|h| matches!(h.status, 301..=303)));
             let o = base(Outcome::finding(format!(
-                "the UI tells the browser to call {shown}, which does not answer from this machine: {f}{redirected}"
+                "the UI tells the browser to call {shown}, which does not answer from this machine: {f}{redirected}{}",
+                if to_get {
+                    "; that redirect turns the browser's POST into a GET without its query, which \
+                     Apollo does not answer"
+                } else {
+                    ""
+                }
             )))
             .with("failure", f.kind());
+            let o = if to_get { o.fix("redirect") } else { o };
             return match resp {
                 Some(r) => o.with("response", r.evidence()),
                 None => o,
@@ -245,18 +286,22 @@ pub async fn ui_server_url(cx: Arc<Cx>) -> Outcome {
             cors["preflight_allow_headers"] = json!(p.header("access-control-allow-headers"));
         }
         cors["allow_origin"] = json!(resp.header("access-control-allow-origin"));
-        if let Some((problem, certain)) = cors_problem(&preflight, &resp, &page_origin) {
+        if let Some((problem, variant, certain)) = cors_problem(&preflight, &resp, &page_origin) {
+            let likely = if variant == "redirect" {
+                "something in front of Apollo redirects it"
+            } else {
+                "a proxy or ingress in front of Apollo is likely dropping its CORS headers"
+            };
             problems.push((
                 format!(
-                    "{server} answers, but a browser on {page_origin} {}: {problem} \
-                     (a proxy or ingress in front of Apollo is likely dropping its CORS headers)",
+                    "{server} answers, but a browser on {page_origin} {}: {problem} ({likely})",
                     if certain {
                         "is refused"
                     } else {
                         "may be refused"
                     }
                 ),
-                "cors",
+                variant,
                 certain,
             ));
         }
