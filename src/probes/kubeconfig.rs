@@ -41,6 +41,7 @@ pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, St
         }
         let text = crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "kubeconfig")
             .map_err(|e| e.to_string())?;
+        yaml11_strings(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut kc =
             Kubeconfig::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         inline_files(&mut kc, path.parent().unwrap_or(Path::new(".")))?;
@@ -52,6 +53,76 @@ pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, St
         });
     }
     Ok(merged)
+}
+
+/// kubectl reads a kube config as YAML 1.1 (sigs.k8s.io/yaml), where a plain `n`, `yes`, `off` or
+/// `123` is a boolean or a number, not a string: a name, cluster, user, namespace or current
+/// context written so is a type error to kubectl, which refuses the file. The doctor's YAML reader
+/// would take it as text and reach a cluster kubectl never would; so the same file is refused here,
+/// with the line and what to write instead.
+fn yaml11_strings(text: &str) -> Result<(), String> {
+    const KEYS: [&str; 6] = [
+        "name",
+        "cluster",
+        "user",
+        "namespace",
+        "current-context",
+        "server",
+    ];
+    let not_a_string = |v: &str| {
+        let bool11 = matches!(
+            v,
+            "y" | "Y"
+                | "yes"
+                | "Yes"
+                | "YES"
+                | "n"
+                | "N"
+                | "no"
+                | "No"
+                | "NO"
+                | "true"
+                | "True"
+                | "TRUE"
+                | "false"
+                | "False"
+                | "FALSE"
+                | "on"
+                | "On"
+                | "ON"
+                | "off"
+                | "Off"
+                | "OFF"
+        );
+        let number = !v.is_empty()
+            && v.trim_start_matches(['-', '+'])
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '_')
+            && v.chars().any(|c| c.is_ascii_digit());
+        bool11 || number
+    };
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start().trim_start_matches("- ");
+        let Some((key, value)) = t.split_once(':') else {
+            continue;
+        };
+        let value = value.split(" #").next().unwrap_or("").trim();
+        if KEYS.contains(&key.trim()) && not_a_string(value) {
+            return Err(format!(
+                "line {}: {} {value} is not a string to kubectl (YAML 1.1 reads it as a {}), so \
+                 kubectl refuses this file; quote it: {}: \"{value}\"",
+                i + 1,
+                key.trim(),
+                if value.chars().any(|c| c.is_ascii_digit()) {
+                    "number"
+                } else {
+                    "boolean"
+                },
+                key.trim()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Puts the files a kubeconfig names inline (bounded reads) and registers its credentials.
