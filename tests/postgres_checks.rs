@@ -625,3 +625,249 @@ fn tenant_prefers_the_api_and_falls_back_to_the_database() {
             .contains("jobs.createTenant.enabled=true")
     );
 }
+
+/// Variables set for one target.
+type Env = Vec<(&'static str, String)>;
+
+/// What libpq connects as for a target (psql, Debian's postgresql-client): (user, database, port),
+/// or its refusal.
+fn libpq_connects(
+    conninfo: Option<&str>,
+    env: &[(&str, String)],
+    home: &std::path::Path,
+) -> Result<(String, String, String), String> {
+    let mut cmd = std::process::Command::new("psql");
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .args(["-X", "-At", "-w", "-F", "|"]);
+    if let Some(c) = conninfo {
+        cmd.arg(c);
+    }
+    cmd.args([
+        "-c",
+        "SELECT current_user, current_database(), inet_server_port()",
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("psql runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let f: Vec<&str> = text.split('|').collect();
+    Ok((f[0].to_string(), f[1].to_string(), f[2].to_string()))
+}
+
+/// What the doctor connects as for the same target: from its report's database target, and
+/// whether db.password logged in.
+fn doctor_connects(
+    conninfo: Option<&str>,
+    env: &[(&str, String)],
+    home: &std::path::Path,
+) -> Result<(String, String, String), String> {
+    let mut cmd = support::doctor();
+    cmd.env("HOME", home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args([
+        "check",
+        "-o",
+        "json",
+        "--only",
+        "db.password",
+        "--timeout",
+        "3s",
+    ]);
+    if let Some(c) = conninfo {
+        cmd.args(["--database-url", c]);
+    }
+    let out = cmd.output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|_| stderr.clone())?;
+    let db = support::result_in(&json, "db.password");
+    if db["status"] != "pass" {
+        return Err(db["message"].as_str().unwrap_or("").to_string());
+    }
+    let address = json["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["kind"] == "database"))
+        .and_then(|t| t["address"].as_str())
+        .unwrap_or("");
+    let u = url::Url::parse(address).map_err(|e| format!("{address}: {e}"))?;
+    let port = u.port().map(|p| p.to_string()).unwrap_or_else(|| {
+        u.query_pairs()
+            .find(|(k, _)| k == "port")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    });
+    Ok((
+        percent_encoding::percent_decode_str(u.username())
+            .decode_utf8_lossy()
+            .into_owned(),
+        u.path().trim_start_matches('/').to_string(),
+        port,
+    ))
+}
+
+/// The database target read as libpq reads it, libpq the oracle: for each target (a string, the
+/// environment, a service file, a password file) the doctor connects as the user, to the database
+/// and port libpq does, or both refuse.
+#[test]
+fn the_database_target_is_read_as_libpq_reads_it() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    // libpq's default user is the operating-system user: give it a role here.
+    let os_user = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    pg.sql(
+        "postgres",
+        &format!("CREATE ROLE \"{os_user}\" LOGIN PASSWORD '{CANARY}'; GRANT CONNECT ON DATABASE prefect TO \"{os_user}\";"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let port = pg.port.to_string();
+    let services = dir.path().join("services.conf");
+    std::fs::write(
+        &services,
+        format!(
+            "# the team's services\n[prefect]\nhost=127.0.0.1\nport={port}\nuser={APP_USER}\ndbname=prefect\nsslmode=disable\n\n\
+             [other]\nhost=127.0.0.1\nport={port}\ndbname=postgres\nsslmode=disable\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".pg_service.conf"),
+        format!("[prefect]\nhost=127.0.0.1\nport={port}\nuser={APP_USER}\ndbname=prefect\nsslmode=disable\n"),
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.conf");
+    std::fs::write(&broken, "[prefect]\nthis line has no equals sign\n").unwrap();
+    let pgpass = dir.path().join("pgpass");
+    std::fs::write(&pgpass, format!("127.0.0.1:*:*:*:{CANARY}\n")).unwrap();
+    let mut perms = std::fs::metadata(&pgpass).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&pgpass, perms).unwrap();
+    let p = |k: &'static str, v: &str| (k, v.to_string());
+    let pw = p("PGPASSWORD", CANARY);
+    let file = |f: &std::path::Path| p("PGSERVICEFILE", &f.display().to_string());
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let no_user = format!("postgres://127.0.0.1:{port}/prefect?sslmode=disable");
+    let cases: Vec<(&str, Option<String>, Env)> = vec![
+        ("a full URL", Some(url.clone()), vec![]),
+        (
+            "key=value",
+            Some(format!(
+                "host=127.0.0.1 port={port} user={APP_USER} password={CANARY} dbname=prefect sslmode=disable"
+            )),
+            vec![],
+        ),
+        (
+            "no user: the OS user",
+            Some(no_user.clone()),
+            vec![pw.clone()],
+        ),
+        (
+            "no user, no database: both the OS user's",
+            Some(format!("host=127.0.0.1 port={port} sslmode=disable")),
+            vec![pw.clone()],
+        ),
+        (
+            "the environment alone",
+            None,
+            vec![
+                p("PGHOST", "127.0.0.1"),
+                p("PGPORT", &port),
+                p("PGUSER", APP_USER),
+                pw.clone(),
+                p("PGDATABASE", "prefect"),
+                p("PGSSLMODE", "disable"),
+            ],
+        ),
+        (
+            "service= with PGSERVICEFILE",
+            Some("service=prefect".into()),
+            vec![file(&services), pw.clone()],
+        ),
+        (
+            "PGSERVICE",
+            None,
+            vec![p("PGSERVICE", "prefect"), file(&services), pw.clone()],
+        ),
+        (
+            "the string over the service",
+            Some("service=prefect dbname=postgres".into()),
+            vec![file(&services), pw.clone()],
+        ),
+        (
+            "the service over PG* variables",
+            Some("service=prefect".into()),
+            vec![
+                file(&services),
+                pw.clone(),
+                p("PGDATABASE", "postgres"),
+                p("PGUSER", "nobody"),
+            ],
+        ),
+        (
+            "a service without a user: the OS user",
+            Some("service=other".into()),
+            vec![file(&services), pw.clone()],
+        ),
+        (
+            "~/.pg_service.conf",
+            Some("service=prefect".into()),
+            vec![pw.clone()],
+        ),
+        (
+            "an unknown service",
+            Some("service=nope".into()),
+            vec![file(&services), pw.clone()],
+        ),
+        (
+            "a broken service file",
+            Some("service=prefect".into()),
+            vec![file(&broken), pw.clone()],
+        ),
+        (
+            "a password file with wildcards",
+            Some(format!(
+                "postgres://{APP_USER}@127.0.0.1:{port}/prefect?sslmode=disable"
+            )),
+            vec![p("PGPASSFILE", &pgpass.display().to_string())],
+        ),
+    ];
+    let mut differ = Vec::new();
+    for (name, conninfo, env) in &cases {
+        let libpq = libpq_connects(conninfo.as_deref(), env, &home);
+        let doctor = doctor_connects(conninfo.as_deref(), env, &home);
+        eprintln!("{name:<42} libpq  {libpq:?}\n{:<42} doctor {doctor:?}", "");
+        let same = match (&libpq, &doctor) {
+            (Ok(l), Ok(d)) => l == d,
+            (Err(_), Err(_)) => true,
+            _ => false,
+        };
+        if !same {
+            differ.push(format!("{name}: libpq {libpq:?}, the doctor {doctor:?}"));
+        }
+        for out in [format!("{libpq:?}"), format!("{doctor:?}")] {
+            assert!(
+                !out.contains(CANARY) || out.starts_with("Err(\"psql"),
+                "{name}: {out}"
+            );
+        }
+    }
+    assert!(differ.is_empty(), "{differ:#?}");
+}

@@ -30,6 +30,7 @@ pub(super) const IGNORED_PARAMS: &[&str] = &[
 ];
 
 pub(super) const KNOWN_PARAMS: &[&str] = &[
+    "service",
     "host",
     "hostaddr",
     "port",
@@ -295,4 +296,90 @@ pub(super) fn split_pgpass(line: &str) -> Vec<String> {
         }
     }
     fields
+}
+
+/// The settings of service `name` as libpq finds them: in `PGSERVICEFILE` (else
+/// `~/.pg_service.conf`), and only when it is not there, in `PGSYSCONFDIR/pg_service.conf` (else the
+/// system's, `/etc/postgresql-common/pg_service.conf` on Debian). Returns them and the file they
+/// came from; a service in neither is an error, as libpq's.
+pub(super) fn service_params(
+    name: &str,
+    env: &dyn super::pg_target::Env,
+) -> Result<(BTreeMap<String, String>, String), TargetError> {
+    let user_file = env
+        .var("PGSERVICEFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            env.var("HOME")
+                .map(|h| std::path::Path::new(&h).join(".pg_service.conf"))
+        });
+    let system_file = std::path::Path::new(
+        &env.var("PGSYSCONFDIR")
+            .unwrap_or_else(|| "/etc/postgresql-common".to_string()),
+    )
+    .join("pg_service.conf");
+    for file in user_file.into_iter().chain([system_file]) {
+        let text =
+            match crate::bounded::read_text(&file, crate::bounded::MAX_CONFIG_FILE, "service file")
+            {
+                Ok(t) => t,
+                Err(crate::bounded::ReadError::Io { .. }) if !file.exists() => continue,
+                Err(e) => return Err(TargetError(e.to_string())),
+            };
+        if let Some(found) = service_in(&text, name, &file)? {
+            return Ok((found, file.display().to_string()));
+        }
+    }
+    Err(TargetError(format!(
+        "definition of service {:?} not found (PGSERVICEFILE, ~/.pg_service.conf, then the system's pg_service.conf)",
+        crate::untrusted::line(name, 100)
+    )))
+}
+
+/// Service `name`'s `key=value` lines in a service file's text, if it has that section.
+fn service_in(
+    text: &str,
+    name: &str,
+    file: &std::path::Path,
+) -> Result<Option<BTreeMap<String, String>>, TargetError> {
+    let mut found: Option<BTreeMap<String, String>> = None;
+    let mut inside = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            if found.is_some() {
+                break;
+            }
+            inside = section == name;
+            if inside {
+                found = Some(BTreeMap::new());
+            }
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(TargetError(format!(
+                "syntax error in service file {}, line {}",
+                file.display(),
+                i + 1
+            )));
+        };
+        let key = key.trim().to_string();
+        if key == "service" {
+            return Err(TargetError(format!(
+                "nested service specifications not supported in service file {}, line {}",
+                file.display(),
+                i + 1
+            )));
+        }
+        if let Some(m) = found.as_mut() {
+            m.entry(key).or_insert_with(|| value.trim().to_string());
+        }
+    }
+    Ok(found)
 }

@@ -134,6 +134,11 @@ pub trait Env {
     fn home_of(&self, _user: Option<&str>) -> Option<String> {
         None
     }
+    /// The operating-system user's name, from the password database: libpq's default database
+    /// user (it does not read `USER`).
+    fn os_user(&self) -> Option<String> {
+        None
+    }
 }
 
 pub struct ProcessEnv;
@@ -151,10 +156,33 @@ impl Env for ProcessEnv {
     fn home_of(&self, user: Option<&str>) -> Option<String> {
         passwd_home(user)
     }
+    fn os_user(&self) -> Option<String> {
+        passwd_name()
+    }
 }
 
 /// A home directory from `/etc/passwd` (bounded like every small file read): `user`'s, or for `None`
 /// the one of this process's user id.
+/// The name of this process's effective user in the password database, as libpq asks it
+/// (`getpwuid(geteuid())`).
+fn passwd_name() -> Option<String> {
+    // SAFETY: geteuid has no preconditions; getpwuid_r writes only into the buffers given.
+    unsafe {
+        let uid = libc::geteuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out);
+        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
+            .to_string_lossy()
+            .into_owned();
+        (!name.is_empty()).then_some(name)
+    }
+}
+
 fn passwd_home(user: Option<&str>) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
@@ -174,9 +202,13 @@ fn passwd_home(user: Option<&str>) -> Option<String> {
     })
 }
 
+/// A test's environment; its `USER` stands for the operating-system user.
 impl Env for BTreeMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
+    }
+    fn os_user(&self) -> Option<String> {
+        self.get("USER").cloned()
     }
     fn vars(&self) -> Vec<(String, String)> {
         self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -212,9 +244,12 @@ impl DbTarget {
             .iter()
             .filter_map(|(var, key)| env.var(var).map(|v| (*key, v)))
             .collect();
+        let service_env = env.var("PGSERVICE");
         let (mut params, source) = match conninfo {
             Some(ci) => (parse_conninfo(ci)?, TargetSource::Flag),
-            None if !env_params.is_empty() => (BTreeMap::new(), TargetSource::Environment),
+            None if !env_params.is_empty() || service_env.is_some() => {
+                (BTreeMap::new(), TargetSource::Environment)
+            }
             None => (
                 parse_conninfo(PREFECT_DEFAULT_URL)?,
                 TargetSource::PrefectDefault,
@@ -223,6 +258,19 @@ impl DbTarget {
         let mut password_source = params
             .contains_key("password")
             .then(|| "connection string".to_string());
+        // As libpq: a service's settings (`service=` or PGSERVICE) fill what the string left out,
+        // before the PG* variables do.
+        if let Some(service) = params.remove("service").or(service_env) {
+            let (found, file) = super::conninfo::service_params(&service, env)?;
+            for (key, value) in found {
+                if let std::collections::btree_map::Entry::Vacant(slot) = params.entry(key) {
+                    if slot.key() == "password" {
+                        password_source = Some(format!("service {service:?} in {file}"));
+                    }
+                    slot.insert(value);
+                }
+            }
+        }
         for (key, value) in env_params {
             if !params.contains_key(key) {
                 if key == "password" {
@@ -260,12 +308,14 @@ impl DbTarget {
         };
         let user = match params.get("user") {
             Some(u) => u.clone(),
-            None => env
-                .var("USER")
-                .or_else(|| env.var("LOGNAME"))
-                .ok_or_else(|| {
-                    TargetError("no database user given (set user= or PGUSER)".into())
-                })?,
+            // libpq's default: the operating-system user (not the USER variable).
+            None => env.os_user().ok_or_else(|| {
+                TargetError(
+                    "no database user given, and this process's user has no name in the password \
+                     database (set user= or PGUSER)"
+                        .into(),
+                )
+            })?,
         };
         let dbname = params
             .get("dbname")

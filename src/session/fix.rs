@@ -62,6 +62,9 @@ impl Env for AdminEnv<'_> {
     fn home_of(&self, user: Option<&str>) -> Option<String> {
         ProcessEnv.home_of(user)
     }
+    fn os_user(&self) -> Option<String> {
+        ProcessEnv.os_user()
+    }
 }
 
 /// Asks the person whether to apply the plan (shown to them first); `false` applies nothing.
