@@ -251,6 +251,59 @@ fn a_bearer_token_echoed_by_the_api_server_is_masked() {
         "{}",
         run.message("kube.release")
     );
+    // A plugin that hangs is stopped at --timeout, one that fails is named (its own words, which may
+    // hold what it guards, are not shown), and one that must ask the person is refused: each a
+    // clear exit 2, never a hang.
+    for (name, body, mode, says) in [
+        (
+            "hangs.sh",
+            "exec /bin/sleep 30",
+            "Never",
+            "did not finish within 2s and was stopped",
+        ),
+        (
+            "fails.sh",
+            &format!("echo 'login expired for {LEARNED}-exec-token' >&2; exit 3") as &str,
+            "Never",
+            "failed (exit status: 3); run it yourself to see why",
+        ),
+        (
+            "asks.sh",
+            "true",
+            "Always",
+            "must ask for input (interactiveMode: Always)",
+        ),
+        (
+            "prints.sh",
+            "echo not-a-credential",
+            "Never",
+            "printed no ExecCredential",
+        ),
+    ] {
+        let script = dir.path().join(name);
+        std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let config = self::kubeconfig(
+            dir.path(),
+            &api.url,
+            "",
+            &format!(
+                "\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: {mode}",
+                script.display()
+            ),
+        );
+        let started = std::time::Instant::now();
+        let (code, _, err, _) = run_once(&["check", "--timeout", "2s", "--kubeconfig", &config]);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(says) && err.contains(name), "{name}: {err}");
+        assert!(!err.contains(LEARNED), "{name}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{name}: {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 #[test]

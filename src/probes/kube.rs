@@ -269,8 +269,11 @@ impl KubeProbe {
         let loaded = match super::kubeconfig::read_kubeconfig(opts.kubeconfig.as_deref())
             .map_err(KubeError::Config)?
         {
-            Some(kc) => {
+            Some(mut kc) => {
                 let context = kopts.context.clone().or_else(|| kc.current_context.clone());
+                super::kubeconfig::run_exec_plugin(&mut kc, context.as_deref(), timeout)
+                    .await
+                    .map_err(KubeError::Config)?;
                 kube::Config::from_custom_kubeconfig(kc, &kopts)
                     .await
                     .map(|c| (c, context))

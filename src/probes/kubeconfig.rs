@@ -197,3 +197,207 @@ fn inline_files(kc: &mut Kubeconfig, dir: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// What an exec credential plugin printed (`client.authentication.k8s.io` ExecCredential).
+#[derive(serde::Deserialize)]
+struct ExecCredential {
+    status: Option<ExecStatus>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecStatus {
+    token: Option<String>,
+    client_certificate_data: Option<String>,
+    client_key_data: Option<String>,
+}
+
+/// The most a plugin may print.
+const MAX_PLUGIN_OUTPUT: u64 = 1024 * 1024;
+
+/// Runs the exec credential plugin of `context`'s user (the current context for `None`), as kubectl
+/// would for that user, but under `timeout`: a plugin that hangs is killed at the deadline and one
+/// that fails is said by name, instead of the client library running it later with no deadline
+/// at all. Its credential (token, or client certificate and key) replaces the plugin in `kc`, and is
+/// registered as a secret the moment it is read. A plugin that must ask the person
+/// (`interactiveMode: Always`) is refused: prefect-doctor gives it no terminal.
+pub async fn run_exec_plugin(
+    kc: &mut Kubeconfig,
+    context: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    use kube::config::ExecInteractiveMode;
+    let Some(ctx_name) = context
+        .map(str::to_string)
+        .or_else(|| kc.current_context.clone())
+    else {
+        return Ok(());
+    };
+    let Some(user) = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == ctx_name)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.user.clone())
+    else {
+        return Ok(());
+    };
+    let cluster = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == ctx_name)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
+        .and_then(|name| kc.clusters.iter().find(|c| c.name == name))
+        .and_then(|c| c.cluster.clone());
+    let Some(auth) = kc
+        .auth_infos
+        .iter_mut()
+        .find(|a| a.name == user)
+        .and_then(|a| a.auth_info.as_mut())
+    else {
+        return Ok(());
+    };
+    let Some(exec) = auth.exec.clone() else {
+        return Ok(());
+    };
+    let command = exec.command.clone().unwrap_or_default();
+    let shown = format!(
+        "the exec credential plugin {} of user {}",
+        crate::untrusted::line(&command, 200),
+        crate::untrusted::line(&user, 100)
+    );
+    if command.is_empty() {
+        return Err(format!("{shown} names no command"));
+    }
+    if exec.interactive_mode == Some(ExecInteractiveMode::Always) {
+        return Err(format!(
+            "{shown} must ask for input (interactiveMode: Always), and prefect-doctor runs it \
+             without a terminal: log in with kubectl first, or use a token"
+        ));
+    }
+    let mut spec = serde_json::json!({ "interactive": false });
+    if exec.provide_cluster_info
+        && let Some(c) = &cluster
+    {
+        spec["cluster"] = serde_json::json!({
+            "server": c.server,
+            "certificate-authority-data": c.certificate_authority_data,
+            "insecure-skip-tls-verify": c.insecure_skip_tls_verify,
+            "tls-server-name": c.tls_server_name,
+            "proxy-url": c.proxy_url,
+        });
+    }
+    let info = serde_json::json!({
+        "apiVersion": exec.api_version.clone().unwrap_or_else(|| "client.authentication.k8s.io/v1".into()),
+        "kind": "ExecCredential",
+        "spec": spec,
+    });
+    let mut cmd = std::process::Command::new(&command);
+    cmd.args(exec.args.clone().unwrap_or_default())
+        .env("KUBERNETES_EXEC_INFO", info.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for pair in exec.env.iter().flatten() {
+        if let (Some(n), Some(v)) = (pair.get("name"), pair.get("value")) {
+            cmd.env(n, v);
+        }
+    }
+    let ran = tokio::task::spawn_blocking(move || run_bounded(cmd, timeout))
+        .await
+        .map_err(|e| format!("{shown} could not be run: {e}"))?;
+    let (status, stdout, stderr) = ran.map_err(|why| format!("{shown} {why}"))?;
+    if !status.success() {
+        // Its error output is not shown: a credential plugin's words can hold what it guards.
+        let _ = stderr;
+        return Err(format!(
+            "{shown} failed ({status}); run it yourself to see why (its own output is not shown, \
+             as it may hold a credential)"
+        ));
+    }
+    let cred: ExecCredential = serde_saphyr::from_slice(&stdout)
+        .map_err(|_| format!("{shown} printed no ExecCredential"))?;
+    let status = cred
+        .status
+        .ok_or_else(|| format!("{shown} printed an ExecCredential without a status"))?;
+    for s in [&status.token, &status.client_key_data]
+        .into_iter()
+        .flatten()
+    {
+        crate::redact::register(s);
+    }
+    match (
+        status.token,
+        status.client_certificate_data,
+        status.client_key_data,
+    ) {
+        (Some(token), _, _) => auth.token = Some(token.into()),
+        (None, Some(cert), Some(key)) => {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            auth.client_certificate_data = Some(b64.encode(cert));
+            auth.client_key_data = Some(b64.encode(key).into());
+        }
+        _ => {
+            return Err(format!(
+                "{shown} printed neither a token nor a client certificate and key"
+            ));
+        }
+    }
+    auth.exec = None;
+    Ok(())
+}
+
+/// Runs `cmd` to its end or `timeout`, whichever is first (then it is killed): its status and
+/// output (each capped), or why not.
+fn run_bounded(
+    mut cmd: std::process::Command,
+    timeout: std::time::Duration,
+) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>), String> {
+    use std::io::Read as _;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not be started: {e}"))?;
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    // Read on threads of their own, waited for no longer than the deadline: a plugin that leaves
+    // a process holding its output open cannot hold the run.
+    let readers = [
+        out.take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        err.take()
+            .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+    ]
+    .map(|r| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(r) = r {
+                let _ = r.take(MAX_PLUGIN_OUTPUT).read_to_end(&mut buf);
+            }
+            let _ = tx.send(buf);
+        });
+        rx
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "did not finish within {} and was stopped",
+                    crate::untrusted::duration(timeout)
+                ));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) => return Err(format!("could not be waited for: {e}")),
+        }
+    };
+    let [o, e] = readers.map(|rx| {
+        rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_default()
+    });
+    Ok((status, o, e))
+}
