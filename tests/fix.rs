@@ -1084,10 +1084,10 @@ fn through_a_release_the_fixes_go_through_its_port_forwards() {
     server.assert_only_gets();
 }
 
-/// Two `fix --apply` on one database at once: whatever the race gives (one waits for the other, or
-/// PostgreSQL's "tuple concurrently updated" rolls one back), a run whose own change did not take
-/// never says `fixed`; when the re-check passes anyway it says `fixed elsewhere`, and both runs end
-/// with the state good.
+/// Two `fix --apply` on one database at once: whatever the race gives (one waits for the other,
+/// PostgreSQL's "tuple concurrently updated" rolls one back, or one finds nothing left to change), a
+/// run whose own change did not take never says `fixed`; when the re-check passes anyway it says
+/// `fixed elsewhere`, and the state ends good.
 #[test]
 fn two_fixes_at_once_never_claim_what_the_other_did() {
     let pg = PgServer::start();
@@ -1137,7 +1137,16 @@ fn two_fixes_at_once_never_claim_what_the_other_did() {
                 }
                 outcomes.push(result);
             }
-            assert_eq!(code, 0, "{json}");
+            // The other run may also finish before this one plans: then there is nothing to change,
+            // said as such (a blocked entry, exit 1), and nothing is claimed.
+            let nothing_left = json["plan"].as_array().unwrap().iter().all(|e| {
+                e["action"] == "blocked"
+                    && e["blocked"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("nothing to change")
+            });
+            assert!(code == 0 || (code == 1 && nothing_left), "{json}");
         }
         assert_eq!(state(&pg).1, "TimeZone=UTC");
     }
