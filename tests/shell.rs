@@ -148,6 +148,21 @@ fn as_a_kubectl_plugin_it_names_itself_as_typed() {
     assert!(err.starts_with("prefect-doctor: unknown check id"), "{err}");
 }
 
+/// kubectl's client minor version (0 when it cannot be read).
+fn kubectl_minor() -> u32 {
+    std::process::Command::new("kubectl")
+        .args(["version", "--client", "-o", "json"])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| {
+            v["clientVersion"]["minor"]
+                .as_str()
+                .map(|m| m.trim_end_matches('+').parse().unwrap_or(0))
+        })
+        .unwrap_or(0)
+}
+
 fn on_path(tool: &str) -> bool {
     std::process::Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -236,8 +251,9 @@ fn completion_completes_in_real_shells() {
         assert!(std::env::var_os("CI").is_none(), ".ci/run installs fish");
     }
 
-    // kubectl's own completion of the plugin, through kubectl_complete-prefect_doctor.
-    if on_path("kubectl") {
+    // kubectl's own completion of the plugin, through kubectl_complete-prefect_doctor (kubectl 1.26
+    // and later complete plugins; Debian's kubernetes-client is older).
+    if on_path("kubectl") && kubectl_minor() >= 26 {
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         let doctor = assert_cmd::cargo::cargo_bin("prefect-doctor");
