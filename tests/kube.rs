@@ -1164,13 +1164,14 @@ fn doctor_resolves(
         .and_then(|t| t.iter().find(|t| t["kind"] == "kubernetes"))
         .ok_or_else(|| format!("no kubernetes target: {json}"))?;
     let source = target["source"].as_str().unwrap_or("");
-    // "kube context NAME, namespace NS"
+    // "kube context NAME in FILE, namespace NS"
     let rest = source.strip_prefix("kube context ").unwrap_or(source);
     let (context, ns) = rest.split_once(", namespace ").unwrap_or((rest, ""));
+    let (context, file) = context.split_once(" in ").unwrap_or((context, ""));
     Ok((
         target["address"].as_str().unwrap_or("").to_string(),
         context.to_string(),
-        ns.to_string(),
+        format!("{ns}|{file}"),
     ))
 }
 
@@ -1333,9 +1334,17 @@ fn the_kube_config_is_read_as_kubectl_reads_it() {
         ),
     ];
     let mut differ = Vec::new();
+    let mut files: Vec<(String, String, String)> = Vec::new();
     for (name, env, flags) in &cases {
         let kubectl = kubectl_resolves(&home, env.as_deref(), flags);
         let doctor = doctor_resolves(&home, env.as_deref(), flags);
+        // The doctor also says which file the context came from (kubectl does not): the first
+        // file of the list that names it.
+        let doctor = doctor.map(|(server, context, ns_file)| {
+            let (ns, file) = ns_file.split_once('|').unwrap_or((&ns_file, "")).to_owned();
+            files.push((name.to_string(), context.clone(), file.to_string()));
+            (server, context, ns.to_string())
+        });
         let same = match (&kubectl, &doctor) {
             (Ok(k), Ok(d)) => {
                 k.0.trim_end_matches('/') == d.0.trim_end_matches('/') && k.1 == d.1 && k.2 == d.2
@@ -1354,4 +1363,18 @@ fn the_kube_config_is_read_as_kubectl_reads_it() {
         }
     }
     assert!(differ.is_empty(), "{differ:#?}");
+    let file_of = |case: &str| {
+        files
+            .iter()
+            .find(|(n, _, _)| n == case)
+            .map(|(_, _, f)| f.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(file_of("first file's current context"), a);
+    assert_eq!(file_of("duplicate names: the first file wins"), a);
+    assert_eq!(file_of("duplicate names, other order"), b);
+    assert_eq!(
+        file_of("~/.kube/config when KUBECONFIG is unset"),
+        home.join(".kube/config").display().to_string()
+    );
 }

@@ -192,6 +192,8 @@ pub struct KubeProbe {
     pub server: String,
     /// The kubeconfig context, or `in-cluster`.
     pub context: String,
+    /// The kube config file the context was read from (`None`: in-cluster).
+    pub file: Option<String>,
     timeout: Duration,
     dead: Arc<OnceLock<KubeError>>,
     /// A replay of a run whose API server was out of reach: every call answers this at once.
@@ -205,6 +207,8 @@ pub struct KubeSnap {
     pub all_namespaces: bool,
     pub server: String,
     pub context: String,
+    #[serde(default)]
+    pub file: Option<String>,
     pub timeout: Duration,
     /// The API server was out of reach (every call got this).
     pub dead: Option<KubeError>,
@@ -238,6 +242,7 @@ impl KubeProbe {
             all_namespaces: s.all_namespaces,
             server: s.server.clone(),
             context: s.context.clone(),
+            file: s.file.clone(),
             timeout: s.timeout,
             dead,
             preset_dead: s.dead.clone(),
@@ -251,6 +256,7 @@ impl KubeProbe {
             all_namespaces: self.all_namespaces,
             server: self.server.clone(),
             context: self.context.clone(),
+            file: self.file.clone(),
             timeout: self.timeout,
             dead: self.dead.get().cloned(),
         }
@@ -266,11 +272,16 @@ impl KubeProbe {
             context: opts.context.clone(),
             ..Default::default()
         };
-        let loaded = match super::kubeconfig::read_kubeconfig(opts.kubeconfig.as_deref())
+        let mut file = None;
+        let loaded = match super::kubeconfig::read_kubeconfig_from(opts.kubeconfig.as_deref())
             .map_err(KubeError::Config)?
         {
-            Some(mut kc) => {
+            Some((mut kc, from)) => {
                 let context = kopts.context.clone().or_else(|| kc.current_context.clone());
+                file = context
+                    .as_ref()
+                    .and_then(|c| from.get(c))
+                    .map(|p| p.display().to_string());
                 super::kubeconfig::run_exec_plugin(&mut kc, context.as_deref(), timeout)
                     .await
                     .map_err(KubeError::Config)?;
@@ -318,6 +329,7 @@ impl KubeProbe {
             all_namespaces: opts.all_namespaces,
             server: server.trim_end_matches('/').to_string(),
             context: context.unwrap_or_else(|| "(current)".to_string()),
+            file,
             timeout,
             dead: Arc::new(OnceLock::new()),
             preset_dead: None,

@@ -12,6 +12,16 @@ use kube::config::Kubeconfig;
 /// reads no file itself; every credential is registered for scrubbing. `Ok(None)`: no file; `Err`:
 /// why the configuration cannot be loaded.
 pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, String> {
+    Ok(read_kubeconfig_from(explicit)?.map(|(kc, _)| kc))
+}
+
+/// The file each context came from (the first that names it wins, as kubectl merges).
+pub type ContextFiles = std::collections::BTreeMap<String, PathBuf>;
+
+/// As [`read_kubeconfig`], with the file each context was read from.
+pub fn read_kubeconfig_from(
+    explicit: Option<&Path>,
+) -> Result<Option<(Kubeconfig, ContextFiles)>, String> {
     let paths: Vec<PathBuf> = match explicit {
         Some(p) => vec![p.to_path_buf()],
         None => match std::env::var_os("KUBECONFIG") {
@@ -33,6 +43,7 @@ pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, St
         },
     };
     let mut merged: Option<Kubeconfig> = None;
+    let mut from = ContextFiles::new();
     for path in &paths {
         // As kubectl: a file the KUBECONFIG list names that does not exist is skipped (a shell that
         // sets KUBECONFIG for several clusters); an explicit --kubeconfig must exist.
@@ -45,6 +56,9 @@ pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, St
         let mut kc =
             Kubeconfig::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         inline_files(&mut kc, path.parent().unwrap_or(Path::new(".")))?;
+        for c in &kc.contexts {
+            from.entry(c.name.clone()).or_insert_with(|| path.clone());
+        }
         merged = Some(match merged {
             None => kc,
             Some(m) => m
@@ -52,7 +66,7 @@ pub fn read_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>, St
                 .map_err(|e| format!("{}: {e}", path.display()))?,
         });
     }
-    Ok(merged)
+    Ok(merged.map(|kc| (kc, from)))
 }
 
 /// kubectl reads a kube config as YAML 1.1 (sigs.k8s.io/yaml), where a plain `n`, `yes`, `off` or

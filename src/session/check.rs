@@ -445,8 +445,13 @@ fn prepare_from(
             kind: "kubernetes".to_string(),
             address: k.probe.server.clone(),
             source: format!(
-                "kube context {}, {}",
+                "kube context {}{}, {}",
                 k.probe.context,
+                k.probe
+                    .file
+                    .as_ref()
+                    .map(|f| format!(" in {f}"))
+                    .unwrap_or_default(),
                 if k.probe.all_namespaces {
                     "all namespaces".to_string()
                 } else {
