@@ -28,7 +28,6 @@ pub fn within(program: &cel::Program) -> Result<(), String> {
     // Without recursion: (node, comprehensions around it).
     let mut stack: Vec<(&IdedExpr, usize)> = vec![(program.expression(), 0)];
     let mut nodes = 0usize;
-    let mut deepest = 0usize;
     while let Some((node, depth)) = stack.pop() {
         nodes += 1;
         if nodes > MAX_NODES {
@@ -43,7 +42,6 @@ pub fn within(program: &cel::Program) -> Result<(), String> {
             }
             Expr::Comprehension(c) => {
                 let inner = depth + 1;
-                deepest = deepest.max(inner);
                 if inner > MAX_COMPREHENSION_NESTING {
                     return Err(format!(
                         "it nests {inner} comprehensions (all, exists, map, filter …) inside one \
@@ -81,7 +79,6 @@ pub fn within(program: &cel::Program) -> Result<(), String> {
             Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
         }
     }
-    let _ = deepest;
     Ok(())
 }
 

@@ -189,9 +189,9 @@ pub struct UserCheck {
     pub spec: CheckSpec,
     pub requires: Vec<String>,
     pub probe: Probe,
+    /// `expect` and `message` as written: validated and held to the CEL budget at load, compiled
+    /// again where they are evaluated (`cel_budget::evaluate`, a child process).
     pub expect_text: String,
-    pub expect: cel::Program,
-    pub message: Option<cel::Program>,
     pub message_text: Option<String>,
     /// The file it came from, as given.
     pub file: String,
@@ -217,13 +217,8 @@ fn at<T>(file: &str, text: &str, s: &Spanned<T>) -> String {
     place(file, text, s.span().start)
 }
 
-/// The CEL program of `expr`, or the error naming where it is.
-fn compile(
-    file: &str,
-    text: &str,
-    expr: &Spanned<String>,
-    what: &str,
-) -> Result<cel::Program, String> {
+/// Whether `expr` compiles and fits the CEL budget, or the error naming where it is.
+fn compile(file: &str, text: &str, expr: &Spanned<String>, what: &str) -> Result<(), String> {
     let program = cel::Program::compile(expr.get_ref()).map_err(|e| {
         let first = e.errors.first();
         let why = match first {
@@ -245,8 +240,7 @@ fn compile(
         )
     })?;
     cel_budget::within(&program)
-        .map_err(|why| format!("{}: {what} is refused: {why}", at(file, text, expr)))?;
-    Ok(program)
+        .map_err(|why| format!("{}: {what} is refused: {why}", at(file, text, expr)))
 }
 
 /// Is `id` `area.name` (lower-case letters, digits, `-` and `_`)?
@@ -418,13 +412,13 @@ fn validate(
         ));
     }
     let expect_text = expect.get_ref().clone();
-    let expect = compile(file, text, &expect, "expect").map_err(|e| errs.push(e));
+    if let Err(e) = compile(file, text, &expect, "expect") {
+        errs.push(e);
+    }
     let message_text = message.as_ref().map(|m| m.get_ref().clone());
-    let message = message
-        .as_ref()
-        .map(|m| compile(file, text, m, "message"))
-        .transpose()
-        .map_err(|e| errs.push(e));
+    if let Some(Err(e)) = message.as_ref().map(|m| compile(file, text, m, "message")) {
+        errs.push(e);
+    }
     let mut requires = Vec::new();
     for r in &f.requires {
         let known = builtin.get(r.get_ref()).is_some()
@@ -445,9 +439,6 @@ fn validate(
         }
         requires.push(r.get_ref().clone());
     }
-    let (Ok(expect), Ok(message)) = (expect, message) else {
-        return Err(errs.join("\n"));
-    };
     if !errs.is_empty() {
         return Err(errs.join("\n"));
     }
@@ -470,8 +461,6 @@ fn validate(
         requires,
         probe,
         expect_text,
-        expect,
-        message,
         message_text,
         file: file.to_string(),
         text: text.to_string(),
