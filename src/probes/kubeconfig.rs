@@ -247,22 +247,21 @@ pub async fn run_exec_plugin(
     else {
         return Ok(());
     };
-    let Some(user) = kc
+    let Some(ctx) = kc
         .contexts
         .iter()
         .find(|c| c.name == ctx_name)
-        .and_then(|c| c.context.as_ref())
-        .and_then(|c| c.user.clone())
+        .and_then(|c| c.context.clone())
     else {
         return Ok(());
     };
+    let Some(user) = ctx.user else {
+        return Ok(());
+    };
     let cluster = kc
-        .contexts
+        .clusters
         .iter()
-        .find(|c| c.name == ctx_name)
-        .and_then(|c| c.context.as_ref())
-        .map(|c| c.cluster.clone())
-        .and_then(|name| kc.clusters.iter().find(|c| c.name == name))
+        .find(|c| c.name == ctx.cluster)
         .and_then(|c| c.cluster.clone());
     let Some(auth) = kc
         .auth_infos
