@@ -921,6 +921,15 @@ fn full_run_grants() -> Vec<Grant> {
         "metadata": {"name": "prefect-create-tenant-job-x1", "namespace": "default", "labels": {"job-name": "prefect-create-tenant-job"}},
         "spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]},
         "status": {"phase": "Failed"}}));
+    // As every real cluster binds its defaults to every account (the API server's bootstrap
+    // policy): the agent's ServiceAccount is bound to a ClusterRole through a group.
+    c.objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "system:basic-user"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:basic-user"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}]}));
+    c.objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "system:basic-user"},
+        "rules": [{"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]}]}));
     let server = c.start();
     let kc = server.kubeconfig();
     run_every_check(&kc, &[]);

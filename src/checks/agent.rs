@@ -88,6 +88,18 @@ pub async fn agent_tenant_errors(cx: std::sync::Arc<Cx>) -> Outcome {
 }
 
 /// The chart's agent Deployment in the release's rendered manifest, if the chart runs one.
+/// Why an agent check has nothing to judge when the manifest has no agent Deployment: the values
+/// say whether the chart was asked for one (a post-renderer or an edited chart can drop it).
+pub(super) fn no_agent(found: &crate::targets::release::Found) -> Outcome {
+    if lookup_bool(&found.release.values, "agent.enabled").unwrap_or(false) {
+        Outcome::skip(
+            "the release's manifest has no agent Deployment, although agent.enabled is true",
+        )
+    } else {
+        Outcome::skip("the release runs no agent (agent.enabled is false)")
+    }
+}
+
 pub(super) fn agent_deployment(
     found: &crate::targets::release::Found,
 ) -> Option<&serde_json::Value> {
@@ -116,7 +128,7 @@ pub async fn agent_replicas(cx: std::sync::Arc<Cx>) -> Outcome {
         Err(o) => return o,
     };
     let Some(d) = agent_deployment(f) else {
-        return Outcome::skip("the release runs no agent (agent.enabled is false)");
+        return no_agent(f);
     };
     let name = d["metadata"]["name"].as_str().unwrap_or("agent");
     // A Deployment without `replicas` runs one.
@@ -137,7 +149,7 @@ pub async fn agent_api_url(cx: std::sync::Arc<Cx>) -> Outcome {
         Err(o) => return o,
     };
     let Some(d) = agent_deployment(f) else {
-        return Outcome::skip("the release runs no agent (agent.enabled is false)");
+        return no_agent(f);
     };
     let ns = &f.release.namespace;
     // The Apollo service as pods reach it.

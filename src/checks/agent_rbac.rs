@@ -103,6 +103,8 @@ fn names(subject: &Subject, binding_ns: Option<&str>, ns: &str, name: &str) -> b
 struct Grant {
     via: String,
     rules: Option<Vec<PolicyRule>>,
+    /// Bound only through a group (every account, every service account …), not by name.
+    by_group: bool,
 }
 
 async fn role_rules(
@@ -130,7 +132,7 @@ pub async fn agent_rbac(cx: std::sync::Arc<Cx>) -> Outcome {
         Err(o) => return o,
     };
     let Some(dep) = agent_deployment(f) else {
-        return Outcome::skip("the release runs no agent (agent.enabled is false)");
+        return super::agent::no_agent(f);
     };
     let spec = &dep["spec"]["template"]["spec"];
     let sa_name = spec["serviceAccountName"]
@@ -155,7 +157,13 @@ pub async fn agent_rbac(cx: std::sync::Arc<Cx>) -> Outcome {
     let crbs = k.probe.list_cluster::<ClusterRoleBinding>().await;
     let mut grants: Vec<Grant> = Vec::new();
     let mut cache: BTreeMap<(String, String), Option<Vec<PolicyRule>>> = BTreeMap::new();
-    let mut bound: Vec<(String, RoleRef)> = Vec::new();
+    let mut bound: Vec<(String, RoleRef, bool)> = Vec::new();
+    let by_group = |subjects: &Option<Vec<Subject>>, ns: Option<&str>| {
+        !subjects
+            .iter()
+            .flatten()
+            .any(|s| s.kind != "Group" && names(s, ns, &sa_ns, &sa_name))
+    };
     for b in &rbs {
         let ns = b.metadata.namespace.as_deref();
         if b.subjects
@@ -169,7 +177,7 @@ pub async fn agent_rbac(cx: std::sync::Arc<Cx>) -> Outcome {
                 b.role_ref.kind,
                 b.role_ref.name
             );
-            bound.push((via, b.role_ref.clone()));
+            bound.push((via, b.role_ref.clone(), by_group(&b.subjects, ns)));
         }
     }
     for b in crbs.as_deref().unwrap_or_default() {
@@ -183,10 +191,10 @@ pub async fn agent_rbac(cx: std::sync::Arc<Cx>) -> Outcome {
                 b.metadata.name.as_deref().unwrap_or("?"),
                 b.role_ref.name
             );
-            bound.push((via, b.role_ref.clone()));
+            bound.push((via, b.role_ref.clone(), by_group(&b.subjects, None)));
         }
     }
-    for (via, r) in bound.into_iter().take(50) {
+    for (via, r, by_group) in bound.into_iter().take(50) {
         let key = (r.kind.clone(), r.name.clone());
         let rules = match cache.get(&key) {
             Some(rules) => rules.clone(),
@@ -198,7 +206,11 @@ pub async fn agent_rbac(cx: std::sync::Arc<Cx>) -> Outcome {
                 Err(e) => return kube_failed(&format!("read {} {}", r.kind, r.name), &e),
             },
         };
-        grants.push(Grant { via, rules });
+        grants.push(Grant {
+            via,
+            rules,
+            by_group,
+        });
     }
     let granted = |n: &Need| {
         grants
@@ -210,15 +222,34 @@ pub async fn agent_rbac(cx: std::sync::Arc<Cx>) -> Outcome {
         .iter()
         .filter(|n| !n.required && !granted(n))
         .collect();
-    let vias: Vec<String> = grants.iter().map(|g| g.via.clone()).collect();
+    // The bindings that matter: those naming the agent's account, granting something it needs, or
+    // naming a role that does not exist. A real cluster binds every account to its defaults
+    // (system:basic-user, system:discovery … through system:authenticated), which grant none of it.
+    let vias: Vec<String> = grants
+        .iter()
+        .filter(|g| {
+            !g.by_group
+                || g.rules.as_ref().is_none_or(|rules| {
+                    rules
+                        .iter()
+                        .any(|rule| NEEDS.iter().any(|n| allows(rule, n)))
+                })
+        })
+        .map(|g| g.via.clone())
+        .collect();
     let dangling: Vec<String> = grants
         .iter()
         .filter(|g| g.rules.is_none())
         .map(|g| g.via.clone())
         .collect();
     let join = |v: &[&Need]| v.iter().map(|n| n.text()).collect::<Vec<_>>().join(", ");
-    let through = if vias.is_empty() {
+    let through = if grants.is_empty() {
         "no Role or ClusterRole is bound to it".to_string()
+    } else if vias.is_empty() {
+        format!(
+            "none of the {} roles bound to it grants any of these",
+            grants.len()
+        )
     } else {
         format!("bound: {}", vias.join("; "))
     };

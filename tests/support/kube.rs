@@ -919,7 +919,16 @@ fn upgrade_portforward(req: Request<Incoming>, to: SocketAddr, port: u16) -> Res
 /// RoleBinding `templates/agent/rbac.yaml` renders beside it.
 pub fn agent_manifest(replicas: u32, extra_env: &str) -> String {
     format!(
-        "{}\n---\n# Source: prefect-server/templates/agent/deployment.yaml\n\
+        "{}\n---\n{}",
+        reference("manifest-rendered.yaml"),
+        agent_documents(replicas, extra_env)
+    )
+}
+
+/// The agent's documents of [`agent_manifest`] alone.
+pub fn agent_documents(replicas: u32, extra_env: &str) -> String {
+    format!(
+        "# Source: prefect-server/templates/agent/deployment.yaml\n\
 apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: prefect-agent\n  labels:\n    app.kubernetes.io/name: prefect-server\n    \
 app.kubernetes.io/instance: prefect\n    app.kubernetes.io/component: agent\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n      \
 app.kubernetes.io/name: prefect-server\n      app.kubernetes.io/instance: prefect\n      app.kubernetes.io/component: agent\n  template:\n    metadata:\n      \
@@ -927,8 +936,7 @@ labels:\n        app.kubernetes.io/name: prefect-server\n        app.kubernetes.
 serviceAccountName: prefect-serviceaccount\n      containers:\n      - name: agent\n        image: \"prefecthq/prefect:1.4.0-python3.7\"\n        \
 command: [bash, \"-c\", \"prefect agent kubernetes start\"]\n        env:\n          - name: PREFECT__CLOUD__API\n            value: http://prefect-apollo.default:4200/graphql\n          \
 - name: NAMESPACE\n            value: default\n          - name: PREFECT__CLOUD__AGENT__LABELS\n            value: \"[]\"\n          \
-- name: PREFECT__BACKEND\n            value: server\n{extra_env}{AGENT_RBAC}",
-        reference("manifest-rendered.yaml")
+- name: PREFECT__BACKEND\n            value: server\n{extra_env}{AGENT_RBAC}"
     )
 }
 

@@ -2,6 +2,7 @@
 //! binary that checks every output format for leaked secrets.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod http;
 pub mod kube;
 pub mod pg;

@@ -1,0 +1,528 @@
+//! The doctor against a real Kubernetes control plane: etcd, kube-apiserver and Helm built from
+//! their Go modules (`tests/cluster/build`), releases installed by real Helm from a chart made of
+//! the chart's real rendering, requests proven by the API server's own audit log, and the real RBAC
+//! authorizer (SubjectAccessReview) as the oracle of `agent.rbac`.
+
+mod support;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use support::{
+    cluster::{self, ControlPlane},
+    run_once,
+};
+
+/// The control plane, or return (the harness said why it is skipped).
+macro_rules! control_plane {
+    () => {
+        match cluster::shared() {
+            Some(cp) => cp,
+            None => return,
+        }
+    };
+}
+
+/// `prefect-doctor check -o json ARGS` with `kubeconfig`.
+fn doctor(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, Value, String) {
+    let kc = kubeconfig.display().to_string();
+    let mut all = vec![
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "10s",
+    ];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr, _) = run_once(&all);
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("report ({e}): {stdout}\nstderr: {stderr}"));
+    (code, json, stderr)
+}
+
+fn result(report: &Value, id: &str) -> Value {
+    support::result_of(report, id)
+}
+
+/// Helm's own view of a release: (status, revision).
+fn helm_says(cp: &ControlPlane, ns: &str, release: &str) -> (String, u64) {
+    let out = cp.helm_ok(&["status", release, "-n", ns, "-o", "json"]);
+    let j: Value = serde_json::from_str(&out).expect("helm status json");
+    (
+        j["info"]["status"].as_str().unwrap_or("?").to_string(),
+        j["version"].as_u64().unwrap_or(0),
+    )
+}
+
+fn install(cp: &ControlPlane, ns: &str, release: &str, extra: &[&str]) {
+    let chart = cp.chart().display().to_string();
+    let mut args = vec![
+        "install",
+        release,
+        chart.as_str(),
+        "-n",
+        ns,
+        "--server-side=false",
+        "--timeout",
+        "60s",
+    ];
+    args.extend_from_slice(extra);
+    cp.helm_ok(&args);
+}
+
+/// The admin's kube config with `ns` as the context's namespace.
+fn admin_in(cp: &ControlPlane, ns: &str) -> PathBuf {
+    let path = cp.dir().join(format!("admin-{ns}.kubeconfig"));
+    let text = std::fs::read_to_string(&cp.admin_kubeconfig)
+        .expect("admin kubeconfig")
+        .replace("namespace: default", &format!("namespace: {ns}"));
+    std::fs::write(&path, text).expect("kubeconfig");
+    path
+}
+
+/// Runs `helm ARGS` until the release's newest Secret says `status`, then kills Helm, as a Helm
+/// killed mid-operation (a CI job's timeout, a closed laptop) leaves a release.
+fn interrupt_helm_at(cp: &ControlPlane, ns: &str, release: &str, status: &str, args: &[&str]) {
+    let mut helm = cp
+        .helm_command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("helm");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = cp.kubectl_ok(&[
+            "get",
+            "secrets",
+            "-n",
+            ns,
+            "-l",
+            &format!("owner=helm,name={release},status={status}"),
+            "-o",
+            "name",
+        ]);
+        if !out.trim().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "helm never reached {status} for {release}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = helm.kill();
+    let _ = helm.wait();
+}
+
+#[test]
+fn releases_real_helm_wrote_in_every_status_are_read_as_helm_reads_them() {
+    let cp = control_plane!();
+    let ns = cp.namespace("releases");
+    let kc = admin_in(cp, &ns);
+    let chart = cp.chart().display().to_string();
+
+    // Installed, upgraded twice, rolled back: revision 4 deployed, the rest superseded.
+    install(cp, &ns, "ok", &[]);
+    for _ in 0..2 {
+        cp.helm_ok(&[
+            "upgrade",
+            "ok",
+            &chart,
+            "-n",
+            &ns,
+            "--server-side=false",
+            "--set",
+            "ui.apolloApiUrl=http://prefect.example.com/graphql",
+        ]);
+    }
+    cp.helm_ok(&["rollback", "ok", "1", "-n", &ns]);
+    // Helm 4's default, server-side apply, refuses the chart's towel Deployment (the same env
+    // variable twice in one container): the release is left failed.
+    let out = cp.helm(&["install", "ssa", &chart, "-n", &ns, "--timeout", "60s"]);
+    assert!(!out.status.success(), "server-side apply took the chart");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("PREFECT_SERVER__HASURA__HOST"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Helm killed while it waits for the workloads (no controller manager: they never become
+    // ready): pending-install, and pending-upgrade over a deployed revision.
+    interrupt_helm_at(
+        cp,
+        &ns,
+        "halfway",
+        "pending-install",
+        &[
+            "install",
+            "halfway",
+            &chart,
+            "-n",
+            &ns,
+            "--server-side=false",
+            "--wait",
+            "--timeout",
+            "300s",
+        ],
+    );
+    install(cp, &ns, "stuck", &[]);
+    interrupt_helm_at(
+        cp,
+        &ns,
+        "stuck",
+        "pending-upgrade",
+        &[
+            "upgrade",
+            "stuck",
+            &chart,
+            "-n",
+            &ns,
+            "--server-side=false",
+            "--wait",
+            "--timeout",
+            "300s",
+        ],
+    );
+    // Uninstalled, its history kept.
+    install(cp, &ns, "gone", &[]);
+    cp.helm_ok(&["uninstall", "gone", "-n", &ns, "--keep-history"]);
+
+    // Without --release: every one of them is named, with the status Helm gives it.
+    let (code, report, _) = doctor(&kc, &["--only", "kube.release"]);
+    assert_eq!(code, 1);
+    let r = result(&report, "kube.release");
+    assert_eq!(r["status"], "fail", "{r}");
+    let listed: Vec<String> = r["evidence"]["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_string())
+        .collect();
+    for name in ["gone", "halfway", "ok", "ssa", "stuck"] {
+        let (status, _) = helm_says(cp, &ns, name);
+        let want = format!("{name} (namespace {ns}, chart 2022.12.22, {status})");
+        assert!(listed.contains(&want), "{want} not in {listed:?}");
+    }
+    assert_eq!(listed.len(), 5, "{listed:?}");
+
+    // Each by name: the revision and status Helm reports, and the verdict they deserve.
+    for (name, verdict, words) in [
+        ("ok", "pass", "is deployed"),
+        ("ssa", "fail", "is failed"),
+        ("halfway", "fail", "is stuck in pending-install"),
+        ("stuck", "fail", "is stuck in pending-upgrade"),
+        ("gone", "fail", "is uninstalled"),
+    ] {
+        let (status, revision) = helm_says(cp, &ns, name);
+        let (_, report, stderr) = doctor(&kc, &["--only", "kube.release", "--release", name]);
+        let r = result(&report, "kube.release");
+        assert_eq!(r["status"], verdict, "{name}: {r}\n{stderr}");
+        assert_eq!(r["evidence"]["status"], json!(status), "{name}: {r}");
+        assert_eq!(r["evidence"]["revision"], json!(revision), "{name}: {r}");
+        assert_eq!(r["evidence"]["chart_version"], "2022.12.22", "{r}");
+        let m = r["message"].as_str().unwrap_or("");
+        assert!(
+            m.contains(&format!(
+                "release {name} (chart prefect-server-2022.12.22, app 2022.12.22) revision {revision} in namespace {ns} {words}"
+            )),
+            "{name}: {m}"
+        );
+    }
+    assert_eq!(helm_says(cp, &ns, "ok"), ("deployed".to_string(), 4));
+    assert_eq!(helm_says(cp, &ns, "stuck").1, 2);
+}
+
+/// `deploy/FILE` with every `namespace: prefect` made `ns`.
+fn deploy_in(file: &str, ns: &str) -> String {
+    let path = format!("{}/deploy/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .expect("deploy file")
+        .replace("namespace: prefect", &format!("namespace: {ns}"))
+}
+
+/// Every request the audit log holds of `user`: (verb, resource path, code).
+fn requests_of(cp: &ControlPlane, user: &str) -> Vec<(String, String, i64)> {
+    cp.audit_of(user)
+        .iter()
+        .map(|e| {
+            (
+                e["verb"].as_str().unwrap_or("?").to_string(),
+                e["requestURI"].as_str().unwrap_or("?").to_string(),
+                e["responseStatus"]["code"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_deployed_rbac_is_enough_for_a_full_check_and_every_request_is_a_read() {
+    let cp = control_plane!();
+    let ns = cp.namespace("least");
+    install(cp, &ns, "prefect", &["--set", "agent.enabled=true"]);
+    cp.apply(&deploy_in("rbac.yaml", &ns));
+    let token = cp.service_account_token(&ns, "prefect-doctor");
+    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, "prefect-doctor", &token, &ns);
+    let (_, report, stderr) = doctor(&kc, &[]);
+    let user = format!("system:serviceaccount:{ns}:prefect-doctor");
+    let requests = requests_of(cp, &user);
+    for (verb, uri, code) in &requests {
+        assert!(
+            ["get", "list", "watch"].contains(&verb.as_str()),
+            "not a read: {verb} {uri}"
+        );
+        assert!(
+            (200..300).contains(code) || *code == 404,
+            "refused ({code}): {verb} {uri}\n{stderr}"
+        );
+    }
+    // What the run read, as the API server saw it.
+    let read = |verb: &str, path: &str| {
+        requests
+            .iter()
+            .any(|(v, uri, _)| v == verb && uri.split('?').next() == Some(path))
+    };
+    let base = format!("/api/v1/namespaces/{ns}");
+    for (verb, path) in [
+        ("list", format!("{base}/secrets")),
+        (
+            "get",
+            format!("{base}/secrets/sh.helm.release.v1.prefect.v1"),
+        ),
+        ("get", format!("{base}/secrets/prefect-postgresql")),
+        ("list", format!("{base}/pods")),
+        (
+            "get",
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/prefect-agent-role"),
+        ),
+        (
+            "list",
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
+        ),
+        (
+            "list",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".to_string(),
+        ),
+        ("get", "/version".to_string()),
+    ] {
+        assert!(read(verb, &path), "no {verb} {path} in {requests:?}");
+    }
+    // The verdicts the real objects deserve: the chart's release, its real rendering's password
+    // defect read from the Secret real Helm stored, the served API versions, the agent's grants.
+    let status = |id: &str| {
+        result(&report, id)["status"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    };
+    assert_eq!(status("kube.release"), "pass", "{report}");
+    assert_eq!(status("kube.db-secret"), "fail", "{report}");
+    assert!(
+        result(&report, "kube.db-secret")["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("key postgres-password of secret prefect-postgresql"),
+        "{report}"
+    );
+    assert_eq!(status("kube.api-versions"), "pass", "{report}");
+    assert!(
+        result(&report, "kube.api-versions")["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("this cluster (v1.36.3) serves"),
+        "{report}"
+    );
+    assert_eq!(status("agent.rbac"), "pass", "{report}");
+    // The cluster's default bindings (system:basic-user … to every account) were read and are not
+    // named: they grant nothing the agent needs.
+    let m = result(&report, "agent.rbac")["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        m.contains("(bound: RoleBinding prefect-agent-role-binding → Role prefect-agent-role)"),
+        "{m}"
+    );
+    assert!(read(
+        "get",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:basic-user"
+    ));
+    // No pods without a kubelet: said as such (the kubelet side is tests of their own).
+    assert_eq!(status("kube.pods"), "fail", "{report}");
+}
+
+/// What Prefect 1's Kubernetes agent must be allowed (agent.rbac's required needs):
+/// (API group, resource, verb).
+const AGENT_NEEDS: &[(&str, &str, &str)] = &[
+    ("batch", "jobs", "create"),
+    ("batch", "jobs", "get"),
+    ("batch", "jobs", "list"),
+    ("batch", "jobs", "delete"),
+    ("", "pods", "get"),
+    ("", "pods", "list"),
+];
+
+/// The real authorizer's answer for the agent's ServiceAccount (`sa_ns`/`sa`), for each need in
+/// `job_ns`: the needs it refuses, as agent.rbac words them ("create jobs").
+fn authorizer_refuses(cp: &ControlPlane, sa_ns: &str, sa: &str, job_ns: &str) -> Vec<String> {
+    let mut refused = Vec::new();
+    for (group, resource, verb) in AGENT_NEEDS {
+        let review = cp.create(&format!(
+            "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  \
+             user: system:serviceaccount:{sa_ns}:{sa}\n  groups: [system:serviceaccounts, \
+             \"system:serviceaccounts:{sa_ns}\", system:authenticated]\n  resourceAttributes:\n    \
+             namespace: {job_ns}\n    group: \"{group}\"\n    resource: {resource}\n    verb: {verb}\n"
+        ));
+        if review["status"]["allowed"] != true {
+            refused.push(format!("{verb} {resource}"));
+        }
+    }
+    refused
+}
+
+#[test]
+fn agent_rbac_agrees_with_the_real_authorizer() {
+    let cp = control_plane!();
+    // Each case: a release with the chart's agent, then its grants changed as users change them.
+    type Tweak = fn(&ControlPlane, &str) -> Option<String>;
+    // (what, whether the authorizer is expected to allow everything, the change)
+    let cases: &[(&str, bool, Tweak)] = &[
+        ("the chart's own Role", true, |_, _| None),
+        ("the Role deleted", false, |cp, ns| {
+            cp.kubectl_ok(&["delete", "role", "prefect-agent-role", "-n", ns]);
+            None
+        }),
+        ("jobs only read", false, |cp, ns| {
+            cp.kubectl_ok(&[
+                "patch",
+                "role",
+                "prefect-agent-role",
+                "-n",
+                ns,
+                "--type=json",
+                "-p",
+                r#"[{"op":"replace","path":"/rules/0/verbs","value":["get","list","watch"]}]"#,
+            ]);
+            None
+        }),
+        ("rules limited to resource names", false, |cp, ns| {
+            cp.kubectl_ok(&[
+                "patch",
+                "role",
+                "prefect-agent-role",
+                "-n",
+                ns,
+                "--type=json",
+                "-p",
+                r#"[{"op":"add","path":"/rules/0/resourceNames","value":["one-job"]}]"#,
+            ]);
+            None
+        }),
+        (
+            "the binding replaced by one to the aggregated ClusterRole edit",
+            false,
+            |cp, ns| {
+                cp.kubectl_ok(&[
+                    "delete",
+                    "rolebinding",
+                    "prefect-agent-role-binding",
+                    "-n",
+                    ns,
+                ]);
+                cp.kubectl_ok(&[
+                    "create",
+                    "rolebinding",
+                    "agent-edit",
+                    "-n",
+                    ns,
+                    "--clusterrole=edit",
+                    &format!("--serviceaccount={ns}:prefect-serviceaccount"),
+                ]);
+                None
+            },
+        ),
+        (
+            "a ClusterRole of its own bound to the namespace's service-account group",
+            true,
+            |cp, ns| {
+                cp.kubectl_ok(&[
+                    "delete",
+                    "rolebinding",
+                    "prefect-agent-role-binding",
+                    "-n",
+                    ns,
+                ]);
+                let role = cp.unique("flow-runner");
+                cp.apply(&format!(
+                "apiVersion: {rbac}\nkind: ClusterRole\nmetadata:\n  name: {role}\nrules:\n\
+                 - apiGroups: [batch]\n  resources: ['*']\n  verbs: ['*']\n\
+                 - apiGroups: ['']\n  resources: [pods, pods/log]\n  verbs: [get, list]\n---\n\
+                 apiVersion: {rbac}\nkind: ClusterRoleBinding\nmetadata:\n  name: {role}\n\
+                 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\n\
+                 subjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:serviceaccounts:{ns}'}}\n",
+                rbac = "rbac.authorization.k8s.io/v1"
+            ));
+                None
+            },
+        ),
+        (
+            "the flows' Jobs sent to another namespace with no grants",
+            false,
+            |cp, ns| {
+                let flows = cp.namespace("flows");
+                let chart = cp.chart().display().to_string();
+                cp.helm_ok(&[
+                    "upgrade",
+                    "prefect",
+                    &chart,
+                    "-n",
+                    ns,
+                    "--server-side=false",
+                    "--reuse-values",
+                    "--set-json",
+                    &format!(r#"agent.env=[{{"name":"NAMESPACE","value":"{flows}"}}]"#),
+                ]);
+                Some(flows)
+            },
+        ),
+    ];
+    for (what, allowed, tweak) in cases {
+        let ns = cp.namespace("agent");
+        install(cp, &ns, "prefect", &["--set", "agent.enabled=true"]);
+        let job_ns = tweak(cp, &ns).unwrap_or_else(|| ns.clone());
+        let refused = authorizer_refuses(cp, &ns, "prefect-serviceaccount", &job_ns);
+        assert_eq!(
+            refused.is_empty(),
+            *allowed,
+            "{what}: the case is not what it says: {refused:?}"
+        );
+        let kc = admin_in(cp, &ns);
+        let (_, report, stderr) = doctor(&kc, &["--only", "agent.rbac"]);
+        let r = result(&report, "agent.rbac");
+        let verdict = if refused.is_empty() { "pass" } else { "fail" };
+        eprintln!("CASE {what}: {verdict} {refused:?} / {}", r["message"]);
+        assert_eq!(
+            r["status"], verdict,
+            "{what}: the authorizer refuses {refused:?}; {r}\n{stderr}"
+        );
+        assert_eq!(r["evidence"]["job_namespace"], json!(job_ns), "{what}: {r}");
+        if !refused.is_empty() {
+            assert_eq!(r["evidence"]["missing"], json!(refused), "{what}: {r}");
+        }
+        if what.contains("aggregated") {
+            // Bound by name: said, though it grants nothing (no aggregation controller here,
+            // as in a cluster whose controller manager is down).
+            assert!(
+                r["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("RoleBinding agent-edit → ClusterRole edit"),
+                "{r}"
+            );
+        }
+    }
+}
