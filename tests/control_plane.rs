@@ -42,6 +42,7 @@ fn doctor(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, Value, String) {
     let (code, stdout, stderr, _) = run_once(&all);
     let json = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("report ({e}): {stdout}\nstderr: {stderr}"));
+    support::assert_fixes_filled(&json);
     (code, json, stderr)
 }
 
@@ -525,4 +526,385 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
             );
         }
     }
+}
+
+#[test]
+fn refused_credentials_and_refused_reads_say_who_what_and_which_role_grants_it() {
+    let cp = control_plane!();
+    let ns = cp.namespace("faults");
+    install(cp, &ns, "prefect", &[]);
+    let status = |report: &Value| result(report, "kube.release");
+
+    // A token the API server does not know (wrong, or expired): 401, naming context and user,
+    // and never the token.
+    let kc = cp.dir().join(format!("wrong-{ns}.kubeconfig"));
+    let token = "expired-token-canary-5d1c";
+    cp.write_kubeconfig(&kc, "alice", token, &ns);
+    let (code, report, stderr) = doctor(&kc, &[]);
+    let r = status(&report);
+    assert_eq!((code, r["status"].as_str()), (1, Some("error")), "{r}");
+    let m = r["message"].as_str().unwrap_or("");
+    assert!(
+        m.contains("did not accept the credentials of user alice (context real): 401 Unauthorized")
+            && m.contains("kubectl --context real auth whoami"),
+        "{m}"
+    );
+    assert!(!report.to_string().contains(token) && !stderr.contains(token));
+    assert_eq!(r["evidence"]["kube_error"], "unauthorized");
+
+    // A user with no grants: the list of releases is refused, said with the user the API server
+    // named and the Role that grants it.
+    let kc = cp.dir().join(format!("nobody-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, cluster::NOBODY, cluster::NOBODY_TOKEN, &ns);
+    let (_, report, _) = doctor(&kc, &[]);
+    let m = status(&report)["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(status(&report)["status"], "skip", "{m}");
+    assert!(
+        m.contains(&format!(
+            "forbidden: user nobody may not list secrets in namespace {ns} (RBAC); the Role \
+             prefect-doctor of deploy/rbac.yaml grants it (applied with namespace: {ns})"
+        )),
+        "{m}"
+    );
+    // Across namespaces (a fleet run): the fleet's ClusterRole.
+    let (_, report, _) = doctor(&kc, &["-A"]);
+    let m = report["unlisted"][0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        m.contains(
+            "user nobody may not list secrets cluster-wide (RBAC); the ClusterRole \
+             prefect-doctor-fleet of deploy/rbac-fleet.yaml grants it in every namespace"
+        ),
+        "{report}"
+    );
+    // Listing allowed, reading refused: the release is there but unreadable, which is the
+    // answer (not "no release here, the local defaults were checked").
+    cp.kubectl_ok(&[
+        "create",
+        "role",
+        "list-only",
+        "-n",
+        &ns,
+        "--verb=list",
+        "--resource=secrets",
+    ]);
+    cp.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "list-only",
+        "-n",
+        &ns,
+        "--role=list-only",
+        "--user=nobody",
+    ]);
+    let (_, report, _) = doctor(&kc, &[]);
+    let m = status(&report)["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(status(&report)["status"], "skip", "{m}");
+    assert!(
+        m.contains(&format!(
+            "user nobody may not get secrets in namespace {ns}"
+        )) && !m.contains("local defaults"),
+        "{m}"
+    );
+}
+
+#[test]
+fn an_api_server_that_stops_answering_mid_run_costs_one_timeout() {
+    if cluster::shared().is_none() {
+        return;
+    }
+    // A control plane of its own: this one is frozen and killed.
+    let cp = ControlPlane::start();
+    install(&cp, "default", "prefect", &["--set", "agent.enabled=true"]);
+    let kc = cp.admin_kubeconfig.display().to_string();
+    let args = [
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        kc.as_str(),
+        "--timeout",
+        "2s",
+    ];
+    // Frozen (SIGSTOP) as soon as the doctor's first request is logged: the connection stays
+    // open and nothing answers, as behind a dead load balancer. Tried again if the run was over
+    // before the freeze landed.
+    let mut frozen_mid_run = false;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let child = support::doctor_process()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("doctor");
+        let log = std::fs::read_to_string(&cp.audit_log).unwrap_or_default();
+        let seen = log.lines().count();
+        while std::fs::read_to_string(&cp.audit_log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == seen
+            && started.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        cp.signal_api_server(libc::SIGSTOP);
+        let out = child.wait_with_output().expect("doctor");
+        let took = started.elapsed();
+        cp.signal_api_server(libc::SIGCONT);
+        let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+        let text = report.to_string();
+        if !text.contains("did not answer within 2s") {
+            continue;
+        }
+        frozen_mid_run = true;
+        // One timeout for the dead server, not one per check: well under the 30-odd checks' 2 s each.
+        assert!(took < Duration::from_secs(12), "took {took:?}");
+        assert_ne!(out.status.code(), Some(2));
+        break;
+    }
+    assert!(
+        frozen_mid_run,
+        "the API server was never frozen while the doctor ran"
+    );
+    // Killed: the port is closed; said as unreachable at once.
+    cp.stop_api_server();
+    let (code, report, _) = doctor(&cp.admin_kubeconfig, &[]);
+    let r = result(&report, "kube.release");
+    assert_ne!(code, 2);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("cannot reach the Kubernetes API at {}", cp.url)),
+        "{r}"
+    );
+}
+
+/// The rules of `deploy/rbac.yaml`'s Role, as a Role of `ns` bound to user `user`.
+fn doctor_role_for_user(ns: &str, user: &str) -> String {
+    let rbac = deploy_in("rbac.yaml", ns);
+    let role = rbac
+        .split("\n---\n")
+        .find(|d| d.contains("\nkind: Role\n"))
+        .expect("the Role of deploy/rbac.yaml");
+    format!(
+        "{role}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  \
+         name: prefect-doctor-{user}\n  namespace: {ns}\nroleRef:\n  apiGroup: \
+         rbac.authorization.k8s.io\n  kind: Role\n  name: prefect-doctor\nsubjects:\n- apiGroup: \
+         rbac.authorization.k8s.io\n  kind: User\n  name: {user}\n"
+    )
+}
+
+#[test]
+fn a_fleet_across_namespaces_and_two_contexts_with_two_users() {
+    let cp = control_plane!();
+    let (a, b, c) = (
+        cp.namespace("fleet-a"),
+        cp.namespace("fleet-b"),
+        cp.namespace("fleet-c"),
+    );
+    for (release, ns) in [("prefect", &a), ("prefect", &b), ("one", &c), ("two", &c)] {
+        install(cp, ns, release, &[]);
+    }
+    // The fleet's ServiceAccount with deploy/rbac-fleet.yaml, in a namespace of its own.
+    let home = cp.namespace("fleet-home");
+    cp.apply(&deploy_in("rbac-fleet.yaml", &home));
+    let fleet_token = cp.service_account_token(&home, "prefect-doctor");
+    // A team's user with deploy/rbac.yaml's Role in its namespace only.
+    cp.apply(&doctor_role_for_user(&b, cluster::TEAM));
+    let ca = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&cp.ca_pem)
+    };
+    let kc = cp.dir().join(format!("fleet-{home}.kubeconfig"));
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fleet\nclusters:\n- name: real\n  \
+             cluster:\n    server: {url}\n    certificate-authority-data: {ca}\ncontexts:\n\
+             - name: fleet\n  context: {{cluster: real, user: fleet, namespace: {a}}}\n\
+             - name: team\n  context: {{cluster: real, user: team, namespace: {b}}}\n\
+             users:\n- name: fleet\n  user: {{token: {fleet_token}}}\n\
+             - name: team\n  user: {{token: {team}}}\n",
+            url = cp.url,
+            team = cluster::TEAM_TOKEN
+        ),
+    )
+    .expect("kubeconfig");
+    let kc_arg = kc.display().to_string();
+    let fleet_run = |args: &[&str]| -> Value {
+        let mut all = vec![
+            "check",
+            "-o",
+            "json",
+            "--kubeconfig",
+            kc_arg.as_str(),
+            "--timeout",
+            "10s",
+        ];
+        all.extend_from_slice(args);
+        let (code, out, err, _) = run_once(&all);
+        assert_ne!(code, 2, "{out}{err}");
+        for secret in [fleet_token.as_str(), cluster::TEAM_TOKEN] {
+            assert!(!out.contains(secret) && !err.contains(secret));
+        }
+        let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        support::assert_fixes_filled(&report);
+        report
+    };
+    // "context/namespace/release" of each release diagnosed, and its kube.release verdict.
+    let found = |report: &Value| -> Vec<(String, Value)> {
+        let mut v: Vec<(String, Value)> = report["releases"]
+            .as_array()
+            .expect("releases")
+            .iter()
+            .map(|r| {
+                let status = r["results"]
+                    .as_array()
+                    .and_then(|rs| rs.iter().find(|x| x["id"] == "kube.release"))
+                    .map(|x| x["status"].clone())
+                    .unwrap_or(Value::Null);
+                let name = format!(
+                    "{}/{}/{}",
+                    r["context"].as_str().unwrap_or("?"),
+                    r["namespace"].as_str().unwrap_or("?"),
+                    r["release"].as_str().unwrap_or("?")
+                );
+                (name, status)
+            })
+            .collect();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
+    };
+    let deployed = |names: &[String]| -> Vec<(String, Value)> {
+        names.iter().map(|n| (n.clone(), json!("pass"))).collect()
+    };
+
+    // Every namespace, through the fleet's ClusterRole: these four (the other tests' releases too,
+    // so only ours are compared).
+    let report = fleet_run(&["-A", "--context", "fleet"]);
+    // The other tests' releases are there too (some half-installed): only ours are compared.
+    let ours: Vec<(String, Value)> = found(&report)
+        .into_iter()
+        .filter(|(r, _)| [&a, &b, &c].iter().any(|ns| r.contains(&format!("/{ns}/"))))
+        .collect();
+    assert_eq!(
+        ours,
+        deployed(&[
+            format!("fleet/{a}/prefect"),
+            format!("fleet/{b}/prefect"),
+            format!("fleet/{c}/one"),
+            format!("fleet/{c}/two"),
+        ]),
+        "{report}"
+    );
+    // Two contexts, two users, each in its context's namespace.
+    let report = fleet_run(&["--context", "fleet", "--context", "team"]);
+    assert_eq!(
+        found(&report),
+        deployed(&[format!("fleet/{a}/prefect"), format!("team/{b}/prefect")]),
+        "{report}"
+    );
+    assert_eq!(report["unlisted"], json!([]), "{report}");
+    // Both identities only read, and nothing they read was refused.
+    let sa = format!("system:serviceaccount:{home}:prefect-doctor");
+    for user in [sa.as_str(), cluster::TEAM] {
+        let requests = requests_of(cp, user);
+        assert!(requests.len() >= 3, "{user}: {requests:?}");
+        for (verb, uri, code) in &requests {
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str()),
+                "{user}: {verb} {uri}"
+            );
+            assert!(
+                (200..300).contains(code) || *code == 404,
+                "{user}: {code} {verb} {uri}"
+            );
+        }
+    }
+}
+
+#[test]
+fn api_versions_are_judged_by_what_the_real_server_serves() {
+    if cluster::shared().is_none() {
+        return;
+    }
+    // A control plane of its own: its API server is started again serving less.
+    let cp = ControlPlane::start();
+    install(&cp, "default", "prefect", &["--set", "testExtras.hpa=true"]);
+    let manifest = cp.helm_ok(&["get", "manifest", "prefect", "-n", "default"]);
+    let objects: Vec<(String, String, String)> = serde_saphyr::from_multiple::<Value>(&manifest)
+        .expect("manifest")
+        .into_iter()
+        .filter(|d| d.is_object())
+        .map(|d| {
+            let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
+            (
+                s(&d["kind"]),
+                s(&d["metadata"]["name"]),
+                s(&d["apiVersion"]),
+            )
+        })
+        .collect();
+    let judge = |cp: &ControlPlane| {
+        // kubectl's discovery is the oracle of what is served.
+        let served = cp.kubectl_ok(&["api-versions"]);
+        let served: Vec<&str> = served.lines().collect();
+        let stale: Vec<Value> = objects
+            .iter()
+            .filter(|(_, _, api)| !served.contains(&api.as_str()))
+            .map(|(k, n, a)| json!({"kind": k, "name": n, "apiVersion": a, "replacement": null}))
+            .collect();
+        let (_, report, stderr) = doctor(&cp.admin_kubeconfig, &["--only", "kube.api-versions"]);
+        let r = result(&report, "kube.api-versions");
+        if stale.is_empty() {
+            assert_eq!(r["status"], "pass", "{r}\n{stderr}");
+            assert!(
+                r["message"].as_str().unwrap_or("").contains(&format!(
+                    "all {} objects of release prefect's manifest use API versions this cluster \
+                     (v1.36.3) serves",
+                    objects.len()
+                )),
+                "{r}"
+            );
+        } else {
+            assert_eq!(r["status"], "warn", "{r}\n{stderr}");
+            assert_eq!(r["evidence"]["objects"], json!(stale), "{r}");
+        }
+        stale.len()
+    };
+    assert_eq!(judge(&cp), 0);
+    // The cluster stops serving autoscaling/v2 (as 1.26 stopped serving autoscaling/v2beta2).
+    cp.restart_api_server(&["--runtime-config=autoscaling/v2=false"]);
+    assert_eq!(judge(&cp), 1);
+    // What the finding says next is true: Helm cannot upgrade the release any more.
+    let chart = cp.chart().display().to_string();
+    let out = cp.helm(&[
+        "upgrade",
+        "prefect",
+        &chart,
+        "-n",
+        "default",
+        "--server-side=false",
+        "--reuse-values",
+    ]);
+    assert!(
+        !out.status.success(),
+        "helm upgraded a release whose manifest is not served"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("autoscaling/v2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -50,6 +50,7 @@ async fn hdb_catalog(cx: &Cx) -> Result<HdbCatalog, Outcome> {
                 "Hasura's user {user:?} does not exist on this server (schema hdb_catalog is owned by {owner:?}); \
                  pass the user Hasura connects as with --hasura-user"
             ))
+            .fix("no_user")
             .with("owner", owner)
             .with("hasura_user", user));
         }

@@ -244,6 +244,7 @@ pub async fn kube_db_secret(cx: std::sync::Arc<Cx>) -> Outcome {
             .with("key", w.key.clone())
             .with("keys", keys.clone())
             .with("db_user", w.user.clone())
+            .var("db_user", w.user.clone())
             .var("secret", w.secret.clone())
             .var("secret_key", w.key.clone())
     };
@@ -336,7 +337,8 @@ pub async fn kube_chart_env(cx: std::sync::Arc<Cx>) -> Outcome {
         .collect::<Vec<_>>()
         .join("; ");
     let evidence: Value = json!(empty);
-    if graphql_has_url {
+    let db_user = f.db_wiring().user;
+    let o = if graphql_has_url {
         Outcome::finding(format!(
             "chart defect: the release renders {list} empty; harmless here because graphql connects \
              with PREFECT_SERVER__DATABASE__CONNECTION_URL"
@@ -348,7 +350,8 @@ pub async fn kube_chart_env(cx: std::sync::Arc<Cx>) -> Outcome {
              PREFECT_SERVER__DATABASE__CONNECTION_URL to mask it"
         ))
         .with("empty", evidence)
-    }
+    };
+    o.var("db_user", db_user)
 }
 
 pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {

@@ -22,6 +22,7 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 
+pub use super::kube_error::KubeError;
 use super::pg_target::Env;
 
 /// How to find the cluster, as kubectl's flags say it.
@@ -90,60 +91,6 @@ fn nowhere_found(incluster: &str) -> String {
     )
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
-pub enum KubeError {
-    /// The configuration could not be loaded (no kubeconfig, unknown context, bad file).
-    #[error("cannot load the Kubernetes configuration: {0}")]
-    Config(String),
-    #[error(
-        "forbidden: this user may not {verb} {resource}{} (RBAC); grant it with a Role, or skip the check",
-        in_ns(namespace.as_deref())
-    )]
-    Forbidden {
-        verb: String,
-        resource: String,
-        namespace: Option<String>,
-    },
-    #[error("cannot reach the Kubernetes API at {server}: {detail}")]
-    Unreachable { server: String, detail: String },
-    #[error("the Kubernetes API at {server} did not answer within {}", crate::untrusted::duration(*after))]
-    Timeout { server: String, after: Duration },
-    #[error("the Kubernetes API refused to {verb} {resource}: {code} {message}")]
-    Api {
-        verb: String,
-        resource: String,
-        code: u16,
-        message: String,
-    },
-    #[error("{0}")]
-    Other(String),
-}
-
-fn in_ns(ns: Option<&str>) -> String {
-    ns.map(|n| format!(" in namespace {n}"))
-        .unwrap_or_else(|| " cluster-wide".to_string())
-}
-
-impl KubeError {
-    /// Whether the API server itself is out of reach (as opposed to refusing one request).
-    pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            KubeError::Unreachable { .. } | KubeError::Timeout { .. }
-        )
-    }
-    pub fn kind(&self) -> &'static str {
-        match self {
-            KubeError::Config(_) => "config",
-            KubeError::Forbidden { .. } => "forbidden",
-            KubeError::Unreachable { .. } => "unreachable",
-            KubeError::Timeout { .. } => "timeout",
-            KubeError::Api { .. } => "api",
-            KubeError::Other(_) => "other",
-        }
-    }
-}
-
 /// A namespaced Kubernetes object type of k8s-openapi, as the probe reads it.
 pub trait Namespaced:
     Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
@@ -194,6 +141,8 @@ pub struct KubeProbe {
     pub context: String,
     /// The kube config file the context was read from (`None`: in-cluster).
     pub file: Option<String>,
+    /// The context's user (`None`: in-cluster), for messages.
+    pub user: Option<String>,
     timeout: Duration,
     dead: Arc<OnceLock<KubeError>>,
     /// A replay of a run whose API server was out of reach: every call answers this at once.
@@ -209,6 +158,8 @@ pub struct KubeSnap {
     pub context: String,
     #[serde(default)]
     pub file: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
     pub timeout: Duration,
     /// The API server was out of reach (every call got this).
     pub dead: Option<KubeError>,
@@ -243,6 +194,7 @@ impl KubeProbe {
             server: s.server.clone(),
             context: s.context.clone(),
             file: s.file.clone(),
+            user: s.user.clone(),
             timeout: s.timeout,
             dead,
             preset_dead: s.dead.clone(),
@@ -257,6 +209,7 @@ impl KubeProbe {
             server: self.server.clone(),
             context: self.context.clone(),
             file: self.file.clone(),
+            user: self.user.clone(),
             timeout: self.timeout,
             dead: self.dead.get().cloned(),
         }
@@ -273,6 +226,7 @@ impl KubeProbe {
             ..Default::default()
         };
         let mut file = None;
+        let mut user = None;
         let loaded = match super::kubeconfig::read_kubeconfig_from(opts.kubeconfig.as_deref())
             .map_err(KubeError::Config)?
         {
@@ -282,6 +236,13 @@ impl KubeProbe {
                     .as_ref()
                     .and_then(|c| from.get(c))
                     .map(|p| p.display().to_string());
+                user = context.as_ref().and_then(|c| {
+                    kc.contexts
+                        .iter()
+                        .find(|n| &n.name == c)
+                        .and_then(|n| n.context.as_ref())
+                        .and_then(|c| c.user.clone())
+                });
                 super::kubeconfig::run_exec_plugin(&mut kc, context.as_deref(), timeout)
                     .await
                     .map_err(KubeError::Config)?;
@@ -330,6 +291,7 @@ impl KubeProbe {
             server: server.trim_end_matches('/').to_string(),
             context: context.unwrap_or_else(|| "(current)".to_string()),
             file,
+            user: user.map(|u| crate::untrusted::line(&u, 200)),
             timeout,
             dead: Arc::new(OnceLock::new()),
             preset_dead: None,
@@ -408,6 +370,13 @@ impl KubeProbe {
                 verb: verb.to_string(),
                 resource: resource.to_string(),
                 namespace: namespace.map(str::to_string),
+                who: super::kube_error::refused_user(&status.message),
+            },
+            // The server's words are not repeated: some proxies echo the credentials in them.
+            kube::Error::Api(status) if status.code == 401 => KubeError::Unauthorized {
+                server: self.server.clone(),
+                context: self.context.clone(),
+                user: self.user.clone(),
             },
             kube::Error::Api(status) => KubeError::Api {
                 verb: verb.to_string(),

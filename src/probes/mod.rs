@@ -6,6 +6,7 @@ pub mod http;
 pub mod http_failure;
 pub mod kube;
 pub mod kube_client;
+pub mod kube_error;
 pub mod kube_tape;
 pub mod kubeconfig;
 pub mod pg_row;

@@ -201,6 +201,7 @@ async fn read_latest(probe: &KubeProbe, release: Option<&str>) -> Result<Listing
     }
     let mut found = Vec::new();
     let mut undecodable = Vec::new();
+    let mut refused: Option<KubeError> = None;
     // The releases are read a few at a time, all under one deadline, and at most MAX_RELEASES of
     // them: 3,000 unreadable releases cost neither 3,000 sequential GETs nor a 2 MB line.
     let not_read = latest.len().saturating_sub(MAX_RELEASES);
@@ -249,8 +250,23 @@ async fn read_latest(probe: &KubeProbe, release: Option<&str>) -> Result<Listing
                     reason: format!("cannot read release {name} ({secret}): {e}"),
                 });
             }
-            Err(e) => undecodable.push((namespace.clone(), name.clone(), e)),
+            Err(ReadFailure::Kube(e @ KubeError::Forbidden { .. })) => {
+                undecodable.push((namespace.clone(), name.clone(), e.to_string()));
+                refused.get_or_insert(e);
+            }
+            Err(e) => undecodable.push((namespace.clone(), name.clone(), e.to_string())),
         }
+    }
+    // Every release there is refused to this user: that is the answer, not "no release".
+    if found.is_empty()
+        && late == 0
+        && not_read == 0
+        && let Some(e) = refused
+        && undecodable
+            .iter()
+            .all(|(_, _, why)| why.starts_with("forbidden:"))
+    {
+        return Err(Discovery::Failed(e));
     }
     drop(reads);
     Ok(Listing {
@@ -261,23 +277,45 @@ async fn read_latest(probe: &KubeProbe, release: Option<&str>) -> Result<Listing
     })
 }
 
+/// Why a release secret could not be read: the API's answer, or what was in it.
+#[derive(Debug)]
+enum ReadFailure {
+    Kube(KubeError),
+    Bad(String),
+}
+
+impl std::fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadFailure::Kube(e) => e.fmt(f),
+            ReadFailure::Bad(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<String> for ReadFailure {
+    fn from(s: String) -> Self {
+        ReadFailure::Bad(s)
+    }
+}
+
 /// Reads and decodes one release secret.
-pub async fn read_release(
+async fn read_release(
     probe: &KubeProbe,
     namespace: &str,
     secret: &str,
-) -> Result<Release, String> {
+) -> Result<Release, ReadFailure> {
     let s = probe
         .get::<Secret>(namespace, secret)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(ReadFailure::Kube)?
         .ok_or_else(|| format!("secret {secret} is gone"))?;
     let data = s
         .data
         .as_ref()
         .and_then(|d| d.get("release"))
         .ok_or_else(|| format!("secret {secret} has no `release` key"))?;
-    let mut r = helm::decode(&data.0).map_err(|e| e.0)?;
+    let mut r = helm::decode(&data.0).map_err(|e| ReadFailure::Bad(e.0))?;
     if r.namespace.is_empty() {
         r.namespace = namespace.to_string();
     }

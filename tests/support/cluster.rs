@@ -32,6 +32,10 @@ const ADMIN_TOKEN: &str = "cluster-admin-token-3c1f";
 /// binds it a role.
 pub const NOBODY_TOKEN: &str = "nobody-token-7b2e";
 pub const NOBODY: &str = "nobody";
+/// Another user with no grants of its own, for the one test that binds it (the audit log tells
+/// its requests apart by name).
+pub const TEAM_TOKEN: &str = "team-token-91ad";
+pub const TEAM: &str = "team";
 
 /// Where `tests/cluster/build` puts the binaries (it prints it with `--path`).
 pub fn bin_dir() -> PathBuf {
@@ -128,6 +132,7 @@ pub struct ControlPlane {
     pub admin_kubeconfig: PathBuf,
     pub audit_log: PathBuf,
     children: Mutex<Vec<Child>>,
+    api_args: Vec<String>,
     /// How long etcd and the API server took to answer `/readyz`.
     pub started_in: Duration,
     names: AtomicU32,
@@ -179,7 +184,7 @@ impl ControlPlane {
         let tokens = file(
             "tokens.csv",
             &format!(
-                "{ADMIN_TOKEN},admin,uid-admin,\"system:masters\"\n{NOBODY_TOKEN},{NOBODY},uid-nobody\n"
+                "{ADMIN_TOKEN},admin,uid-admin,\"system:masters\"\n{NOBODY_TOKEN},{NOBODY},uid-nobody\n{TEAM_TOKEN},{TEAM},uid-team\n"
             ),
         );
         let policy = file(
@@ -212,8 +217,7 @@ impl ControlPlane {
         .stderr(log("etcd.err"));
         let mut children = vec![spawn_tied(etcd)];
 
-        let mut api = Command::new(bin.join("kube-apiserver"));
-        api.args([
+        let api_args: Vec<String> = [
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
             &format!("--secure-port={api_port}"),
@@ -231,10 +235,11 @@ impl ControlPlane {
             &format!("--audit-log-path={}", audit_log.display()),
             "--audit-log-mode=blocking",
             &format!("--cert-dir={}", dir.join("certs").display()),
-        ])
-        .stdout(log("apiserver.log"))
-        .stderr(log("apiserver.err"));
-        children.push(spawn_tied(api));
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        children.push(spawn_api_server(bin, &dir, &api_args, &[]));
 
         let url = format!("https://127.0.0.1:{api_port}");
         let admin_kubeconfig = dir.join("admin.kubeconfig");
@@ -251,24 +256,33 @@ impl ControlPlane {
             admin_kubeconfig,
             audit_log,
             children: Mutex::new(children),
+            api_args,
             started_in: Duration::ZERO,
             names: AtomicU32::new(0),
             chart: OnceLock::new(),
         };
+        cp.wait_ready()?;
+        cp.started_in = started.elapsed();
+        Ok(cp)
+    }
+
+    /// Waits until the API server says it is ready; `Err` with the logs' tails when it exits or
+    /// takes a minute.
+    fn wait_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let out = cp.kubectl(&["get", "--raw", "/readyz"]);
+            let out = self.kubectl(&["get", "--raw", "/readyz"]);
             if out.status.success() {
-                break;
+                return Ok(());
             }
-            let exited = cp
+            let exited = self
                 .children
                 .lock()
                 .expect("children")
                 .iter_mut()
                 .any(|c| matches!(c.try_wait(), Ok(Some(_))));
             if exited || Instant::now() > deadline {
-                let tail = |n: &str| std::fs::read_to_string(cp.dir.join(n)).unwrap_or_default();
+                let tail = |n: &str| std::fs::read_to_string(self.dir.join(n)).unwrap_or_default();
                 return Err(format!(
                     "not ready (exited: {exited}): {}\netcd: {}\napiserver: {}",
                     String::from_utf8_lossy(&out.stderr),
@@ -278,8 +292,17 @@ impl ControlPlane {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        cp.started_in = started.elapsed();
-        Ok(cp)
+    }
+
+    /// Starts the API server again over the same etcd with `extra` flags (e.g.
+    /// `--runtime-config=autoscaling/v2=false`: a cluster upgraded to a version that no longer
+    /// serves an API), and waits until it is ready.
+    pub fn restart_api_server(&self, extra: &[&str]) {
+        self.stop_api_server();
+        let api = spawn_api_server(&self.bin, &self.dir, &self.api_args, extra);
+        // The old one was waited for by stop_api_server; the new one is waited for in stop.
+        self.children.lock().expect("children")[1] = api;
+        self.wait_ready().expect("the API server did not come back");
     }
 
     /// Kills etcd and the API server (the API server first).
@@ -300,6 +323,19 @@ impl ControlPlane {
         {
             let _ = api.kill();
             let _ = api.wait();
+        }
+    }
+
+    /// Sends `signal` to the API server (SIGSTOP freezes it: connections stay open, nothing
+    /// answers; SIGCONT thaws it).
+    pub fn signal_api_server(&self, signal: i32) {
+        if let Ok(children) = self.children.lock()
+            && let Some(api) = children.get(1)
+        {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(api.id() as i32, signal);
+            }
         }
     }
 
@@ -463,6 +499,22 @@ impl ControlPlane {
     }
 }
 
+fn spawn_api_server(bin: &Path, dir: &Path, args: &[String], extra: &[&str]) -> Child {
+    let log = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+            .expect("log file")
+    };
+    let mut api = Command::new(bin.join("kube-apiserver"));
+    api.args(args)
+        .args(extra)
+        .stdout(log("apiserver.log"))
+        .stderr(log("apiserver.err"));
+    spawn_tied(api)
+}
+
 fn kubeconfig_text(url: &str, ca_pem: &str, user: &str, token: &str, ns: &str) -> String {
     use base64::Engine as _;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
@@ -575,6 +627,15 @@ pub fn test_chart(dir: &Path) {
         ),
     )
     .expect("agent template");
+    // Not the chart's: an object of an API group a test can stop the API server serving.
+    std::fs::write(
+        dir.join("templates/test-hpa.yaml"),
+        "{{- if (.Values.testExtras | default dict).hpa }}\napiVersion: autoscaling/v2\n\
+         kind: HorizontalPodAutoscaler\nmetadata:\n  name: {{ .Release.Name }}-apollo\nspec:\n  \
+         scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: {{ .Release.Name }}-apollo}\n  \
+         minReplicas: 1\n  maxReplicas: 2\n{{- end }}\n",
+    )
+    .expect("hpa template");
 }
 
 /// The rendered manifest of release `prefect` in `default`, with both put back as templates.

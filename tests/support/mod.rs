@@ -188,6 +188,7 @@ pub fn run_sub_in(
     );
     assert_eq!(code, verbose_code);
     assert_eq!(json["exit_code"].as_i64(), Some(i64::from(code)));
+    assert_fixes_filled(&json);
     if sub == "check" && code != 2 {
         assert_replays(env, args, secrets);
     }
@@ -281,6 +282,42 @@ pub fn assert_replays(env: &BTreeMap<String, String>, args: &[&str], secrets: &[
             replay_code,
             recorded["exit_code"].as_i64().unwrap_or(-1) as i32,
             "the replay's exit code"
+        );
+    }
+}
+
+/// Every placeholder of a printed fix was filled: the catalog marks one it was not given as
+/// `<name>`, which a fix may never show for a `{name}` its check's catalog text uses (fixes may
+/// still ask the user for `<PASSWORD>` and the like, in capitals). Without a Helm release found,
+/// `<release>` and `<namespace>` are the user's to fill.
+pub fn assert_fixes_filled(report: &Value) {
+    let mut reports: Vec<&Value> = vec![report];
+    reports.extend(report["releases"].as_array().into_iter().flatten());
+    for r in reports {
+        let release_known = !r["release"].is_null();
+        for result in r["results"].as_array().into_iter().flatten() {
+            assert_fix_filled(result, release_known);
+        }
+    }
+}
+
+fn assert_fix_filled(result: &Value, release_known: bool) {
+    let placeholder = regex::Regex::new(r"<([a-z][a-z0-9_]*)>").expect("regex");
+    let (Some(id), Some(fix)) = (result["id"].as_str(), result["fix"].as_str()) else {
+        return;
+    };
+    let path = format!("{}/checks/{id}.toml", env!("CARGO_MANIFEST_DIR"));
+    let Ok(catalog) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    for m in placeholder.captures_iter(fix) {
+        let name = &m[1];
+        if !release_known && (name == "release" || name == "namespace") {
+            continue;
+        }
+        assert!(
+            !catalog.contains(&format!("{{{name}}}")),
+            "{id}'s fix shows <{name}> unfilled:\n{fix}"
         );
     }
 }
