@@ -27,8 +27,11 @@ proptest! {
 
     /// Any `--set` expression parses or fails with a message; neither panics nor takes long.
     #[test]
-    fn set_expressions_never_panic(expr in r"[a-z0-9.\[\]{}=,\\ ]{0,200}", string in any::<bool>()) {
-        let _ = set::parse_set(&expr, string);
+    fn set_expressions_never_panic(
+        expr in r#"[a-z0-9.\[\]{}=,\\ ":]{0,200}"#,
+        kind in prop::sample::select(set::SetKind::ALL.to_vec()),
+    ) {
+        let _ = set::parse(&expr, kind, &mut |p| Ok(p.to_string()));
     }
 
     /// Whatever follows or precedes it, the value of a password key is not in the error shown.
@@ -38,10 +41,11 @@ proptest! {
         key in prop::sample::select(vec!["postgresql.auth.password", "postgresql.postgresqlPassword", "x.apiToken", "auth.postgresPassword"]),
         secret in "[A-Za-z0-9]{8,16}",
         after in prop::sample::select(vec!["", ",a[", ",b[zz]=1", ",{", ",=x", "\\", ",a..b=1", ",c[999999]=1"]),
-        string in any::<bool>(),
+        // --set-file's value is a path, not the secret.
+        kind in prop::sample::select(vec![set::SetKind::Set, set::SetKind::String, set::SetKind::Json, set::SetKind::Literal]),
     ) {
         let expr = format!("{before}{key}={secret}{after}");
-        let input = values::Input { sets: vec![(expr, string)], ..Default::default() };
+        let input = values::Input { sets: vec![(expr, kind)], ..Default::default() };
         match values::load(&input) {
             Err(e) => prop_assert!(!e.contains(&secret), "{e}"),
             Ok(loaded) => {

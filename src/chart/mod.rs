@@ -19,3 +19,19 @@ pub fn join(path: &str, key: &str) -> String {
         format!("{path}.{key}")
     }
 }
+
+/// Whether `v` nests at most `max` levels (walked without recursion).
+pub fn depth_within(v: &serde_json::Value, max: usize) -> bool {
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        if depth > max {
+            return false;
+        }
+        match v {
+            serde_json::Value::Array(a) => stack.extend(a.iter().map(|x| (x, depth + 1))),
+            serde_json::Value::Object(m) => stack.extend(m.values().map(|x| (x, depth + 1))),
+            _ => {}
+        }
+    }
+    true
+}

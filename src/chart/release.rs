@@ -207,20 +207,21 @@ fn object_or_empty(v: Value) -> Value {
     }
 }
 
-/// Helm's coalescing of user values over chart defaults: maps merge key by key, anything else
-/// replaces, and a user `null` deletes the default.
+/// Helm's coalescing of user values over chart defaults (what the templates see): maps merge key by
+/// key, anything else replaces; a user `null` deletes the default, and stays a `null` where the
+/// chart has no such key; the chart's own `null` defaults are dropped.
 pub fn coalesce(defaults: &Value, user: &Value) -> Value {
+    coalesce_into(without_nulls(defaults.clone()), user)
+}
+
+fn coalesce_into(defaults: Value, user: &Value) -> Value {
     match (defaults, user) {
-        (Value::Object(d), Value::Object(u)) => {
-            let mut out = d.clone();
+        (Value::Object(mut out), Value::Object(u)) => {
             for (k, uv) in u {
-                match (out.get(k), uv) {
-                    (_, Value::Null) => {
-                        out.remove(k);
-                    }
+                match (out.remove(k), uv) {
+                    (Some(_), Value::Null) => {}
                     (Some(dv @ Value::Object(_)), Value::Object(_)) => {
-                        let merged = coalesce(dv, uv);
-                        out.insert(k.clone(), merged);
+                        out.insert(k.clone(), coalesce_into(dv, uv));
                     }
                     _ => {
                         out.insert(k.clone(), uv.clone());
@@ -231,6 +232,42 @@ pub fn coalesce(defaults: &Value, user: &Value) -> Value {
         }
         (_, u) => u.clone(),
     }
+}
+
+/// Helm's merging of one values source over another (values files in order, a `--set-json`
+/// object): maps merge key by key, anything else replaces, and a `null` is kept, to delete the
+/// chart's default when the result is coalesced.
+pub fn merge(base: Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(mut out), Value::Object(o)) => {
+            for (k, ov) in o {
+                let merged = match out.remove(k) {
+                    Some(bv @ Value::Object(_)) if ov.is_object() => merge(bv, ov),
+                    _ => ov.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (_, o) => o.clone(),
+    }
+}
+
+/// `v` without the null values of its mappings, at every depth (lists keep theirs), walked
+/// without recursion.
+pub fn without_nulls(mut v: Value) -> Value {
+    let mut stack: Vec<&mut Value> = vec![&mut v];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                stack.extend(m.values_mut());
+            }
+            Value::Array(a) => stack.extend(a.iter_mut()),
+            _ => {}
+        }
+    }
+    v
 }
 
 /// Registers every string under a password- or token-like key for scrubbing: releases carry the

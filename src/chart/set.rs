@@ -1,6 +1,7 @@
-//! `--set` and `--set-string`, as Helm's strvals parser reads them: dotted paths, `a[0]`, `{a,b}`
-//! lists, `\.` escaped dots, commas; typed values; bounded in size, depth and list slots. Errors
-//! never quote the expression (it may hold a password): the caller shows it masked.
+//! `--set`, `--set-string`, `--set-json`, `--set-file` and `--set-literal`, as Helm's strvals parsers
+//! read them: dotted paths, `a[0]`, `{a,b}` lists, `\.` escaped dots, commas; typed values; bounded
+//! in size, depth and list slots. Errors never quote the expression (it may hold a password): the
+//! caller shows it masked.
 
 use serde_json::{Map, Value};
 
@@ -13,6 +14,40 @@ pub enum Seg {
     Index(usize),
 }
 
+/// Which flag an expression came with. Declared in the order Helm applies them, after the values
+/// files, whatever the order on the command line: `--set-json`, `--set`, `--set-string`,
+/// `--set-file`, `--set-literal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SetKind {
+    Json,
+    Set,
+    String,
+    File,
+    Literal,
+}
+
+impl SetKind {
+    pub const ALL: [SetKind; 5] = [
+        SetKind::Json,
+        SetKind::Set,
+        SetKind::String,
+        SetKind::File,
+        SetKind::Literal,
+    ];
+    pub fn flag(self) -> &'static str {
+        match self {
+            SetKind::Json => "--set-json",
+            SetKind::Set => "--set",
+            SetKind::String => "--set-string",
+            SetKind::File => "--set-file",
+            SetKind::Literal => "--set-literal",
+        }
+    }
+    pub fn of_flag(flag: &str) -> Option<SetKind> {
+        SetKind::ALL.into_iter().find(|k| k.flag() == flag)
+    }
+}
+
 /// The longest `--set` expression.
 pub const MAX_SET_BYTES: usize = 64 * 1024;
 /// The most list slots all `--set` indices may create together (Helm allows an index up to 65536
@@ -22,6 +57,21 @@ pub const MAX_SET_SLOTS: usize = 1_000_000;
 /// Parses `a.b=c,d[0].e=f` into assignments. `string`: `--set-string` (every value a string).
 /// Errors never quote the expression (it may hold a password); the caller shows it masked.
 pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, String> {
+    let kind = if string {
+        SetKind::String
+    } else {
+        SetKind::Set
+    };
+    parse(expr, kind, &mut |_| Err("no file reader".to_string()))
+}
+
+/// Parses one flag's expression as Helm does for `kind`; `read` gives a `--set-file` path's
+/// contents.
+pub fn parse(
+    expr: &str,
+    kind: SetKind,
+    read: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<Vec<(Vec<Seg>, Value)>, String> {
     if expr.len() > MAX_SET_BYTES {
         return Err(format!(
             "the expression is {} bytes long; at most {} KiB is read",
@@ -29,11 +79,22 @@ pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, Str
             MAX_SET_BYTES / 1024
         ));
     }
+    // `--set-json '{"a": …}'`: one JSON object, merged as a values file is.
+    if kind == SetKind::Json && expr.trim_start().starts_with('{') {
+        return match serde_json::from_str::<Value>(expr.trim()) {
+            // One assignment at the root (an empty path): merged, not set.
+            Ok(v @ Value::Object(_)) if super::depth_within(&v, MAX_DEPTH) => {
+                Ok(vec![(Vec::new(), v)])
+            }
+            Ok(Value::Object(_)) => Err(format!("the JSON nests deeper than {MAX_DEPTH} levels")),
+            _ => Err("the JSON object does not parse".to_string()),
+        };
+    }
     let mut out = Vec::new();
     let chars: Vec<char> = expr.chars().collect();
     let mut i = 0;
     while i < chars.len() {
-        // The key, up to an unescaped '='.
+        // The key, up to an unescaped '=' (a literal's key has no escapes).
         let mut path = Vec::new();
         let mut key = String::new();
         loop {
@@ -41,7 +102,7 @@ pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, Str
                 return Err(format!("key {:?} has no value", key_text(&path, &key)));
             };
             match c {
-                '\\' => {
+                '\\' if kind != SetKind::Literal => {
                     i += 1;
                     key.push(*chars.get(i).ok_or("a trailing backslash")?);
                 }
@@ -77,7 +138,9 @@ pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, Str
                     i += 1;
                     break;
                 }
-                ',' => return Err(format!("key {:?} has no value", key_text(&path, &key))),
+                ',' if kind != SetKind::Literal => {
+                    return Err(format!("key {:?} has no value", key_text(&path, &key)));
+                }
                 c => key.push(c),
             }
             if path.len() > MAX_DEPTH {
@@ -91,37 +154,77 @@ pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, Str
         if path.is_empty() {
             return Err(format!("empty key at character {}", i.max(1)));
         }
-        // The value: a {a,b} list, or text up to an unescaped ','.
-        let value = if chars.get(i) == Some(&'{') {
-            let close = chars[i..]
-                .iter()
-                .position(|&c| c == '}')
-                .ok_or_else(|| format!("unclosed '{{' at character {}", i + 1))?;
-            let inner: String = chars[i + 1..i + close].iter().collect();
-            i += close + 1;
-            Value::Array(
-                inner
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| typed(s, string))
-                    .collect(),
-            )
-        } else {
-            let mut v = String::new();
-            while let Some(&c) = chars.get(i) {
-                match c {
-                    '\\' => {
-                        i += 1;
-                        if let Some(&n) = chars.get(i) {
-                            v.push(n);
-                        }
-                    }
-                    ',' => break,
-                    c => v.push(c),
-                }
-                i += 1;
+        let value = match kind {
+            // The rest of the expression, as it is: no commas, no escapes, no lists.
+            SetKind::Literal => {
+                let v: String = chars[i..].iter().collect();
+                i = chars.len();
+                Value::String(v)
             }
-            typed(&v, string)
+            // One JSON value, then a ',' or the end.
+            SetKind::Json => {
+                let rest: String = chars[i..].iter().collect();
+                let mut stream = serde_json::Deserializer::from_str(&rest).into_iter::<Value>();
+                let v = match stream.next() {
+                    Some(Ok(v)) => v,
+                    _ => {
+                        return Err(format!(
+                            "the JSON value of key {:?} does not parse",
+                            path_text(&path)
+                        ));
+                    }
+                };
+                if !super::depth_within(&v, MAX_DEPTH) {
+                    return Err(format!("the JSON nests deeper than {MAX_DEPTH} levels"));
+                }
+                let used = stream.byte_offset();
+                i += rest[..used].chars().count();
+                if !matches!(chars.get(i), None | Some(',')) {
+                    return Err(format!(
+                        "the JSON value of key {:?} is followed by more than a ','",
+                        path_text(&path)
+                    ));
+                }
+                v
+            }
+            // A {a,b} list (not for --set-file), or text up to an unescaped ','.
+            _ if kind != SetKind::File && chars.get(i) == Some(&'{') => {
+                let close = chars[i..]
+                    .iter()
+                    .position(|&c| c == '}')
+                    .ok_or_else(|| format!("unclosed '{{' at character {}", i + 1))?;
+                let inner: String = chars[i + 1..i + close].iter().collect();
+                i += close + 1;
+                Value::Array(
+                    inner
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| typed(s, kind == SetKind::String))
+                        .collect(),
+                )
+            }
+            _ => {
+                let mut v = String::new();
+                while let Some(&c) = chars.get(i) {
+                    match c {
+                        '\\' => {
+                            i += 1;
+                            if let Some(&n) = chars.get(i) {
+                                v.push(n);
+                            }
+                        }
+                        ',' => break,
+                        c => v.push(c),
+                    }
+                    i += 1;
+                }
+                match kind {
+                    SetKind::File => Value::String(
+                        read(&v).map_err(|e| format!("key {:?}: {e}", path_text(&path)))?,
+                    ),
+                    _ => typed(&v, kind == SetKind::String),
+                }
+            }
         };
         out.push((path, value));
         // Skip the ',' separating assignments.

@@ -15,7 +15,7 @@ use serde_saphyr::Spanned;
 pub use super::join;
 use super::{
     MAX_DEPTH,
-    set::{MAX_SET_SLOTS, Seg, parse_set, path_text, set_path},
+    set::{MAX_SET_SLOTS, Seg, SetKind, path_text, set_path},
 };
 use crate::{
     chart::{facts::Generation, release::coalesce},
@@ -194,6 +194,8 @@ fn options() -> serde_saphyr::Options {
     budget.max_total_scalar_bytes = MAX_FILE_BYTES;
     let mut o = serde_saphyr::Options::default();
     o.budget = Some(budget);
+    // Helm reads values as YAML 1.1: `010` is 8.
+    o.legacy_octal_numbers = true;
     o
 }
 
@@ -219,12 +221,13 @@ pub fn parse(file: &str, text: &str) -> Result<(Value, Locations), ParseError> {
             .name("values-parser".into())
             .stack_size(PARSER_STACK)
             .spawn_scoped(scope, || {
-                serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options())
+                // Every document of the file, merged in order (as Helm reads a values file).
+                serde_saphyr::from_multiple_with_options::<Spanned<Node>>(text, options())
                     .map_err(|e| parse_error(file, text, &e))
             })
             .map(|h| h.join())
     });
-    let node: Spanned<Node> = match parsed {
+    let docs: Vec<Spanned<Node>> = match parsed {
         Ok(Ok(result)) => result?,
         Ok(Err(_)) | Err(_) => {
             return Err(ParseError {
@@ -234,18 +237,23 @@ pub fn parse(file: &str, text: &str) -> Result<(Value, Locations), ParseError> {
         }
     };
     let mut locs = Locations::new();
-    let value = to_json(&node.value, "", file, &mut locs, 0);
-    match value {
-        Value::Object(_) => Ok((value, locs)),
-        Value::Null => Ok((Value::Object(Map::new()), locs)),
-        other => Err(ParseError {
-            location: Some(loc(file, &node.referenced)),
-            message: format!(
-                "a values file must be a mapping of keys, not {}",
-                kind_of(&other)
-            ),
-        }),
+    let mut merged = Value::Object(Map::new());
+    for node in &docs {
+        match to_json(&node.value, "", file, &mut locs, 0) {
+            Value::Object(m) => merged = crate::chart::release::merge(merged, &Value::Object(m)),
+            Value::Null => {}
+            other => {
+                return Err(ParseError {
+                    location: Some(loc(file, &node.referenced)),
+                    message: format!(
+                        "a values file must be a mapping of keys, not {}",
+                        kind_of(&other)
+                    ),
+                });
+            }
+        }
     }
+    Ok((merged, locs))
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -301,8 +309,9 @@ fn parse_error(file: &str, text: &str, e: &serde_saphyr::Error) -> ParseError {
 pub struct Input {
     /// `-f` files: (name as given, contents or the read error).
     pub files: Vec<(String, Result<String, String>)>,
-    /// `--set` / `--set-string` in order: (expression, is --set-string).
-    pub sets: Vec<(String, bool)>,
+    /// `--set`, `--set-string`, `--set-json`, `--set-file`, `--set-literal` as given: (expression,
+    /// flag). Applied in Helm's order of the flags, each flag's expressions in their order.
+    pub sets: Vec<(String, SetKind)>,
     pub chart_version: Option<String>,
 }
 
@@ -367,6 +376,23 @@ pub const RENAMED: &[(&str, &str)] = &[
     ("postgresql.persistence", "postgresql.primary.persistence"),
 ];
 
+/// A `--set-file` path's contents, as Helm reads them (a regular file, bounded; Helm would also
+/// fetch a URL, which the doctor does not).
+fn read_set_file(path: &str) -> Result<String, String> {
+    if path.contains("://") {
+        return Err(format!(
+            "{:?} is a URL; the doctor reads no URL: download it and pass the file",
+            crate::untrusted::cap(&crate::redact::scrub(path), 200)
+        ));
+    }
+    crate::bounded::read_text(
+        std::path::Path::new(path),
+        MAX_FILE_BYTES as u64,
+        "--set-file",
+    )
+    .map_err(|e| e.to_string())
+}
+
 pub fn load(input: &Input) -> Result<Loaded, String> {
     let mut errors = Vec::new();
     let mut user = Value::Object(Map::new());
@@ -386,7 +412,7 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
         };
         match parse(name, text) {
             Ok((v, locs)) => {
-                user = coalesce(&user, &v);
+                user = crate::chart::release::merge(user, &v);
                 // A later file's key wins, and so does its location.
                 locations.extend(locs);
             }
@@ -394,13 +420,21 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
         }
     }
     let mut slots = 0usize;
-    for (expr, string) in &input.sets {
-        let flag = if *string { "--set-string" } else { "--set" };
+    let mut sets: Vec<&(String, SetKind)> = input.sets.iter().collect();
+    // Stable: each flag's expressions keep their order.
+    sets.sort_by_key(|(_, kind)| *kind);
+    for (expr, kind) in sets {
+        let flag = kind.flag();
         // Shown masked (a password's value) and capped; the parse error says where.
         let shown = || crate::untrusted::cap(&crate::redact::mask_assignments(expr), 200);
-        let assignments =
-            parse_set(expr, *string).map_err(|e| format!("{flag} {:?}: {e}", shown()))?;
+        let assignments = crate::chart::set::parse(expr, *kind, &mut read_set_file)
+            .map_err(|e| format!("{flag} {:?}: {e}", shown()))?;
         for (path, value) in assignments {
+            // `--set-json '{…}'` merges as a values file does.
+            if path.is_empty() {
+                user = crate::chart::release::merge(user, &value);
+                continue;
+            }
             slots += path
                 .iter()
                 .map(|s| match s {
@@ -507,6 +541,21 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
 mod tests {
     use super::*;
 
+    /// What Helm 4.3.2's `helm template` gives for the same file (tests/preflight.rs holds the
+    /// doctor against Helm itself over many more).
+    #[test]
+    fn yaml_1_1_scalars_as_helm_reads_them() {
+        let text = "r: 010\ns: 0o10\nt: 0x1F\nu: 1_000\nv: 190:20:30\nx: y\nz: 0b101\nk: 007.5\n\
+                    i: +12\nh: 1e3\nn: n\nyy: Y\noo: 0777\nneg: -010\nq: '010'\n";
+        let (v, _) = parse("f", text).expect("parses");
+        assert_eq!(
+            v,
+            serde_json::json!({"false": false, "h": 1000.0, "i": 12, "k": 7.5, "neg": -8, "oo": 511,
+                "r": 8, "s": 8, "t": 31, "u": 1000, "v": "190:20:30", "x": true, "yy": true, "z": 5,
+                "q": "010"})
+        );
+    }
+
     #[test]
     fn locations_of_keys() {
         let (v, locs) = parse("v.yaml", "postgresql:\n  auth:\n    password: x\nui:\n  ingress:\n    hosts:\n      - a.example\n").expect("parse");
@@ -544,7 +593,10 @@ mod tests {
         assert_eq!(generation_of_version("0.0.0"), Some(Generation::Auth));
         assert_eq!(generation_of_version("nope"), None);
         let l = load(&Input {
-            sets: vec![("postgresql.postgresqlPassword=s3cret-zz".into(), false)],
+            sets: vec![(
+                "postgresql.postgresqlPassword=s3cret-zz".into(),
+                SetKind::Set,
+            )],
             ..Input::default()
         })
         .expect("load");

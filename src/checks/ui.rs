@@ -36,7 +36,7 @@ pub async fn ui_settings_json(cx: Arc<Cx>) -> Outcome {
 }
 
 /// Why the browser cannot resolve `url`'s host, and the release and namespace in a chart service name.
-fn cluster_internal(url: &Url) -> Option<(String, Option<String>, Option<String>)> {
+pub(super) fn cluster_internal(url: &Url) -> Option<(String, Option<String>, Option<String>)> {
     let Some(url::Host::Domain(host)) = url.host() else {
         return None;
     };

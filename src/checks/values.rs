@@ -472,6 +472,24 @@ pub async fn values_ui_api_url(cx: Arc<Cx>) -> Outcome {
             return o;
         }
     }
+    // A name only pods resolve (`prefect-apollo.default`, `….svc.cluster.local`): the browser
+    // cannot, as the README's troubleshooting says of server_url.
+    if let Some((why, _, _)) = url::Url::parse(url)
+        .ok()
+        .as_ref()
+        .and_then(super::ui::cluster_internal)
+    {
+        return Outcome::finding(format!(
+            "ui.apolloApiUrl is {url}, which the users' browsers call: {why}"
+        ))
+        .at(at)
+        .fix("cluster_dns")
+        .var("server_url", url)
+        .var(
+            "apollo_url",
+            proposed.unwrap_or_else(|| "http://<EXTERNAL-IP>:4200/graphql".to_string()),
+        );
+    }
     if url != DEFAULT_API_URL {
         return Outcome::pass(format!("the UI will call {url}"));
     }

@@ -31,6 +31,16 @@ pub struct PreflightInput {
     /// A value kept as a string (repeatable), as `helm install --set-string`.
     #[arg(long, value_name = "KEY=VALUE")]
     pub set_string: Vec<String>,
+    /// A JSON value (repeatable), as `helm install --set-json`: KEY=JSON, or one JSON object.
+    #[arg(long, value_name = "KEY=JSON")]
+    pub set_json: Vec<String>,
+    /// A value read from a file (repeatable), as `helm install --set-file`.
+    #[arg(long, value_name = "KEY=PATH")]
+    pub set_file: Vec<String>,
+    /// A value taken as it is written, commas and backslashes included (repeatable), as
+    /// `helm install --set-literal`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set_literal: Vec<String>,
     /// The chart version to be installed, e.g. 2022.09.21 [default: judged by the keys you wrote, else
     /// the newest layout].
     #[arg(long, value_name = "VERSION")]
@@ -79,13 +89,17 @@ pub fn run(
             Err(e) => return Err(format!("-f: {e}")),
         }
     }
-    // clap keeps each flag's own order; Helm applies --set before --set-string.
-    input
-        .sets
-        .extend(args.set.iter().map(|s| (s.clone(), false)));
-    input
-        .sets
-        .extend(args.set_string.iter().map(|s| (s.clone(), true)));
+    // clap keeps each flag's own order; the loader applies the flags in Helm's order.
+    use crate::chart::set::SetKind;
+    for (kind, exprs) in [
+        (SetKind::Json, &args.set_json),
+        (SetKind::Set, &args.set),
+        (SetKind::String, &args.set_string),
+        (SetKind::File, &args.set_file),
+        (SetKind::Literal, &args.set_literal),
+    ] {
+        input.sets.extend(exprs.iter().map(|e| (e.clone(), kind)));
+    }
     let loaded = match crate::chart::values::load(&input) {
         Ok(l) => Arc::new(l),
         Err(e) => return Err(e),
@@ -102,7 +116,7 @@ pub fn run(
         } else {
             loaded.files.join(", ")
         },
-        source: format!("{} --set", args.set.len() + args.set_string.len()),
+        source: format!("{} --set", input.sets.len()),
     }];
     // The cluster, when one is configured.
     let kube_opts = KubeOptions {
