@@ -908,3 +908,110 @@ fn api_versions_are_judged_by_what_the_real_server_serves() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A release whose pods run on kwok's Node: PostgreSQL forwarded to the real test server, Apollo
+/// and the UI to the in-test ones, and the Secret holding the real database's password.
+struct Running {
+    pg: support::pg::PgServer,
+    _apollo: support::http::Server,
+    _ui: support::http::Server,
+    _kubelet: support::kubelet::Kubelet,
+    ns: String,
+    kubeconfig: PathBuf,
+    pods: Vec<String>,
+}
+
+fn running_release(cp: &ControlPlane, prefix: &str, seed: &support::prefect::Seed) -> Running {
+    use support::{
+        http::{Apollo, ui},
+        kubelet::Wiring,
+        pg::PgServer,
+        prefect::CANARY,
+    };
+    let pg = PgServer::start();
+    support::prefect::seed(&pg, seed);
+    let apollo = Apollo::default().start();
+    let ui = ui(&format!("{}/graphql", apollo.url));
+    let ns = cp.namespace(prefix);
+    install(cp, &ns, "prefect", &[]);
+    // The chart's Secret, holding the password the real database has.
+    let pw = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(CANARY)
+    };
+    cp.kubectl_ok(&[
+        "patch",
+        "secret",
+        "prefect-postgresql",
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"data": {{"password": "{pw}", "postgres-password": "{pw}"}}}}"#),
+    ]);
+    let wiring = Wiring {
+        forwards: vec![
+            (
+                "prefect-postgresql-0".into(),
+                5432,
+                ([127, 0, 0, 1], pg.port).into(),
+            ),
+            ("prefect-apollo-6d4b9c7f5-x2x9k".into(), 4200, apollo.addr),
+            ("prefect-ui-6d4b9c7f5-x2x9k".into(), 8080, ui.addr),
+        ],
+        logs: Vec::new(),
+    };
+    let kubelet = cp.kubelet(&ns, &wiring);
+    let pods = cp.run_pods(&ns, "prefect", &kubelet);
+    let kubeconfig = admin_in(cp, &ns);
+    Running {
+        pg,
+        _apollo: apollo,
+        _ui: ui,
+        _kubelet: kubelet,
+        ns,
+        kubeconfig,
+        pods,
+    }
+}
+
+#[test]
+fn a_healthy_release_is_checked_through_real_port_forwards() {
+    let cp = control_plane!();
+    let seed = support::prefect::Seed::healthy("prefect");
+    let r = running_release(cp, "healthy", &seed);
+    assert!(
+        r.pods.contains(&"prefect-postgresql-0".to_string()),
+        "{:?}",
+        r.pods
+    );
+    let kc = r.kubeconfig.display().to_string();
+    let run = support::check(
+        &["--kubeconfig", &kc, "--timeout", "10s"],
+        &[support::prefect::CANARY],
+    );
+    for (id, status) in [
+        ("kube.release", "pass"),
+        ("kube.pods", "pass"),
+        ("kube.db-secret", "pass"),
+        ("db.reachable", "pass"),
+        ("db.password", "pass"),
+        ("db.extensions", "pass"),
+        ("hasura.function-owner", "pass"),
+        ("api.reachable", "pass"),
+        ("ui.settings-json", "pass"),
+        ("ui.server-url", "pass"),
+        ("tenant.exists", "pass"),
+    ] {
+        assert_eq!(run.status(id), status, "{id}: {}", run.text);
+    }
+    let targets = run.json["targets"].to_string();
+    assert!(
+        targets.contains(&format!(
+            "port-forward to pod {}/prefect-postgresql-0 port 5432",
+            r.ns
+        )),
+        "{targets}"
+    );
+    let _ = &r.pg;
+}

@@ -83,7 +83,7 @@ pub fn shared() -> Option<&'static ControlPlane> {
 /// Spawns every control-plane process from one thread that lives as long as the test binary:
 /// the children's parent-death signal is tied to the thread that forked them, so a test thread
 /// (which ends with its test) must not be the one.
-fn spawn_tied(mut cmd: Command) -> Child {
+pub fn spawn_tied(mut cmd: Command) -> Child {
     type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
@@ -115,7 +115,7 @@ fn spawn_tied(mut cmd: Command) -> Child {
     rx.recv().expect("spawner reply").expect("spawn")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -413,6 +413,8 @@ impl ControlPlane {
     pub fn namespace(&self, prefix: &str) -> String {
         let ns = self.unique(prefix);
         self.kubectl_ok(&["create", "namespace", &ns]);
+        // The controller manager would create it; pods that name no account run as it.
+        self.kubectl_ok(&["create", "serviceaccount", "default", "-n", &ns]);
         ns
     }
 

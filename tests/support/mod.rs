@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod http;
 pub mod kube;
+pub mod kubelet;
 pub mod pg;
 pub mod prefect;
 pub mod sarif;

@@ -1,0 +1,251 @@
+//! The kubelet side of the tests' real control plane: kwok (built by `tests/cluster/build`) serves a
+//! Node's kubelet API, so the API server's port-forward and log requests for the pods on it reach
+//! local addresses (the real test PostgreSQL, the in-test Apollo and UI) and local files, through the
+//! real API server. One kwok per test (its own Node, named after the test's namespace), so that each
+//! test's forwards are its own; pods are the release's workloads', created as their controllers
+//! would (no controller manager or scheduler runs here) and given the statuses a kubelet reports.
+#![allow(dead_code)]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use super::cluster::ControlPlane;
+
+/// A running kwok serving one Node.
+pub struct Kubelet {
+    child: Child,
+    pub node: String,
+    pub port: u16,
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where a pod's port is forwarded, and a container's log file.
+#[derive(Default)]
+pub struct Wiring {
+    /// (pod, port, where it really listens)
+    pub forwards: Vec<(String, u16, SocketAddr)>,
+    /// (pod, container, log file, previous container's log file)
+    pub logs: Vec<(String, String, PathBuf, Option<PathBuf>)>,
+}
+
+impl ControlPlane {
+    /// Starts kwok for namespace `ns` with `wiring`, and registers its Node (Ready, at 127.0.0.1 and
+    /// kwok's port, as a kubelet registers itself).
+    pub fn kubelet(&self, ns: &str, wiring: &Wiring) -> Kubelet {
+        let port = super::cluster::free_port();
+        let node = format!("node-{ns}");
+        let mut config = String::new();
+        // kwok refuses to start without stages; these match nothing: the tests write the statuses.
+        for kind in ["Node", "Pod"] {
+            config.push_str(&format!(
+                "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: Stage\nmetadata:\n  name: never-{}\nspec:\n  \
+                 resourceRef:\n    apiVersion: v1\n    kind: {kind}\n  selector:\n    matchExpressions:\n    \
+                 - key: '.metadata.annotations[\"prefect-doctor.test/never\"]'\n      operator: In\n      \
+                 values: [\"yes\"]\n  next: {{}}\n---\n",
+                kind.to_lowercase()
+            ));
+        }
+        for (pod, port, to) in &wiring.forwards {
+            config.push_str(&format!(
+                "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: PortForward\nmetadata:\n  name: {pod}\n  \
+                 namespace: {ns}\nspec:\n  forwards:\n  - ports: [{port}]\n    target:\n      \
+                 port: {}\n      address: {}\n---\n",
+                to.port(),
+                to.ip()
+            ));
+        }
+        for (pod, container, file, previous) in &wiring.logs {
+            config.push_str(&format!(
+                "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: Logs\nmetadata:\n  name: {pod}\n  \
+                 namespace: {ns}\nspec:\n  logs:\n  - containers: [{container}]\n    logsFile: {}\n{}---\n",
+                file.display(),
+                previous
+                    .as_ref()
+                    .map(|p| format!("    previousLogsFile: {}\n", p.display()))
+                    .unwrap_or_default()
+            ));
+        }
+        let dir = self.dir().join(format!("kwok-{ns}"));
+        std::fs::create_dir_all(&dir).expect("kwok dir");
+        let config_path = dir.join("kwok.yaml");
+        std::fs::write(&config_path, config).expect("kwok config");
+        let log = |name: &str| std::fs::File::create(dir.join(name)).expect("kwok log");
+        let mut cmd = Command::new(self.bin.join("kwok"));
+        cmd.arg("--kubeconfig")
+            .arg(&self.admin_kubeconfig)
+            .arg("--config")
+            .arg(&config_path)
+            .arg(format!("--manage-single-node={node}"))
+            .arg(format!("--server-address=127.0.0.1:{port}"))
+            .arg("--node-ip=127.0.0.1")
+            .arg(format!("--node-port={port}"))
+            .arg(format!(
+                "--tls-cert-file={}",
+                self.dir().join("apiserver.crt").display()
+            ))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                self.dir().join("apiserver.key").display()
+            ))
+            .env("HOME", &dir)
+            .stdout(log("kwok.log"))
+            .stderr(log("kwok.err"));
+        let child = super::cluster::spawn_tied(cmd);
+        let mut kubelet = Kubelet { child, node, port };
+        // Registered as a kubelet registers its Node.
+        self.apply(&format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: {}\n  labels:\n    kubernetes.io/hostname: {}\n",
+            kubelet.node, kubelet.node
+        ));
+        self.patch_status(
+            "node",
+            None,
+            &kubelet.node,
+            &json!({"status": {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                "message": "kubelet is posting ready status",
+                                "lastHeartbeatTime": now(), "lastTransitionTime": now()}],
+                // No Hostname address: the API server would try to resolve it first.
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+                "nodeInfo": {"kubeletVersion": "v1.36.3", "architecture": "amd64", "operatingSystem": "linux",
+                             "bootID": "", "containerRuntimeVersion": "kwok", "kernelVersion": "",
+                             "kubeProxyVersion": "", "machineID": "", "osImage": "", "systemUUID": ""}
+            }}),
+        );
+        // Until kwok's server answers.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = kubelet.child.try_wait() {
+                panic!(
+                    "kwok exited ({status}): {}",
+                    std::fs::read_to_string(dir.join("kwok.err")).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "kwok did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        kubelet.port = port;
+        kubelet
+    }
+
+    /// `kubectl patch --subresource=status` (merge) as the admin.
+    pub fn patch_status(&self, kind: &str, ns: Option<&str>, name: &str, patch: &Value) {
+        let mut args = vec!["patch", kind, name, "--subresource=status", "--type=merge"];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let p = patch.to_string();
+        args.extend(["-p", p.as_str()]);
+        self.kubectl_ok(&args);
+    }
+
+    /// The pods release `release`'s workloads would have, on `kubelet`'s Node, Running and Ready:
+    /// one per Deployment (`NAME-6d4b9c7f5-x2x9k`, owned by its ReplicaSet `NAME-6d4b9c7f5`) and
+    /// StatefulSet (`NAME-0`). Their names, in the manifest's order.
+    pub fn run_pods(&self, ns: &str, release: &str, kubelet: &Kubelet) -> Vec<String> {
+        let manifest = self.helm_ok(&["get", "manifest", release, "-n", ns]);
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&manifest).expect("manifest");
+        let mut names = Vec::new();
+        for w in docs
+            .iter()
+            .filter(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
+        {
+            let name = w["metadata"]["name"].as_str().expect("name");
+            let uid = self
+                .kubectl_ok(&[
+                    "get",
+                    &w["kind"].as_str().unwrap().to_lowercase(),
+                    name,
+                    "-n",
+                    ns,
+                    "-o",
+                    "jsonpath={.metadata.uid}",
+                ])
+                .trim()
+                .to_string();
+            let (pod, owner) = if w["kind"] == "StatefulSet" {
+                (
+                    format!("{name}-0"),
+                    json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true}),
+                )
+            } else {
+                // The ReplicaSet a Deployment controller would make (owned by the Deployment).
+                let rs = format!("{name}-6d4b9c7f5");
+                let mut labels = w["spec"]["template"]["metadata"]["labels"].clone();
+                labels["pod-template-hash"] = json!("6d4b9c7f5");
+                let rs_obj = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "metadata": {"name": rs, "namespace": ns, "labels": labels,
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid, "controller": true}]},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                             "template": {"metadata": {"labels": labels}, "spec": w["spec"]["template"]["spec"]}}});
+                let created = self.create(&rs_obj.to_string());
+                let rs_uid = created["metadata"]["uid"].clone();
+                (
+                    format!("{rs}-x2x9k"),
+                    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": rs_uid, "controller": true}),
+                )
+            };
+            let mut labels = w["spec"]["template"]["metadata"]["labels"].clone();
+            if w["kind"] == "Deployment" {
+                labels["pod-template-hash"] = json!("6d4b9c7f5");
+            }
+            let mut spec = w["spec"]["template"]["spec"].clone();
+            spec["nodeName"] = json!(kubelet.node);
+            let created = self.create(
+                &json!({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": pod, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
+                    "spec": spec})
+                .to_string(),
+            );
+            self.patch_status("pod", Some(ns), &pod, &running(&created));
+            names.push(pod);
+        }
+        names
+    }
+}
+
+/// The status a kubelet reports for `pod` once every container runs and is ready.
+pub fn running(pod: &Value) -> Value {
+    let statuses: Vec<Value> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            json!({"name": c["name"], "image": c["image"],
+                   "imageID": format!("docker.io/{}@sha256:{}", c["image"].as_str().unwrap_or(""), "a".repeat(64)),
+                   "containerID": format!("containerd://{}", "b".repeat(64)),
+                   "ready": true, "started": true, "restartCount": 0,
+                   "state": {"running": {"startedAt": now()}}})
+        })
+        .collect();
+    json!({"status": {
+        "phase": "Running",
+        "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
+        "startTime": now(),
+        "conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now()},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": now()},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": now()},
+            {"type": "Ready", "status": "True", "lastTransitionTime": now()}
+        ],
+        "containerStatuses": statuses
+    }})
+}
+
+fn now() -> String {
+    // RFC 3339 in UTC, to the second, as the API server stores times.
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
