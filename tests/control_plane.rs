@@ -237,12 +237,30 @@ fn releases_real_helm_wrote_in_every_status_are_read_as_helm_reads_them() {
     assert_eq!(helm_says(cp, &ns, "stuck").1, 2);
 }
 
-/// `deploy/FILE` with every `namespace: prefect` made `ns`.
+/// `deploy/FILE` with every `namespace: prefect` made `ns`, and its cluster-wide objects named
+/// after `ns` too (so that tests applying it at once do not rebind each other's).
 fn deploy_in(file: &str, ns: &str) -> String {
     let path = format!("{}/deploy/{file}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path)
         .expect("deploy file")
         .replace("namespace: prefect", &format!("namespace: {ns}"))
+        .split("\n---\n")
+        .map(|doc| {
+            if doc.contains("\nkind: ClusterRole") {
+                doc.replace(
+                    "\n  name: prefect-doctor-fleet\n",
+                    &format!("\n  name: prefect-doctor-fleet-{ns}\n"),
+                )
+                .replace(
+                    "\n  name: prefect-doctor\n",
+                    &format!("\n  name: prefect-doctor-{ns}\n"),
+                )
+            } else {
+                doc.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n")
 }
 
 /// Every request the audit log holds of `user`: (verb, resource path, code).
@@ -921,7 +939,34 @@ struct Running {
     pods: Vec<String>,
 }
 
-fn running_release(cp: &ControlPlane, prefix: &str, seed: &support::prefect::Seed) -> Running {
+/// What differs from a healthy install.
+struct Scenario<'a> {
+    seed: support::prefect::Seed,
+    /// The password the chart's Secret holds (default: the database's real one).
+    secret_password: Option<&'a str>,
+    /// The UI's server_url (default: the in-test Apollo as this machine reaches it).
+    server_url: Option<String>,
+    helm: &'a [&'a str],
+    /// The tenants Apollo answers (default: one).
+    tenants: Option<Vec<&'static str>>,
+    /// (pod, container, log text)
+    logs: Vec<(&'a str, &'a str, &'a str)>,
+}
+
+impl Default for Scenario<'_> {
+    fn default() -> Self {
+        Scenario {
+            seed: support::prefect::Seed::healthy("prefect"),
+            secret_password: None,
+            server_url: None,
+            helm: &[],
+            tenants: None,
+            logs: Vec::new(),
+        }
+    }
+}
+
+fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running {
     use support::{
         http::{Apollo, ui},
         kubelet::Wiring,
@@ -929,15 +974,22 @@ fn running_release(cp: &ControlPlane, prefix: &str, seed: &support::prefect::See
         prefect::CANARY,
     };
     let pg = PgServer::start();
-    support::prefect::seed(&pg, seed);
-    let apollo = Apollo::default().start();
-    let ui = ui(&format!("{}/graphql", apollo.url));
+    support::prefect::seed(&pg, &s.seed);
+    let mut apollo = Apollo::default();
+    if let Some(t) = &s.tenants {
+        apollo.tenants = t.clone();
+    }
+    let apollo = apollo.start();
+    let ui = ui(&s
+        .server_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/graphql", apollo.url)));
     let ns = cp.namespace(prefix);
-    install(cp, &ns, "prefect", &[]);
-    // The chart's Secret, holding the password the real database has.
+    install(cp, &ns, "prefect", s.helm);
+    // The chart's Secret, holding the password the real database has (or the scenario's).
     let pw = {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(CANARY)
+        base64::engine::general_purpose::STANDARD.encode(s.secret_password.unwrap_or(CANARY))
     };
     cp.kubectl_ok(&[
         "patch",
@@ -949,6 +1001,8 @@ fn running_release(cp: &ControlPlane, prefix: &str, seed: &support::prefect::See
         "-p",
         &format!(r#"{{"data": {{"password": "{pw}", "postgres-password": "{pw}"}}}}"#),
     ]);
+    let dir = cp.dir().join(format!("logs-{ns}"));
+    std::fs::create_dir_all(&dir).expect("logs dir");
     let wiring = Wiring {
         forwards: vec![
             (
@@ -959,7 +1013,20 @@ fn running_release(cp: &ControlPlane, prefix: &str, seed: &support::prefect::See
             ("prefect-apollo-6d4b9c7f5-x2x9k".into(), 4200, apollo.addr),
             ("prefect-ui-6d4b9c7f5-x2x9k".into(), 8080, ui.addr),
         ],
-        logs: Vec::new(),
+        logs: s
+            .logs
+            .iter()
+            .map(|(pod, container, text)| {
+                // As the container runtime writes it and the kubelet reads it (CRI log format).
+                let file = dir.join(format!("{pod}-{container}.log"));
+                let cri: String = text
+                    .lines()
+                    .map(|l| format!("2026-12-06T10:00:00.000000000Z stdout F {l}\n"))
+                    .collect();
+                std::fs::write(&file, cri).expect("log file");
+                (pod.to_string(), container.to_string(), file, None)
+            })
+            .collect(),
     };
     let kubelet = cp.kubelet(&ns, &wiring);
     let pods = cp.run_pods(&ns, "prefect", &kubelet);
@@ -978,8 +1045,7 @@ fn running_release(cp: &ControlPlane, prefix: &str, seed: &support::prefect::See
 #[test]
 fn a_healthy_release_is_checked_through_real_port_forwards() {
     let cp = control_plane!();
-    let seed = support::prefect::Seed::healthy("prefect");
-    let r = running_release(cp, "healthy", &seed);
+    let r = running_release(cp, "healthy", Scenario::default());
     assert!(
         r.pods.contains(&"prefect-postgresql-0".to_string()),
         "{:?}",
@@ -1013,5 +1079,185 @@ fn a_healthy_release_is_checked_through_real_port_forwards() {
         )),
         "{targets}"
     );
+    let _ = &r.pg;
+}
+
+#[test]
+fn the_readmes_faults_through_the_real_kubelet_side() {
+    use support::prefect::Seed;
+    let cp = control_plane!();
+    let healthy = || Seed::healthy("prefect");
+    let apollo_in_cluster = "http://prefect-apollo.default:4200/graphql".to_string();
+    // (scenario, the check that must fail, words of its message)
+    let cases: Vec<(Scenario, &str, &str)> = vec![
+        (
+            Scenario {
+                seed: Seed {
+                    tenant: false,
+                    ..healthy()
+                },
+                tenants: Some(vec![]),
+                ..Default::default()
+            },
+            "tenant.exists",
+            "no tenant",
+        ),
+        (
+            Scenario {
+                secret_password: Some("not-the-password"),
+                ..Default::default()
+            },
+            "db.password",
+            "password",
+        ),
+        (
+            Scenario {
+                seed: Seed {
+                    extensions: false,
+                    ..healthy()
+                },
+                ..Default::default()
+            },
+            "db.extensions",
+            "pg_trgm",
+        ),
+        (
+            Scenario {
+                seed: Seed {
+                    hdb_function_owner: Some("postgres".into()),
+                    ..healthy()
+                },
+                ..Default::default()
+            },
+            "hasura.function-owner",
+            "not owned by Hasura's user",
+        ),
+        (
+            Scenario {
+                server_url: Some(apollo_in_cluster),
+                ..Default::default()
+            },
+            "ui.server-url",
+            "resolves only inside the cluster",
+        ),
+    ];
+    for (scenario, id, words) in cases {
+        let r = running_release(cp, "fault", scenario);
+        let kc = r.kubeconfig.display().to_string();
+        let run = support::check(
+            &["--kubeconfig", &kc, "--timeout", "10s"],
+            &[support::prefect::CANARY, "not-the-password"],
+        );
+        assert_eq!(run.status(id), "fail", "{id}: {}", run.text);
+        assert!(run.message(id).contains(words), "{id}: {}", run.message(id));
+        // Reached through the API server's port-forward, not found some other way.
+        assert_eq!(run.status("kube.pods"), "pass", "{}", run.text);
+        assert!(
+            run.json["targets"]
+                .to_string()
+                .contains(&format!("port-forward to pod {}/", r.ns))
+        );
+        let _ = &r.pg;
+    }
+}
+
+#[test]
+fn pod_states_and_agent_logs_as_a_kubelet_reports_them() {
+    let cp = control_plane!();
+    let tenant_error = "[2020-11-13 19:16:02,083] ERROR - agent | 400 Client Error: Bad Request for url: http://prefect-apollo.default:4200/graphql\n\nThis is likely caused by a poorly formatted GraphQL query or mutation. GraphQL sent:\n\nquery {\n    mutation($input: get_runs_in_queue_input!) {\n            get_runs_in_queue(input: $input) {\n                flow_run_ids\n        }\n    }\n}\nvariables {\n    {\"input\": {\"before\": \"2020-11-13T19:16:01.973734+00:00\", \"labels\": [], \"tenant_id\": null}}\n}\n";
+    let r = running_release(
+        cp,
+        "states",
+        Scenario {
+            helm: &["--set", "agent.enabled=true"],
+            logs: vec![("prefect-agent-6d4b9c7f5-x2x9k", "agent", tenant_error)],
+            ..Default::default()
+        },
+    );
+    assert!(
+        r.pods
+            .contains(&"prefect-agent-6d4b9c7f5-x2x9k".to_string()),
+        "{:?}",
+        r.pods
+    );
+    // graphql in CrashLoopBackOff after an OOM kill; hasura restarted twice and Ready again.
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        "prefect-graphql-6d4b9c7f5-x2x9k",
+        &json!({"status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False"}, {"type": "ContainersReady", "status": "False"}],
+            "containerStatuses": [{"name": "graphql", "image": "prefecthq/server:latest", "imageID": "", "ready": false,
+                "started": false, "restartCount": 7,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container"}},
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
+                    "startedAt": "2026-12-06T10:00:00Z", "finishedAt": "2026-12-06T10:01:00Z"}}}]}}),
+    );
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        "prefect-hasura-6d4b9c7f5-x2x9k",
+        &json!({"status": {"containerStatuses": [{"name": "hasura", "image": "hasura/graphql-engine:v2.0.9", "imageID": "",
+            "ready": true, "started": true, "restartCount": 2,
+            "state": {"running": {"startedAt": "2026-12-06T10:05:00Z"}},
+            "lastState": {"terminated": {"reason": "Error", "exitCode": 1,
+                "startedAt": "2026-12-06T10:00:00Z", "finishedAt": "2026-12-06T10:04:00Z"}}}]}}),
+    );
+    let kc = r.kubeconfig.display().to_string();
+    let run = support::check(
+        &["--kubeconfig", &kc, "--timeout", "10s"],
+        &[support::prefect::CANARY],
+    );
+    assert_eq!(run.status("kube.pods"), "fail", "{}", run.text);
+    let m = run.message("kube.pods");
+    assert!(
+        m.contains("container graphql CrashLoopBackOff") && m.contains("restarts 7"),
+        "{m}"
+    );
+    assert!(run.text.contains("OOMKilled"), "{}", run.text);
+    assert_ne!(run.status("kube.restarts"), "pass", "{}", run.text);
+    // The agent's log, read through the API server's log endpoint from kwok.
+    assert_eq!(run.status("agent.tenant-errors"), "fail", "{}", run.text);
+
+    // The same run as deploy/rbac.yaml's ServiceAccount: every request, port-forwards and log
+    // reads included, is a read the Role grants (the audit log).
+    cp.apply(&deploy_in("rbac.yaml", &r.ns));
+    let token = cp.service_account_token(&r.ns, "prefect-doctor");
+    let kc = cp.dir().join(format!("doctor-{}.kubeconfig", r.ns));
+    cp.write_kubeconfig(&kc, "prefect-doctor", &token, &r.ns);
+    let (_, report, _) = doctor(&kc, &[]);
+    assert_eq!(
+        result(&report, "agent.tenant-errors")["status"],
+        "fail",
+        "{report}"
+    );
+    assert_eq!(
+        result(&report, "db.reachable")["status"],
+        "pass",
+        "{report}"
+    );
+    let requests = requests_of(
+        cp,
+        &format!("system:serviceaccount:{}:prefect-doctor", r.ns),
+    );
+    let mut subresources = std::collections::BTreeSet::new();
+    for (verb, uri, code) in &requests {
+        let path = uri.split('?').next().unwrap_or("");
+        let connect = path.ends_with("/portforward") || path.ends_with("/log");
+        if connect {
+            subresources.insert(format!("{verb} {}", path.rsplit('/').next().unwrap_or("")));
+        }
+        // A port-forward is a connect: `create` over SPDY, `get` over WebSocket.
+        let read = ["get", "list", "watch"].contains(&verb.as_str())
+            || (verb == "create" && path.ends_with("/portforward"));
+        assert!(read, "not a read: {verb} {uri}");
+        // Not refused (a container with no earlier run has no previous log: 400, as a kubelet says).
+        assert!(![401, 403].contains(code), "refused ({code}): {verb} {uri}");
+    }
+    assert!(
+        subresources.iter().any(|s| s.ends_with("portforward")),
+        "{subresources:?}"
+    );
+    assert!(subresources.contains("get log"), "{subresources:?}");
     let _ = &r.pg;
 }
