@@ -933,7 +933,7 @@ struct Running {
     pg: support::pg::PgServer,
     _apollo: support::http::Server,
     _ui: support::http::Server,
-    _kubelet: support::kubelet::Kubelet,
+    kubelet: support::kubelet::Kubelet,
     ns: String,
     kubeconfig: PathBuf,
     pods: Vec<String>,
@@ -1035,7 +1035,7 @@ fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running {
         pg,
         _apollo: apollo,
         _ui: ui,
-        _kubelet: kubelet,
+        kubelet,
         ns,
         kubeconfig,
         pods,
@@ -1260,4 +1260,28 @@ fn pod_states_and_agent_logs_as_a_kubelet_reports_them() {
     );
     assert!(subresources.contains("get log"), "{subresources:?}");
     let _ = &r.pg;
+}
+
+#[test]
+fn port_forward_faults_are_clear_findings_within_the_timeout() {
+    let cp = control_plane!();
+    let r = running_release(cp, "pf", Scenario::default());
+    let kc = r.kubeconfig.display().to_string();
+    // The kubelet gone: the API server cannot open any forward. Said with the API server's reason
+    // for the database, the API and the UI alike, within the timeout.
+    drop(r.kubelet);
+    let started = Instant::now();
+    let (_, report, _) = doctor(&r.kubeconfig, &[]);
+    let took = started.elapsed();
+    for id in ["db.reachable", "api.reachable", "ui.settings-json"] {
+        let res = result(&report, id);
+        let m = res["message"].as_str().unwrap_or("");
+        assert!(
+            m.contains(&format!("port-forward to pod {}/prefect-", r.ns))
+                && m.contains("error dialing backend"),
+            "{id}: {res}"
+        );
+    }
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let _ = (&r.pg, kc);
 }

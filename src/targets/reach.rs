@@ -243,6 +243,23 @@ pub async fn reach_http(
         why.push_str(" with no external address yet");
     }
     let to = pod_behind(probe, ns, &live).await?;
+    // One forward opened now, under the deadline: a forward the API server cannot open is said with
+    // its reason (as for the database), not as a reset of every HTTP request sent through it.
+    match tokio::time::timeout(
+        probe.timeout(),
+        connector.open(&to.namespace, &to.pod, to.port),
+    )
+    .await
+    {
+        Ok(Ok(_stream)) => {}
+        Ok(Err(e)) => return Err(format!("port-forward to {to}: {e}")),
+        Err(_) => {
+            return Err(format!(
+                "port-forward to {to}: not opened within {}",
+                crate::untrusted::duration(probe.timeout())
+            ));
+        }
+    }
     let fwd = LocalForward::start(connector, to.clone())
         .await
         .map_err(|e| format!("cannot open a local port for the port-forward: {e}"))?;
