@@ -1285,3 +1285,67 @@ fn port_forward_faults_are_clear_findings_within_the_timeout() {
     assert!(took < Duration::from_secs(30), "took {took:?}");
     let _ = (&r.pg, kc);
 }
+
+#[test]
+fn fix_apply_goes_through_the_real_port_forwards_and_the_recheck_passes() {
+    use support::{pg::SUPERUSER_PASSWORD, prefect::Seed};
+    let cp = control_plane!();
+    let r = running_release(
+        cp,
+        "fix",
+        Scenario {
+            seed: Seed {
+                tenant: false,
+                db_timezone: Some("Europe/Paris".into()),
+                hdb_schema_owner: Some("cloudsqladmin".into()),
+                ..Seed::healthy("prefect")
+            },
+            tenants: Some(vec![]),
+            ..Default::default()
+        },
+    );
+    let kc = r.kubeconfig.display().to_string();
+    // The admin URL names only who: where is the release's database, through the same forward.
+    let admin = format!("postgres://postgres:{SUPERUSER_PASSWORD}@/");
+    let (code, out, err, _) = run_once(&[
+        "fix",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "10s",
+        "--only",
+        "db.timezone",
+        "--only",
+        "tenant.exists",
+        "--only",
+        "hasura.schema-owner",
+        "--admin-url",
+        &admin,
+        "--apply",
+        "--yes",
+    ]);
+    for secret in [support::prefect::CANARY, SUPERUSER_PASSWORD] {
+        assert!(!out.contains(secret) && !err.contains(secret));
+    }
+    let json: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    for id in ["db.timezone", "tenant.exists", "hasura.schema-owner"] {
+        let applied = json["applied"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["check"] == id))
+            .unwrap_or_else(|| panic!("nothing applied for {id}: {json:#}"));
+        assert_eq!(applied["result"], "fixed", "{id}: {json:#}");
+    }
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["report"]["release"]["namespace"], json!(r.ns));
+    // The database really changed: a plain check through the cluster passes them now.
+    let (_, report, _) = doctor(
+        &r.kubeconfig,
+        &["--only", "db.timezone", "--only", "hasura.schema-owner"],
+    );
+    for id in ["db.timezone", "hasura.schema-owner"] {
+        assert_eq!(result(&report, id)["status"], "pass", "{id}: {report}");
+    }
+    let _ = &r.pg;
+}
