@@ -5,14 +5,12 @@
 
 mod support;
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
     cluster::{self, ControlPlane},
+    kubelet::{Scenario, running_release},
     run_once,
 };
 
@@ -60,32 +58,6 @@ fn helm_says(cp: &ControlPlane, ns: &str, release: &str) -> (String, u64) {
     )
 }
 
-fn install(cp: &ControlPlane, ns: &str, release: &str, extra: &[&str]) {
-    let chart = cp.chart().display().to_string();
-    let mut args = vec![
-        "install",
-        release,
-        chart.as_str(),
-        "-n",
-        ns,
-        "--server-side=false",
-        "--timeout",
-        "60s",
-    ];
-    args.extend_from_slice(extra);
-    cp.helm_ok(&args);
-}
-
-/// The admin's kube config with `ns` as the context's namespace.
-fn admin_in(cp: &ControlPlane, ns: &str) -> PathBuf {
-    let path = cp.dir().join(format!("admin-{ns}.kubeconfig"));
-    let text = std::fs::read_to_string(&cp.admin_kubeconfig)
-        .expect("admin kubeconfig")
-        .replace("namespace: default", &format!("namespace: {ns}"));
-    std::fs::write(&path, text).expect("kubeconfig");
-    path
-}
-
 /// Runs `helm ARGS` until the release's newest Secret says `status`, then kills Helm, as a Helm
 /// killed mid-operation (a CI job's timeout, a closed laptop) leaves a release.
 fn interrupt_helm_at(cp: &ControlPlane, ns: &str, release: &str, status: &str, args: &[&str]) {
@@ -124,11 +96,11 @@ fn interrupt_helm_at(cp: &ControlPlane, ns: &str, release: &str, status: &str, a
 fn releases_real_helm_wrote_in_every_status_are_read_as_helm_reads_them() {
     let cp = control_plane!();
     let ns = cp.namespace("releases");
-    let kc = admin_in(cp, &ns);
+    let kc = cp.admin_in(&ns);
     let chart = cp.chart().display().to_string();
 
     // Installed, upgraded twice, rolled back: revision 4 deployed, the rest superseded.
-    install(cp, &ns, "ok", &[]);
+    cp.install(&ns, "ok", &[]);
     for _ in 0..2 {
         cp.helm_ok(&[
             "upgrade",
@@ -170,7 +142,7 @@ fn releases_real_helm_wrote_in_every_status_are_read_as_helm_reads_them() {
             "300s",
         ],
     );
-    install(cp, &ns, "stuck", &[]);
+    cp.install(&ns, "stuck", &[]);
     interrupt_helm_at(
         cp,
         &ns,
@@ -189,7 +161,7 @@ fn releases_real_helm_wrote_in_every_status_are_read_as_helm_reads_them() {
         ],
     );
     // Uninstalled, its history kept.
-    install(cp, &ns, "gone", &[]);
+    cp.install(&ns, "gone", &[]);
     cp.helm_ok(&["uninstall", "gone", "-n", &ns, "--keep-history"]);
 
     // Without --release: every one of them is named, with the status Helm gives it.
@@ -281,7 +253,7 @@ fn requests_of(cp: &ControlPlane, user: &str) -> Vec<(String, String, i64)> {
 fn the_deployed_rbac_is_enough_for_a_full_check_and_every_request_is_a_read() {
     let cp = control_plane!();
     let ns = cp.namespace("least");
-    install(cp, &ns, "prefect", &["--set", "agent.enabled=true"]);
+    cp.install(&ns, "prefect", &["--set", "agent.enabled=true"]);
     cp.apply(&deploy_in("rbac.yaml", &ns));
     let token = cp.service_account_token(&ns, "prefect-doctor");
     let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
@@ -511,7 +483,7 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
     ];
     for (what, allowed, tweak) in cases {
         let ns = cp.namespace("agent");
-        install(cp, &ns, "prefect", &["--set", "agent.enabled=true"]);
+        cp.install(&ns, "prefect", &["--set", "agent.enabled=true"]);
         let job_ns = tweak(cp, &ns).unwrap_or_else(|| ns.clone());
         let refused = authorizer_refuses(cp, &ns, "prefect-serviceaccount", &job_ns);
         assert_eq!(
@@ -519,7 +491,7 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
             *allowed,
             "{what}: the case is not what it says: {refused:?}"
         );
-        let kc = admin_in(cp, &ns);
+        let kc = cp.admin_in(&ns);
         let (_, report, stderr) = doctor(&kc, &["--only", "agent.rbac"]);
         let r = result(&report, "agent.rbac");
         let verdict = if refused.is_empty() { "pass" } else { "fail" };
@@ -550,7 +522,7 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
 fn refused_credentials_and_refused_reads_say_who_what_and_which_role_grants_it() {
     let cp = control_plane!();
     let ns = cp.namespace("faults");
-    install(cp, &ns, "prefect", &[]);
+    cp.install(&ns, "prefect", &[]);
     let status = |report: &Value| result(report, "kube.release");
 
     // A token the API server does not know (wrong, or expired): 401, naming context and user,
@@ -641,7 +613,7 @@ fn an_api_server_that_stops_answering_mid_run_costs_one_timeout() {
     }
     // A control plane of its own: this one is frozen and killed.
     let cp = ControlPlane::start();
-    install(&cp, "default", "prefect", &["--set", "agent.enabled=true"]);
+    cp.install("default", "prefect", &["--set", "agent.enabled=true"]);
     let kc = cp.admin_kubeconfig.display().to_string();
     let args = [
         "check",
@@ -732,7 +704,7 @@ fn a_fleet_across_namespaces_and_two_contexts_with_two_users() {
         cp.namespace("fleet-c"),
     );
     for (release, ns) in [("prefect", &a), ("prefect", &b), ("one", &c), ("two", &c)] {
-        install(cp, ns, release, &[]);
+        cp.install(ns, release, &[]);
     }
     // The fleet's ServiceAccount with deploy/rbac-fleet.yaml, in a namespace of its own.
     let home = cp.namespace("fleet-home");
@@ -859,7 +831,7 @@ fn api_versions_are_judged_by_what_the_real_server_serves() {
     }
     // A control plane of its own: its API server is started again serving less.
     let cp = ControlPlane::start();
-    install(&cp, "default", "prefect", &["--set", "testExtras.hpa=true"]);
+    cp.install("default", "prefect", &["--set", "testExtras.hpa=true"]);
     let manifest = cp.helm_ok(&["get", "manifest", "prefect", "-n", "default"]);
     let objects: Vec<(String, String, String)> = serde_saphyr::from_multiple::<Value>(&manifest)
         .expect("manifest")
@@ -925,121 +897,6 @@ fn api_versions_are_judged_by_what_the_real_server_serves() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A release whose pods run on kwok's Node: PostgreSQL forwarded to the real test server, Apollo
-/// and the UI to the in-test ones, and the Secret holding the real database's password.
-struct Running {
-    pg: support::pg::PgServer,
-    _apollo: support::http::Server,
-    _ui: support::http::Server,
-    kubelet: support::kubelet::Kubelet,
-    ns: String,
-    kubeconfig: PathBuf,
-    pods: Vec<String>,
-}
-
-/// What differs from a healthy install.
-struct Scenario<'a> {
-    seed: support::prefect::Seed,
-    /// The password the chart's Secret holds (default: the database's real one).
-    secret_password: Option<&'a str>,
-    /// The UI's server_url (default: the in-test Apollo as this machine reaches it).
-    server_url: Option<String>,
-    helm: &'a [&'a str],
-    /// The tenants Apollo answers (default: one).
-    tenants: Option<Vec<&'static str>>,
-    /// (pod, container, log text)
-    logs: Vec<(&'a str, &'a str, &'a str)>,
-}
-
-impl Default for Scenario<'_> {
-    fn default() -> Self {
-        Scenario {
-            seed: support::prefect::Seed::healthy("prefect"),
-            secret_password: None,
-            server_url: None,
-            helm: &[],
-            tenants: None,
-            logs: Vec::new(),
-        }
-    }
-}
-
-fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running {
-    use support::{
-        http::{Apollo, ui},
-        kubelet::Wiring,
-        pg::PgServer,
-        prefect::CANARY,
-    };
-    let pg = PgServer::start();
-    support::prefect::seed(&pg, &s.seed);
-    let mut apollo = Apollo::default();
-    if let Some(t) = &s.tenants {
-        apollo.tenants = t.clone();
-    }
-    let apollo = apollo.start();
-    let ui = ui(&s
-        .server_url
-        .clone()
-        .unwrap_or_else(|| format!("{}/graphql", apollo.url)));
-    let ns = cp.namespace(prefix);
-    install(cp, &ns, "prefect", s.helm);
-    // The chart's Secret, holding the password the real database has (or the scenario's).
-    let pw = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(s.secret_password.unwrap_or(CANARY))
-    };
-    cp.kubectl_ok(&[
-        "patch",
-        "secret",
-        "prefect-postgresql",
-        "-n",
-        &ns,
-        "--type=merge",
-        "-p",
-        &format!(r#"{{"data": {{"password": "{pw}", "postgres-password": "{pw}"}}}}"#),
-    ]);
-    let dir = cp.dir().join(format!("logs-{ns}"));
-    std::fs::create_dir_all(&dir).expect("logs dir");
-    let wiring = Wiring {
-        forwards: vec![
-            (
-                "prefect-postgresql-0".into(),
-                5432,
-                ([127, 0, 0, 1], pg.port).into(),
-            ),
-            ("prefect-apollo-6d4b9c7f5-x2x9k".into(), 4200, apollo.addr),
-            ("prefect-ui-6d4b9c7f5-x2x9k".into(), 8080, ui.addr),
-        ],
-        logs: s
-            .logs
-            .iter()
-            .map(|(pod, container, text)| {
-                // As the container runtime writes it and the kubelet reads it (CRI log format).
-                let file = dir.join(format!("{pod}-{container}.log"));
-                let cri: String = text
-                    .lines()
-                    .map(|l| format!("2026-12-06T10:00:00.000000000Z stdout F {l}\n"))
-                    .collect();
-                std::fs::write(&file, cri).expect("log file");
-                (pod.to_string(), container.to_string(), file, None)
-            })
-            .collect(),
-    };
-    let kubelet = cp.kubelet(&ns, &wiring);
-    let pods = cp.run_pods(&ns, "prefect", &kubelet);
-    let kubeconfig = admin_in(cp, &ns);
-    Running {
-        pg,
-        _apollo: apollo,
-        _ui: ui,
-        kubelet,
-        ns,
-        kubeconfig,
-        pods,
-    }
 }
 
 #[test]

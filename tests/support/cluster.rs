@@ -477,6 +477,34 @@ impl ControlPlane {
             .clone()
     }
 
+    /// `helm install RELEASE` of the test chart into `ns` (client-side apply: see docs/testing.md),
+    /// with `extra` flags.
+    pub fn install(&self, ns: &str, release: &str, extra: &[&str]) {
+        let chart = self.chart().display().to_string();
+        let mut args = vec![
+            "install",
+            release,
+            chart.as_str(),
+            "-n",
+            ns,
+            "--server-side=false",
+            "--timeout",
+            "60s",
+        ];
+        args.extend_from_slice(extra);
+        self.helm_ok(&args);
+    }
+
+    /// The admin's kube config with `ns` as the context's namespace.
+    pub fn admin_in(&self, ns: &str) -> PathBuf {
+        let path = self.dir.join(format!("admin-{ns}.kubeconfig"));
+        let text = std::fs::read_to_string(&self.admin_kubeconfig)
+            .expect("admin kubeconfig")
+            .replace("namespace: default", &format!("namespace: {ns}"));
+        std::fs::write(&path, text).expect("kubeconfig");
+        path
+    }
+
     /// Every audit event (stage ResponseComplete or Panic) of requests made as `user`, in order.
     /// Waits until two reads a moment apart agree: the log is written as requests complete.
     pub fn audit_of(&self, user: &str) -> Vec<Value> {

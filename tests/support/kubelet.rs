@@ -217,6 +217,120 @@ impl ControlPlane {
     }
 }
 
+/// A release whose pods run on kwok's Node: PostgreSQL forwarded to the real test server, Apollo
+/// and the UI to the in-test ones, and the Secret holding the real database's password.
+pub struct Running {
+    pub pg: super::pg::PgServer,
+    pub apollo: super::http::Server,
+    pub ui: super::http::Server,
+    pub kubelet: Kubelet,
+    pub ns: String,
+    pub kubeconfig: PathBuf,
+    pub pods: Vec<String>,
+}
+
+/// What differs from a healthy install.
+pub struct Scenario<'a> {
+    pub seed: super::prefect::Seed,
+    /// The password the chart's Secret holds (default: the database's real one).
+    pub secret_password: Option<&'a str>,
+    /// The UI's server_url (default: the in-test Apollo as this machine reaches it).
+    pub server_url: Option<String>,
+    pub helm: &'a [&'a str],
+    /// The tenants Apollo answers (default: one).
+    pub tenants: Option<Vec<&'static str>>,
+    /// (pod, container, log text)
+    pub logs: Vec<(&'a str, &'a str, &'a str)>,
+}
+
+impl Default for Scenario<'_> {
+    fn default() -> Self {
+        Scenario {
+            seed: super::prefect::Seed::healthy("prefect"),
+            secret_password: None,
+            server_url: None,
+            helm: &[],
+            tenants: None,
+            logs: Vec::new(),
+        }
+    }
+}
+
+pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running {
+    use super::{
+        http::{Apollo, ui},
+        pg::PgServer,
+        prefect::CANARY,
+    };
+    let pg = PgServer::start();
+    super::prefect::seed(&pg, &s.seed);
+    let mut apollo = Apollo::default();
+    if let Some(t) = &s.tenants {
+        apollo.tenants = t.clone();
+    }
+    let apollo = apollo.start();
+    let ui = ui(&s
+        .server_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/graphql", apollo.url)));
+    let ns = cp.namespace(prefix);
+    cp.install(&ns, "prefect", s.helm);
+    // The chart's Secret, holding the password the real database has (or the scenario's).
+    let pw = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s.secret_password.unwrap_or(CANARY))
+    };
+    cp.kubectl_ok(&[
+        "patch",
+        "secret",
+        "prefect-postgresql",
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"data": {{"password": "{pw}", "postgres-password": "{pw}"}}}}"#),
+    ]);
+    let dir = cp.dir().join(format!("logs-{ns}"));
+    std::fs::create_dir_all(&dir).expect("logs dir");
+    let wiring = Wiring {
+        forwards: vec![
+            (
+                "prefect-postgresql-0".into(),
+                5432,
+                ([127, 0, 0, 1], pg.port).into(),
+            ),
+            ("prefect-apollo-6d4b9c7f5-x2x9k".into(), 4200, apollo.addr),
+            ("prefect-ui-6d4b9c7f5-x2x9k".into(), 8080, ui.addr),
+        ],
+        logs: s
+            .logs
+            .iter()
+            .map(|(pod, container, text)| {
+                // As the container runtime writes it and the kubelet reads it (CRI log format).
+                let file = dir.join(format!("{pod}-{container}.log"));
+                let cri: String = text
+                    .lines()
+                    .map(|l| format!("2026-12-06T10:00:00.000000000Z stdout F {l}\n"))
+                    .collect();
+                std::fs::write(&file, cri).expect("log file");
+                (pod.to_string(), container.to_string(), file, None)
+            })
+            .collect(),
+    };
+    let kubelet = cp.kubelet(&ns, &wiring);
+    let pods = cp.run_pods(&ns, "prefect", &kubelet);
+    let kubeconfig = cp.admin_in(&ns);
+    Running {
+        pg,
+        apollo,
+        ui,
+        kubelet,
+        ns,
+        kubeconfig,
+        pods,
+    }
+}
+
 /// The status a kubelet reports for `pod` once every container runs and is ready.
 pub fn running(pod: &Value) -> Value {
     let statuses: Vec<Value> = pod["spec"]["containers"]
