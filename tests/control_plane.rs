@@ -5,7 +5,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use serde_json::{Value, json};
 use support::{
@@ -1205,4 +1208,231 @@ fn fix_apply_goes_through_the_real_port_forwards_and_the_recheck_passes() {
         assert_eq!(result(&report, id)["status"], "pass", "{id}: {report}");
     }
     let _ = &r.pg;
+}
+
+#[test]
+fn tls_and_client_certificates_are_read_as_kubectl_reads_them() {
+    use base64::Engine as _;
+    let cp = control_plane!();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let read = |name: &str| std::fs::read_to_string(cp.dir().join(name)).expect(name);
+    let other_ca = {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().expect("key"))
+            .expect("ca")
+            .pem()
+    };
+    let port = cp.url.rsplit(':').next().expect("port").to_string();
+    let token = "    token: cluster-admin-token-3c1f\n".to_string();
+    let alice_data = format!(
+        "    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(&read("alice.crt")),
+        b64(&read("alice.key"))
+    );
+    // (what, server, cluster settings, user settings, files beside the kube config)
+    type Case<'a> = (&'a str, String, String, String, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
+        (
+            "the cluster CA as data",
+            cp.url.clone(),
+            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            token.clone(),
+            vec![],
+        ),
+        (
+            "another CA",
+            cp.url.clone(),
+            format!("    certificate-authority-data: {}\n", b64(&other_ca)),
+            token.clone(),
+            vec![],
+        ),
+        (
+            "no CA and insecure-skip-tls-verify",
+            cp.url.clone(),
+            "    insecure-skip-tls-verify: true\n".into(),
+            token.clone(),
+            vec![],
+        ),
+        (
+            "no CA at all",
+            cp.url.clone(),
+            String::new(),
+            token.clone(),
+            vec![],
+        ),
+        (
+            "the CA by a path relative to the kube config",
+            cp.url.clone(),
+            "    certificate-authority: certs/ca.crt\n".into(),
+            token.clone(),
+            vec![("certs/ca.crt", cp.ca_pem.clone())],
+        ),
+        (
+            "tls-server-name the certificate names",
+            cp.url.clone(),
+            format!(
+                "    certificate-authority-data: {}\n    tls-server-name: localhost\n",
+                b64(&cp.ca_pem)
+            ),
+            token.clone(),
+            vec![],
+        ),
+        (
+            "tls-server-name the certificate does not name",
+            cp.url.clone(),
+            format!(
+                "    certificate-authority-data: {}\n    tls-server-name: elsewhere.example\n",
+                b64(&cp.ca_pem)
+            ),
+            token.clone(),
+            vec![],
+        ),
+        (
+            "localhost, named by the certificate",
+            format!("https://localhost:{port}"),
+            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            token.clone(),
+            vec![],
+        ),
+        (
+            "a client certificate as data",
+            cp.url.clone(),
+            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            alice_data.clone(),
+            vec![],
+        ),
+        (
+            "a client certificate by relative paths",
+            cp.url.clone(),
+            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            "    client-certificate: id/alice.crt\n    client-key: id/alice.key\n".into(),
+            vec![
+                ("id/alice.crt", read("alice.crt")),
+                ("id/alice.key", read("alice.key")),
+            ],
+        ),
+        (
+            "a client certificate of an untrusted CA",
+            cp.url.clone(),
+            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            format!(
+                "    client-certificate-data: {}\n    client-key-data: {}\n",
+                b64(&read("mallory.crt")),
+                b64(&read("mallory.key"))
+            ),
+            vec![],
+        ),
+        (
+            "a token beside a client certificate",
+            cp.url.clone(),
+            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            format!("{alice_data}{token}"),
+            vec![],
+        ),
+    ];
+    // What each case is (kubectl's identity, or no connection): the matrix covers both.
+    let meant = [
+        Some("admin"),
+        None,
+        Some("admin"),
+        None,
+        Some("admin"),
+        Some("admin"),
+        None,
+        Some("admin"),
+        Some("alice"),
+        Some("alice"),
+        None,
+        Some("alice"),
+    ];
+    assert_eq!(meant.len(), cases.len());
+    let mut differ = Vec::new();
+    for (i, (what, server, cluster_extra, user_extra, files)) in cases.iter().enumerate() {
+        let ns = format!("tls-case-{i}");
+        let dir = cp.dir().join(&ns);
+        for (name, text) in files {
+            let p = dir.join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");
+            std::fs::write(p, text).expect("file");
+        }
+        std::fs::create_dir_all(&dir).expect("dir");
+        let kc = dir.join("config");
+        std::fs::write(
+            &kc,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    \
+                 server: {server}\n{cluster_extra}contexts:\n- name: c\n  context:\n    cluster: c\n    \
+                 user: u\n    namespace: {ns}\nusers:\n- name: u\n  user:\n{user_extra}"
+            ),
+        )
+        .expect("kubeconfig");
+        // kubectl, from another directory: who it is, or that it could not connect.
+        let out = Command::new(cp.bin.join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args([
+                "--request-timeout=10s",
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ])
+            .current_dir("/")
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("kubectl");
+        let kubectl = out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string());
+        // The doctor, from another directory: who the API server saw list this case's namespace.
+        let out = support::doctor_process()
+            .args([
+                "check",
+                "-o",
+                "json",
+                "--timeout",
+                "10s",
+                "--only",
+                "kube.release",
+                "--kubeconfig",
+            ])
+            .arg(&kc)
+            .current_dir("/")
+            .output()
+            .expect("doctor");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let seen: Vec<String> = std::fs::read_to_string(&cp.audit_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| {
+                e["requestURI"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(&format!("/namespaces/{ns}/"))
+                    // Authenticated: answered or refused by RBAC (403), not turned away (401).
+                    && e["responseStatus"]["code"] != 401
+            })
+            .map(|e| e["user"]["username"].as_str().unwrap_or("?").to_string())
+            .collect();
+        let doctor = seen.first().cloned();
+        assert_eq!(
+            kubectl.as_deref(),
+            meant[i],
+            "{what}: the case is not what it says"
+        );
+        if kubectl != doctor {
+            differ.push(format!(
+                "{what}: kubectl {kubectl:?}, the doctor {doctor:?} ({})",
+                report["results"][0]["message"]
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "the doctor and kubectl differ:\n{}",
+        differ.join("\n")
+    );
 }

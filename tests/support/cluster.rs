@@ -177,6 +177,10 @@ impl ControlPlane {
             p
         };
         let ca = file("ca.crt", &pki.ca_pem);
+        file("alice.crt", &pki.alice.0);
+        file("alice.key", &pki.alice.1);
+        file("mallory.crt", &pki.mallory.0);
+        file("mallory.key", &pki.mallory.1);
         let cert = file("apiserver.crt", &pki.server_cert_pem);
         let key = file("apiserver.key", &pki.server_key_pem);
         let sa_key = file("sa.key", &pki.sa_key_pem);
@@ -587,6 +591,10 @@ struct Pki {
     server_key_pem: String,
     sa_key_pem: String,
     sa_public_pem: String,
+    /// A client certificate and key of user `alice` (group `dev`), signed by the cluster CA.
+    alice: (String, String),
+    /// The same, signed by a CA the API server does not trust.
+    mallory: (String, String),
 }
 
 impl Pki {
@@ -617,8 +625,33 @@ impl Pki {
             server_key_pem: key.serialize_pem(),
             sa_key_pem: sa.serialize_pem(),
             sa_public_pem: sa.public_key_pem(),
+            alice: client_cert(&ca, "alice"),
+            mallory: {
+                let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+                params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                params
+                    .distinguished_name
+                    .push(rcgen::DnType::CommonName, "an untrusted CA");
+                let other = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key"))
+                    .expect("ca");
+                client_cert(&other, "mallory")
+            },
         }
     }
+}
+
+/// A client certificate (PEM) and its key for user `name` in group `dev`, signed by `ca`.
+fn client_cert(ca: &rcgen::CertifiedIssuer<'_, rcgen::KeyPair>, name: &str) -> (String, String) {
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "dev");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, ca).expect("client cert");
+    (cert.pem(), key.serialize_pem())
 }
 
 /// Writes the tests' Helm chart to `dir`: the chart's own `Chart.yaml` (version 2022.12.22, as
