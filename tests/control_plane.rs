@@ -1436,3 +1436,150 @@ fn tls_and_client_certificates_are_read_as_kubectl_reads_them() {
         differ.join("\n")
     );
 }
+
+/// An HTTP CONNECT proxy on loopback (as a corporate proxy is): every tunnel it opened, by target.
+struct ConnectProxy {
+    port: u16,
+    tunnels: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    fn start() -> ConnectProxy {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let tunnels = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = tunnels.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = std::io::BufReader::new(client.try_clone().expect("clone"));
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    // Drain the request's headers.
+                    let mut header = String::new();
+                    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                        header.clear();
+                    }
+                    let Some(target) = line
+                        .strip_prefix("CONNECT ")
+                        .and_then(|r| r.split(' ').next())
+                    else {
+                        return;
+                    };
+                    let Ok(upstream) = std::net::TcpStream::connect(target) else {
+                        let _ = (&client).write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                        return;
+                    };
+                    seen.lock().expect("tunnels").push(target.to_string());
+                    let _ = (&client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    let (mut c1, mut u1) = (
+                        client.try_clone().expect("c"),
+                        upstream.try_clone().expect("u"),
+                    );
+                    let t = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c1, &mut u1);
+                        let _ = u1.shutdown(std::net::Shutdown::Write);
+                    });
+                    let (mut u2, mut c2) = (upstream, client);
+                    let _ = std::io::copy(&mut u2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                    let _ = t.join();
+                });
+            }
+        });
+        ConnectProxy { port, tunnels }
+    }
+    fn tunnels(&self) -> usize {
+        self.tunnels.lock().expect("tunnels").len()
+    }
+}
+
+#[test]
+fn a_proxy_url_is_used_as_kubectl_uses_it() {
+    use base64::Engine as _;
+    let cp = control_plane!();
+    let proxy = ConnectProxy::start();
+    let ca = base64::engine::general_purpose::STANDARD.encode(&cp.ca_pem);
+    let dead = cluster::free_port();
+    for (what, proxy_url, through) in [
+        (
+            "a CONNECT proxy",
+            format!("http://127.0.0.1:{}", proxy.port),
+            true,
+        ),
+        (
+            "a proxy that is not there, with credentials",
+            format!("http://someone:proxy-canary-5e1@127.0.0.1:{dead}"),
+            false,
+        ),
+    ] {
+        let ns = cp.unique("proxied");
+        let kc = cp.dir().join(format!("{ns}.kubeconfig"));
+        std::fs::write(
+            &kc,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    \
+                 server: {}\n    certificate-authority-data: {ca}\n    proxy-url: {proxy_url}\ncontexts:\n\
+                 - name: c\n  context:\n    cluster: c\n    user: u\n    namespace: {ns}\nusers:\n- name: u\n  \
+                 user:\n    token: cluster-admin-token-3c1f\n",
+                cp.url
+            ),
+        )
+        .expect("kubeconfig");
+        let before = proxy.tunnels();
+        let out = Command::new(cp.bin.join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args([
+                "--request-timeout=10s",
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ])
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("kubectl");
+        let kubectl_tunnels = proxy.tunnels() - before;
+        assert_eq!(
+            out.status.success(),
+            through,
+            "{what}: kubectl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let before = proxy.tunnels();
+        let (_, report, stderr) = doctor(&kc, &["--only", "kube.release"]);
+        let r = result(&report, "kube.release");
+        let doctor_tunnels = proxy.tunnels() - before;
+        if through {
+            assert!(kubectl_tunnels >= 1, "kubectl went around the proxy");
+            assert!(
+                doctor_tunnels >= 1,
+                "{what}: the doctor went around the proxy: {r}\n{stderr}"
+            );
+            assert_eq!(r["status"], "skip", "{what}: {r}");
+            assert!(
+                r["message"].as_str().unwrap_or("").contains(&format!(
+                    "no Prefect Server (chart prefect-server) release in namespace {ns}"
+                )),
+                "{what}: {r}"
+            );
+        } else {
+            assert_eq!(r["status"], "error", "{what}: {r}");
+            assert!(
+                r["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("through the proxy http://someone:****@127.0.0.1"),
+                "{what}: {r}"
+            );
+            assert!(
+                !report.to_string().contains("proxy-canary") && !stderr.contains("proxy-canary")
+            );
+        }
+    }
+}

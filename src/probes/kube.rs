@@ -147,6 +147,8 @@ pub struct KubeProbe {
     dead: Arc<OnceLock<KubeError>>,
     /// A replay of a run whose API server was out of reach: every call answers this at once.
     preset_dead: Option<KubeError>,
+    /// The kube config's `proxy-url` (credentials masked), for messages.
+    proxy: Option<String>,
 }
 
 /// What a replay needs to make the recorded run's probe.
@@ -198,6 +200,7 @@ impl KubeProbe {
             timeout: s.timeout,
             dead,
             preset_dead: s.dead.clone(),
+            proxy: None,
         }
     }
 
@@ -262,6 +265,10 @@ impl KubeProbe {
             },
         };
         let (mut config, context) = loaded.map_err(|e| KubeError::Config(e.to_string()))?;
+        let proxy = config
+            .proxy_url
+            .as_ref()
+            .map(|u| crate::untrusted::line(&crate::redact::scrub(&u.to_string()), 200));
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
@@ -295,6 +302,7 @@ impl KubeProbe {
             timeout,
             dead: Arc::new(OnceLock::new()),
             preset_dead: None,
+            proxy,
         })
     }
 
@@ -407,7 +415,13 @@ impl KubeProbe {
                     }
                 } else {
                     KubeError::Unreachable {
-                        server: self.server.clone(),
+                        server: match &self.proxy {
+                            Some(p) => format!(
+                                "{} through the proxy {p} (the kube config's proxy-url)",
+                                self.server
+                            ),
+                            None => self.server.clone(),
+                        },
                         detail: tls_failure(&e).unwrap_or(detail),
                     }
                 }
