@@ -1583,3 +1583,82 @@ fn a_proxy_url_is_used_as_kubectl_uses_it() {
         }
     }
 }
+
+#[test]
+fn the_in_cluster_service_account_is_used_as_kubectl_uses_it() {
+    let cp = control_plane!();
+    // The files a pod's service account gets. Only where no real pod's are (a CI machine, not a
+    // pod), and only if this test may write there (root).
+    let sa_dir = std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount");
+    if std::path::Path::new("/var/run/secrets").exists() || nix::unistd::geteuid().as_raw() != 0 {
+        eprintln!("SKIPPED: /var/run/secrets exists (a pod?) or this is not root");
+        return;
+    }
+    let ns = cp.namespace("incluster");
+    cp.install(&ns, "prefect", &[]);
+    cp.apply(&deploy_in("rbac.yaml", &ns));
+    let token = cp.service_account_token(&ns, "prefect-doctor");
+    std::fs::create_dir_all(sa_dir).expect("service account dir");
+    struct Cleanup;
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all("/var/run/secrets");
+        }
+    }
+    let _cleanup = Cleanup;
+    std::fs::write(sa_dir.join("token"), &token).expect("token");
+    std::fs::write(sa_dir.join("ca.crt"), &cp.ca_pem).expect("ca");
+    std::fs::write(sa_dir.join("namespace"), &ns).expect("namespace");
+    let port = cp.url.rsplit(':').next().expect("port").to_string();
+    // kubectl with no kube config anywhere: the pod's account. (No --request-timeout: kubectl falls
+    // back to the pod's account only while its flags leave the default configuration untouched.)
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg(cp.bin.join("kubectl"))
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .env_remove("KUBECONFIG")
+        .env("HOME", "/nonexistent")
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", &port)
+        .output()
+        .expect("kubectl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("system:serviceaccount:{ns}:prefect-doctor"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The doctor likewise: the release of the pod's namespace, read as the pod's account.
+    let out = support::doctor_process()
+        .args([
+            "check",
+            "-o",
+            "json",
+            "--timeout",
+            "10s",
+            "--only",
+            "kube.release",
+        ])
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", &port)
+        .output()
+        .expect("doctor");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let r = result(&report, "kube.release");
+    assert_eq!(r["status"], "pass", "{report}");
+    assert_eq!(r["evidence"]["namespace"], json!(ns), "{report}");
+    assert!(!report.to_string().contains(&token));
+    let user = format!("system:serviceaccount:{ns}:prefect-doctor");
+    assert!(
+        requests_of(cp, &user)
+            .iter()
+            .any(|(v, uri, _)| v == "list" && uri.contains(&format!("/namespaces/{ns}/secrets"))),
+        "the doctor's list of releases is not the pod account's"
+    );
+}
