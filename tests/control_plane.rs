@@ -1656,3 +1656,55 @@ fn the_in_cluster_service_account_is_used_as_kubectl_uses_it() {
         "the doctor's list of releases is not the pod account's"
     );
 }
+
+#[test]
+fn the_charts_postgresql_image_that_cannot_be_pulled_as_a_kubelet_reports_it() {
+    let cp = control_plane!();
+    let r = running_release(cp, "pull", Scenario::default());
+    let pod: Value = serde_json::from_str(&cp.kubectl_ok(&[
+        "get",
+        "pod",
+        "prefect-postgresql-0",
+        "-n",
+        &r.ns,
+        "-o",
+        "json",
+    ]))
+    .expect("pod");
+    let image = pod["spec"]["containers"][0]["image"]
+        .as_str()
+        .expect("image")
+        .to_string();
+    assert!(image.contains("bitnami/postgresql"), "{image}");
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        "prefect-postgresql-0",
+        &json!({"status": {"phase": "Pending",
+            "conditions": [{"type": "Ready", "status": "False"}, {"type": "ContainersReady", "status": "False"}],
+            "containerStatuses": [{"name": pod["spec"]["containers"][0]["name"], "image": image, "imageID": "",
+                "ready": false, "started": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff",
+                    "message": format!("Back-off pulling image \"{image}\"")}}}]}}),
+    );
+    let (_, report, _) = doctor(&r.kubeconfig, &["--only", "kube.pods"]);
+    let res = result(&report, "kube.pods");
+    assert_eq!(res["status"], "fail", "{res}");
+    assert!(
+        res["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ImagePullBackOff"),
+        "{res}"
+    );
+    let fix = res["fix"].as_str().unwrap_or("");
+    assert!(
+        fix.contains(&format!("its image `{image}` cannot be pulled")),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("--set postgresql.image.repository=bitnamilegacy/postgresql"),
+        "{fix}"
+    );
+    let _ = &r.pg;
+}
