@@ -1708,3 +1708,77 @@ fn the_charts_postgresql_image_that_cannot_be_pulled_as_a_kubelet_reports_it() {
     );
     let _ = &r.pg;
 }
+
+#[test]
+fn a_submitted_run_whose_job_pod_cannot_pull_is_found_through_the_real_cluster() {
+    let cp = control_plane!();
+    let r = running_release(cp, "stuck", Scenario::default());
+    let id = "11111111-1111-4111-8111-111111111111";
+    r.pg.sql(
+        "prefect",
+        &format!(
+            "INSERT INTO flow_run (id, tenant_id, name, state, state_timestamp, labels) VALUES \
+             ('{id}', (SELECT id FROM tenant LIMIT 1), 'etl', 'Submitted', now() - interval '40 minutes', '[]'::jsonb);"
+        ),
+    );
+    // The Job Prefect 1's Kubernetes agent creates for the run, and the pod the Job controller would
+    // make for it, on the kubelet's Node, that cannot pull its image.
+    let image = "registry.example.com/flows/etl:3";
+    let labels = json!({"prefect.io/identifier": "11111111", "prefect.io/flow_run_id": id});
+    let job = cp.create(
+        &json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "prefect-job-11111111", "namespace": r.ns, "labels": labels},
+            "spec": {"template": {"metadata": {"labels": labels},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "flow", "image": image}]}}}})
+        .to_string(),
+    );
+    let mut pod_labels = labels.clone();
+    pod_labels["job-name"] = json!("prefect-job-11111111");
+    cp.create(
+        &json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "prefect-job-11111111-x7k2p", "namespace": r.ns, "labels": pod_labels,
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "prefect-job-11111111",
+                                     "uid": job["metadata"]["uid"], "controller": true}]},
+            "spec": {"restartPolicy": "Never", "nodeName": r.kubelet.node,
+                "containers": [{"name": "flow", "image": image,
+                    "env": [{"name": "PREFECT__CLOUD__API", "value": "http://prefect-apollo.default:4200/graphql"}]}]}})
+        .to_string(),
+    );
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        "prefect-job-11111111-x7k2p",
+        &json!({"status": {"phase": "Pending",
+            "containerStatuses": [{"name": "flow", "image": image, "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff",
+                    "message": format!("Back-off pulling image \"{image}\"")}}}]}}),
+    );
+    let kc = r.kubeconfig.display().to_string();
+    let run = support::check(
+        &[
+            "--kubeconfig",
+            &kc,
+            "--timeout",
+            "10s",
+            "--only",
+            "runs.stuck-submitted",
+        ],
+        &[support::prefect::CANARY],
+    );
+    assert_eq!(run.status("runs.stuck-submitted"), "fail", "{}", run.text);
+    let m = run.message("runs.stuck-submitted");
+    assert!(
+        m.contains(&format!(
+            "for run {id}, pod prefect-job-11111111-x7k2p cannot pull image {image} (ImagePullBackOff"
+        )),
+        "{m}"
+    );
+    assert!(
+        run.fix("runs.stuck-submitted").contains(&format!(
+            "kubectl describe pod -n {} prefect-job-11111111-x7k2p",
+            r.ns
+        )),
+        "{}",
+        run.fix("runs.stuck-submitted")
+    );
+}
