@@ -1658,7 +1658,7 @@ fn the_in_cluster_service_account_is_used_as_kubectl_uses_it() {
 }
 
 #[test]
-fn the_charts_postgresql_image_that_cannot_be_pulled_as_a_kubelet_reports_it() {
+fn an_image_that_cannot_be_pulled_and_a_pod_no_node_can_take() {
     let cp = control_plane!();
     let r = running_release(cp, "pull", Scenario::default());
     let pod: Value = serde_json::from_str(&cp.kubectl_ok(&[
@@ -1687,14 +1687,53 @@ fn the_charts_postgresql_image_that_cannot_be_pulled_as_a_kubelet_reports_it() {
                 "state": {"waiting": {"reason": "ImagePullBackOff",
                     "message": format!("Back-off pulling image \"{image}\"")}}}]}}),
     );
+    // Hasura's pod replaced by one no node can take, as the scheduler leaves it: no nodeName, Pending,
+    // PodScheduled False.
+    let hasura: Value = serde_json::from_str(&cp.kubectl_ok(&[
+        "get",
+        "pod",
+        "prefect-hasura-6d4b9c7f5-x2x9k",
+        "-n",
+        &r.ns,
+        "-o",
+        "json",
+    ]))
+    .expect("pod");
+    cp.kubectl_ok(&[
+        "delete",
+        "pod",
+        "prefect-hasura-6d4b9c7f5-x2x9k",
+        "-n",
+        &r.ns,
+        "--wait=false",
+    ]);
+    let mut spec = hasura["spec"].clone();
+    spec.as_object_mut().expect("spec").remove("nodeName");
+    cp.create(
+        &json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "prefect-hasura-6d4b9c7f5-q8w2m", "namespace": r.ns,
+                "labels": hasura["metadata"]["labels"], "ownerReferences": hasura["metadata"]["ownerReferences"]},
+            "spec": spec})
+        .to_string(),
+    );
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        "prefect-hasura-6d4b9c7f5-q8w2m",
+        &json!({"status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."}]}}),
+    );
     let (_, report, _) = doctor(&r.kubeconfig, &["--only", "kube.pods"]);
     let res = result(&report, "kube.pods");
     assert_eq!(res["status"], "fail", "{res}");
+    let m = res["message"].as_str().unwrap_or("");
+    assert!(m.contains("ImagePullBackOff"), "{res}");
     assert!(
-        res["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("ImagePullBackOff"),
+        m.contains(
+            "pod prefect-hasura-6d4b9c7f5-q8w2m is Pending and not ready: Unschedulable 0/1 nodes are \
+             available: 1 Insufficient memory."
+        ),
         "{res}"
     );
     let fix = res["fix"].as_str().unwrap_or("");
