@@ -1699,13 +1699,15 @@ fn an_image_that_cannot_be_pulled_and_a_pod_no_node_can_take() {
         "json",
     ]))
     .expect("pod");
+    // Gone at once (no kubelet runs its containers to stop them).
     cp.kubectl_ok(&[
         "delete",
         "pod",
         "prefect-hasura-6d4b9c7f5-x2x9k",
         "-n",
         &r.ns,
-        "--wait=false",
+        "--grace-period=0",
+        "--force",
     ]);
     let mut spec = hasura["spec"].clone();
     spec.as_object_mut().expect("spec").remove("nodeName");
