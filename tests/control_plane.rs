@@ -1823,3 +1823,31 @@ fn a_submitted_run_whose_job_pod_cannot_pull_is_found_through_the_real_cluster()
         run.fix("runs.stuck-submitted")
     );
 }
+
+#[test]
+fn servers_that_refuse_behind_working_port_forwards_are_clear_findings() {
+    let cp = control_plane!();
+    // The pods run, their servers do not listen (yet): the API server and the kubelet take the
+    // forward, the kubelet's dial to the pod's port is refused.
+    let r = running_release(
+        cp,
+        "refusing",
+        Scenario {
+            refusing: true,
+            ..Default::default()
+        },
+    );
+    let (_, report, _) = doctor(&r.kubeconfig, &[]);
+    let db = result(&report, "db.reachable");
+    assert_eq!(db["status"], "fail", "{db}");
+    let m = db["message"].as_str().unwrap_or("");
+    assert!(
+        m.contains("the forward reached the pod, but its port 5432 did not take the connection")
+            && m.contains("connection refused")
+            && !m.contains("not as a PostgreSQL server"),
+        "{db}"
+    );
+    for id in ["api.reachable", "ui.settings-json"] {
+        assert_eq!(result(&report, id)["status"], "fail", "{id}: {report}");
+    }
+}

@@ -626,7 +626,7 @@ impl KubeProbe {
         namespace: &str,
         pod: &str,
         port: u16,
-    ) -> Result<tokio::io::DuplexStream, KubeError> {
+    ) -> Result<super::forward_stream::ForwardStream, KubeError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let mut pf = self
             .call(
@@ -636,9 +636,16 @@ impl KubeProbe {
                 api.portforward(pod, &[port]),
             )
             .await?;
-        pf.take_stream(port).ok_or_else(|| {
+        let stream = pf.take_stream(port).ok_or_else(|| {
             KubeError::Other(format!("the port-forward to {pod} has no port {port}"))
-        })
+        })?;
+        // The kubelet's word if the pod's port does not take the connection.
+        let error = pf
+            .take_error(port)
+            .map(|e| Box::pin(e) as futures::future::BoxFuture<'static, Option<String>>);
+        Ok(super::forward_stream::ForwardStream::new(
+            stream, error, port,
+        ))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Shared services that checks use to look at the world. Each probe opens its connection once per run.
 pub mod conninfo;
 pub mod forward;
+pub mod forward_stream;
 pub mod graphql;
 pub mod http;
 pub mod http_failure;

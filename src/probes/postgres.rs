@@ -680,6 +680,12 @@ fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
         ConnectFailure::NoPassword
     } else if text.contains("TLS") {
         ConnectFailure::Tls { detail: text }
+    } else if text.contains("did not take the connection") {
+        // The kubelet's reason a forwarded connection ended (probes/forward_stream.rs).
+        ConnectFailure::Network {
+            peer: None,
+            detail: text,
+        }
     } else if [
         "unexpected message",
         "unexpected response",

@@ -241,6 +241,9 @@ pub struct Scenario<'a> {
     pub tenants: Option<Vec<&'static str>>,
     /// (pod, container, log text)
     pub logs: Vec<(&'a str, &'a str, &'a str)>,
+    /// Every pod's port forwarded to a local port nothing listens on (the container is up, its
+    /// server is not).
+    pub refusing: bool,
 }
 
 impl Default for Scenario<'_> {
@@ -252,6 +255,7 @@ impl Default for Scenario<'_> {
             helm: &[],
             tenants: None,
             logs: Vec::new(),
+            refusing: false,
         }
     }
 }
@@ -292,15 +296,21 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
     ]);
     let dir = cp.dir().join(format!("logs-{ns}"));
     std::fs::create_dir_all(&dir).expect("logs dir");
+    let dead: std::net::SocketAddr = ([127, 0, 0, 1], super::cluster::free_port()).into();
+    let to = |addr: std::net::SocketAddr| if s.refusing { dead } else { addr };
     let wiring = Wiring {
         forwards: vec![
             (
                 "prefect-postgresql-0".into(),
                 5432,
-                ([127, 0, 0, 1], pg.port).into(),
+                to(([127, 0, 0, 1], pg.port).into()),
             ),
-            ("prefect-apollo-6d4b9c7f5-x2x9k".into(), 4200, apollo.addr),
-            ("prefect-ui-6d4b9c7f5-x2x9k".into(), 8080, ui.addr),
+            (
+                "prefect-apollo-6d4b9c7f5-x2x9k".into(),
+                4200,
+                to(apollo.addr),
+            ),
+            ("prefect-ui-6d4b9c7f5-x2x9k".into(), 8080, to(ui.addr)),
         ],
         logs: s
             .logs
