@@ -871,3 +871,93 @@ fn the_database_target_is_read_as_libpq_reads_it() {
     }
     assert!(differ.is_empty(), "{differ:#?}");
 }
+
+/// libpq's `connect_timeout` (and `PGCONNECT_TIMEOUT`) against a server that takes the connection
+/// and never speaks: libpq gives up after it, and so does the doctor (well within its own longer
+/// `--timeout`); a value that is not an integer is refused by both.
+#[test]
+fn connect_timeout_is_honoured_as_libpq_honours_it() {
+    // Accepts and says nothing, as a stuck server or a proxy with nothing behind it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            keep.lock().expect("held").push(c);
+        }
+    });
+    let home = tempfile::tempdir().expect("home");
+    let env_timeout: Env = vec![("PGCONNECT_TIMEOUT", "2".to_string())];
+    for (conninfo, env) in [
+        (
+            format!("host=127.0.0.1 port={port} user=u dbname=d connect_timeout=2"),
+            Env::new(),
+        ),
+        (
+            format!("host=127.0.0.1 port={port} user=u dbname=d"),
+            env_timeout,
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let libpq = libpq_connects(Some(&conninfo), &env, home.path());
+        let libpq_took = started.elapsed();
+        let e = libpq.expect_err("libpq connects to a silent server");
+        assert!(e.contains("timeout expired"), "{e}");
+        let mut cmd = support::doctor();
+        cmd.env("HOME", home.path());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let started = std::time::Instant::now();
+        let out = cmd
+            .args([
+                "check",
+                "-o",
+                "json",
+                "--only",
+                "db.reachable",
+                "--timeout",
+                "30s",
+                "--database-url",
+                &conninfo,
+            ])
+            .output()
+            .expect("run");
+        let took = started.elapsed();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+        let r = support::result_in(&json, "db.reachable");
+        assert_eq!(r["status"], "fail", "{r}");
+        assert!(
+            r["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("timed out after 2."),
+            "{r}"
+        );
+        // Both gave up at the connect timeout, not the doctor's own 30 s.
+        assert!(
+            libpq_took < std::time::Duration::from_secs(15),
+            "{libpq_took:?}"
+        );
+        assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+    }
+    // Not an integer: both refuse, the doctor as a usage error naming the option.
+    let bad = format!("host=127.0.0.1 port={port} user=u dbname=d connect_timeout=soon");
+    let e = libpq_connects(Some(&bad), &[], home.path()).expect_err("libpq refuses");
+    assert!(
+        e.contains("invalid integer value \"soon\" for connection option \"connect_timeout\""),
+        "{e}"
+    );
+    let out = support::doctor()
+        .env("HOME", home.path())
+        .args(["check", "--only", "db.reachable", "--database-url", &bad])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invalid integer value \"soon\" for connection option \"connect_timeout\""),
+        "{err}"
+    );
+}

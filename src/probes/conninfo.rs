@@ -11,7 +11,6 @@ pub struct TargetError(pub String);
 
 /// libpq parameters that change nothing for a read-only diagnosis and are accepted silently.
 pub(super) const IGNORED_PARAMS: &[&str] = &[
-    "connect_timeout",
     "application_name",
     "fallback_application_name",
     "options",
@@ -42,6 +41,7 @@ pub(super) const KNOWN_PARAMS: &[&str] = &[
     "sslcert",
     "sslkey",
     "passfile",
+    "connect_timeout",
 ];
 
 /// Names a key in an error message only when it is (close to) a libpq keyword: anything else may be a

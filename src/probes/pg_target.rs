@@ -112,6 +112,26 @@ pub struct DbTarget {
     pub source: TargetSource,
     /// Where the password came from (`connection string`, `PGPASSWORD`, a pgpass file), if any.
     pub password_source: Option<String>,
+    /// libpq's `connect_timeout` (`PGCONNECT_TIMEOUT`): the most the connection may take, when
+    /// shorter than `--timeout`.
+    #[serde(default)]
+    pub connect_timeout: Option<std::time::Duration>,
+}
+
+/// `connect_timeout` as libpq reads it: whole seconds; zero or less waits as long as it takes (here:
+/// `--timeout`); 1 is taken as 2, libpq's least.
+fn connect_timeout(value: &str) -> Result<Option<std::time::Duration>, TargetError> {
+    let n: i64 = value.trim().parse().map_err(|_| {
+        TargetError(format!(
+            "invalid integer value {:?} for connection option \"connect_timeout\"",
+            crate::untrusted::cap(value, 40)
+        ))
+    })?;
+    Ok(match n {
+        i64::MIN..=0 => None,
+        1 => Some(std::time::Duration::from_secs(2)),
+        n => Some(std::time::Duration::from_secs(n.unsigned_abs())),
+    })
 }
 
 pub use super::conninfo::TargetError;
@@ -227,6 +247,7 @@ const PG_ENV: &[(&str, &str)] = &[
     ("PGSSLCERT", "sslcert"),
     ("PGSSLKEY", "sslkey"),
     ("PGPASSFILE", "passfile"),
+    ("PGCONNECT_TIMEOUT", "connect_timeout"),
 ];
 
 impl DbTarget {
@@ -350,6 +371,11 @@ impl DbTarget {
             sslkey: params.get("sslkey").map(PathBuf::from),
             source,
             password_source,
+            connect_timeout: params
+                .get("connect_timeout")
+                .map(|v| connect_timeout(v))
+                .transpose()?
+                .flatten(),
         })
     }
 
@@ -375,6 +401,7 @@ impl DbTarget {
             sslkey: None,
             source: TargetSource::Flag,
             password_source,
+            connect_timeout: None,
         }
     }
 

@@ -533,6 +533,8 @@ pub async fn connect(
     timeout: Duration,
 ) -> Result<PgSession, ConnectFailure> {
     let started = Instant::now();
+    // The connection string's connect_timeout, as libpq honours it, when it is the shorter.
+    let timeout = target.connect_timeout.map_or(timeout, |c| c.min(timeout));
     let deadline = crate::bounded::deadline_in(timeout);
     let tls =
         super::pg_tls::tls_connector(target).map_err(|detail| ConnectFailure::Config { detail })?;
