@@ -51,6 +51,13 @@ fn result(report: &Value, id: &str) -> Value {
     support::result_of(report, id)
 }
 
+/// The message of check `id` in `report` ("" when it has none).
+fn message<'a>(report: &'a Value, id: &str) -> &'a str {
+    support::result_in(report, id)["message"]
+        .as_str()
+        .unwrap_or("")
+}
+
 /// Helm's own view of a release: (status, revision).
 fn helm_says(cp: &ControlPlane, ns: &str, release: &str) -> (String, u64) {
     let out = cp.helm_ok(&["status", release, "-n", ns, "-o", "json"]);
@@ -328,27 +335,19 @@ fn the_deployed_rbac_is_enough_for_a_full_check_and_every_request_is_a_read() {
     assert_eq!(status("kube.release"), "pass", "{report}");
     assert_eq!(status("kube.db-secret"), "fail", "{report}");
     assert!(
-        result(&report, "kube.db-secret")["message"]
-            .as_str()
-            .unwrap_or("")
+        message(&report, "kube.db-secret")
             .contains("key postgres-password of secret prefect-postgresql"),
         "{report}"
     );
     assert_eq!(status("kube.api-versions"), "pass", "{report}");
     assert!(
-        result(&report, "kube.api-versions")["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("this cluster (v1.36.3) serves"),
+        message(&report, "kube.api-versions").contains("this cluster (v1.36.3) serves"),
         "{report}"
     );
     assert_eq!(status("agent.rbac"), "pass", "{report}");
     // The cluster's default bindings (system:basic-user … to every account) were read and are not
     // named: they grant nothing the agent needs.
-    let m = result(&report, "agent.rbac")["message"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let m = message(&report, "agent.rbac").to_string();
     assert!(
         m.contains("(bound: RoleBinding prefect-agent-role-binding → Role prefect-agent-role)"),
         "{m}"
@@ -510,7 +509,6 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
         let (_, report, stderr) = doctor(&kc, &["--only", "agent.rbac"]);
         let r = result(&report, "agent.rbac");
         let verdict = if refused.is_empty() { "pass" } else { "fail" };
-        eprintln!("CASE {what}: {verdict} {refused:?} / {}", r["message"]);
         assert_eq!(
             r["status"], verdict,
             "{what}: the authorizer refuses {refused:?}; {r}\n{stderr}"

@@ -950,7 +950,6 @@ fn values_and_flags_are_read_as_helm_reads_them() {
                         h.trim()
                     ));
                 }
-                eprintln!("{what}: Helm: {} / doctor: {d}", h.trim());
             }
             (Ok(_), Err(e)) => {
                 differ.push(format!("{what}: Helm reads it, the doctor refuses: {e}"))
