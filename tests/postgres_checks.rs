@@ -928,13 +928,15 @@ fn connect_timeout_is_honoured_as_libpq_honours_it() {
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
         let r = support::result_in(&json, "db.reachable");
         assert_eq!(r["status"], "fail", "{r}");
-        assert!(
-            r["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("timed out after 2."),
-            "{r}"
-        );
+        // It waited the connect timeout (2 s), however late the busy machine let it say so.
+        let m = r["message"].as_str().unwrap_or("");
+        let waited: f64 = m
+            .split("timed out after ")
+            .nth(1)
+            .and_then(|rest| rest.split('s').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no wait in {r}"));
+        assert!((2.0..15.0).contains(&waited), "{r}");
         // Both gave up at the connect timeout, not the doctor's own 30 s.
         assert!(
             libpq_took < std::time::Duration::from_secs(15),
