@@ -1217,6 +1217,7 @@ fn tls_and_client_certificates_are_read_as_kubectl_reads_them() {
     };
     let port = cp.url.rsplit(':').next().expect("port").to_string();
     let token = "    token: cluster-admin-token-3c1f\n".to_string();
+    let ca_data = format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem));
     let alice_data = format!(
         "    client-certificate-data: {}\n    client-key-data: {}\n",
         b64(&read("alice.crt")),
@@ -1228,7 +1229,7 @@ fn tls_and_client_certificates_are_read_as_kubectl_reads_them() {
         (
             "the cluster CA as data",
             cp.url.clone(),
-            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            ca_data.clone(),
             token.clone(),
             vec![],
         ),
@@ -1283,21 +1284,21 @@ fn tls_and_client_certificates_are_read_as_kubectl_reads_them() {
         (
             "localhost, named by the certificate",
             format!("https://localhost:{port}"),
-            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            ca_data.clone(),
             token.clone(),
             vec![],
         ),
         (
             "a client certificate as data",
             cp.url.clone(),
-            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            ca_data.clone(),
             alice_data.clone(),
             vec![],
         ),
         (
             "a client certificate by relative paths",
             cp.url.clone(),
-            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            ca_data.clone(),
             "    client-certificate: id/alice.crt\n    client-key: id/alice.key\n".into(),
             vec![
                 ("id/alice.crt", read("alice.crt")),
@@ -1307,7 +1308,7 @@ fn tls_and_client_certificates_are_read_as_kubectl_reads_them() {
         (
             "a client certificate of an untrusted CA",
             cp.url.clone(),
-            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            ca_data.clone(),
             format!(
                 "    client-certificate-data: {}\n    client-key-data: {}\n",
                 b64(&read("mallory.crt")),
@@ -1318,7 +1319,7 @@ fn tls_and_client_certificates_are_read_as_kubectl_reads_them() {
         (
             "a token beside a client certificate",
             cp.url.clone(),
-            format!("    certificate-authority-data: {}\n", b64(&cp.ca_pem)),
+            ca_data.clone(),
             format!("{alice_data}{token}"),
             vec![],
         ),

@@ -54,19 +54,9 @@ pub const MAX_SET_BYTES: usize = 64 * 1024;
 /// in each; a thousand of those would be 65 million values).
 pub const MAX_SET_SLOTS: usize = 1_000_000;
 
-/// Parses `a.b=c,d[0].e=f` into assignments. `string`: `--set-string` (every value a string).
-/// Errors never quote the expression (it may hold a password); the caller shows it masked.
-pub fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, String> {
-    let kind = if string {
-        SetKind::String
-    } else {
-        SetKind::Set
-    };
-    parse(expr, kind, &mut |_| Err("no file reader".to_string()))
-}
-
-/// Parses one flag's expression as Helm does for `kind`; `read` gives a `--set-file` path's
-/// contents.
+/// Parses one flag's expression (`a.b=c,d[0].e=f`) into assignments as Helm does for `kind`;
+/// `read` gives a `--set-file` path's contents. Errors never quote the expression (it may hold a
+/// password); the caller shows it masked.
 pub fn parse(
     expr: &str,
     kind: SetKind,
@@ -305,6 +295,15 @@ pub fn set_path(root: &mut Value, path: &[Seg], value: Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn parse_set(expr: &str, string: bool) -> Result<Vec<(Vec<Seg>, Value)>, String> {
+        let kind = if string {
+            SetKind::String
+        } else {
+            SetKind::Set
+        };
+        parse(expr, kind, &mut |_| Err("no file here".to_string()))
+    }
 
     fn set(expr: &str) -> Value {
         let mut v = json!({});

@@ -87,7 +87,6 @@ pub async fn agent_tenant_errors(cx: std::sync::Arc<Cx>) -> Outcome {
     .with("log_lines", hits)
 }
 
-/// The chart's agent Deployment in the release's rendered manifest, if the chart runs one.
 /// Why an agent check has nothing to judge when the manifest has no agent Deployment: the values
 /// say whether the chart was asked for one (a post-renderer or an edited chart can drop it).
 pub(super) fn no_agent(found: &crate::targets::release::Found) -> Outcome {
@@ -100,6 +99,7 @@ pub(super) fn no_agent(found: &crate::targets::release::Found) -> Outcome {
     }
 }
 
+/// The chart's agent Deployment in the release's rendered manifest, if the chart runs one.
 pub(super) fn agent_deployment(
     found: &crate::targets::release::Found,
 ) -> Option<&serde_json::Value> {

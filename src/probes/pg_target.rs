@@ -181,8 +181,6 @@ impl Env for ProcessEnv {
     }
 }
 
-/// A home directory from `/etc/passwd` (bounded like every small file read): `user`'s, or for `None`
-/// the one of this process's user id.
 /// The name of this process's effective user in the password database, as libpq asks it
 /// (`getpwuid(geteuid())`).
 fn passwd_name() -> Option<String> {
@@ -203,6 +201,8 @@ fn passwd_name() -> Option<String> {
     }
 }
 
+/// A home directory from `/etc/passwd` (bounded like every small file read): `user`'s, or for `None`
+/// the one of this process's user id.
 fn passwd_home(user: Option<&str>) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();

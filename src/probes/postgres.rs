@@ -665,8 +665,16 @@ fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
         };
     }
     let text = error_chain(e);
+    // A refusal inside the session: a direct connection's is told by the dialer, so this is a
+    // forwarded one the pod's port did not take (probes/forward_stream.rs).
+    let mut forward_refused = false;
     let mut src: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<io::Error>()
+            && io.kind() == io::ErrorKind::ConnectionRefused
+        {
+            forward_refused = true;
+        }
         if s.downcast_ref::<rustls::Error>().is_some() {
             return ConnectFailure::Tls { detail: text };
         }
@@ -682,8 +690,7 @@ fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
         ConnectFailure::NoPassword
     } else if text.contains("TLS") {
         ConnectFailure::Tls { detail: text }
-    } else if text.contains("did not take the connection") {
-        // The kubelet's reason a forwarded connection ended (probes/forward_stream.rs).
+    } else if forward_refused {
         ConnectFailure::Network {
             peer: None,
             detail: text,

@@ -201,7 +201,9 @@ async fn read_latest(probe: &KubeProbe, release: Option<&str>) -> Result<Listing
     }
     let mut found = Vec::new();
     let mut undecodable = Vec::new();
+    // The first release read refused by RBAC, and how many were.
     let mut refused: Option<KubeError> = None;
+    let mut refused_count = 0usize;
     // The releases are read a few at a time, all under one deadline, and at most MAX_RELEASES of
     // them: 3,000 unreadable releases cost neither 3,000 sequential GETs nor a 2 MB line.
     let not_read = latest.len().saturating_sub(MAX_RELEASES);
@@ -252,6 +254,7 @@ async fn read_latest(probe: &KubeProbe, release: Option<&str>) -> Result<Listing
             }
             Err(ReadFailure::Kube(e @ KubeError::Forbidden { .. })) => {
                 undecodable.push((namespace.clone(), name.clone(), e.to_string()));
+                refused_count += 1;
                 refused.get_or_insert(e);
             }
             Err(e) => undecodable.push((namespace.clone(), name.clone(), e.to_string())),
@@ -261,10 +264,8 @@ async fn read_latest(probe: &KubeProbe, release: Option<&str>) -> Result<Listing
     if found.is_empty()
         && late == 0
         && not_read == 0
+        && refused_count == undecodable.len()
         && let Some(e) = refused
-        && undecodable
-            .iter()
-            .all(|(_, _, why)| why.starts_with("forbidden:"))
     {
         return Err(Discovery::Failed(e));
     }
