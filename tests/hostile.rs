@@ -451,16 +451,16 @@ fn devices_and_huge_files_are_refused_before_reading() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
-    // A certificate path that is a device fails the connection at once, as a configuration error.
+    // A certificate path that is a device fails the connection at once, as a configuration error
+    // (the client certificate under require: verify-full would first ask for roots).
     for key in ["sslrootcert", "sslcert"] {
-        let extra = if key == "sslcert" {
-            "&sslkey=/dev/zero"
+        let (mode, extra) = if key == "sslcert" {
+            ("require", "&sslkey=/dev/zero")
         } else {
-            ""
+            ("verify-full", "")
         };
-        let url = format!(
-            "postgres://u:{CANARY}@127.0.0.1:1/db?sslmode=verify-full&{key}=/dev/zero{extra}"
-        );
+        let url =
+            format!("postgres://u:{CANARY}@127.0.0.1:1/db?sslmode={mode}&{key}=/dev/zero{extra}");
         let run = check(
             &["--database-url", &url, "--only", "db.reachable"],
             &[CANARY],

@@ -5,7 +5,10 @@ mod support;
 
 use support::{
     check,
-    pg::{PgOptions, PgServer},
+    pg::{
+        Connected, PgOptions, PgServer, doctor_connects, libpq_connects, libpq_python,
+        psql_connects,
+    },
     prefect::{APP_USER, CANARY, Seed, seed},
 };
 
@@ -629,97 +632,30 @@ fn tenant_prefers_the_api_and_falls_back_to_the_database() {
 /// Variables set for one target.
 type Env = Vec<(&'static str, String)>;
 
-/// What libpq connects as for a target (psql, Debian's postgresql-client): (user, database, port),
-/// or its refusal.
-fn libpq_connects(
-    conninfo: Option<&str>,
-    env: &[(&str, String)],
-    home: &std::path::Path,
-) -> Result<(String, String, String), String> {
-    let mut cmd = std::process::Command::new("psql");
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .args(["-X", "-At", "-w", "-F", "|"]);
-    if let Some(c) = conninfo {
-        cmd.arg(c);
-    }
-    cmd.args([
-        "-c",
-        "SELECT current_user, current_database(), inet_server_port()",
-    ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("psql runs");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-    }
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let f: Vec<&str> = text.split('|').collect();
-    Ok((f[0].to_string(), f[1].to_string(), f[2].to_string()))
-}
-
-/// What the doctor connects as for the same target: from its report's database target, and
-/// whether db.password logged in.
-fn doctor_connects(
-    conninfo: Option<&str>,
-    env: &[(&str, String)],
-    home: &std::path::Path,
-) -> Result<(String, String, String), String> {
-    let mut cmd = support::doctor();
-    cmd.env("HOME", home);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.args([
-        "check",
-        "-o",
-        "json",
-        "--only",
-        "db.password",
-        "--timeout",
-        "3s",
-    ]);
-    if let Some(c) = conninfo {
-        cmd.args(["--database-url", c]);
-    }
-    let out = cmd.output().expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    let json: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|_| stderr.clone())?;
-    let db = support::result_in(&json, "db.password");
-    if db["status"] != "pass" {
-        return Err(db["message"].as_str().unwrap_or("").to_string());
-    }
-    let address = json["targets"]
-        .as_array()
-        .and_then(|t| t.iter().find(|t| t["kind"] == "database"))
-        .and_then(|t| t["address"].as_str())
-        .unwrap_or("");
-    let u = url::Url::parse(address).map_err(|e| format!("{address}: {e}"))?;
-    let port = u.port().map(|p| p.to_string()).unwrap_or_else(|| {
-        u.query_pairs()
-            .find(|(k, _)| k == "port")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    });
-    Ok((
-        percent_encoding::percent_decode_str(u.username())
-            .decode_utf8_lossy()
-            .into_owned(),
-        u.path().trim_start_matches('/').to_string(),
-        port,
-    ))
-}
-
 /// The database target read as libpq reads it, libpq the oracle: for each target (a string, the
-/// environment, a service file, a password file) the doctor connects as the user, to the database
-/// and port libpq does, or both refuse.
+/// environment, a service file, a password file) the doctor connects as the user, to the database,
+/// host and port and with the TLS libpq does, or both refuse. The oracle is the newest libpq
+/// (psycopg's, 18); Debian's psql (libpq 15) must agree too, but for what it does not know yet.
 #[test]
 fn the_database_target_is_read_as_libpq_reads_it() {
     let pg = PgServer::start();
     seed(&pg, &Seed::healthy("prefect"));
+    // A second server whose sessions are read-only (as a standby's), for host lists and
+    // target_session_attrs; and a port nothing listens on.
+    let ro = PgServer::start();
+    ro.sql(
+        "postgres",
+        &format!(
+            "CREATE ROLE {APP_USER} LOGIN PASSWORD '{CANARY}'; CREATE DATABASE prefect OWNER {APP_USER}; \
+             ALTER SYSTEM SET default_transaction_read_only = on; SELECT pg_reload_conf();"
+        ),
+    );
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let python = libpq_python();
     // libpq's default user is the operating-system user: give it a role here.
     let os_user = String::from_utf8(
         std::process::Command::new("id")
@@ -765,6 +701,25 @@ fn the_database_target_is_read_as_libpq_reads_it() {
     let file = |f: &std::path::Path| p("PGSERVICEFILE", &f.display().to_string());
     let url = pg.url(APP_USER, CANARY, "prefect");
     let no_user = format!("postgres://127.0.0.1:{port}/prefect?sslmode=disable");
+    let ro_port = ro.port.to_string();
+    let list = |ports: &[&str], extra: &str| {
+        Some(format!(
+            "host={} port={} user={APP_USER} password={CANARY} dbname=prefect sslmode=disable {extra}",
+            vec!["127.0.0.1"; ports.len()].join(","),
+            ports.join(",")
+        ))
+    };
+    let dead = dead.to_string();
+    // Targets only libpq 16 and later read (libpq 15 refuses their parameters, or ignores their
+    // variables).
+    let since_16 = [
+        "require_auth: the server's method allowed",
+        "require_auth: a cleartext password refused",
+        "require_auth: not the server's method",
+        "require_auth: none refused",
+        "load_balance_hosts=random",
+        "PGLOADBALANCEHOSTS",
+    ];
     let cases: Vec<(&str, Option<String>, Env)> = vec![
         ("a full URL", Some(url.clone()), vec![]),
         (
@@ -848,28 +803,171 @@ fn the_database_target_is_read_as_libpq_reads_it() {
             )),
             vec![p("PGPASSFILE", &pgpass.display().to_string())],
         ),
+        (
+            "several hosts: the first refuses",
+            list(&[&dead, &port], ""),
+            vec![],
+        ),
+        (
+            "several hosts in a URL",
+            Some(format!(
+                "postgres://{APP_USER}:{CANARY}@127.0.0.1:{dead},127.0.0.1:{port}/prefect?sslmode=disable"
+            )),
+            vec![],
+        ),
+        (
+            "several hosts from PGHOST and PGPORT",
+            None,
+            vec![
+                p("PGHOST", "127.0.0.1,127.0.0.1"),
+                p("PGPORT", &format!("{dead},{port}")),
+                p("PGUSER", APP_USER),
+                pw.clone(),
+                p("PGDATABASE", "prefect"),
+                p("PGSSLMODE", "disable"),
+            ],
+        ),
+        (
+            "several hosts: none answers",
+            list(&[&dead, &dead], ""),
+            vec![],
+        ),
+        ("more ports than hosts", list(&[&port], "port=1,2"), vec![]),
+        (
+            "read-write passes the read-only server",
+            list(&[&ro_port, &port], "target_session_attrs=read-write"),
+            vec![],
+        ),
+        (
+            "PGTARGETSESSIONATTRS",
+            list(&[&ro_port, &port], ""),
+            vec![p("PGTARGETSESSIONATTRS", "read-write")],
+        ),
+        (
+            "read-only finds the read-only server",
+            list(&[&port, &ro_port], "target_session_attrs=read-only"),
+            vec![],
+        ),
+        (
+            "primary: the first (neither is in recovery)",
+            list(&[&dead, &ro_port, &port], "target_session_attrs=primary"),
+            vec![],
+        ),
+        (
+            "standby: none is",
+            list(&[&port, &ro_port], "target_session_attrs=standby"),
+            vec![],
+        ),
+        (
+            "prefer-standby: any when none is",
+            list(
+                &[&dead, &ro_port, &port],
+                "target_session_attrs=prefer-standby",
+            ),
+            vec![],
+        ),
+        (
+            "read-write alone on a read-only server",
+            list(&[&ro_port], "target_session_attrs=read-write"),
+            vec![],
+        ),
+        (
+            "an unknown target_session_attrs",
+            list(&[&port], "target_session_attrs=master"),
+            vec![],
+        ),
+        (
+            "options make the session read-only",
+            list(
+                &[&port],
+                "target_session_attrs=read-write options='-c default_transaction_read_only=on'",
+            ),
+            vec![],
+        ),
+        (
+            "PGOPTIONS with a setting the server does not know",
+            list(&[&port], ""),
+            vec![p("PGOPTIONS", "-c no_such_setting=1")],
+        ),
+        (
+            "application_name and PGAPPNAME",
+            list(&[&port], "application_name=team-dashboard"),
+            vec![p("PGAPPNAME", "other")],
+        ),
+        (
+            "require_auth: the server's method allowed",
+            list(&[&port], "require_auth=scram-sha-256"),
+            vec![],
+        ),
+        (
+            "require_auth: a cleartext password refused",
+            list(&[&port], "require_auth=password"),
+            vec![],
+        ),
+        (
+            "require_auth: not the server's method",
+            list(&[&port], "require_auth=!scram-sha-256"),
+            vec![],
+        ),
+        (
+            "require_auth: none refused",
+            list(&[&port], ""),
+            vec![p("PGREQUIREAUTH", "none")],
+        ),
+        (
+            "channel_binding=require without TLS",
+            list(&[&port], "channel_binding=require"),
+            vec![],
+        ),
+        (
+            "load_balance_hosts=random",
+            list(&[&port, &port], "load_balance_hosts=random"),
+            vec![],
+        ),
+        (
+            "PGLOADBALANCEHOSTS",
+            list(&[&port], ""),
+            vec![p("PGLOADBALANCEHOSTS", "sometimes")],
+        ),
     ];
     let mut differ = Vec::new();
     for (name, conninfo, env) in &cases {
-        let libpq = libpq_connects(conninfo.as_deref(), env, &home);
         let doctor = doctor_connects(conninfo.as_deref(), env, &home);
-        eprintln!("{name:<42} libpq  {libpq:?}\n{:<42} doctor {doctor:?}", "");
-        let same = match (&libpq, &doctor) {
+        let psql = psql_connects(conninfo.as_deref(), env, &home);
+        let newest = python
+            .as_deref()
+            .map(|py| libpq_connects(py, conninfo.as_deref(), env, &home));
+        eprintln!("{name}\n  libpq 18 {newest:?}\n  libpq 15 {psql:?}\n  doctor   {doctor:?}");
+        let same = |libpq: &Result<Connected, String>| match (libpq, &doctor) {
             (Ok(l), Ok(d)) => l == d,
             (Err(_), Err(_)) => true,
             _ => false,
         };
-        if !same {
-            differ.push(format!("{name}: libpq {libpq:?}, the doctor {doctor:?}"));
+        if let Some(newest) = &newest
+            && !same(newest)
+        {
+            differ.push(format!(
+                "{name}: libpq 18 {newest:?}, the doctor {doctor:?}"
+            ));
         }
-        for out in [format!("{libpq:?}"), format!("{doctor:?}")] {
-            assert!(
-                !out.contains(CANARY) || out.starts_with("Err(\"psql"),
-                "{name}: {out}"
-            );
+        if !since_16.contains(name) && !same(&psql) {
+            differ.push(format!("{name}: libpq 15 {psql:?}, the doctor {doctor:?}"));
         }
+        let out = format!("{doctor:?}");
+        assert!(!out.contains(CANARY), "{name}: {out}");
     }
     assert!(differ.is_empty(), "{differ:#?}");
+    // The application name the string gives is the one the doctor's session ran under (the server
+    // logs it with every statement); its own name only where none is given.
+    let log = pg.log();
+    let ran_as = |app: &str| {
+        log.lines().any(|l| {
+            l.contains(&format!("app={app} "))
+                && l.contains("current_setting('server_version_num')")
+        })
+    };
+    assert!(ran_as("team-dashboard"), "{log}");
+    assert!(ran_as("prefect-doctor"), "{log}");
 }
 
 /// libpq's `connect_timeout` (and `PGCONNECT_TIMEOUT`) against a server that takes the connection
@@ -900,7 +998,7 @@ fn connect_timeout_is_honoured_as_libpq_honours_it() {
         ),
     ] {
         let started = std::time::Instant::now();
-        let libpq = libpq_connects(Some(&conninfo), &env, home.path());
+        let libpq = psql_connects(Some(&conninfo), &env, home.path());
         let libpq_took = started.elapsed();
         let e = libpq.expect_err("libpq connects to a silent server");
         assert!(e.contains("timeout expired"), "{e}");
@@ -946,7 +1044,7 @@ fn connect_timeout_is_honoured_as_libpq_honours_it() {
     }
     // Not an integer: both refuse, the doctor as a usage error naming the option.
     let bad = format!("host=127.0.0.1 port={port} user=u dbname=d connect_timeout=soon");
-    let e = libpq_connects(Some(&bad), &[], home.path()).expect_err("libpq refuses");
+    let e = psql_connects(Some(&bad), &[], home.path()).expect_err("libpq refuses");
     assert!(
         e.contains("invalid integer value \"soon\" for connection option \"connect_timeout\""),
         "{e}"

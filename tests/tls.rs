@@ -178,3 +178,190 @@ fn require_against_a_server_without_tls() {
     );
     assert_eq!(run.status("db.password"), "pass");
 }
+
+/// TLS set up as libpq sets it up, libpq the oracle (the newest, psycopg's, and Debian's psql for
+/// what libpq 15 knows): for each sslmode, root file and `sslrootcert`, the doctor connects (with
+/// TLS or not) where libpq does, or both refuse.
+#[test]
+fn tls_is_set_up_as_libpq_sets_it_up() {
+    let pki = pki();
+    let pg = tls_server(&pki);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    let other = new_ca("some other CA").pem();
+    let ca = file("ca.pem", &pki.ca_pem);
+    let other_ca = file("other.pem", &other);
+    // Homes: none with a root file, one whose ~/.postgresql/root.crt is the server's CA, one another's.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    file("right/.postgresql/root.crt", &pki.ca_pem);
+    file("wrong/.postgresql/root.crt", &other);
+    let (right, wrong) = (dir.path().join("right"), dir.path().join("wrong"));
+    let python = support::pg::libpq_python();
+    let target = |host: &str, query: &str| Some(url(host, pg.port, query));
+    let cert_file = |f: &str| vec![("SSL_CERT_FILE", f.to_string())];
+    type Case<'a> = (
+        &'a str,
+        Option<String>,
+        Vec<(&'static str, String)>,
+        &'a std::path::Path,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "disable",
+            target("127.0.0.1", "sslmode=disable"),
+            vec![],
+            &plain,
+        ),
+        ("prefer", target("127.0.0.1", ""), vec![], &plain),
+        (
+            "require, no root file",
+            target("127.0.0.1", "sslmode=require"),
+            vec![],
+            &plain,
+        ),
+        (
+            "require checks the chain when ~/.postgresql/root.crt exists",
+            target("127.0.0.1", "sslmode=require"),
+            vec![],
+            &wrong,
+        ),
+        (
+            "require with the right root.crt, by address",
+            target("127.0.0.1", "sslmode=require"),
+            vec![],
+            &right,
+        ),
+        (
+            "require with sslrootcert of another CA",
+            target(
+                "127.0.0.1",
+                &format!("sslmode=require&sslrootcert={other_ca}"),
+            ),
+            vec![],
+            &plain,
+        ),
+        (
+            "verify-full without any root file",
+            target("localhost", "sslmode=verify-full"),
+            vec![],
+            &plain,
+        ),
+        (
+            "verify-full with ~/.postgresql/root.crt",
+            target("localhost", "sslmode=verify-full"),
+            vec![],
+            &right,
+        ),
+        (
+            "verify-full with sslrootcert",
+            target(
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            vec![],
+            &plain,
+        ),
+        (
+            "verify-full by address",
+            target(
+                "127.0.0.1",
+                &format!("sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            vec![],
+            &plain,
+        ),
+        (
+            "verify-ca by address",
+            target("127.0.0.1", "sslmode=verify-ca"),
+            vec![],
+            &right,
+        ),
+        (
+            "PGSSLROOTCERT and PGSSLMODE",
+            target("localhost", ""),
+            vec![
+                ("PGSSLROOTCERT", ca.clone()),
+                ("PGSSLMODE", "verify-full".into()),
+            ],
+            &plain,
+        ),
+        (
+            "sslrootcert=system: verify-full by default",
+            target("localhost", "sslrootcert=system"),
+            cert_file(&ca),
+            &plain,
+        ),
+        (
+            "sslrootcert=system: not the server's CA",
+            target("localhost", "sslrootcert=system"),
+            cert_file(&other_ca),
+            &plain,
+        ),
+        (
+            "sslrootcert=system with a weak sslmode",
+            target("localhost", "sslrootcert=system&sslmode=require"),
+            cert_file(&ca),
+            &plain,
+        ),
+        (
+            "require_auth read inside TLS: refused",
+            target("127.0.0.1", "sslmode=require&require_auth=password,md5"),
+            vec![],
+            &plain,
+        ),
+        (
+            "require_auth read inside TLS: allowed",
+            target("127.0.0.1", "sslmode=require&require_auth=scram-sha-256"),
+            vec![],
+            &plain,
+        ),
+        (
+            "channel_binding=require over TLS",
+            target("127.0.0.1", "sslmode=require&channel_binding=require"),
+            vec![],
+            &plain,
+        ),
+    ];
+    // What libpq 15 reads otherwise ("system" as a file's name).
+    let since_16 = [
+        "sslrootcert=system: verify-full by default",
+        "sslrootcert=system: not the server's CA",
+        "sslrootcert=system with a weak sslmode",
+        "require_auth read inside TLS: refused",
+        "require_auth read inside TLS: allowed",
+    ];
+    let mut differ = Vec::new();
+    for (name, conninfo, env, home) in &cases {
+        let doctor = support::pg::doctor_connects(conninfo.as_deref(), env, home);
+        let psql = support::pg::psql_connects(conninfo.as_deref(), env, home);
+        let newest = python
+            .as_deref()
+            .map(|py| support::pg::libpq_connects(py, conninfo.as_deref(), env, home));
+        eprintln!("{name}\n  libpq 18 {newest:?}\n  libpq 15 {psql:?}\n  doctor   {doctor:?}");
+        let same = |libpq: &Result<support::pg::Connected, String>| match (libpq, &doctor) {
+            (Ok(l), Ok(d)) => l == d,
+            (Err(_), Err(_)) => true,
+            _ => false,
+        };
+        if let Some(newest) = &newest
+            && !same(newest)
+        {
+            differ.push(format!(
+                "{name}: libpq 18 {newest:?}, the doctor {doctor:?}"
+            ));
+        }
+        if !since_16.contains(name) && !same(&psql) {
+            differ.push(format!("{name}: libpq 15 {psql:?}, the doctor {doctor:?}"));
+        }
+        assert!(!format!("{doctor:?}").contains(CANARY), "{name}");
+    }
+    assert!(differ.is_empty(), "{differ:#?}");
+}

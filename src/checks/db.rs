@@ -21,13 +21,21 @@ pub async fn db_reachable(cx: Arc<Cx>) -> Outcome {
     };
     match pg.session().await {
         Ok(s) => base(Outcome::pass(format!(
-            "PostgreSQL {} answered at {address} in {} ms (TLS {})",
+            "PostgreSQL {} answered at {} in {} ms (TLS {})",
             s.server_version,
+            if s.address.is_empty() {
+                &address
+            } else {
+                &s.address
+            },
             s.connect_ms,
             if s.tls { "on" } else { "off" }
         )))
         .with("server_version", s.server_version.clone())
-        .with("tls", s.tls),
+        .with("tls", s.tls)
+        .with("connected", s.address.clone())
+        .with("user", s.current_user.clone())
+        .with("database", s.database.clone()),
         Err(e) if e.server_answered() => base(Outcome::pass(format!(
             "a PostgreSQL server answered at {address} (logging in is checked by db.password)"
         ))),
@@ -111,6 +119,13 @@ pub async fn db_password(cx: Arc<Cx>) -> Outcome {
             };
             o.with("sqlstate", code)
         }
+        Err(ConnectFailure::AuthMethod { detail }) => {
+            Outcome::finding(format!("no password was sent for {who}: {detail}"))
+                .fix("require_auth")
+        }
+        Err(e @ ConnectFailure::SessionNotKept { .. }) => Outcome::skip(format!(
+            "{who} logged in, but the session was not kept: {e}"
+        )),
         Err(e) => Outcome::skip(format!("no login attempted: {e}")),
     };
     o.with("user", t.user.clone())

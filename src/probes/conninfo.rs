@@ -11,21 +11,16 @@ pub struct TargetError(pub String);
 
 /// libpq parameters that change nothing for a read-only diagnosis and are accepted silently.
 pub(super) const IGNORED_PARAMS: &[&str] = &[
-    "application_name",
     "fallback_application_name",
-    "options",
     "keepalives",
     "keepalives_idle",
     "keepalives_interval",
     "keepalives_count",
     "tcp_user_timeout",
-    "target_session_attrs",
     "client_encoding",
     "gssencmode",
     "sslcompression",
     "sslnegotiation",
-    "channel_binding",
-    "load_balance_hosts",
 ];
 
 pub(super) const KNOWN_PARAMS: &[&str] = &[
@@ -42,6 +37,12 @@ pub(super) const KNOWN_PARAMS: &[&str] = &[
     "sslkey",
     "passfile",
     "connect_timeout",
+    "application_name",
+    "options",
+    "target_session_attrs",
+    "require_auth",
+    "channel_binding",
+    "load_balance_hosts",
 ];
 
 /// Names a key in an error message only when it is (close to) a libpq keyword: anything else may be a
@@ -121,24 +122,29 @@ pub(super) fn parse_url(s: &str) -> Result<BTreeMap<String, String>, TargetError
         None => authority,
     };
     if !hostport.is_empty() {
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| TargetError("unterminated [ in the connection URL's host".into()))?;
-            (h.to_string(), after.strip_prefix(':'))
-        } else if hostport.contains(',') {
-            (hostport.to_string(), None)
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (decode(h, "host")?, Some(p)),
-                None => (decode(hostport, "host")?, None),
-            }
-        };
-        if !host.is_empty() {
-            params.insert("host".to_string(), host);
+        // `a:1,b:2`: libpq's host list, one `host[:port]` per entry.
+        let mut hosts = Vec::new();
+        let mut ports = Vec::new();
+        for entry in hostport.split(',') {
+            let (host, port) = if let Some(v6) = entry.strip_prefix('[') {
+                let (h, after) = v6.split_once(']').ok_or_else(|| {
+                    TargetError("unterminated [ in the connection URL's host".into())
+                })?;
+                (h.to_string(), after.strip_prefix(':'))
+            } else {
+                match entry.rsplit_once(':') {
+                    Some((h, p)) => (decode(h, "host")?, Some(p)),
+                    None => (decode(entry, "host")?, None),
+                }
+            };
+            hosts.push(host);
+            ports.push(port.unwrap_or("").to_string());
         }
-        if let Some(p) = port.filter(|p| !p.is_empty()) {
-            params.insert("port".to_string(), p.to_string());
+        if hosts.iter().any(|h| !h.is_empty()) {
+            params.insert("host".to_string(), hosts.join(","));
+        }
+        if ports.iter().any(|p| !p.is_empty()) {
+            params.insert("port".to_string(), ports.join(","));
         }
     }
     if let Some(db) = path.filter(|p| !p.is_empty()) {

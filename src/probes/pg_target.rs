@@ -13,6 +13,8 @@ use std::{
 
 use percent_encoding::utf8_percent_encode;
 
+pub use super::pg_hosts::SessionAttrs;
+
 /// A secret value. Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -116,6 +118,63 @@ pub struct DbTarget {
     /// shorter than `--timeout`.
     #[serde(default)]
     pub connect_timeout: Option<std::time::Duration>,
+    /// The hosts after the first (libpq's host lists), tried in order when the one before cannot
+    /// be reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<Fallback>,
+    /// `target_session_attrs`: which server a host must be for its session to be kept.
+    #[serde(default)]
+    pub session_attrs: SessionAttrs,
+    /// `application_name` (`PGAPPNAME`); the doctor's own name when none is given, as libpq's
+    /// `fallback_application_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+    /// `options` (`PGOPTIONS`): command-line options the server applies to the session. Not kept in a
+    /// bundle (it may name anything).
+    #[serde(skip)]
+    pub options: Option<String>,
+    /// `require_auth` (`PGREQUIREAUTH`): the authentication methods the server may ask for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_auth: Option<super::pg_auth::RequireAuth>,
+    /// `channel_binding` (`PGCHANNELBINDING`): whether SCRAM must bind to the TLS channel.
+    #[serde(default)]
+    pub channel_binding: ChannelBinding,
+}
+
+/// A host after the first of a list, with the password found for it (pgpass lines name hosts).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Fallback {
+    pub host: String,
+    pub port: u16,
+    #[serde(skip)]
+    pub password: Option<Secret>,
+    pub password_source: Option<String>,
+}
+
+/// libpq's `channel_binding`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChannelBinding {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+}
+
+impl ChannelBinding {
+    fn parse(value: &str) -> Result<ChannelBinding, TargetError> {
+        Ok(match value {
+            "disable" => ChannelBinding::Disable,
+            "prefer" => ChannelBinding::Prefer,
+            "require" => ChannelBinding::Require,
+            other => {
+                return Err(TargetError(format!(
+                    "invalid channel_binding value: {:?}",
+                    crate::untrusted::cap(other, 40)
+                )));
+            }
+        })
+    }
 }
 
 /// `connect_timeout` as libpq reads it: whole seconds; zero or less waits as long as it takes (here:
@@ -142,98 +201,7 @@ use super::conninfo::{
 pub const PREFECT_DEFAULT_URL: &str =
     "postgres://prefect:test-password@localhost:5432/prefect_server";
 
-/// The environment, as a lookup function so tests need not touch the process environment.
-pub trait Env {
-    /// A variable, when set to something other than the empty string (libpq's reading).
-    fn var(&self, name: &str) -> Option<String>;
-    /// Every variable in the environment's order, empty values included (Python's `os.environ`).
-    fn vars(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    /// The home directory of `user`, or of the current user for `None`, from the password database.
-    fn home_of(&self, _user: Option<&str>) -> Option<String> {
-        None
-    }
-    /// The operating-system user's name, from the password database: libpq's default database
-    /// user (it does not read `USER`).
-    fn os_user(&self) -> Option<String> {
-        None
-    }
-}
-
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
-    }
-    fn vars(&self) -> Vec<(String, String)> {
-        // Variables that are not UTF-8 are passed over (Prefect's keys and values are text).
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect()
-    }
-    fn home_of(&self, user: Option<&str>) -> Option<String> {
-        passwd_home(user)
-    }
-    fn os_user(&self) -> Option<String> {
-        passwd_name()
-    }
-}
-
-/// The name of this process's effective user in the password database, as libpq asks it
-/// (`getpwuid(geteuid())`).
-fn passwd_name() -> Option<String> {
-    // SAFETY: geteuid has no preconditions; getpwuid_r writes only into the buffers given.
-    unsafe {
-        let uid = libc::geteuid();
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 16 * 1024];
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out);
-        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
-            .to_string_lossy()
-            .into_owned();
-        (!name.is_empty()).then_some(name)
-    }
-}
-
-/// A home directory from `/etc/passwd` (bounded like every small file read): `user`'s, or for `None`
-/// the one of this process's user id.
-fn passwd_home(user: Option<&str>) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
-    let text = crate::bounded::read_text(
-        Path::new("/etc/passwd"),
-        crate::bounded::MAX_CONFIG_FILE,
-        "password database",
-    )
-    .ok()?;
-    text.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        let hit = match user {
-            Some(u) => f.first() == Some(&u),
-            None => f.get(2) == Some(&uid.as_str()),
-        };
-        (hit && f.len() >= 6).then(|| f[5].to_string())
-    })
-}
-
-/// A test's environment; its `USER` stands for the operating-system user.
-impl Env for BTreeMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned()
-    }
-    fn os_user(&self) -> Option<String> {
-        self.get("USER").cloned()
-    }
-    fn vars(&self) -> Vec<(String, String)> {
-        self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-}
+pub use super::pg_env::{Env, ProcessEnv};
 
 const PG_ENV: &[(&str, &str)] = &[
     ("PGHOST", "host"),
@@ -248,6 +216,12 @@ const PG_ENV: &[(&str, &str)] = &[
     ("PGSSLKEY", "sslkey"),
     ("PGPASSFILE", "passfile"),
     ("PGCONNECT_TIMEOUT", "connect_timeout"),
+    ("PGAPPNAME", "application_name"),
+    ("PGOPTIONS", "options"),
+    ("PGTARGETSESSIONATTRS", "target_session_attrs"),
+    ("PGREQUIREAUTH", "require_auth"),
+    ("PGCHANNELBINDING", "channel_binding"),
+    ("PGLOADBALANCEHOSTS", "load_balance_hosts"),
 ];
 
 impl DbTarget {
@@ -308,25 +282,21 @@ impl DbTarget {
                 )));
             }
         }
-        let host = params
-            .get("hostaddr")
-            .or(params.get("host"))
-            .cloned()
-            .unwrap_or_else(|| "localhost".to_string());
-        if host.contains(',') {
-            return Err(TargetError(
-                "several hosts in one connection string are not supported; give the primary's"
-                    .into(),
-            ));
-        }
-        let port = match params.get("port") {
-            None => 5432,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| TargetError(format!("invalid port {p:?}")))?,
-        };
+        let mut hosts = super::pg_hosts::host_list(
+            params.get("host").map(String::as_str),
+            params.get("hostaddr").map(String::as_str),
+            params.get("port").map(String::as_str),
+        )?;
+        super::pg_hosts::load_balance(
+            params.get("load_balance_hosts").map(String::as_str),
+            &mut hosts,
+        )?;
+        let mut hosts = hosts.into_iter();
+        let first = hosts.next().unwrap_or(super::pg_hosts::HostEntry {
+            host: "localhost".to_string(),
+            port: 5432,
+        });
+        let (host, port) = (first.host, first.port);
         let user = match params.get("user") {
             Some(u) => u.clone(),
             // libpq's default: the operating-system user (not the USER variable).
@@ -342,23 +312,55 @@ impl DbTarget {
             .get("dbname")
             .cloned()
             .unwrap_or_else(|| user.clone());
-        let sslmode = match params.get("sslmode") {
-            Some(m) => SslMode::parse(m)?,
-            None => SslMode::Prefer,
+        // libpq 16: the system's roots make verify-full the default, and refuse a weaker mode.
+        let sslmode = match (
+            params.get("sslmode"),
+            params.get("sslrootcert").map(String::as_str),
+        ) {
+            (None, Some("system")) => SslMode::VerifyFull,
+            (Some(m), Some("system")) => match SslMode::parse(m)? {
+                SslMode::VerifyFull => SslMode::VerifyFull,
+                weak => {
+                    return Err(TargetError(format!(
+                        "weak sslmode {:?} may not be used with sslrootcert=system (use \"verify-full\")",
+                        weak.as_str()
+                    )));
+                }
+            },
+            (Some(m), _) => SslMode::parse(m)?,
+            (None, _) => SslMode::Prefer,
         };
-        let mut password = params.get("password").map(|p| Secret::new(p.clone()));
-        if password.is_none() {
-            let passfile = params
-                .get("passfile")
-                .map(PathBuf::from)
-                .or_else(|| env.var("HOME").map(|h| Path::new(&h).join(".pgpass")));
-            if let Some(path) = passfile
-                && let Some(p) = pgpass_lookup(&path, &host, port, &dbname, &user)
-            {
-                password = Some(Secret::new(p));
-                password_source = Some(path.display().to_string());
+        let password = params.get("password").map(|p| Secret::new(p.clone()));
+        let passfile = params
+            .get("passfile")
+            .map(PathBuf::from)
+            .or_else(|| env.var("HOME").map(|h| Path::new(&h).join(".pgpass")));
+        // As libpq: a password not given is looked up in the password file for each host.
+        let lookup = |host: &str, port: u16| -> (Option<Secret>, Option<String>) {
+            if password.is_some() {
+                return (password.clone(), password_source.clone());
             }
-        }
+            match &passfile {
+                Some(path) => match pgpass_lookup(path, host, port, &dbname, &user) {
+                    Some(p) => (Some(Secret::new(p)), Some(path.display().to_string())),
+                    None => (None, None),
+                },
+                None => (None, None),
+            }
+        };
+        let fallbacks = hosts
+            .map(|h| {
+                let (password, password_source) = lookup(&h.host, h.port);
+                Fallback {
+                    host: h.host,
+                    port: h.port,
+                    password,
+                    password_source,
+                }
+            })
+            .collect();
+        let (password, password_source) = lookup(&host, port);
+        let text = |k: &str| params.get(k).map(String::as_str);
         Ok(DbTarget {
             host,
             port,
@@ -376,7 +378,37 @@ impl DbTarget {
                 .map(|v| connect_timeout(v))
                 .transpose()?
                 .flatten(),
+            fallbacks,
+            session_attrs: text("target_session_attrs")
+                .map(SessionAttrs::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            application_name: params.get("application_name").cloned(),
+            options: params.get("options").cloned(),
+            require_auth: text("require_auth")
+                .map(super::pg_auth::RequireAuth::parse)
+                .transpose()?,
+            channel_binding: text("channel_binding")
+                .map(ChannelBinding::parse)
+                .transpose()?
+                .unwrap_or_default(),
         })
+    }
+
+    /// The target once per host of its list, in the order they are tried.
+    pub fn candidates(&self) -> Vec<DbTarget> {
+        let first = DbTarget {
+            fallbacks: Vec::new(),
+            ..self.clone()
+        };
+        let rest = self.fallbacks.iter().map(|f| DbTarget {
+            host: f.host.clone(),
+            port: f.port,
+            password: f.password.clone(),
+            password_source: f.password_source.clone(),
+            ..first.clone()
+        });
+        std::iter::once(first.clone()).chain(rest).collect()
     }
 
     /// A target read from the chart's settings rather than a connection string: libpq's default
@@ -402,6 +434,12 @@ impl DbTarget {
             source: TargetSource::Flag,
             password_source,
             connect_timeout: None,
+            fallbacks: Vec::new(),
+            session_attrs: SessionAttrs::Any,
+            application_name: None,
+            options: None,
+            require_auth: None,
+            channel_binding: ChannelBinding::Prefer,
         }
     }
 
@@ -409,15 +447,13 @@ impl DbTarget {
         self.host.starts_with('/')
     }
 
-    /// `host:port`, or the socket path.
+    /// `host:port`, or the socket path; every host of a list, in order.
     pub fn address(&self) -> String {
-        if self.is_unix_socket() {
-            format!("{}/.s.PGSQL.{}", self.host.trim_end_matches('/'), self.port)
-        } else if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        std::iter::once((self.host.as_str(), self.port))
+            .chain(self.fallbacks.iter().map(|f| (f.host.as_str(), f.port)))
+            .map(|(host, port)| one_address(host, port))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The target as a URL with the password masked: safe to print.
@@ -428,20 +464,64 @@ impl DbTarget {
         } else {
             format!("{user}@")
         };
-        let host = if self.is_unix_socket() {
-            utf8_percent_encode(&self.host, USERINFO).to_string()
-        } else if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let hosts = std::iter::once((self.host.as_str(), self.port))
+            .chain(self.fallbacks.iter().map(|f| (f.host.as_str(), f.port)))
+            .map(|(host, port)| {
+                let host = if host.starts_with('/') {
+                    utf8_percent_encode(host, USERINFO).to_string()
+                } else if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.to_string()
+                };
+                format!("{host}:{port}")
+            })
+            .collect::<Vec<_>>()
+            .join(",");
         let db = utf8_percent_encode(&self.dbname, USERINFO);
-        let mut url = format!("postgres://{auth}{host}:{}/{db}", self.port);
+        let mut query = Vec::new();
         if self.sslmode != SslMode::Prefer {
-            url.push_str("?sslmode=");
-            url.push_str(self.sslmode.as_str());
+            query.push(format!("sslmode={}", self.sslmode.as_str()));
+        }
+        if self.session_attrs != SessionAttrs::Any {
+            query.push(format!(
+                "target_session_attrs={}",
+                self.session_attrs.as_str()
+            ));
+        }
+        if let Some(r) = &self.require_auth {
+            query.push(format!(
+                "require_auth={}",
+                utf8_percent_encode(&r.text, USERINFO)
+            ));
+        }
+        if self.channel_binding != ChannelBinding::Prefer {
+            query.push(format!(
+                "channel_binding={}",
+                match self.channel_binding {
+                    ChannelBinding::Disable => "disable",
+                    ChannelBinding::Prefer => "prefer",
+                    ChannelBinding::Require => "require",
+                }
+            ));
+        }
+        let mut url = format!("postgres://{auth}{hosts}/{db}");
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
         }
         url
+    }
+}
+
+/// One host's address: `host:port`, `[v6]:port`, or a Unix socket's path.
+fn one_address(host: &str, port: u16) -> String {
+    if host.starts_with('/') {
+        format!("{}/.s.PGSQL.{port}", host.trim_end_matches('/'))
+    } else if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -564,12 +644,50 @@ mod tests {
                 "postgres://u:p@h/d?hunter2=1",
                 "unknown connection parameter (its name is not shown",
             ),
-            ("postgres://u:hunter2@h1,h2/d", "several hosts"),
+            (
+                "host=h1,h2,h3 port=1,2 password=hunter2",
+                "could not match 2 port numbers to 3 hosts",
+            ),
+            (
+                "postgres://u:hunter2@h/d?target_session_attrs=master",
+                "invalid target_session_attrs",
+            ),
+            (
+                "postgres://u:hunter2@h/d?require_auth=md5,!password",
+                "cannot be mixed",
+            ),
         ] {
             let err = DbTarget::resolve(Some(ci), &e).unwrap_err().to_string();
             assert!(err.contains(expect), "{ci}: {err}");
             assert!(!err.contains("hunter2"), "{ci}: {err}");
         }
+    }
+
+    #[test]
+    fn host_lists_as_libpq_reads_them() {
+        let e = env(&[("HOME", "/nonexistent")]);
+        let t = DbTarget::resolve(
+            Some("postgres://u:pw@a:1,[::1]:2,c/d?target_session_attrs=read-write"),
+            &e,
+        )
+        .unwrap();
+        let all: Vec<(String, u16)> = t
+            .candidates()
+            .iter()
+            .map(|c| (c.host.clone(), c.port))
+            .collect();
+        assert_eq!(
+            all,
+            [("a".into(), 1), ("::1".into(), 2), ("c".into(), 5432)]
+        );
+        assert!(t.candidates().iter().all(|c| c.fallbacks.is_empty()));
+        assert_eq!(t.address(), "a:1, [::1]:2, c:5432");
+        assert_eq!(
+            t.masked_url(),
+            "postgres://u:****@a:1,[::1]:2,c:5432/d?target_session_attrs=read-write"
+        );
+        let t = DbTarget::resolve(Some("host=a,b port=7 user=u dbname=d"), &e).unwrap();
+        assert_eq!((t.port, t.fallbacks[0].port), (7, 7));
     }
 
     #[test]

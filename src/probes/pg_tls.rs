@@ -17,16 +17,33 @@ use super::{
 };
 
 /// Builds the TLS connector for the target's sslmode, as libpq does: `allow`/`prefer`/`require`
-/// encrypt without verifying, `verify-ca` checks the chain, `verify-full` also the host name. Roots
-/// come from `sslrootcert` (a PEM file, or `system`), else `~/.postgresql/root.crt`, else the
-/// system store.
+/// encrypt without verifying (but `require` checks the chain as `verify-ca` when a root file
+/// exists, libpq's old rule), `verify-ca` checks the chain, `verify-full` also the host name. Roots
+/// come from `sslrootcert` (a PEM file, or `system`: the system store), else
+/// `~/.postgresql/root.crt`, which verification then needs.
 /// `Err`: why TLS cannot be set up (a configuration error of the connection).
 pub(super) fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, String> {
     let provider = crypto_provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
+    let root_file_exists = match target.sslrootcert.as_deref() {
+        Some("system") => false,
+        Some(path) => std::path::Path::new(path).is_file(),
+        None => default_root().is_some_and(|p| p.is_file()),
+    };
     let verifier: Arc<dyn ServerCertVerifier> = match target.sslmode {
+        SslMode::Require if root_file_exists => {
+            let roots = root_store(target)?;
+            Arc::new(ChainOnly(
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| format!("TLS roots: {e}"))?,
+            ))
+        }
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
             Arc::new(NoVerify(provider.clone()))
         }
@@ -57,14 +74,29 @@ pub(super) fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, Stri
     Ok(MakeRustlsConnect::new(config))
 }
 
+/// libpq's default root file, `~/.postgresql/root.crt`.
+fn default_root() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".postgresql/root.crt"))
+}
+
 fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, String> {
     let mut roots = rustls::RootCertStore::empty();
-    let home_root =
-        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".postgresql/root.crt"));
     let file = match target.sslrootcert.as_deref() {
         Some("system") => None,
         Some(path) => Some(std::path::PathBuf::from(path)),
-        None => home_root.filter(|p| p.is_file()),
+        None => match default_root() {
+            Some(p) if p.is_file() => Some(p),
+            // As libpq: verification needs roots, and the system's only when asked for.
+            p => {
+                return Err(format!(
+                    "root certificate file {} does not exist: provide it, use the system's trusted \
+                     roots with sslrootcert=system, or choose an sslmode that does not verify the \
+                     server certificate",
+                    p.map(|p| format!("{:?}", p.display().to_string()))
+                        .unwrap_or_else(|| "~/.postgresql/root.crt".to_string())
+                ));
+            }
+        },
     };
     match file {
         Some(path) => {

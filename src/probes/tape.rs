@@ -61,6 +61,9 @@ pub struct PgInfo {
     pub database: String,
     pub tls: bool,
     pub connect_ms: u64,
+    /// Where the session was opened (one host of a list).
+    #[serde(default)]
+    pub address: String,
 }
 
 /// A query's answer.
