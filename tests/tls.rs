@@ -279,6 +279,24 @@ fn tls_is_set_up_as_libpq_sets_it_up() {
             &plain,
         ),
         (
+            "verify-full: host names the certificate, hostaddr is where",
+            target(
+                "localhost",
+                &format!("hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            vec![],
+            &plain,
+        ),
+        (
+            "verify-full: a host the certificate does not name, whatever hostaddr",
+            target(
+                "db.invalid",
+                &format!("hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            vec![],
+            &plain,
+        ),
+        (
             "verify-ca by address",
             target("127.0.0.1", "sslmode=verify-ca"),
             vec![],

@@ -250,7 +250,10 @@ async fn dial_net(
     }
     let addrs: Vec<std::net::SocketAddr> = match timeout_at(
         deadline,
-        tokio::net::lookup_host((target.host.as_str(), target.port)),
+        tokio::net::lookup_host((
+            target.hostaddr.as_deref().unwrap_or(&target.host),
+            target.port,
+        )),
     )
     .await
     {

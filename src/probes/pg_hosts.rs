@@ -6,10 +6,12 @@ use super::conninfo::TargetError;
 /// The most hosts one target may list.
 pub const MAX_HOSTS: usize = 32;
 
-/// One host of a list, where the connection is opened.
+/// One host of a list: its name (what TLS verifies and the password file matches), the address
+/// the connection is opened to when `hostaddr` gives one, and the port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostEntry {
     pub host: String,
+    pub addr: Option<String>,
     pub port: u16,
 }
 
@@ -52,8 +54,9 @@ pub fn host_list(
     (0..n)
         .map(|i| {
             let pick = |list: &[String]| list.get(i).filter(|s| !s.is_empty()).cloned();
-            let host = pick(&addrs)
-                .or_else(|| pick(&hosts))
+            let addr = pick(&addrs);
+            let host = pick(&hosts)
+                .or_else(|| addr.clone())
                 .unwrap_or_else(|| "localhost".to_string());
             let port = match ports.get(i).or(ports.first()).filter(|p| !p.is_empty()) {
                 None => 5432,
@@ -61,7 +64,7 @@ pub fn host_list(
                     TargetError(format!("invalid port {:?}", crate::untrusted::cap(p, 40)))
                 })?,
             };
-            Ok(HostEntry { host, port })
+            Ok(HostEntry { host, addr, port })
         })
         .collect()
 }
@@ -169,7 +172,11 @@ mod tests {
         let l = host_list(Some("a,"), None, Some(",9")).unwrap();
         assert_eq!(hosts(&l), [("a".into(), 5432), ("localhost".into(), 9)]);
         let l = host_list(Some("a,b"), Some("10.0.0.1,"), None).unwrap();
-        assert_eq!(hosts(&l), [("10.0.0.1".into(), 5432), ("b".into(), 5432)]);
+        assert_eq!(hosts(&l), [("a".into(), 5432), ("b".into(), 5432)]);
+        assert_eq!(l[0].addr.as_deref(), Some("10.0.0.1"));
+        assert_eq!(l[1].addr, None);
+        let l = host_list(None, Some("10.0.0.2"), None).unwrap();
+        assert_eq!(hosts(&l), [("10.0.0.2".into(), 5432)]);
         let e = host_list(Some("a,b,c"), None, Some("1,2")).unwrap_err();
         assert_eq!(e.0, "could not match 2 port numbers to 3 hosts");
         let e = host_list(Some("a"), Some("1.1.1.1,2.2.2.2"), None).unwrap_err();

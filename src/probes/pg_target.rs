@@ -102,6 +102,10 @@ impl TargetSource {
 pub struct DbTarget {
     /// A host name, an IP address, or an absolute Unix-socket directory.
     pub host: String,
+    /// libpq's `hostaddr`: the address the connection is opened to, `host` still the name TLS
+    /// verifies and the password file matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostaddr: Option<String>,
     pub port: u16,
     pub user: String,
     #[serde(skip)]
@@ -145,6 +149,8 @@ pub struct DbTarget {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Fallback {
     pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostaddr: Option<String>,
     pub port: u16,
     #[serde(skip)]
     pub password: Option<Secret>,
@@ -294,9 +300,10 @@ impl DbTarget {
         let mut hosts = hosts.into_iter();
         let first = hosts.next().unwrap_or(super::pg_hosts::HostEntry {
             host: "localhost".to_string(),
+            addr: None,
             port: 5432,
         });
-        let (host, port) = (first.host, first.port);
+        let (host, hostaddr, port) = (first.host, first.addr, first.port);
         let user = match params.get("user") {
             Some(u) => u.clone(),
             // libpq's default: the operating-system user (not the USER variable).
@@ -353,6 +360,7 @@ impl DbTarget {
                 let (password, password_source) = lookup(&h.host, h.port);
                 Fallback {
                     host: h.host,
+                    hostaddr: h.addr,
                     port: h.port,
                     password,
                     password_source,
@@ -363,6 +371,7 @@ impl DbTarget {
         let text = |k: &str| params.get(k).map(String::as_str);
         Ok(DbTarget {
             host,
+            hostaddr,
             port,
             user,
             password,
@@ -403,6 +412,7 @@ impl DbTarget {
         };
         let rest = self.fallbacks.iter().map(|f| DbTarget {
             host: f.host.clone(),
+            hostaddr: f.hostaddr.clone(),
             port: f.port,
             password: f.password.clone(),
             password_source: f.password_source.clone(),
@@ -423,6 +433,7 @@ impl DbTarget {
     ) -> DbTarget {
         DbTarget {
             host,
+            hostaddr: None,
             port,
             user,
             password,
@@ -444,7 +455,7 @@ impl DbTarget {
     }
 
     pub fn is_unix_socket(&self) -> bool {
-        self.host.starts_with('/')
+        self.hostaddr.is_none() && self.host.starts_with('/')
     }
 
     /// `host:port`, or the socket path; every host of a list, in order.
