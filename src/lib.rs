@@ -21,6 +21,8 @@ pub mod docs;
 pub mod endpoint;
 pub mod engine;
 pub mod fix;
+pub mod fleet_report;
+pub mod http_url;
 pub mod probes;
 pub mod redact;
 pub mod render;

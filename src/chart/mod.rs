@@ -6,6 +6,7 @@ pub mod facts;
 pub mod release;
 pub mod set;
 pub mod values;
+pub mod values_yaml;
 
 /// The deepest nesting of values read (YAML files and `--set` paths alike).
 pub const MAX_DEPTH: usize = 64;

@@ -10,6 +10,7 @@ mod cluster;
 pub mod cluster_cx;
 mod cx;
 mod db;
+mod db_schema;
 mod db_usage;
 mod hasura;
 mod kube;
@@ -20,6 +21,7 @@ mod outcome;
 mod prefect;
 mod runs;
 mod runs_api;
+mod runs_model;
 mod runs_stuck;
 mod sql;
 mod tenant;
@@ -260,7 +262,11 @@ pub static REGISTRY: &[CheckDef] = &[
         requires = ["db.password"]
     ),
     check!("db.size", db_usage::db_size, requires = ["db.password"]),
-    check!("db.schema", db::db_schema, requires = ["db.password"]),
+    check!(
+        "db.schema",
+        db_schema::db_schema,
+        requires = ["db.password"]
+    ),
     check!(
         "hasura.schema-owner",
         hasura::hasura_schema_owner,

@@ -2,9 +2,12 @@
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Cx, Outcome, db_session, query_failed};
+use super::{
+    Cx, Outcome, db_session, query_failed,
+    runs_model::{Agent, Late, labels},
+};
 
 /// Beyond this many late runs the scheduler and agents fall behind (a known limit of Prefect Server).
 const BACKLOG: i64 = 750;
@@ -13,64 +16,12 @@ const MAX_ROWS: i64 = 50;
 /// Late runs: in `Scheduled` more than a minute past their start time (the database's clock).
 const LATE: &str = "state = 'Scheduled' AND scheduled_start_time < now() - interval '1 minute'";
 
-/// A label list as the server stores it (JSON text): an array of strings; `Err` says what it is
-/// instead.
-pub(super) fn labels(text: &str, what: &str) -> Result<BTreeSet<String>, String> {
-    match serde_json::from_str::<Value>(text) {
-        // Said as the server wrote it.
-        Ok(v) => label_list(&v, what).map_err(|_| not_labels(text, what)),
-        Err(_) => Err(not_labels(text, what)),
-    }
-}
-
-/// A label list as the API gives it: an array of strings; `Err` says what it is instead.
-pub(super) fn label_list(v: &Value, what: &str) -> Result<BTreeSet<String>, String> {
-    let bad = || not_labels(&v.to_string(), what);
-    match v {
-        Value::Array(items) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
-            .collect(),
-        _ => Err(bad()),
-    }
-}
-
-fn not_labels(text: &str, what: &str) -> String {
-    format!(
-        "{what} holds {}, not a JSON array of strings; the server cannot match it to agents either",
-        crate::untrusted::cap(text, 100)
-    )
-}
-
 fn shown(set: &BTreeSet<String>) -> String {
     if set.is_empty() {
         "no labels".to_string()
     } else {
         format!("[{}]", set.iter().cloned().collect::<Vec<_>>().join(", "))
     }
-}
-
-pub(super) struct Agent {
-    pub name: String,
-    pub labels: BTreeSet<String>,
-    pub live: bool,
-    /// Seconds since it last polled (`None`: never).
-    pub idle: Option<i64>,
-}
-
-/// What the server's tables say about late runs, read from the database or through the API.
-pub(super) struct Late {
-    pub count: i64,
-    /// Seconds the oldest late run is past its start.
-    pub oldest: i64,
-    /// The late runs' label sets, most runs first, with how many runs carry each.
-    pub label_sets: Vec<(BTreeSet<String>, i64)>,
-    pub agents: Vec<Agent>,
-    /// Whether the server has an agent table at all.
-    pub has_agents: bool,
-    /// `sql` or `api`, and the words saying so.
-    pub path: &'static str,
-    pub whence: String,
 }
 
 /// Late runs: from the database when one is given and has Prefect's tables, else through the API

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     Cx, Outcome,
-    runs::{Agent, Late, label_list},
+    runs_model::{Agent, Late, label_list},
     web,
 };
 use crate::probes::http::Request;

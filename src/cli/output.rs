@@ -8,8 +8,7 @@ use std::{
 };
 
 use crate::{
-    catalog::Catalog, engine::rounds::Progress, redact, render, report::Report,
-    session::fleet::Fleet,
+    catalog::Catalog, engine::rounds::Progress, fleet_report::Fleet, redact, render, report::Report,
 };
 
 use super::args::{ColorWhen, Format};

@@ -310,7 +310,7 @@ pub(super) fn split_pgpass(line: &str) -> Vec<String> {
 /// came from; a service in neither is an error, as libpq's.
 pub(super) fn service_params(
     name: &str,
-    env: &dyn super::pg_target::Env,
+    env: &dyn super::pg_env::Env,
 ) -> Result<(BTreeMap<String, String>, String), TargetError> {
     let user_file = env
         .var("PGSERVICEFILE")

@@ -5,11 +5,24 @@ use std::{net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
 
+use futures::future::BoxFuture;
+
 use super::{
-    kube::{KubeError, PodConnector},
+    kube_error::KubeError,
     pg_target::DbTarget,
     postgres::{ConnectFailure, Dialer, Phase, Stream},
 };
+
+/// Opens a stream to a port of a pod: the seam between the port-forward and what uses it. The real
+/// one goes through the API server; tests put a local TCP server behind it.
+pub trait PodConnector: Send + Sync {
+    fn open<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<Box<dyn Stream>, KubeError>>;
+}
 
 /// A pod's port: where a port-forward goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,6 @@
 
 use std::{
     fmt,
-    path::PathBuf,
     sync::{Arc, OnceLock},
     time::Duration,
 };
@@ -16,112 +15,18 @@ use std::{
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
-    Api, Client, Resource,
+    Api, Client,
     api::{ListParams, LogParams},
     config::KubeConfigOptions,
 };
-use serde::de::DeserializeOwned;
 
+use super::error_text::chain;
+pub use super::forward::PodConnector;
 pub use super::kube_error::KubeError;
-use super::pg_target::Env;
-
-/// How to find the cluster, as kubectl's flags say it.
-#[derive(Debug, Clone, Default)]
-pub struct KubeOptions {
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-    pub namespace: Option<String>,
-    pub all_namespaces: bool,
-}
-
-impl KubeOptions {
-    /// Whether the user asked for Kubernetes on the command line.
-    pub fn explicit(&self) -> bool {
-        self.kubeconfig.is_some()
-            || self.context.is_some()
-            || self.namespace.is_some()
-            || self.all_namespaces
-    }
-}
-
-/// Whether a cluster configuration exists to be tried: a kubeconfig (flag, `KUBECONFIG`,
-/// `~/.kube/config`) or the in-cluster service account.
-pub fn config_available(opts: &KubeOptions, env: &dyn Env) -> bool {
-    if opts.kubeconfig.is_some() {
-        return true;
-    }
-    if let Some(paths) = env.var("KUBECONFIG") {
-        return std::env::split_paths(&paths).any(|p| p.is_file());
-    }
-    if env.var("HOME").is_some_and(|h| {
-        std::path::Path::new(&h)
-            .join(".kube")
-            .join("config")
-            .is_file()
-    }) {
-        return true;
-    }
-    env.var("KUBERNETES_SERVICE_HOST").is_some()
-        && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
-}
-
-/// Why no cluster configuration could be loaded, said as the places looked at (kubectl's order) and
-/// what to pass; `incluster` is the client library's reason the in-cluster account failed.
-fn nowhere_found(incluster: &str) -> String {
-    let kubeconfig = match std::env::var_os("KUBECONFIG") {
-        Some(v) if !v.is_empty() => format!(
-            "KUBECONFIG ({}: no such file)",
-            crate::untrusted::escape(&v.to_string_lossy())
-        ),
-        _ => "KUBECONFIG (not set)".to_string(),
-    };
-    let home = match std::env::var_os("HOME") {
-        Some(h) => format!("{}/.kube/config (no such file)", h.to_string_lossy()),
-        None => "~/.kube/config (HOME is not set)".to_string(),
-    };
-    let pod = if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
-        "not in a pod: KUBERNETES_SERVICE_HOST is not set".to_string()
-    } else {
-        incluster.to_string()
-    };
-    format!(
-        "no kube config found: looked at {kubeconfig}, {home} and the in-cluster service account \
-         ({pod}). Pass --kubeconfig FILE (and --context NAME), set KUBECONFIG, or give the targets \
-         directly with --database-url, --api-url and --ui-url"
-    )
-}
-
-/// A namespaced Kubernetes object type of k8s-openapi, as the probe reads it.
-pub trait Namespaced:
-    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-    + Clone
-    + DeserializeOwned
-    + fmt::Debug
-{
-}
-impl<K> Namespaced for K where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + fmt::Debug
-{
-}
-
-/// A cluster-scoped Kubernetes object type (IngressClass, StorageClass, Namespace).
-pub trait ClusterScoped:
-    Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
-    + Clone
-    + DeserializeOwned
-    + fmt::Debug
-{
-}
-impl<K> ClusterScoped for K where
-    K: Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + fmt::Debug
-{
-}
+use super::kube_error::tls_failure;
+use super::kube_options::nowhere_found;
+pub use super::kube_options::{KubeOptions, config_available};
+pub use super::kube_types::{ClusterScoped, Namespaced};
 
 /// The largest answer read from the Kubernetes API (a Secret is at most 1 MiB; a list of the
 /// namespace's pods or Helm release metadata is far less).
@@ -647,53 +552,6 @@ impl KubeProbe {
             stream, error, port,
         ))
     }
-}
-
-/// A TLS failure among an error's causes, said as one; a certificate the kubeconfig's CA did not
-/// sign, or one for another name, with what that usually means.
-fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    use rustls::{CertificateError, Error};
-    let t = super::http_failure::causes(e)
-        .into_iter()
-        .find_map(|c| c.downcast_ref::<Error>())?;
-    let hint = match t {
-        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            " (the kubeconfig's certificate-authority did not sign the API server's certificate: \
-             another cluster behind this address, or a CA that changed since the kubeconfig was \
-             written)"
-        }
-        Error::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => " (the API server's certificate does not name the kubeconfig's server address)",
-        _ => "",
-    };
-    Some(format!("TLS failed: {t}{hint}"))
-}
-
-/// An error and its sources, joined, without repeating a source the message already contains.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let m = s.to_string();
-        if !out.contains(&m) {
-            out.push_str(": ");
-            out.push_str(&m);
-        }
-        cur = s.source();
-    }
-    out
-}
-
-/// Opens a stream to a port of a pod: the seam between the port-forward and what uses it. The real
-/// one goes through the API server; tests put a local TCP server behind it.
-pub trait PodConnector: Send + Sync {
-    fn open<'a>(
-        &'a self,
-        namespace: &'a str,
-        pod: &'a str,
-        port: u16,
-    ) -> BoxFuture<'a, Result<Box<dyn super::postgres::Stream>, KubeError>>;
 }
 
 impl PodConnector for KubeProbe {

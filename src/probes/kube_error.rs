@@ -107,6 +107,27 @@ impl KubeError {
     }
 }
 
+/// A TLS failure among an error's causes, said as one; a certificate the kubeconfig's CA did not
+/// sign, or one for another name, with what that usually means.
+pub(super) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::{CertificateError, Error};
+    let t = super::http_failure::causes(e)
+        .into_iter()
+        .find_map(|c| c.downcast_ref::<Error>())?;
+    let hint = match t {
+        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            " (the kubeconfig's certificate-authority did not sign the API server's certificate: \
+             another cluster behind this address, or a CA that changed since the kubeconfig was \
+             written)"
+        }
+        Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => " (the API server's certificate does not name the kubeconfig's server address)",
+        _ => "",
+    };
+    Some(format!("TLS failed: {t}{hint}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,7 +190,7 @@ where
                         json: None,
                         body: String::new(),
                         base64: false,
-                        body_error: Some(super::kube::chain(e.as_ref())),
+                        body_error: Some(super::error_text::chain(e.as_ref())),
                     });
                     Ok(Response::from_parts(
                         parts,

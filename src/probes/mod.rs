@@ -1,18 +1,23 @@
 //! Shared services that checks use to look at the world. Each probe opens its connection once per run.
 pub mod conninfo;
+pub mod error_text;
 pub mod forward;
 pub mod forward_stream;
 pub mod graphql;
 pub mod http;
+pub mod http_exchange;
 pub mod http_failure;
 pub mod kube;
 pub mod kube_client;
 pub mod kube_error;
+pub mod kube_options;
 pub mod kube_tape;
+pub mod kube_types;
 pub mod kubeconfig;
 pub mod pg_auth;
 pub mod pg_connect;
 pub mod pg_env;
+pub mod pg_failure;
 pub mod pg_hosts;
 pub mod pg_row;
 pub mod pg_target;

@@ -2,7 +2,7 @@
 //! each phase under one deadline, and why an attempt failed ([`ConnectFailure`]).
 
 use std::{
-    fmt, io,
+    io,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -11,172 +11,13 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     time::timeout_at,
 };
-use tokio_postgres::{Client, error::SqlState};
+use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::pg_auth::{AuthGuard, AuthRefused, GuardedTls};
+pub use super::pg_failure::{ConnectFailure, Phase, Tried};
 use super::pg_target::{ChannelBinding, DbTarget, SessionAttrs, SslMode};
-use super::postgres::PgSession;
 use super::tape::PgInfo;
-
-/// Where in the connection sequence something went wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Phase {
-    Dns,
-    Tcp,
-    Startup,
-}
-
-impl Phase {
-    fn describe(self) -> &'static str {
-        match self {
-            Phase::Dns => "resolving the host name",
-            Phase::Tcp => "opening the TCP connection",
-            Phase::Startup => {
-                "waiting for the server to answer the TLS/startup handshake (the TCP connection was accepted)"
-            }
-        }
-    }
-}
-
-/// Why a connection could not be made. Never holds the password. Says what happened, not where:
-/// the caller knows the target's address and names it once.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub enum ConnectFailure {
-    /// The host name does not resolve.
-    Dns { host: String, detail: String },
-    /// Connection refused: nothing listens there.
-    Refused,
-    /// Out of time in some phase.
-    Timeout { phase: Phase, after: Duration },
-    /// Another network error (unreachable, reset …); `peer` is the resolved address that failed,
-    /// when it says more than the target's own address.
-    Network {
-        peer: Option<String>,
-        detail: String,
-    },
-    /// TLS could not be negotiated or the certificate was rejected.
-    Tls { detail: String },
-    /// Something answered, but not as PostgreSQL does.
-    NotPostgres { detail: String },
-    /// The server answered with an error during startup (authentication, no database …).
-    Server {
-        code: String,
-        message: String,
-        detail: Option<String>,
-        hint: Option<String>,
-    },
-    /// The server asked for a password and none was given.
-    NoPassword,
-    /// Local configuration problem (unreadable CA file …).
-    Config { detail: String },
-    /// The server asked for an authentication method `require_auth` does not allow; nothing was
-    /// sent.
-    AuthMethod { detail: String },
-    /// Logged in, but the server is not what `target_session_attrs` asks for.
-    SessionNotKept { reason: String, attrs: String },
-    /// Every host of a list failed, each for its reason.
-    Hosts { tried: Vec<Tried> },
-}
-
-/// One host of a list and why it failed.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Tried {
-    pub address: String,
-    pub kind: String,
-    pub message: String,
-}
-
-impl ConnectFailure {
-    /// Did a PostgreSQL server answer at all?
-    pub fn server_answered(&self) -> bool {
-        match self {
-            ConnectFailure::NoPassword | ConnectFailure::AuthMethod { .. } => true,
-            ConnectFailure::Server { code, .. } => {
-                // Starting up, shutting down or in recovery: there is a server, but nothing works yet.
-                code != SqlState::CANNOT_CONNECT_NOW.code()
-            }
-            _ => false,
-        }
-    }
-
-    /// A short category for evidence and tests.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ConnectFailure::Dns { .. } => "dns",
-            ConnectFailure::Refused => "refused",
-            ConnectFailure::Timeout { .. } => "timeout",
-            ConnectFailure::Network { .. } => "network",
-            ConnectFailure::Tls { .. } => "tls",
-            ConnectFailure::NotPostgres { .. } => "not-postgres",
-            ConnectFailure::Server { .. } => "server-error",
-            ConnectFailure::NoPassword => "no-password",
-            ConnectFailure::Config { .. } => "config",
-            ConnectFailure::AuthMethod { .. } => "require-auth",
-            ConnectFailure::SessionNotKept { .. } => "target-session-attrs",
-            ConnectFailure::Hosts { .. } => "hosts",
-        }
-    }
-
-    /// Whether the next host of a list is not tried after this (libpq: once a server answered and
-    /// refused the login, or the local configuration is wrong).
-    fn ends_the_attempt(&self) -> bool {
-        matches!(self, ConnectFailure::Config { .. }) || self.server_answered()
-    }
-}
-
-impl fmt::Display for ConnectFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectFailure::Dns { host, detail } => {
-                write!(f, "the host name {host:?} does not resolve: {detail}")
-            }
-            ConnectFailure::Refused => {
-                f.write_str("connection refused (nothing is listening there)")
-            }
-            ConnectFailure::Timeout { phase, after } => {
-                write!(
-                    f,
-                    "timed out after {} {}",
-                    crate::untrusted::duration(*after),
-                    phase.describe()
-                )
-            }
-            ConnectFailure::Network {
-                peer: Some(peer),
-                detail,
-            } => write!(f, "{peer}: {detail}"),
-            ConnectFailure::Network { peer: None, detail } => f.write_str(detail),
-            ConnectFailure::Tls { detail } => write!(f, "TLS failed: {detail}"),
-            ConnectFailure::NotPostgres { detail } => {
-                write!(
-                    f,
-                    "something answered, but not as a PostgreSQL server does: {detail}"
-                )
-            }
-            ConnectFailure::Server { code, message, .. } => {
-                write!(f, "{message} (SQLSTATE {code})")
-            }
-            ConnectFailure::NoPassword => {
-                f.write_str("the server asks for a password and none was given")
-            }
-            ConnectFailure::Config { detail } | ConnectFailure::AuthMethod { detail } => {
-                f.write_str(detail)
-            }
-            ConnectFailure::SessionNotKept { reason, attrs } => {
-                write!(f, "{reason} (target_session_attrs={attrs})")
-            }
-            ConnectFailure::Hosts { tried } => {
-                f.write_str("no host of the list gave a session: ")?;
-                for (i, t) in tried.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { "; " };
-                    write!(f, "{sep}{}: {}", t.address, t.message)?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
 
 /// Opens the byte stream to the server. The default dials TCP (or a Unix socket); a Kubernetes
 /// port-forward can stand in.
@@ -315,18 +156,12 @@ fn io_detail(e: &io::Error) -> String {
     }
 }
 
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
-    }
-    s
+/// A connection just opened: the client, the flag its stream sets when it passes the read cap, and
+/// what was learned while opening it.
+pub struct Opened {
+    pub client: Client,
+    pub over_cap: Arc<std::sync::atomic::AtomicBool>,
+    pub info: PgInfo,
 }
 
 /// Connects to `target` within `timeout`, through `dialer`: to each host of its list in turn, as
@@ -337,7 +172,7 @@ pub async fn connect(
     target: &DbTarget,
     dialer: &dyn Dialer,
     timeout: Duration,
-) -> Result<PgSession, ConnectFailure> {
+) -> Result<Opened, ConnectFailure> {
     let deadline = crate::bounded::deadline_in(timeout);
     let hosts = target.candidates();
     let mut tried = Vec::new();
@@ -380,7 +215,7 @@ async fn connect_one(
     dialer: &dyn Dialer,
     deadline: tokio::time::Instant,
     attrs: SessionAttrs,
-) -> Result<PgSession, ConnectFailure> {
+) -> Result<Opened, ConnectFailure> {
     let started = Instant::now();
     let tls =
         super::pg_tls::tls_connector(target).map_err(|detail| ConnectFailure::Config { detail })?;
@@ -431,7 +266,7 @@ async fn connect_one(
             &server_name,
         )
         .map_err(|e| ConnectFailure::Tls {
-            detail: error_chain(&e),
+            detail: super::error_text::chain(&e),
         })?
     };
     let tls = GuardedTls { inner: tls, policy };
@@ -496,7 +331,11 @@ async fn connect_one(
         connect_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         address: target.address(),
     };
-    Ok(PgSession::opened(client, over_cap, info))
+    Ok(Opened {
+        client,
+        over_cap,
+        info,
+    })
 }
 
 /// The TLS and startup handshake, boxed as `Send` (the unboxed future's borrow of `config` trips the
@@ -533,7 +372,7 @@ fn classify(e: &tokio_postgres::Error) -> ConnectFailure {
             hint: db.hint().map(str::to_string),
         };
     }
-    let text = error_chain(e);
+    let text = super::error_text::chain(e);
     // A refusal inside the session: a direct connection's is told by the dialer, so this is a
     // forwarded one the pod's port did not take (probes/forward_stream.rs).
     let mut forward_refused = false;

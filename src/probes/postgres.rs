@@ -15,10 +15,8 @@ pub use super::pg_row::Row;
 use super::pg_target::DbTarget;
 use super::tape::{PgAnswer, PgInfo, TapeMode, params_key};
 
-use super::pg_connect::error_chain;
-pub use super::pg_connect::{
-    ConnectFailure, Dialer, MAX_SESSION_READ, NetDialer, Phase, Stream, connect,
-};
+pub use super::pg_connect::{Dialer, MAX_SESSION_READ, NetDialer, Stream, connect};
+pub use super::pg_failure::{ConnectFailure, Phase, QueryError};
 
 /// An open, authenticated session and what we learned while opening it.
 pub struct PgSession {
@@ -68,7 +66,7 @@ impl PgSession {
     }
 
     /// A session just opened on `client`; `over_cap` is set when its stream passes the read cap.
-    pub(super) fn opened(
+    fn opened(
         client: Client,
         over_cap: Arc<std::sync::atomic::AtomicBool>,
         info: PgInfo,
@@ -246,29 +244,6 @@ impl PgSession {
     }
 }
 
-/// A query failed. The message is the server's (never contains parameters we sent).
-#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
-#[error("{message}")]
-pub struct QueryError {
-    pub code: Option<String>,
-    pub message: String,
-}
-
-impl From<tokio_postgres::Error> for QueryError {
-    fn from(e: tokio_postgres::Error) -> QueryError {
-        match e.as_db_error() {
-            Some(db) => QueryError {
-                code: Some(db.code().code().to_string()),
-                message: format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-            },
-            None => QueryError {
-                code: None,
-                message: error_chain(&e),
-            },
-        }
-    }
-}
-
 /// The shared, lazily opened database connection of one run.
 pub struct PgProbe {
     target: DbTarget,
@@ -318,7 +293,9 @@ impl PgProbe {
         let (target, dialer, timeout) = (self.target.clone(), self.dialer.clone(), self.timeout);
         super::shared_task(
             async move {
-                let r = connect(&target, dialer.as_ref(), timeout).await;
+                let r = connect(&target, dialer.as_ref(), timeout)
+                    .await
+                    .map(|o| PgSession::opened(o.client, o.over_cap, o.info));
                 match &tape {
                     TapeMode::Record(rec) => {
                         if main {

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    http::{Hop, HttpFailure, Request, Response},
+    http_exchange::{Request, Response},
+    http_failure::{Hop, HttpFailure},
+    pg_failure::{ConnectFailure, QueryError},
     pg_row::Row,
-    postgres::{ConnectFailure, QueryError},
 };
 
 tokio::task_local! {

@@ -6,8 +6,8 @@ use colored::Colorize;
 use serde_json::{Value, json};
 
 use crate::{
+    fleet_report::{Fleet, Member},
     report::{Report, SCHEMA_VERSION, Status, Summary},
-    session::fleet::{Fleet, Member},
     untrusted::{MAX_EVIDENCE_STRING, MAX_MESSAGE, line},
 };
 

@@ -56,7 +56,7 @@ pub fn call(api: &Py) -> Call {
         if url.contains("://") || url.is_empty() {
             return None;
         }
-        crate::targets::parse_http_url(url).ok()
+        crate::http_url::parse_http_url(url).ok()
     };
     if url.contains(':') && !url.to_lowercase().starts_with("http") {
         return Call::Fails {

@@ -1,0 +1,656 @@
+//! User checks end to end on the built binary: the examples in `examples/checks/` against the real
+//! PostgreSQL and preflight's values, the read-only guarantees (a write attempt leaves the database as
+//! it was, proven by a count and the server's statement log), where checks come from (--checks, the
+//! config file, ./.prefect-doctor/checks), and every bad input refused before anything runs.
+
+use crate::support;
+
+use std::{path::Path, time::Duration};
+
+use support::{
+    check, doctor,
+    pg::PgServer,
+    prefect::{APP_USER, CANARY, Seed, seed},
+    run_once, run_sub,
+};
+
+fn examples() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/checks")
+        .display()
+        .to_string()
+}
+
+fn late_runs(pg: &PgServer, n: u32) {
+    pg.sql(
+        "prefect",
+        &format!(
+            "INSERT INTO flow_run (tenant_id, state, scheduled_start_time, labels) \
+             SELECT (SELECT id FROM tenant LIMIT 1), 'Scheduled', now() - interval '1 hour', '[]' \
+             FROM generate_series(1, {n});"
+        ),
+    );
+}
+
+#[test]
+fn site_checks_run_beside_the_built_in_ones() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let ex = examples();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--checks",
+            &ex,
+            "--only",
+            "site.*",
+            "--only",
+            "db.schema",
+        ],
+        &[CANARY],
+    );
+    assert_eq!(run.status("site.late-runs"), "pass", "{}", run.text);
+    assert_eq!(run.status("site.table-budget"), "pass", "{}", run.text);
+    // No live agent at all: the agent-labels check fails with its own words and fix.
+    assert_eq!(run.status("site.agent-labels"), "fail", "{}", run.text);
+    assert_eq!(
+        run.message("site.agent-labels"),
+        "0 live agent(s), none with the k8s label"
+    );
+    assert!(
+        run.fix("site.agent-labels")
+            .contains("--set 'agent.prefectLabels={k8s}'"),
+        "{}",
+        run.fix("site.agent-labels")
+    );
+    let r = run.result("site.late-runs");
+    assert_eq!(r["source"], format!("{ex}/late-runs.toml"));
+    assert_eq!(r["area"], "site");
+    assert_eq!(run.result("db.schema")["source"], "builtin");
+    assert!(run.text.contains("\nsite\n"), "{}", run.text);
+
+    late_runs(&pg, 150);
+    pg.sql(
+        "prefect",
+        "INSERT INTO agent (tenant_id, name, labels, last_queried) \
+         VALUES ((SELECT id FROM tenant LIMIT 1), 'k', '[\"k8s\", \"gpu\"]', now());",
+    );
+    let run = check(
+        &["--database-url", &url, "--checks", &ex, "--only", "site.*"],
+        &[CANARY],
+    );
+    assert_eq!(run.status("site.late-runs"), "warn", "{}", run.text);
+    assert_eq!(run.message("site.late-runs"), "150 flow runs are late");
+    assert!(
+        run.fix("site.late-runs")
+            .contains("--set agent.enabled=true")
+    );
+    assert_eq!(run.status("site.agent-labels"), "pass", "{}", run.text);
+    assert_eq!(
+        run.result("site.late-runs")["evidence"]["rows"],
+        serde_json::json!([{"late": 150}])
+    );
+}
+
+/// A key `expect` names that the answer lacks is said with the keys the answer has; `explain` of a
+/// check that says no symptom, cause or docs shows no empty heading for them.
+#[test]
+fn a_missing_key_names_the_columns_and_explain_leaves_out_what_is_empty() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("terse.toml");
+    std::fs::write(
+        &file,
+        "id = \"site.terse\"\ntitle = \"Tenants are counted\"\n[sql]\n\
+         query = \"SELECT count(*) AS tenants, 1 AS one FROM tenant\"\nexpect = \"rows[0].count > 0\"\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--checks",
+            &file,
+            "--only",
+            "site.*",
+        ],
+        &[CANARY],
+    );
+    assert_eq!(run.status("site.terse"), "error", "{}", run.text);
+    let msg = run.message("site.terse");
+    assert!(
+        msg.contains("No such key")
+            && msg.contains("each row has the columns \"tenants\", \"one\""),
+        "{msg}"
+    );
+    let text = support::stdout_of_success(&[
+        "explain",
+        "site.terse",
+        "--checks",
+        &file,
+        "--color",
+        "never",
+    ]);
+    assert!(text.contains("Tenants are counted"), "{text}");
+    for empty in ["Symptom", "Cause", "\nDocs", "docs:"] {
+        assert!(!text.contains(empty), "{empty:?} shown empty:\n{text}");
+    }
+}
+
+#[test]
+fn a_write_attempt_leaves_the_database_as_it_was() {
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    // Writes the parser cannot see: a function that inserts, a sequence.
+    pg.sql(
+        "prefect",
+        "CREATE SEQUENCE public.user_check_seq; \
+         CREATE FUNCTION public.sneaky() RETURNS int LANGUAGE sql VOLATILE AS \
+         $f$ INSERT INTO public.tenant (name, slug) VALUES ('evil', 'evil') RETURNING 1 $f$; \
+         GRANT ALL ON SEQUENCE public.user_check_seq TO prefect;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sneaky.toml"),
+        "id = \"site.sneaky\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT public.sneaky() AS x\"\nexpect = \"true\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("seq.toml"),
+        "id = \"site.seq\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT nextval('public.user_check_seq') AS n\"\nexpect = \"true\"\n",
+    )
+    .unwrap();
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    let checks = dir.path().display().to_string();
+    let before = pg.log().len();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--checks",
+            &checks,
+            "--only",
+            "site.*",
+        ],
+        &[CANARY],
+    );
+    for id in ["site.sneaky", "site.seq"] {
+        assert_eq!(run.status(id), "error", "{}", run.text);
+        assert!(
+            run.message(id).contains("user checks may only read"),
+            "{}",
+            run.message(id)
+        );
+    }
+    assert_eq!(
+        pg.sql_value(
+            "prefect",
+            "SELECT count(*) FROM public.tenant WHERE slug = 'evil'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        pg.sql_value(
+            "prefect",
+            "SELECT is_called::text FROM public.user_check_seq"
+        ),
+        "false"
+    );
+    // The server's own log: the statements came inside a read-only transaction and were refused.
+    let log = pg.log();
+    let ours = &log[before..];
+    assert!(
+        ours.contains("BEGIN READ ONLY; SET LOCAL statement_timeout"),
+        "{ours}"
+    );
+    // Each ended by a ROLLBACK: nothing a user query did to its session outlives it.
+    assert!(ours.contains("ROLLBACK"), "{ours}");
+    assert!(
+        ours.contains("cannot execute INSERT in a read-only transaction")
+            || ours.contains("cannot execute nextval() in a read-only transaction"),
+        "{ours}"
+    );
+}
+
+#[test]
+fn preflight_values_checks_and_where_checks_come_from() {
+    let ex = examples();
+    let run = run_sub("preflight", &["--checks", &ex, "--only", "site.*"], &[]);
+    assert_eq!(run.status("site.ingress-tls"), "pass", "{}", run.text);
+    let run = run_sub(
+        "preflight",
+        &[
+            "--checks",
+            &ex,
+            "--only",
+            "site.*",
+            "--set",
+            "ui.ingress.enabled=true",
+        ],
+        &[],
+    );
+    assert_eq!(run.status("site.ingress-tls"), "fail", "{}", run.text);
+    assert_eq!(
+        run.message("site.ingress-tls"),
+        "ui.ingress is enabled with 0 TLS entries"
+    );
+    // SARIF and JUnit carry it like any check (run_sub ran both); list and explain name the file.
+    let (code, out, _, _) = run_once(&["list", "--checks", &ex]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("site.ingress-tls") && out.contains("(from "),
+        "{out}"
+    );
+    let (code, out, _, _) = run_once(&["explain", "site.late-runs", "--checks", &ex]);
+    assert_eq!(code, 0);
+    assert!(out.contains("late-runs.toml"), "{out}");
+
+    // The config file's `checks` (relative to it) and [severity] for a user check; the default folder.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("team")).unwrap();
+    std::fs::copy(
+        Path::new(&ex).join("ingress-tls.toml"),
+        dir.path().join("team/ingress-tls.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".prefect-doctor.toml"),
+        "checks = [\"team\"]\n[severity]\n\"site.ingress-tls\" = \"warning\"\n",
+    )
+    .unwrap();
+    let out = doctor()
+        .current_dir(dir.path())
+        .args([
+            "preflight",
+            "-o",
+            "json",
+            "--only",
+            "site.*",
+            "--set",
+            "ui.ingress.enabled=true",
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        support::result_of(&json, "site.ingress-tls")["status"],
+        "warn",
+        "{json}"
+    );
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other.path().join(".prefect-doctor/checks")).unwrap();
+    std::fs::copy(
+        Path::new(&ex).join("ingress-tls.toml"),
+        other.path().join(".prefect-doctor/checks/tls.toml"),
+    )
+    .unwrap();
+    let out = doctor()
+        .current_dir(other.path())
+        .args(["preflight", "-o", "json", "--only", "site.*"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        support::result_of(&json, "site.ingress-tls")["source"],
+        ".prefect-doctor/checks/tls.toml"
+    );
+}
+
+#[test]
+fn bad_check_files_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let good =
+        "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1 AS one\"\nexpect = \"true\"\n";
+    for (text, needle) in [
+        ("id = \"site.a\"\ntitle = \"t\"\n[sql\n", ":3:"),
+        (
+            "id = \"site.a\"\ntitle = \"t\"\ncolour = 1\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+            ":3:1: unknown field `colour`",
+        ),
+        (
+            "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"rows[0].x ==\"\n",
+            ":5:10: expect is not a CEL expression",
+        ),
+        (
+            "id = \"site.a\"\ntitle = \"t\"\n[sql]\nquery = \"UPDATE tenant SET name = 'x'\"\nexpect = \"true\"\n",
+            ":4:9: the query is not a SELECT: user checks may only read",
+        ),
+        (
+            "id = \"Site\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+            ":1:6: id \"Site\" is not `area.name`",
+        ),
+        (
+            "id = \"db.password\"\ntitle = \"t\"\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+            "is a built-in check's",
+        ),
+        (
+            "id = \"site.b\"\ntitle = \"t\"\nrequires = [\"site.nope\"]\n[sql]\nquery = \"SELECT 1\"\nexpect = \"true\"\n",
+            "requires \"site.nope\", which is no check",
+        ),
+    ] {
+        let bad = write("bad.toml", text);
+        for args in [
+            vec!["lint-checks", bad.as_str()],
+            vec![
+                "check",
+                "--checks",
+                bad.as_str(),
+                "--database-url",
+                "postgres://u@127.0.0.1:9/x",
+            ],
+        ] {
+            let (code, out, err, _) = run_once(&args);
+            assert_eq!(code, 2, "{text:?} {args:?}: {out}{err}");
+            assert!(
+                err.contains(needle) && err.contains("bad.toml"),
+                "{text:?}: {err}"
+            );
+            assert!(out.is_empty(), "nothing ran: {out}");
+        }
+    }
+    // The same id in two files.
+    let a = write("a.toml", good);
+    let b = write("b.toml", good);
+    let (code, _, err, _) = run_once(&["lint-checks", &a, &b]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("b.toml:1:6: id \"site.a\" is already another user check's"),
+        "{err}"
+    );
+    // Every error of every file is said, each at its file:line:col, not only the first.
+    let many = write(
+        "many.toml",
+        "id = \"Site\"\ntitle = \"t\"\nrequires = [\"site.nope\"]\n[sql]\nquery = \"SELECT 1\"\nexpect = \"rows[0].x ==\"\n",
+    );
+    let other = write(
+        "other.toml",
+        "id = \"db.password\"\ntitle = \"t\"\n[sql]\nquery = \"DELETE FROM tenant\"\nexpect = \"true\"\n",
+    );
+    let (code, _, err, _) = run_once(&["lint-checks", &many, &other]);
+    assert_eq!(code, 2);
+    for needle in [
+        "many.toml:1:6: id \"Site\" is not `area.name`",
+        "many.toml:3:13: requires \"site.nope\", which is no check",
+        "many.toml:6:10: expect is not a CEL expression",
+        "other.toml:1:6: id \"db.password\" is a built-in check's",
+        "other.toml:4:9: the query is not a SELECT",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+    std::fs::remove_file(&many).unwrap();
+    std::fs::remove_file(&other).unwrap();
+    // A good file lints clean.
+    std::fs::remove_file(&b).unwrap();
+    std::fs::remove_file(dir.path().join("bad.toml")).unwrap();
+    let (code, out, _, _) = run_once(&["lint-checks", &dir.path().display().to_string()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("1 user check is valid"), "{out}");
+}
+
+/// `[graphql]` asks the in-test Apollo, `[http]` GETs the in-test UI; `data`, `errors`, `status`,
+/// `headers`, `json` are what those servers answered.
+#[test]
+fn graphql_and_http_checks_read_the_api_and_the_ui() {
+    use support::http::{Apollo, ui};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tenant.toml"),
+        "id = \"site.tenant\"\ntitle = \"A tenant exists\"\n[graphql]\n\
+         query = \"query { tenant(limit: 1) { id slug } }\"\n\
+         expect = \"size(errors) == 0 && size(data.tenant) > 0\"\n\
+         message = \"'no tenant: ' + string(size(errors)) + ' errors'\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("settings.toml"),
+        "id = \"site.settings\"\ntitle = \"The UI names an https API\"\n[http]\ntarget = \"ui\"\n\
+         path = \"/settings.json\"\nexpect = \"status == 200 && json.server_url.startsWith('https://')\"\n\
+         message = \"'the UI gives the browser ' + json.server_url\"\n",
+    )
+    .unwrap();
+    let checks = dir.path().display().to_string();
+    let apollo = Apollo::default().start();
+    let api = format!("{}/graphql", apollo.url);
+    let ui_server = ui(&api);
+    let run = check(
+        &[
+            "--api-url",
+            &api,
+            "--ui-url",
+            &ui_server.url,
+            "--checks",
+            &checks,
+            "--only",
+            "site.*",
+        ],
+        &[],
+    );
+    assert_eq!(run.status("site.tenant"), "pass", "{}", run.text);
+    assert_eq!(run.status("site.settings"), "fail", "{}", run.text);
+    assert_eq!(
+        run.message("site.settings"),
+        format!("the UI gives the browser {api}")
+    );
+    let empty = Apollo {
+        tenants: vec![],
+        ..Apollo::default()
+    }
+    .start();
+    let api = format!("{}/graphql", empty.url);
+    let run = check(
+        &[
+            "--api-url",
+            &api,
+            "--checks",
+            &checks,
+            "--only",
+            "site.tenant",
+        ],
+        &[],
+    );
+    assert_eq!(run.status("site.tenant"), "fail", "{}", run.text);
+    assert_eq!(run.message("site.tenant"), "no tenant: 0 errors");
+    // Only GETs and GraphQL queries reached the servers.
+    for hit in empty.hits() {
+        assert!(
+            hit.method == "GET"
+                || hit.method == "OPTIONS"
+                || hit.query().is_some_and(|q| !q.contains("mutation")),
+            "{hit:?}"
+        );
+    }
+}
+
+/// `[kube]` reads the release's own objects in the in-test API server (GETs only), here the chart's
+/// agent Deployment, for the label a team's flows need.
+#[test]
+fn kube_checks_read_the_releases_objects() {
+    use support::kube::{Cluster, agent_manifest};
+    let ex = examples();
+    let on = |extra_env: &str| {
+        let c = Cluster::prefect_rendered(
+            serde_json::json!({"agent": {"enabled": true}}),
+            &agent_manifest(1, extra_env),
+        );
+        let server = c.start();
+        let kc = server.kubeconfig();
+        let run = check(
+            &[
+                "--kubeconfig",
+                &kc,
+                "--timeout",
+                "3s",
+                "--checks",
+                &ex,
+                "--only",
+                "site.agent-k8s-label",
+            ],
+            &[],
+        );
+        server.assert_only_gets();
+        assert!(
+            server.hits().iter().any(|h| h
+                .path
+                .contains("/apis/apps/v1/namespaces/default/deployments")
+                && h.path.contains("app.kubernetes.io%2Finstance%3Dprefect")),
+            "the release's label is part of the selector: {:?}",
+            server.hits()
+        );
+        run
+    };
+    let run = on("");
+    assert_eq!(run.status("site.agent-k8s-label"), "fail", "{}", run.text);
+    assert_eq!(
+        run.message("site.agent-k8s-label"),
+        "1 agent Deployment(s), none started with the k8s label"
+    );
+    assert!(run.fix("site.agent-k8s-label").contains("-n default"));
+    let labelled =
+        "          - name: PREFECT__CLOUD__AGENT__LABELS\n            value: '[\"k8s\"]'\n";
+    let run = on(labelled);
+    assert_eq!(run.status("site.agent-k8s-label"), "pass", "{}", run.text);
+
+    // Secrets are refused at load.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("s.toml");
+    std::fs::write(
+        &bad,
+        "id = \"site.s\"\ntitle = \"t\"\n[kube]\nresource = \"secrets\"\nexpect = \"true\"\n",
+    )
+    .unwrap();
+    let (code, _, err, _) = run_once(&["lint-checks", &bad.display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("s.toml:4:12: user checks may not read Secrets"),
+        "{err}"
+    );
+}
+
+/// CEL and SQL within bounds: what cannot be afforded is refused when the file is loaded, in words
+/// at its place; what runs away at run time is stopped at the check's deadline or memory budget and
+/// is that check's error; a query's answer past the session's read cap is said as such.
+#[test]
+fn expensive_or_session_changing_checks_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, query: &str, expect: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "id = \"site.{}\"\ntitle = \"t\"\n[sql]\nquery = \"{query}\"\nexpect = \"{expect}\"\n",
+                name.trim_end_matches(".toml")
+            ),
+        )
+        .unwrap();
+        p.display().to_string()
+    };
+    let nine = (0..9).fold("true".to_string(), |inner, i| {
+        format!("[0,1,2,3,4,5,6,7,8,9].all(x{i}, {inner})")
+    });
+    let deep = format!("{}true{}", "(".repeat(300), ")".repeat(300));
+    for (file, query, expect, says) in [
+        (
+            "nine.toml",
+            "SELECT 1 AS one",
+            nine.as_str(),
+            "nine.toml:5:10: expect is refused: it nests 4 comprehensions",
+        ),
+        (
+            "deep.toml",
+            "SELECT 1 AS one",
+            deep.as_str(),
+            "deep.toml:5:10: expect is not a CEL expression: it nests deeper than the parser allows",
+        ),
+        (
+            "setconf.toml",
+            "SELECT set_config('statement_timeout', '0', false) AS s",
+            "true",
+            "setconf.toml:4:9: the query calls set_config()",
+        ),
+        (
+            "lock.toml",
+            "SELECT pg_catalog.pg_advisory_lock(1) AS l",
+            "true",
+            "calls pg_advisory_lock()",
+        ),
+        (
+            "files.toml",
+            "SELECT * FROM pg_ls_dir('.') AS f",
+            "true",
+            "calls pg_ls_dir()",
+        ),
+        (
+            "text.toml",
+            "SELECT query_to_xml('select 1', true, true, '') AS x",
+            "true",
+            "calls query_to_xml()",
+        ),
+    ] {
+        let p = write(file, query, expect);
+        let (code, _, err, _) = run_once(&["lint-checks", &p]);
+        assert_eq!(code, 2, "{file}: {err}");
+        assert!(err.contains(says), "{file}: {err}");
+        assert!(
+            !err.contains("OtherError") && !err.contains("ParseError {"),
+            "{err}"
+        );
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    let pg = PgServer::start();
+    seed(&pg, &Seed::healthy("prefect"));
+    let url = pg.url(APP_USER, CANARY, "prefect");
+    // Within the load-time budget, yet a million concatenations of 1.8 KB: stopped.
+    write(
+        "pairs.toml",
+        "SELECT repeat('x', 900) AS s FROM generate_series(1, 1000)",
+        "rows.map(a, rows.map(b, a.s + b.s)).size() > 0",
+    );
+    // An answer past the session's read cap.
+    write("big.toml", "SELECT repeat('x', 100000000) AS big", "true");
+    let started = std::time::Instant::now();
+    let d = dir.path().display().to_string();
+    let run = check(
+        &[
+            "--database-url",
+            &url,
+            "--checks",
+            &d,
+            "--only",
+            "site.*",
+            "--only",
+            "db.*",
+            "--timeout",
+            "5s",
+        ],
+        &[CANARY],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(run.status("site.pairs"), "error", "{}", run.text);
+    let m = run.message("site.pairs");
+    eprintln!("site.pairs: {m}");
+    assert!(m.contains("memory budget") || m.contains("deadline"), "{m}");
+    assert_eq!(run.status("site.big"), "error", "{}", run.text);
+    assert!(
+        run.message("site.big")
+            .contains("passed the 32 MiB a database session reads"),
+        "{}",
+        run.message("site.big")
+    );
+    // The built-in checks' session was not the one cut off.
+    assert_eq!(run.status("db.timezone"), "pass", "{}", run.text);
+}
