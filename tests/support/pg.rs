@@ -581,3 +581,45 @@ pub fn doctor_connects(
         tls: e["tls"] == true,
     })
 }
+
+/// A target for the libpq oracle: its name, connection string, variables and home directory.
+pub type OracleCase<'a> = (
+    &'a str,
+    Option<String>,
+    Vec<(&'static str, String)>,
+    &'a Path,
+);
+
+/// Each target connected by the doctor and by libpq (the newest; Debian's psql too unless the case
+/// is in `since_16`): where they differ, said. Same means both connected as the same user, to the
+/// same database, host and port, with the same TLS, or both refused. No doctor answer may hold
+/// `canary`.
+pub fn libpq_differences(cases: &[OracleCase], since_16: &[&str], canary: &str) -> Vec<String> {
+    let python = libpq_python();
+    let mut differ = Vec::new();
+    for (name, conninfo, env, home) in cases {
+        let doctor = doctor_connects(conninfo.as_deref(), env, home);
+        let psql = psql_connects(conninfo.as_deref(), env, home);
+        let newest = python
+            .as_deref()
+            .map(|py| libpq_connects(py, conninfo.as_deref(), env, home));
+        eprintln!("{name}\n  libpq 18 {newest:?}\n  libpq 15 {psql:?}\n  doctor   {doctor:?}");
+        let same = |libpq: &Result<Connected, String>| match (libpq, &doctor) {
+            (Ok(l), Ok(d)) => l == d,
+            (Err(_), Err(_)) => true,
+            _ => false,
+        };
+        if let Some(newest) = &newest
+            && !same(newest)
+        {
+            differ.push(format!(
+                "{name}: libpq 18 {newest:?}, the doctor {doctor:?}"
+            ));
+        }
+        if !since_16.contains(name) && !same(&psql) {
+            differ.push(format!("{name}: libpq 15 {psql:?}, the doctor {doctor:?}"));
+        }
+        assert!(!format!("{doctor:?}").contains(canary), "{name}");
+    }
+    differ
+}

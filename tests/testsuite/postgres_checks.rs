@@ -5,10 +5,7 @@ use crate::support;
 
 use support::{
     check,
-    pg::{
-        Connected, PgOptions, PgServer, doctor_connects, libpq_connects, libpq_python,
-        psql_connects,
-    },
+    pg::{OracleCase, PgOptions, PgServer, libpq_differences, psql_connects},
     prefect::{APP_USER, CANARY, Seed, seed},
 };
 
@@ -655,7 +652,6 @@ fn the_database_target_is_read_as_libpq_reads_it() {
         .local_addr()
         .unwrap()
         .port();
-    let python = libpq_python();
     // libpq's default user is the operating-system user: give it a role here.
     let os_user = String::from_utf8(
         std::process::Command::new("id")
@@ -930,32 +926,11 @@ fn the_database_target_is_read_as_libpq_reads_it() {
             vec![p("PGLOADBALANCEHOSTS", "sometimes")],
         ),
     ];
-    let mut differ = Vec::new();
-    for (name, conninfo, env) in &cases {
-        let doctor = doctor_connects(conninfo.as_deref(), env, &home);
-        let psql = psql_connects(conninfo.as_deref(), env, &home);
-        let newest = python
-            .as_deref()
-            .map(|py| libpq_connects(py, conninfo.as_deref(), env, &home));
-        eprintln!("{name}\n  libpq 18 {newest:?}\n  libpq 15 {psql:?}\n  doctor   {doctor:?}");
-        let same = |libpq: &Result<Connected, String>| match (libpq, &doctor) {
-            (Ok(l), Ok(d)) => l == d,
-            (Err(_), Err(_)) => true,
-            _ => false,
-        };
-        if let Some(newest) = &newest
-            && !same(newest)
-        {
-            differ.push(format!(
-                "{name}: libpq 18 {newest:?}, the doctor {doctor:?}"
-            ));
-        }
-        if !since_16.contains(name) && !same(&psql) {
-            differ.push(format!("{name}: libpq 15 {psql:?}, the doctor {doctor:?}"));
-        }
-        let out = format!("{doctor:?}");
-        assert!(!out.contains(CANARY), "{name}: {out}");
-    }
+    let cases: Vec<OracleCase> = cases
+        .into_iter()
+        .map(|(name, conninfo, env)| (name, conninfo, env, home.as_path()))
+        .collect();
+    let differ = libpq_differences(&cases, &since_16, CANARY);
     assert!(differ.is_empty(), "{differ:#?}");
     // The application name the string gives is the one the doctor's session ran under (the server
     // logs it with every statement); its own name only where none is given.

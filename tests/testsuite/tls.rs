@@ -204,16 +204,9 @@ fn tls_is_set_up_as_libpq_sets_it_up() {
     file("right/.postgresql/root.crt", &pki.ca_pem);
     file("wrong/.postgresql/root.crt", &other);
     let (right, wrong) = (dir.path().join("right"), dir.path().join("wrong"));
-    let python = support::pg::libpq_python();
     let target = |host: &str, query: &str| Some(url(host, pg.port, query));
     let cert_file = |f: &str| vec![("SSL_CERT_FILE", f.to_string())];
-    type Case<'a> = (
-        &'a str,
-        Option<String>,
-        Vec<(&'static str, String)>,
-        &'a std::path::Path,
-    );
-    let cases: Vec<Case> = vec![
+    let cases: Vec<support::pg::OracleCase> = vec![
         (
             "disable",
             target("127.0.0.1", "sslmode=disable"),
@@ -356,30 +349,6 @@ fn tls_is_set_up_as_libpq_sets_it_up() {
         "require_auth read inside TLS: refused",
         "require_auth read inside TLS: allowed",
     ];
-    let mut differ = Vec::new();
-    for (name, conninfo, env, home) in &cases {
-        let doctor = support::pg::doctor_connects(conninfo.as_deref(), env, home);
-        let psql = support::pg::psql_connects(conninfo.as_deref(), env, home);
-        let newest = python
-            .as_deref()
-            .map(|py| support::pg::libpq_connects(py, conninfo.as_deref(), env, home));
-        eprintln!("{name}\n  libpq 18 {newest:?}\n  libpq 15 {psql:?}\n  doctor   {doctor:?}");
-        let same = |libpq: &Result<support::pg::Connected, String>| match (libpq, &doctor) {
-            (Ok(l), Ok(d)) => l == d,
-            (Err(_), Err(_)) => true,
-            _ => false,
-        };
-        if let Some(newest) = &newest
-            && !same(newest)
-        {
-            differ.push(format!(
-                "{name}: libpq 18 {newest:?}, the doctor {doctor:?}"
-            ));
-        }
-        if !since_16.contains(name) && !same(&psql) {
-            differ.push(format!("{name}: libpq 15 {psql:?}, the doctor {doctor:?}"));
-        }
-        assert!(!format!("{doctor:?}").contains(CANARY), "{name}");
-    }
+    let differ = support::pg::libpq_differences(&cases, &since_16, CANARY);
     assert!(differ.is_empty(), "{differ:#?}");
 }
