@@ -11,6 +11,11 @@
 //! `FLEET_BENCH_RTT_MS=0,5,50` names other round trips; `FLEET_BENCH_PARALLEL=N` runs both with
 //! `--parallel N`.
 //!
+//! Then, when the real control plane is built (`tests/cluster/build`), the same on it: 20 Helm
+//! releases installed by real Helm into kube-apiserver, their pods on kwok's Nodes, every database,
+//! Apollo and UI port-forward going through the real API server and kubelet to a real PostgreSQL
+//! per release and in-test Apollo and UI (`FLEET_BENCH_REAL=0` leaves it out).
+//!
 //! Targets (issue 17): 20 releases in at most 2× the wall time of one; peak memory under 60 MB.
 
 #[path = "../tests/support/mod.rs"]
@@ -18,7 +23,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{doctor_process, kube::fleet_install};
+use support::{
+    cluster, doctor_process,
+    kube::fleet_install,
+    kubelet::{Scenario, running_release},
+};
 
 /// One run of the doctor as measured by its own parent: wall time, CPU time (user and system), peak
 /// resident set.
@@ -178,6 +187,55 @@ fn main() {
         );
         bench(&fleet, &kc, iterations);
     }
+    drop(fleet);
+    if std::env::var("FLEET_BENCH_REAL").as_deref() != Ok("0") {
+        on_the_real_control_plane(iterations);
+    }
+}
+
+/// 20 releases on the real control plane (real Helm, kube-apiserver, kwok as the kubelet), one
+/// alone and then all, as [`bench`] does on the in-test API server.
+fn on_the_real_control_plane(iterations: u32) {
+    let Some(cp) = cluster::shared() else {
+        println!("\n(no real control plane built: tests/cluster/build; that part is skipped)");
+        return;
+    };
+    let started = Instant::now();
+    let releases: Vec<_> = (0..20)
+        .map(|i| running_release(cp, &format!("fleet{i:02}"), Scenario::default()))
+        .collect();
+    println!(
+        "\n── the real control plane: kube-apiserver, etcd, kwok; 20 Helm releases, each with its own \
+         PostgreSQL (set up in {:.0} s) ──",
+        started.elapsed().as_secs_f64()
+    );
+    let one_kc = releases[0].kubeconfig.display().to_string();
+    let one = mean(iterations, || run(&one_kc, &["--release", "prefect"]));
+    let twenty = mean(iterations, || run(&one_kc, &["-A"]));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "one release:   {:>8.1} ms (mean of {iterations})",
+        ms(one.wall)
+    );
+    println!(
+        "20 releases:   {:>8.1} ms (mean of {iterations})",
+        ms(twenty.wall)
+    );
+    println!(
+        "ratio:         {:>8.2}× (target ≤ 2×)",
+        twenty.wall.as_secs_f64() / one.wall.as_secs_f64()
+    );
+    println!(
+        "doctor's CPU:  {:>8.1} ms for one, {:.1} ms for 20",
+        ms(one.cpu),
+        ms(twenty.cpu)
+    );
+    println!(
+        "peak memory:   {:>8.1} MiB for one, {:.1} MiB for the fleet run (target < 60 MB)",
+        mib(one.peak_kib),
+        mib(twenty.peak_kib)
+    );
 }
 
 /// The networks between the doctor and the API server to bench across: `FLEET_BENCH_RTT_MS`
