@@ -493,7 +493,8 @@ pub async fn kube_tenant_job(cx: std::sync::Arc<Cx>) -> Outcome {
             "jobs.createTenant.enabled is true but release {} has no tenant job (deleted after it \
              finished, or never created); tenant.exists checks the tenant itself",
             f.release.name
-        ));
+        ))
+        .fix("no_job");
     };
     let name = job.metadata.name.clone().unwrap_or_default();
     let status = job.status.clone().unwrap_or_default();
@@ -541,6 +542,8 @@ pub async fn kube_tenant_job(cx: std::sync::Arc<Cx>) -> Outcome {
         status.failed.unwrap_or(0)
     ))
     .with("job", evidence)
+    .fix("running")
+    .var("job", name)
 }
 
 #[cfg(test)]

@@ -690,6 +690,35 @@ pub fn test_chart(dir: &Path) {
         ),
     )
     .expect("agent template");
+    // The chart's Ingresses of `apollo` and `ui` (`<component>.ingress.*`), written from its values'
+    // shape (the reference holds the chart's rendering with both disabled, not its templates).
+    std::fs::write(
+        dir.join("templates/ingress.yaml"),
+        "{{- range $component := list \"apollo\" \"ui\" }}\n{{- $c := index $.Values $component }}\n\
+         {{- if $c.ingress.enabled }}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  \
+         name: {{ $.Release.Name }}-{{ $component }}\n  labels:\n    app.kubernetes.io/name: prefect-server\n    \
+         app.kubernetes.io/instance: {{ $.Release.Name }}\n    app.kubernetes.io/component: {{ $component }}\n\
+         {{- with $c.ingress.labels }}\n{{ toYaml . | indent 4 }}\n{{- end }}\n\
+         {{- with $c.ingress.annotations }}\n  annotations:\n{{ toYaml . | indent 4 }}\n{{- end }}\nspec:\n\
+         {{- with $c.ingress.ingressClassName }}\n  ingressClassName: {{ . }}\n{{- end }}\n\
+         {{- with $c.ingress.tls }}\n  tls:\n{{ toYaml . | indent 4 }}\n{{- end }}\n  rules:\n\
+         {{- range $c.ingress.hosts }}\n  - host: {{ . }}\n    http:\n      paths:\n      - path: {{ $c.ingress.path }}\n        \
+         pathType: Prefix\n        backend:\n          service:\n            name: {{ $.Release.Name }}-{{ $component }}\n            \
+         port:\n              number: {{ $c.service.port }}\n{{- end }}\n{{- end }}\n{{- end }}\n",
+    )
+    .expect("ingress template");
+    // The chart's tenant Job (`jobs.createTenant.*`), written from its values' shape as the Ingresses.
+    std::fs::write(
+        dir.join("templates/create-tenant-job.yaml"),
+        "{{- with .Values.jobs.createTenant }}{{- if .enabled }}\napiVersion: batch/v1\nkind: Job\nmetadata:\n  \
+         name: {{ $.Release.Name }}-create-tenant-job\n  labels:\n    app.kubernetes.io/name: prefect-server\n    \
+         app.kubernetes.io/instance: {{ $.Release.Name }}\n    app.kubernetes.io/component: create-tenant-job\n\
+         spec:\n  backoffLimit: {{ .backoffLimit }}\n  template:\n    spec:\n      restartPolicy: OnFailure\n      \
+         containers:\n      - name: create-tenant-job\n        image: \"{{ .image.name }}:{{ .image.tag | default \"latest\" }}\"\n        \
+         command: [\"prefect\", \"server\", \"create-tenant\", \"--name\", {{ .tenant.name | quote }}, \"--slug\", \
+         {{ .tenant.slug | quote }}]\n{{- end }}{{- end }}\n",
+    )
+    .expect("tenant job template");
     // Not the chart's: an object of an API group a test can stop the API server serving.
     std::fs::write(
         dir.join("templates/test-hpa.yaml"),

@@ -1850,3 +1850,209 @@ fn servers_that_refuse_behind_working_port_forwards_are_clear_findings() {
         assert_eq!(result(&report, id)["status"], "fail", "{id}: {report}");
     }
 }
+
+/// The users' way in, as real Helm and the real API server keep it: the chart's own Ingress of Apollo
+/// (`apollo.ingress.*`; its host is what the users reach, and nothing answers there), then, the
+/// Ingress turned off by an upgrade, Apollo's LoadBalancer Service once the cloud's controller has
+/// written its address into the status.
+#[test]
+fn the_users_way_in_is_read_from_a_real_ingress_and_load_balancer() {
+    let cp = control_plane!();
+    let r = running_release(
+        cp,
+        "wayin",
+        Scenario {
+            helm: &[
+                "--set",
+                "apollo.ingress.enabled=true",
+                "--set",
+                "apollo.ingress.hosts[0]=api.prefect.example",
+            ],
+            ..Scenario::default()
+        },
+    );
+    let kc = r.kubeconfig.display().to_string();
+    // The ingress host as this machine resolves it (nothing listens on port 80 here).
+    let run = support::check(
+        &[
+            "--kubeconfig",
+            &kc,
+            "--timeout",
+            "10s",
+            "--only",
+            "api.*",
+            "--resolve",
+            "api.prefect.example:80:127.0.0.1",
+        ],
+        &[support::prefect::CANARY],
+    );
+    assert_eq!(run.status("api.reachable"), "fail", "{}", run.text);
+    assert!(
+        run.message("api.reachable").contains("api.prefect.example"),
+        "{}",
+        run.message("api.reachable")
+    );
+    let targets = run.json["targets"].to_string();
+    assert!(
+        targets.contains("http://api.prefect.example/graphql"),
+        "{targets}"
+    );
+    assert!(
+        targets.contains("ingress prefect-apollo of release prefect"),
+        "{targets}"
+    );
+
+    let chart = cp.chart().display().to_string();
+    cp.helm_ok(&[
+        "upgrade",
+        "prefect",
+        &chart,
+        "-n",
+        &r.ns,
+        "--reuse-values",
+        "--set",
+        "apollo.ingress.enabled=false",
+        "--server-side=false",
+    ]);
+    let port = r.apollo.addr.port();
+    cp.kubectl_ok(&[
+        "patch",
+        "service",
+        "prefect-apollo",
+        "-n",
+        &r.ns,
+        "--type=json",
+        "-p",
+        &format!(r#"[{{"op": "replace", "path": "/spec/ports/0/port", "value": {port}}}]"#),
+    ]);
+    cp.kubectl_ok(&[
+        "patch",
+        "service",
+        "prefect-apollo",
+        "-n",
+        &r.ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}"#,
+    ]);
+    let run = support::check(
+        &["--kubeconfig", &kc, "--timeout", "10s", "--only", "api.*"],
+        &[support::prefect::CANARY],
+    );
+    assert_eq!(run.status("api.reachable"), "pass", "{}", run.text);
+    let targets = run.json["targets"].to_string();
+    assert!(
+        targets.contains("LoadBalancer of service prefect-apollo"),
+        "{targets}"
+    );
+    assert!(
+        targets.contains(&format!("http://127.0.0.1:{port}/graphql")),
+        "{targets}"
+    );
+    let _ = &r.pg;
+}
+
+/// The chart's tenant Job (`jobs.createTenant.enabled`) as real Helm creates it and the Job
+/// controller and kubelet would leave it after its backoff limit: failed, its last pod's log (read
+/// through the real logs endpoint) saying why.
+#[test]
+fn a_failed_tenant_job_is_read_through_the_real_cluster() {
+    let cp = control_plane!();
+    let pod = "prefect-create-tenant-job-x1k2d";
+    let r = running_release(
+        cp,
+        "tenantjob",
+        Scenario {
+            helm: &["--set", "jobs.createTenant.enabled=true"],
+            logs: vec![(
+                pod,
+                "create-tenant-job",
+                "requests.exceptions.ConnectionError: HTTPConnectionPool(host='prefect-apollo.default', port=4200): Max retries exceeded",
+            )],
+            ..Scenario::default()
+        },
+    );
+    let job: Value = serde_json::from_str(&cp.kubectl_ok(&[
+        "get",
+        "job",
+        "prefect-create-tenant-job",
+        "-n",
+        &r.ns,
+        "-o",
+        "json",
+    ]))
+    .expect("the job Helm created");
+    // Helm made it; no attempt has ended yet.
+    let kc = r.kubeconfig.display().to_string();
+    let only = [
+        "--kubeconfig",
+        kc.as_str(),
+        "--timeout",
+        "10s",
+        "--only",
+        "kube.tenant-job",
+    ];
+    let run = support::check(&only, &[support::prefect::CANARY]);
+    assert_eq!(run.status("kube.tenant-job"), "warn", "{}", run.text);
+    assert!(
+        run.fix("kube.tenant-job").contains(&format!(
+            "kubectl logs -n {} job/prefect-create-tenant-job -f",
+            r.ns
+        )),
+        "{}",
+        run.fix("kube.tenant-job")
+    );
+    cp.create(
+        &json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": r.ns,
+                "labels": {"job-name": "prefect-create-tenant-job"},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "prefect-create-tenant-job",
+                                     "uid": job["metadata"]["uid"], "controller": true}]},
+            "spec": {"restartPolicy": "OnFailure", "nodeName": r.kubelet.node,
+                "containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]}})
+        .to_string(),
+    );
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        pod,
+        &json!({"status": {"phase": "Failed",
+            "containerStatuses": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest", "imageID": "",
+                "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}),
+    );
+    let now = "2026-12-07T10:00:00Z";
+    cp.patch_status(
+        "job",
+        Some(&r.ns),
+        "prefect-create-tenant-job",
+        &json!({"status": {"failed": 10, "startTime": now, "conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now, "lastProbeTime": now},
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now, "lastProbeTime": now}]}}),
+    );
+    let run = support::check(&only, &[support::prefect::CANARY]);
+    assert_eq!(run.status("kube.tenant-job"), "fail", "{}", run.text);
+    assert!(
+        run.message("kube.tenant-job").contains("backoff limit"),
+        "{}",
+        run.message("kube.tenant-job")
+    );
+    assert!(
+        run.result("kube.tenant-job")["evidence"]["last_log_lines"]
+            .to_string()
+            .contains("Max retries exceeded"),
+        "{}",
+        run.result("kube.tenant-job")
+    );
+    assert!(
+        run.fix("kube.tenant-job").contains(&format!(
+            "kubectl logs -n {} job/prefect-create-tenant-job",
+            r.ns
+        )),
+        "{}",
+        run.fix("kube.tenant-job")
+    );
+}
