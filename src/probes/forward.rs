@@ -74,6 +74,29 @@ fn forward_failure(to: &PodPort, e: &KubeError) -> ConnectFailure {
     }
 }
 
+/// Why a local forward's connection last ended in an error, by the forward's local address: the
+/// forward's own words, which the client of that connection (the HTTP probe) only sees as a closed
+/// connection. Kept for at most [`MAX_NOTES`] forwards.
+static CLOSED: std::sync::Mutex<std::collections::BTreeMap<SocketAddr, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+const MAX_NOTES: usize = 1024;
+
+fn note(local: SocketAddr, why: String) {
+    if let Ok(mut notes) = CLOSED.lock()
+        && (notes.len() < MAX_NOTES || notes.contains_key(&local))
+    {
+        notes.insert(
+            local,
+            crate::untrusted::line(&why, crate::untrusted::MAX_MESSAGE),
+        );
+    }
+}
+
+/// Why the last connection through the local forward at `local` ended in an error, if one did.
+pub fn why_closed(local: SocketAddr) -> Option<String> {
+    CLOSED.lock().ok()?.get(&local).cloned()
+}
+
 /// A local listener on 127.0.0.1 whose every connection is forwarded to a pod's port. It lives as
 /// long as the runtime it was started on.
 #[derive(Debug, Clone)]
@@ -95,12 +118,20 @@ impl LocalForward {
                 let connector = connector.clone();
                 let to = target.clone();
                 tokio::spawn(async move {
-                    // A failed forward closes the client's connection: the HTTP probe reports it,
-                    // and the report's target line says the address is a port-forward.
-                    if let Ok(mut upstream) = connector.open(&to.namespace, &to.pod, to.port).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    // A failed forward closes the client's connection; why is kept first (the
+                    // kubelet's word, or the API server's), for the HTTP probe to say instead of a
+                    // closed connection.
+                    match connector.open(&to.namespace, &to.pod, to.port).await {
+                        Ok(mut upstream) => {
+                            if let Err(e) =
+                                tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                            {
+                                note(local, format!("port-forward to {to}: {e}"));
+                            }
+                        }
+                        Err(e) => note(local, format!("port-forward to {to}: {e}")),
                     }
+                    drop(client);
                 });
             }
         });

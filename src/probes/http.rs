@@ -34,6 +34,27 @@ pub fn user_agent() -> String {
     format!("prefect-doctor/{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// A connection closed on a local port-forward says the forward's reason instead, when the forward
+/// kept one (its pod's port refused, the API server could not reach the kubelet …).
+fn through_forward(failure: HttpFailure, url: &Url) -> HttpFailure {
+    if !matches!(
+        failure,
+        HttpFailure::Network { .. } | HttpFailure::NotHttp { .. }
+    ) {
+        return failure;
+    }
+    let local = match (url.host(), url.port_or_known_default()) {
+        (Some(url::Host::Ipv4(ip)), Some(port)) if ip.is_loopback() => {
+            std::net::SocketAddr::from((ip, port))
+        }
+        _ => return failure,
+    };
+    match super::forward::why_closed(local) {
+        Some(detail) => HttpFailure::Forward { detail },
+        None => failure,
+    }
+}
+
 /// `--resolve HOST:PORT:ADDR`, as curl's: reach HOST at ADDR instead of asking DNS.
 pub fn parse_resolve(s: &str) -> Result<(String, std::net::SocketAddr), String> {
     let mut parts = s.splitn(3, ':');
@@ -201,7 +222,7 @@ async fn send(
             .send();
         let mut resp = match timeout_at(backstop, send).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(classify(&e, &url, timeout)),
+            Ok(Err(e)) => return Err(through_forward(classify(&e, &url, timeout), &url)),
             Err(_) => {
                 return Err(HttpFailure::Timeout {
                     phase: HttpPhase::Response,
@@ -263,7 +284,7 @@ async fn send(
                         after: timeout,
                     });
                 }
-                Ok(Err(e)) => return Err(classify(&e, &url, timeout)),
+                Ok(Err(e)) => return Err(through_forward(classify(&e, &url, timeout), &url)),
                 Err(_) => {
                     return Err(HttpFailure::Timeout {
                         phase: HttpPhase::Body,

@@ -90,6 +90,11 @@ pub enum HttpFailure {
     BadHead {
         detail: String,
     },
+    /// A local port-forward took the connection, but the forward failed behind it (the pod's port
+    /// refused, the API server could not reach the kubelet …): the forward's words.
+    Forward {
+        detail: String,
+    },
     /// The proxy (from the environment) could not be reached; the server itself was not tried.
     Proxy {
         proxy: String,
@@ -111,6 +116,7 @@ impl HttpFailure {
             HttpFailure::TooLarge { .. } => "too-large",
             HttpFailure::BadHead { .. } => "bad-response-head",
             HttpFailure::Proxy { .. } => "proxy",
+            HttpFailure::Forward { .. } => "port-forward",
             HttpFailure::TooManyRedirects { .. } => "too-many-redirects",
             HttpFailure::RedirectLoop { .. } => "redirect-loop",
             HttpFailure::BadRedirect { .. } => "bad-redirect",
@@ -135,6 +141,7 @@ impl fmt::Display for HttpFailure {
                 phase.describe()
             ),
             HttpFailure::Tls { detail } => write!(f, "TLS failed: {detail}"),
+            HttpFailure::Forward { detail } => f.write_str(detail),
             HttpFailure::NotHttp { detail } => write!(
                 f,
                 "the server did not answer in HTTP ({detail}); is the scheme (http/https) right?"
