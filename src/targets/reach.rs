@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::{
+    core::v1::{Pod, Service},
+    networking::v1::Ingress,
+};
 use url::Url;
 
 use crate::probes::{
@@ -140,6 +143,55 @@ pub struct HttpReach {
     pub forwarded: bool,
 }
 
+/// The URL an Ingress gives to service `svc_name` (the first rule with a host routing to it), and the
+/// Ingress's name; `None` when it routes elsewhere.
+fn ingress_route(
+    ing: &serde_json::Value,
+    svc_name: &str,
+    component: &str,
+    path: &str,
+) -> Option<Result<(Url, String), String>> {
+    let rules = ing["spec"]["rules"].as_array().into_iter().flatten();
+    for rule in rules {
+        let Some(host) = rule["host"].as_str() else {
+            continue;
+        };
+        let routes = rule["http"]["paths"].as_array().into_iter().flatten();
+        for p in routes {
+            let backend = &p["backend"]["service"]["name"];
+            let old_backend = &p["backend"]["serviceName"];
+            if backend != svc_name && old_backend != svc_name {
+                continue;
+            }
+            let tls = ing["spec"]["tls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| {
+                    t["hosts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|h| h == host)
+                });
+            let scheme = if tls { "https" } else { "http" };
+            let prefix = p["path"].as_str().unwrap_or("/");
+            let url = match Url::parse(&format!("{scheme}://{host}{prefix}")) {
+                Ok(u) => u,
+                Err(e) => return Some(Err(format!("ingress host {host:?}: {e}"))),
+            };
+            let url = if component == "apollo" {
+                url.join(path.trim_start_matches('/')).unwrap_or(url)
+            } else {
+                url
+            };
+            let name = ing["metadata"]["name"].as_str().unwrap_or_default();
+            return Some(Ok((url, name.to_string())));
+        }
+    }
+    None
+}
+
 /// Reaches the release's `component` service (apollo, ui): Ingress host, LoadBalancer address, else a
 /// port-forward. `path` is appended to a service address (`/graphql` for Apollo).
 pub async fn reach_http(
@@ -157,49 +209,35 @@ pub async fn reach_http(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    // An Ingress routing to the service: what the browser uses.
+    // An Ingress routing to the service: what the browser uses. The release's own first, then one
+    // made beside it (by hand, or by another chart) in its namespace.
     for ing in found.objects.iter().filter(|o| o["kind"] == "Ingress") {
-        let rules = ing["spec"]["rules"].as_array().into_iter().flatten();
-        for rule in rules {
-            let Some(host) = rule["host"].as_str() else {
-                continue;
-            };
-            let routes = rule["http"]["paths"].as_array().into_iter().flatten();
-            for p in routes {
-                let backend = &p["backend"]["service"]["name"];
-                let old_backend = &p["backend"]["serviceName"];
-                if backend == svc_name.as_str() || old_backend == svc_name.as_str() {
-                    let tls = ing["spec"]["tls"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|t| {
-                            t["hosts"]
-                                .as_array()
-                                .into_iter()
-                                .flatten()
-                                .any(|h| h == host)
-                        });
-                    let scheme = if tls { "https" } else { "http" };
-                    let prefix = p["path"].as_str().unwrap_or("/");
-                    let url = Url::parse(&format!("{scheme}://{host}{prefix}"))
-                        .map_err(|e| format!("ingress host {host:?}: {e}"))?;
-                    let url = if component == "apollo" {
-                        url.join(path.trim_start_matches('/')).unwrap_or(url)
-                    } else {
-                        url
-                    };
-                    return Ok(HttpReach {
-                        url,
-                        source: format!(
-                            "ingress {} of release {}",
-                            ing["metadata"]["name"].as_str().unwrap_or_default(),
-                            found.release.name
-                        ),
-                        forwarded: false,
-                    });
-                }
-            }
+        if let Some(route) = ingress_route(ing, &svc_name, component, path) {
+            let (url, name) = route?;
+            return Ok(HttpReach {
+                url,
+                source: format!("ingress {name} of release {}", found.release.name),
+                forwarded: false,
+            });
+        }
+    }
+    // Not listable (RBAC, an old bundle): the release's own Ingresses and its service still say.
+    let beside = probe
+        .list::<Ingress>(Some(ns), "")
+        .await
+        .unwrap_or_default();
+    for ing in beside.iter().filter_map(|i| serde_json::to_value(i).ok()) {
+        if let Some(route) = ingress_route(&ing, &svc_name, component, path) {
+            let (url, name) = route?;
+            return Ok(HttpReach {
+                url,
+                source: format!(
+                    "ingress {name} in namespace {ns} (not of release {}) routing to service \
+                     {svc_name}",
+                    found.release.name
+                ),
+                forwarded: false,
+            });
         }
     }
     let live = probe

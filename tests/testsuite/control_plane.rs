@@ -1861,9 +1861,9 @@ fn servers_that_refuse_behind_working_port_forwards_are_clear_findings() {
 }
 
 /// The users' way in, as real Helm and the real API server keep it: the chart's own Ingress of Apollo
-/// (`apollo.ingress.*`; its host is what the users reach, and nothing answers there), then, the
-/// Ingress turned off by an upgrade, Apollo's LoadBalancer Service once the cloud's controller has
-/// written its address into the status.
+/// (`apollo.ingress.*`; its host is what the users reach, and nothing answers there); the Ingress
+/// turned off by an upgrade, one the team made beside the release; then Apollo's LoadBalancer
+/// Service once the cloud's controller has written its address into the status.
 #[test]
 fn the_users_way_in_is_read_from_a_real_ingress_and_load_balancer() {
     let cp = control_plane!();
@@ -1923,6 +1923,41 @@ fn the_users_way_in_is_read_from_a_real_ingress_and_load_balancer() {
         "apollo.ingress.enabled=false",
         "--server-side=false",
     ]);
+    // An Ingress the team made beside the release (not Helm's), routing to its Apollo.
+    cp.apply(&format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: team-api\n  namespace: {}\n\
+         spec:\n  rules:\n  - host: team-api.example\n    http:\n      paths:\n      - path: /\n        \
+         pathType: Prefix\n        backend:\n          service:\n            name: prefect-apollo\n            \
+         port:\n              number: 4200\n",
+        r.ns
+    ));
+    let run = support::check(
+        &[
+            "--kubeconfig",
+            &kc,
+            "--timeout",
+            "10s",
+            "--only",
+            "api.*",
+            "--resolve",
+            "team-api.example:80:127.0.0.1",
+        ],
+        &[support::prefect::CANARY],
+    );
+    let targets = run.json["targets"].to_string();
+    assert!(
+        targets.contains("http://team-api.example/graphql"),
+        "{targets}"
+    );
+    assert!(
+        targets.contains(&format!(
+            "ingress team-api in namespace {} (not of release prefect) routing to service prefect-apollo",
+            r.ns
+        )),
+        "{targets}"
+    );
+    cp.kubectl_ok(&["delete", "ingress", "team-api", "-n", &r.ns]);
+
     let port = r.apollo.addr.port();
     cp.kubectl_ok(&[
         "patch",
