@@ -212,8 +212,17 @@ fn on_the_real_control_plane(iterations: u32) {
     let one_kc = releases[0].kubeconfig.display().to_string();
     let one = mean(iterations, || run(&one_kc, &["--release", "prefect"]));
     let twenty = mean(iterations, || run(&one_kc, &["-A"]));
+    print_runs(&one, &twenty, iterations);
+    println!(
+        "peak memory:   {:>8.1} MiB for one, {:.1} MiB for the fleet run (target < 60 MB)",
+        one.peak_kib as f64 / 1024.0,
+        twenty.peak_kib as f64 / 1024.0
+    );
+}
+
+/// Wall time of one release and of 20, their ratio, and the doctor's CPU for each.
+fn print_runs(one: &Measured, twenty: &Measured, iterations: u32) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
         "one release:   {:>8.1} ms (mean of {iterations})",
         ms(one.wall)
@@ -230,11 +239,6 @@ fn on_the_real_control_plane(iterations: u32) {
         "doctor's CPU:  {:>8.1} ms for one, {:.1} ms for 20",
         ms(one.cpu),
         ms(twenty.cpu)
-    );
-    println!(
-        "peak memory:   {:>8.1} MiB for one, {:.1} MiB for the fleet run (target < 60 MB)",
-        mib(one.peak_kib),
-        mib(twenty.peak_kib)
     );
 }
 
@@ -277,21 +281,7 @@ fn bench(fleet: &support::kube::FleetInstall, kc: &str, iterations: u32) {
     let (db_all, api_all, conn_all) = per_run(c1, c2);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mib = |kib: u64| kib as f64 / 1024.0;
-    let ratio = twenty.wall.as_secs_f64() / one.wall.as_secs_f64();
-    println!(
-        "one release:   {:>8.1} ms (mean of {iterations})",
-        ms(one.wall)
-    );
-    println!(
-        "20 releases:   {:>8.1} ms (mean of {iterations})",
-        ms(twenty.wall)
-    );
-    println!("ratio:         {ratio:>8.2}× (target ≤ 2×)");
-    println!(
-        "doctor's CPU:  {:>8.1} ms for one, {:.1} ms for 20",
-        ms(one.cpu),
-        ms(twenty.cpu),
-    );
+    print_runs(&one, &twenty, iterations);
     println!(
         "database CPU:  {:>8.1} ms for one, {:.1} ms for 20 ({conn_one} and {conn_all} connections)",
         ms(db_one),
