@@ -919,6 +919,10 @@ fn a_healthy_release_is_checked_through_real_port_forwards() {
         ("kube.release", "pass"),
         ("kube.pods", "pass"),
         ("kube.db-secret", "pass"),
+        ("kube.chart-env", "pass"),
+        ("kube.images", "warn"),
+        ("kube.tenant-job", "skip"),
+        ("agent.tenant-errors", "skip"),
         ("db.reachable", "pass"),
         ("db.password", "pass"),
         ("db.extensions", "pass"),
@@ -930,6 +934,23 @@ fn a_healthy_release_is_checked_through_real_port_forwards() {
     ] {
         assert_eq!(run.status(id), status, "{id}: {}", run.text);
     }
+    assert_eq!(run.code, 0, "{}", run.text);
+    assert!(
+        run.message("kube.release")
+            .contains("release prefect (chart prefect-server-2022.12.22"),
+        "{}",
+        run.message("kube.release")
+    );
+    // The chart's defect is named, as info.
+    assert!(
+        run.message("kube.chart-env")
+            .contains("PREFECT_SERVER__DATABASE__USERNAME"),
+        "{}",
+        run.message("kube.chart-env")
+    );
+    assert!(run.message("kube.images").contains("latest"));
+    assert!(run.fix("kube.images").contains("helm upgrade prefect"));
+    // Where each part was reached, said in the report.
     let targets = run.json["targets"].to_string();
     assert!(
         targets.contains(&format!(
@@ -938,7 +959,48 @@ fn a_healthy_release_is_checked_through_real_port_forwards() {
         )),
         "{targets}"
     );
-    let _ = &r.pg;
+    assert!(
+        targets.contains("service prefect-apollo is LoadBalancer with no external address yet"),
+        "{targets}"
+    );
+    assert!(
+        run.text.contains("checked through a port-forward"),
+        "{}",
+        run.text
+    );
+    assert_eq!(run.json["release"]["name"], "prefect");
+    assert_eq!(run.json["release"]["namespace"], r.ns.as_str());
+    // The metrics carry the release and its namespace.
+    let (code, prom, _, _) = support::run_once_in(
+        &Default::default(),
+        &[
+            "check",
+            "-o",
+            "prometheus",
+            "--kubeconfig",
+            &kc,
+            "--timeout",
+            "10s",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        prom.lines()
+            .any(|l| l.starts_with("prefect_doctor_check_status{")
+                && l.contains("check=\"kube.release\"")
+                && l.contains("release=\"prefect\"")
+                && l.contains(&format!("namespace=\"{}\"", r.ns))
+                && l.ends_with(" 0")),
+        "{prom}"
+    );
+    // The database saw only reads.
+    let log = r.pg.log();
+    assert!(
+        !log.lines()
+            .filter(|l| l.contains("prefect-doctor"))
+            .any(|l| l.contains("statement:") && !l.contains("SELECT") && !l.contains("select")),
+        "{log}"
+    );
 }
 
 #[test]
