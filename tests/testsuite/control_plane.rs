@@ -1808,6 +1808,45 @@ fn an_image_that_cannot_be_pulled_and_a_pod_no_node_can_take() {
         fix.contains("--set postgresql.image.repository=bitnamilegacy/postgresql"),
         "{fix}"
     );
+
+    // PostgreSQL pulled after all; Apollo's image is the one missing: the generic pull advice,
+    // naming the image, not Bitnami's.
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        "prefect-postgresql-0",
+        &support::kubelet::running(&pod),
+    );
+    let apollo: Value = serde_json::from_str(&cp.kubectl_ok(&[
+        "get",
+        "pod",
+        "prefect-apollo-6d4b9c7f5-x2x9k",
+        "-n",
+        &r.ns,
+        "-o",
+        "json",
+    ]))
+    .expect("pod");
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        "prefect-apollo-6d4b9c7f5-x2x9k",
+        &json!({"status": {"phase": "Pending",
+            "conditions": [{"type": "Ready", "status": "False"}, {"type": "ContainersReady", "status": "False"}],
+            "containerStatuses": [{"name": apollo["spec"]["containers"][0]["name"],
+                "image": apollo["spec"]["containers"][0]["image"], "imageID": "",
+                "ready": false, "started": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ErrImagePull",
+                    "message": "manifest for prefecthq/apollo:2099.01.01 not found"}}}]}}),
+    );
+    let (_, report, _) = doctor(&r.kubeconfig, &["--only", "kube.pods"]);
+    let res = result(&report, "kube.pods");
+    let fix = res["fix"].as_str().unwrap_or("");
+    assert!(
+        fix.contains("image `prefecthq/apollo:") && fix.contains("imagePullSecrets"),
+        "{fix}"
+    );
+    assert!(!fix.contains("bitnamilegacy"), "{fix}");
     let _ = &r.pg;
 }
 

@@ -177,58 +177,6 @@ fn secrets_of_the_old_chart_and_missing_ones() {
 }
 
 #[test]
-fn image_pull_failures_get_their_own_cause() {
-    let install = Install::healthy();
-    // The chart's PostgreSQL on a Bitnami tag the registry no longer serves.
-    let mut c = install.cluster(json!({}));
-    let pg = c.find_mut("Pod", "prefect-postgresql");
-    let image = pg["status"]["containerStatuses"][0]["image"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    pg["status"]["phase"] = json!("Pending");
-    pg["status"]["conditions"][0]["status"] = json!("False");
-    pg["status"]["containerStatuses"][0]["ready"] = json!(false);
-    pg["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "ImagePullBackOff",
-        "message": format!("Back-off pulling image \"{image}\"")}});
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.pods"]);
-    assert_eq!(run.status("kube.pods"), "fail", "{}", run.text);
-    assert!(
-        run.message("kube.pods").contains("ImagePullBackOff"),
-        "{}",
-        run.message("kube.pods")
-    );
-    let fix = run.fix("kube.pods");
-    assert!(image.contains("postgresql"), "{image}");
-    assert!(
-        fix.contains(&format!("its image `{image}` cannot be pulled")),
-        "{fix}"
-    );
-    assert!(
-        fix.contains("--set postgresql.image.repository=bitnamilegacy/postgresql"),
-        "{fix}"
-    );
-    drop(server);
-
-    // Another component's image: the generic pull advice, naming the image.
-    let mut c = install.cluster(json!({}));
-    let apollo = c.find_mut("Pod", "prefect-apollo");
-    apollo["status"]["conditions"][0]["status"] = json!("False");
-    apollo["status"]["containerStatuses"][0]["ready"] = json!(false);
-    apollo["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "ErrImagePull",
-        "message": "manifest for prefecthq/apollo:2099.01.01 not found"}});
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.pods"]);
-    let fix = run.fix("kube.pods");
-    assert!(
-        fix.contains("image `prefecthq/apollo:") && fix.contains("imagePullSecrets"),
-        "{fix}"
-    );
-    assert!(!fix.contains("bitnamilegacy"), "{fix}");
-}
-
-#[test]
 fn broken_pods_give_reason_restarts_and_redacted_logs() {
     let install = Install::healthy();
     let mut c = install.cluster(json!({}));
