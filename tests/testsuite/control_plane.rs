@@ -2201,3 +2201,87 @@ fn a_failed_tenant_job_is_read_through_the_real_cluster() {
         run.fix("kube.tenant-job")
     );
 }
+
+/// Pods that look healthy (Running and Ready) but restarted, as a kubelet reports them: graphql
+/// OOM-killed three times at its memory limit, Apollo stopped once (SIGTERM).
+#[test]
+fn restarts_of_healthy_looking_pods_and_why_as_a_kubelet_reports_them() {
+    let cp = control_plane!();
+    let r = running_release(cp, "restarts", Scenario::default());
+    let kc = r.kubeconfig.display().to_string();
+    let only = [
+        "--kubeconfig",
+        kc.as_str(),
+        "--timeout",
+        "10s",
+        "--only",
+        "kube.restarts",
+        "--only",
+        "kube.pods",
+    ];
+    let run = support::check(&only, &[support::prefect::CANARY]);
+    assert_eq!(run.status("kube.restarts"), "pass", "{}", run.text);
+
+    // graphql's pod made again with a memory limit (a pod's resources are fixed once it exists),
+    // as its ReplicaSet would.
+    let name = "prefect-graphql-6d4b9c7f5-x2x9k";
+    let old: Value =
+        serde_json::from_str(&cp.kubectl_ok(&["get", "pod", name, "-n", &r.ns, "-o", "json"]))
+            .expect("pod");
+    cp.kubectl_ok(&[
+        "delete",
+        "pod",
+        name,
+        "-n",
+        &r.ns,
+        "--grace-period=0",
+        "--force",
+    ]);
+    let mut spec = old["spec"].clone();
+    spec["containers"][0]["resources"] = json!({"limits": {"memory": "256Mi"}});
+    let graphql = cp.create(
+        &json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": r.ns,
+                "labels": old["metadata"]["labels"], "ownerReferences": old["metadata"]["ownerReferences"]},
+            "spec": spec})
+        .to_string(),
+    );
+    let mut status = support::kubelet::running(&graphql);
+    status["status"]["containerStatuses"][0]["restartCount"] = json!(3);
+    status["status"]["containerStatuses"][0]["lastState"] = json!({"terminated": {"exitCode": 137,
+        "reason": "OOMKilled", "startedAt": "2026-12-06T10:01:00Z", "finishedAt": "2026-12-06T11:01:00Z"}});
+    cp.patch_status("pod", Some(&r.ns), name, &status);
+    let apollo = "prefect-apollo-6d4b9c7f5-x2x9k";
+    let pod: Value =
+        serde_json::from_str(&cp.kubectl_ok(&["get", "pod", apollo, "-n", &r.ns, "-o", "json"]))
+            .expect("pod");
+    let mut status = support::kubelet::running(&pod);
+    status["status"]["containerStatuses"][0]["restartCount"] = json!(1);
+    status["status"]["containerStatuses"][0]["lastState"] = json!({"terminated": {"exitCode": 143,
+        "reason": "Error", "startedAt": "2026-12-06T10:01:00Z", "finishedAt": "2026-12-06T10:30:00Z"}});
+    cp.patch_status("pod", Some(&r.ns), apollo, &status);
+
+    let run = support::check(&only, &[support::prefect::CANARY]);
+    assert_eq!(
+        run.status("kube.pods"),
+        "pass",
+        "they look healthy: {}",
+        run.text
+    );
+    assert_eq!(run.status("kube.restarts"), "warn", "{}", run.text);
+    let m = run.message("kube.restarts");
+    assert!(
+        m.contains("restarted 3 times; its last run ended with exit code 137 (OOMKilled): killed at its memory limit (memory limit 256Mi)"),
+        "{m}"
+    );
+    assert!(
+        m.contains("exit code 143 (Error): stopped (SIGTERM)"),
+        "{m}"
+    );
+    let fix = run.fix("kube.restarts");
+    assert!(
+        fix.contains("--set graphql.resources.limits.memory=<MORE, e.g. twice 256Mi>"),
+        "{fix}"
+    );
+    let _ = &r.pg;
+}

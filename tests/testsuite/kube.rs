@@ -634,54 +634,6 @@ fn the_agent_runs_once_and_talks_to_this_release() {
     assert_eq!(run.status("agent.replicas"), "skip");
 }
 
-#[test]
-fn restarts_of_healthy_looking_pods_and_why() {
-    let install = Install::healthy();
-    let c = install.cluster(json!({}));
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.restarts"]);
-    assert_eq!(run.status("kube.restarts"), "pass", "{}", run.text);
-    drop(server);
-
-    // graphql was OOM-killed three times and is Running and Ready again; apollo was stopped once.
-    let mut c = install.cluster(json!({}));
-    let graphql = c.find_mut("Pod", "prefect-graphql");
-    graphql["spec"]["containers"][0]["resources"] = json!({"limits": {"memory": "256Mi"}});
-    let cs = &mut graphql["status"]["containerStatuses"][0];
-    cs["restartCount"] = json!(3);
-    cs["lastState"] = json!({"terminated": {"exitCode": 137, "reason": "OOMKilled",
-        "startedAt": "2022-12-22T10:01:00Z", "finishedAt": "2022-12-22T11:01:00Z"}});
-    let apollo = c.find_mut("Pod", "prefect-apollo");
-    let cs = &mut apollo["status"]["containerStatuses"][0];
-    cs["restartCount"] = json!(1);
-    cs["lastState"] = json!({"terminated": {"exitCode": 143, "reason": "Error",
-        "startedAt": "2022-12-22T10:01:00Z", "finishedAt": "2022-12-22T10:30:00Z"}});
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.restarts", "--only", "kube.pods"]);
-    assert_eq!(
-        run.status("kube.pods"),
-        "pass",
-        "they look healthy: {}",
-        run.text
-    );
-    assert_eq!(run.status("kube.restarts"), "warn", "{}", run.text);
-    let m = run.message("kube.restarts");
-    assert!(
-        m.contains("restarted 3 times; its last run ended with exit code 137 (OOMKilled): killed at its memory limit (memory limit 256Mi)"),
-        "{m}"
-    );
-    assert!(
-        m.contains("exit code 143 (Error): stopped (SIGTERM)"),
-        "{m}"
-    );
-    let fix = run.fix("kube.restarts");
-    assert!(
-        fix.contains("--set graphql.resources.limits.memory=<MORE, e.g. twice 256Mi>"),
-        "{fix}"
-    );
-    assert_read_only(&server);
-}
-
 /// (scope, API group, resource, verb): what RBAC authorizes. `scope` is `namespace` or `cluster`, or
 /// `url` for a non-resource URL (the resource is then the path).
 type Grant = (&'static str, String, String, String);
