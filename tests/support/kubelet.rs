@@ -241,6 +241,8 @@ pub struct Scenario<'a> {
     pub tenants: Option<Vec<&'static str>>,
     /// (pod, container, log text)
     pub logs: Vec<(&'a str, &'a str, &'a str)>,
+    /// (pod, container, the log of its previous run, as `kubectl logs --previous` reads it)
+    pub previous_logs: Vec<(&'a str, &'a str, &'a str)>,
     /// Every pod's port forwarded to a local port nothing listens on (the container is up, its
     /// server is not).
     pub refusing: bool,
@@ -255,6 +257,7 @@ impl Default for Scenario<'_> {
             helm: &[],
             tenants: None,
             logs: Vec::new(),
+            previous_logs: Vec::new(),
             refusing: false,
         }
     }
@@ -312,20 +315,37 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
             ),
             ("prefect-ui-6d4b9c7f5-x2x9k".into(), 8080, to(ui.addr)),
         ],
-        logs: s
-            .logs
-            .iter()
-            .map(|(pod, container, text)| {
-                // As the container runtime writes it and the kubelet reads it (CRI log format).
-                let file = dir.join(format!("{pod}-{container}.log"));
+        logs: {
+            // As the container runtime writes it and the kubelet reads it (CRI log format).
+            let write = |name: String, text: &str| {
+                let file = dir.join(name);
                 let cri: String = text
                     .lines()
                     .map(|l| format!("2026-12-06T10:00:00.000000000Z stdout F {l}\n"))
                     .collect();
                 std::fs::write(&file, cri).expect("log file");
-                (pod.to_string(), container.to_string(), file, None)
-            })
-            .collect(),
+                file
+            };
+            let mut logs: Vec<(String, String, PathBuf, Option<PathBuf>)> = s
+                .logs
+                .iter()
+                .map(|(pod, container, text)| {
+                    let file = write(format!("{pod}-{container}.log"), text);
+                    (pod.to_string(), container.to_string(), file, None)
+                })
+                .collect();
+            for (pod, container, text) in &s.previous_logs {
+                let previous = write(format!("{pod}-{container}-previous.log"), text);
+                match logs.iter_mut().find(|l| l.0 == *pod && l.1 == *container) {
+                    Some(l) => l.3 = Some(previous),
+                    None => {
+                        let file = write(format!("{pod}-{container}.log"), "");
+                        logs.push((pod.to_string(), container.to_string(), file, Some(previous)));
+                    }
+                }
+            }
+            logs
+        },
     };
     let kubelet = cp.kubelet(&ns, &wiring);
     let pods = cp.run_pods(&ns, "prefect", &kubelet);

@@ -2285,3 +2285,78 @@ fn restarts_of_healthy_looking_pods_and_why_as_a_kubelet_reports_them() {
     );
     let _ = &r.pg;
 }
+
+/// Broken pods as a kubelet reports them: graphql in CrashLoopBackOff, its previous run's log (read
+/// through the real logs endpoint with `previous`) holding the database URL with its password, which
+/// the report masks; hasura unable to start for a key its Secret lacks.
+#[test]
+fn broken_pods_give_reason_restarts_and_redacted_logs_as_a_kubelet_reports_them() {
+    let cp = control_plane!();
+    let graphql = "prefect-graphql-6d4b9c7f5-x2x9k";
+    let crashed = format!(
+        "starting\nsqlalchemy.exc.OperationalError: connection to postgresql://prefect:{}@prefect-postgresql.default:5432/prefect failed\nFATAL:  password authentication failed for user \"prefect\"\n",
+        support::prefect::CANARY
+    );
+    let r = running_release(
+        cp,
+        "broken",
+        Scenario {
+            previous_logs: vec![(graphql, "graphql", &crashed)],
+            ..Scenario::default()
+        },
+    );
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        graphql,
+        &json!({"status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False"}, {"type": "ContainersReady", "status": "False"}],
+            "containerStatuses": [{"name": "graphql", "image": "prefecthq/server:latest", "imageID": "", "ready": false,
+                "started": false, "restartCount": 7,
+                "state": {"waiting": {"reason": "CrashLoopBackOff",
+                    "message": "back-off 5m0s restarting failed container=graphql"}},
+                "lastState": {"terminated": {"reason": "Error", "exitCode": 1,
+                    "startedAt": "2026-12-06T10:00:00Z", "finishedAt": "2026-12-06T10:01:00Z"}}}]}}),
+    );
+    cp.patch_status(
+        "pod",
+        Some(&r.ns),
+        "prefect-hasura-6d4b9c7f5-x2x9k",
+        &json!({"status": {"phase": "Pending",
+            "conditions": [{"type": "Ready", "status": "False"}, {"type": "ContainersReady", "status": "False"}],
+            "containerStatuses": [{"name": "hasura", "image": "hasura/graphql-engine:v2.0.9", "imageID": "",
+                "ready": false, "started": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "CreateContainerConfigError",
+                    "message": format!("couldn't find key postgres-password in Secret {}/prefect-postgresql", r.ns)}}}]}}),
+    );
+    let kc = r.kubeconfig.display().to_string();
+    let run = support::check(
+        &[
+            "--kubeconfig",
+            &kc,
+            "--timeout",
+            "10s",
+            "--only",
+            "kube.pods",
+        ],
+        &[support::prefect::CANARY],
+    );
+    assert_eq!(run.status("kube.pods"), "fail", "{}", run.text);
+    let m = run.message("kube.pods");
+    assert!(m.contains("container graphql CrashLoopBackOff"), "{m}");
+    assert!(m.contains("restarts 7"), "{m}");
+    assert!(m.contains("couldn't find key postgres-password"), "{m}");
+    assert!(
+        run.fix("kube.pods").contains("see kube.db-secret"),
+        "{}",
+        run.fix("kube.pods")
+    );
+    let pods = run.result("kube.pods")["evidence"]["pods"].to_string();
+    assert!(
+        pods.contains("password authentication failed for user"),
+        "{pods}"
+    );
+    assert!(pods.contains("postgresql://prefect:****@"), "{pods}");
+    assert!(run.text.contains("CreateContainerConfigError"));
+    let _ = &r.pg;
+}

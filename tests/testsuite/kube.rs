@@ -177,48 +177,6 @@ fn secrets_of_the_old_chart_and_missing_ones() {
 }
 
 #[test]
-fn broken_pods_give_reason_restarts_and_redacted_logs() {
-    let install = Install::healthy();
-    let mut c = install.cluster(json!({}));
-    let graphql = c.pod_name("prefect-graphql");
-    let pod = c.find_mut("Pod", "prefect-graphql");
-    pod["status"]["conditions"][0]["status"] = json!("False");
-    pod["status"]["containerStatuses"][0]["ready"] = json!(false);
-    pod["status"]["containerStatuses"][0]["restartCount"] = json!(7);
-    pod["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
-        "message": "back-off 5m0s restarting failed container=graphql"}});
-    c.logs.insert(
-        (graphql, "graphql".into(), true),
-        format!("starting\nsqlalchemy.exc.OperationalError: connection to postgresql://prefect:{CANARY}@prefect-postgresql.default:5432/prefect failed\nFATAL:  password authentication failed for user \"prefect\"\n"),
-    );
-    let hasura = c.find_mut("Pod", "prefect-hasura");
-    hasura["status"]["phase"] = json!("Pending");
-    hasura["status"]["conditions"][0]["status"] = json!("False");
-    hasura["status"]["containerStatuses"][0]["ready"] = json!(false);
-    hasura["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "CreateContainerConfigError",
-        "message": "couldn't find key postgres-password in Secret default/prefect-postgresql"}});
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.pods"]);
-    assert_eq!(run.status("kube.pods"), "fail", "{}", run.text);
-    let m = run.message("kube.pods");
-    assert!(m.contains("container graphql CrashLoopBackOff"), "{m}");
-    assert!(m.contains("restarts 7"), "{m}");
-    assert!(m.contains("couldn't find key postgres-password"), "{m}");
-    assert!(
-        run.fix("kube.pods").contains("see kube.db-secret"),
-        "{}",
-        run.fix("kube.pods")
-    );
-    let pods = run.result("kube.pods")["evidence"]["pods"].to_string();
-    assert!(
-        pods.contains("password authentication failed for user"),
-        "{pods}"
-    );
-    assert!(pods.contains("postgresql://prefect:****@"), "{pods}");
-    assert!(run.text.contains("CreateContainerConfigError"));
-}
-
-#[test]
 fn release_statuses_encodings_and_choices() {
     let install = Install::healthy();
     // A stuck upgrade: revision 2 pending over a deployed revision 1.
