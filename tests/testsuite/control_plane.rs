@@ -1139,6 +1139,18 @@ fn pod_states_and_agent_logs_as_a_kubelet_reports_them() {
     assert_ne!(run.status("kube.restarts"), "pass", "{}", run.text);
     // The agent's log, read through the API server's log endpoint from kwok.
     assert_eq!(run.status("agent.tenant-errors"), "fail", "{}", run.text);
+    assert!(
+        run.message("agent.tenant-errors")
+            .contains("400 Client Error: Bad Request"),
+        "{}",
+        run.message("agent.tenant-errors")
+    );
+    assert!(
+        run.fix("agent.tenant-errors")
+            .contains("--set jobs.createTenant.enabled=true"),
+        "{}",
+        run.fix("agent.tenant-errors")
+    );
 
     // The same run as deploy/rbac.yaml's ServiceAccount: every request, port-forwards and log
     // reads included, is a read the Role grants (the audit log).

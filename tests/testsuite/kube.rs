@@ -403,60 +403,6 @@ fn a_silent_api_server_costs_one_timeout() {
 }
 
 #[test]
-fn agent_logs_and_the_tenant_job() {
-    let install = Install::healthy();
-    let mut c = install
-        .cluster(json!({"agent": {"enabled": true}, "jobs": {"createTenant": {"enabled": true}}}));
-    let mut agent = c.find_mut("Pod", "prefect-towel").clone();
-    agent["metadata"]["name"] = json!("prefect-agent-7c9d8-abcde");
-    agent["metadata"]["labels"]["app.kubernetes.io/component"] = json!("agent");
-    agent["spec"]["containers"][0]["name"] = json!("agent");
-    c.objects.push(agent);
-    c.logs.insert(
-        ("prefect-agent-7c9d8-abcde".into(), "agent".into(), false),
-        "[2020-11-13 19:16:02,083] ERROR - agent | 400 Client Error: Bad Request for url: http://prefect-apollo.default:4200/graphql\n\nThis is likely caused by a poorly formatted GraphQL query or mutation. GraphQL sent:\n\nquery {\n    mutation($input: get_runs_in_queue_input!) {\n            get_runs_in_queue(input: $input) {\n                flow_run_ids\n        }\n    }\n}\nvariables {\n    {\"input\": {\"before\": \"2020-11-13T19:16:01.973734+00:00\", \"labels\": [], \"tenant_id\": null}}\n}\n".into(),
-    );
-    c.objects.push(json!({"apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "prefect-create-tenant-job", "namespace": "default", "labels": {"app.kubernetes.io/instance": "prefect"}},
-        "spec": {"template": {"spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]}}},
-        "status": {"failed": 10, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}}));
-    c.objects.push(json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "prefect-create-tenant-job-x1", "namespace": "default", "labels": {"job-name": "prefect-create-tenant-job"}},
-        "spec": {"containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]},
-        "status": {"phase": "Failed"}}));
-    c.logs.insert(
-        ("prefect-create-tenant-job-x1".into(), "create-tenant-job".into(), false),
-        "requests.exceptions.ConnectionError: HTTPConnectionPool(host='prefect-apollo.default', port=4200): Max retries exceeded\n".into(),
-    );
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.*", "--only", "agent.*"]);
-    assert_eq!(run.status("agent.tenant-errors"), "fail", "{}", run.text);
-    assert!(
-        run.message("agent.tenant-errors")
-            .contains("400 Client Error: Bad Request")
-    );
-    assert!(
-        run.fix("agent.tenant-errors")
-            .contains("--set jobs.createTenant.enabled=true")
-    );
-    assert_eq!(run.status("kube.tenant-job"), "fail", "{}", run.text);
-    assert!(
-        run.message("kube.tenant-job")
-            .contains("BackoffLimitExceeded")
-            || run.message("kube.tenant-job").contains("backoff limit")
-    );
-    assert!(
-        run.result("kube.tenant-job")["evidence"]["last_log_lines"]
-            .to_string()
-            .contains("Max retries exceeded")
-    );
-    assert!(
-        run.fix("kube.tenant-job")
-            .contains("kubectl logs -n default job/prefect-create-tenant-job")
-    );
-}
-
-#[test]
 fn a_published_load_balancer_is_used_and_mismatched_tags_are_named() {
     let install = Install::healthy();
     let mut c = install.cluster(json!({}));
@@ -487,39 +433,6 @@ fn a_published_load_balancer_is_used_and_mismatched_tags_are_named() {
     assert!(
         run.message("kube.images")
             .contains("towel prefecthq/server:2022.09.23")
-    );
-}
-
-#[test]
-fn an_ingress_is_what_the_users_reach() {
-    let install = Install::healthy();
-    let ingress = "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: prefect-apollo\n  labels:\n    app.kubernetes.io/instance: prefect\nspec:\n  rules:\n    - host: api.prefect.example\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: prefect-apollo\n                port:\n                  number: 4200\n";
-    let manifest = format!("{}{ingress}", reference("manifest-rendered.yaml"));
-    let server = install.cluster_rendered(json!({}), &manifest).start();
-    // The ingress host as this machine resolves it (nothing listens on port 80 here).
-    let run = doctor_on(
-        &server,
-        &[
-            "--only",
-            "api.*",
-            "--resolve",
-            "api.prefect.example:80:127.0.0.1",
-        ],
-    );
-    assert_eq!(run.status("api.reachable"), "fail", "{}", run.text);
-    assert!(
-        run.message("api.reachable").contains("api.prefect.example"),
-        "{}",
-        run.message("api.reachable")
-    );
-    let targets = run.json["targets"].to_string();
-    assert!(
-        targets.contains("http://api.prefect.example/graphql"),
-        "{targets}"
-    );
-    assert!(
-        targets.contains("ingress prefect-apollo of release prefect"),
-        "{targets}"
     );
 }
 
