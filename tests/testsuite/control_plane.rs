@@ -617,6 +617,29 @@ fn refused_credentials_and_refused_reads_say_who_what_and_which_role_grants_it()
         )) && !m.contains("local defaults"),
         "{m}"
     );
+
+    // deploy/rbac.yaml's Role but for listing pods: only the checks that list them skip, naming
+    // the read; the release is still found.
+    let role = doctor_role_for_user(&ns, cluster::TEAM);
+    let without_pods = role.replace(
+        "  - apiGroups: [\"\"]\n    resources: [pods]\n    verbs: [list]\n",
+        "",
+    );
+    assert_ne!(role, without_pods, "the Role's pods rule");
+    cp.apply(&without_pods);
+    let kc = cp.dir().join(format!("team-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, cluster::TEAM, cluster::TEAM_TOKEN, &ns);
+    let (_, report, _) = doctor(&kc, &["--only", "kube.*"]);
+    let pods = result(&report, "kube.pods");
+    assert_eq!(pods["status"], "skip", "{pods}");
+    assert!(
+        pods["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("may not list pods in namespace {ns}")),
+        "{pods}"
+    );
+    assert_eq!(status(&report)["status"], "pass", "{report}");
 }
 
 #[test]

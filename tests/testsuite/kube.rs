@@ -313,34 +313,6 @@ fn no_release_falls_back_to_the_local_defaults_and_says_so() {
 }
 
 #[test]
-fn rbac_refusals_skip_naming_what_was_needed() {
-    let install = Install::healthy();
-    let mut c = install.cluster(json!({}));
-    c.forbid("list", "pods");
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.*"]);
-    assert_eq!(run.status("kube.pods"), "skip", "{}", run.text);
-    assert!(
-        run.message("kube.pods")
-            .contains("may not list pods in namespace default"),
-        "{}",
-        run.message("kube.pods")
-    );
-    assert_eq!(run.status("kube.release"), "pass");
-    drop(server);
-
-    let mut c = install.cluster(json!({}));
-    c.forbid("list", "secrets");
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.release"]);
-    assert_eq!(run.status("kube.release"), "skip", "{}", run.text);
-    assert!(
-        run.message("kube.release")
-            .contains("may not list secrets in namespace default")
-    );
-}
-
-#[test]
 fn a_silent_api_server_costs_one_timeout() {
     let server = Cluster {
         hang: true,
