@@ -2395,3 +2395,71 @@ fn broken_pods_give_reason_restarts_and_redacted_logs_as_a_kubelet_reports_them(
     assert!(run.text.contains("CreateContainerConfigError"));
     let _ = &r.pg;
 }
+
+/// A namespace without a release: the doctor says so and checks the local defaults, saying that too.
+#[test]
+fn no_release_falls_back_to_the_local_defaults_and_says_so_on_a_real_cluster() {
+    let cp = control_plane!();
+    let ns = cp.namespace("empty");
+    let kc = cp.admin_in(&ns);
+    let (_, report, _) = doctor(&kc, &["--only", "kube.release", "--only", "db.reachable"]);
+    let r = result(&report, "kube.release");
+    assert_eq!(r["status"], "skip", "{r}");
+    assert!(
+        r["message"].as_str().unwrap_or("").contains(&format!(
+            "no Prefect Server (chart prefect-server) release in namespace {ns}"
+        )),
+        "{r}"
+    );
+    let notices = report["notices"].to_string();
+    assert!(
+        notices.contains("checking the local defaults instead"),
+        "{notices}"
+    );
+    assert!(
+        report["targets"].to_string().contains("localhost:5432"),
+        "{}",
+        report["targets"]
+    );
+}
+
+/// The chart's database Secret deleted from under a running release: the Secret check says how to
+/// make it again, and the database checks say the password could not be read.
+#[test]
+fn a_missing_database_secret_is_named_with_its_fix_on_a_real_cluster() {
+    let cp = control_plane!();
+    let r = running_release(cp, "nosecret", Scenario::default());
+    cp.kubectl_ok(&["delete", "secret", "prefect-postgresql", "-n", &r.ns]);
+    let kc = r.kubeconfig.display().to_string();
+    let run = support::check(
+        &[
+            "--kubeconfig",
+            &kc,
+            "--timeout",
+            "10s",
+            "--only",
+            "kube.db-secret",
+            "--only",
+            "db.*",
+        ],
+        &[support::prefect::CANARY],
+    );
+    assert_eq!(run.status("kube.db-secret"), "fail", "{}", run.text);
+    assert!(
+        run.fix("kube.db-secret").contains(&format!(
+            "kubectl create secret generic prefect-postgresql -n {}",
+            r.ns
+        )),
+        "{}",
+        run.fix("kube.db-secret")
+    );
+    assert_eq!(run.status("db.password"), "fail", "{}", run.text);
+    assert!(
+        run.text.contains(
+            "the database password could not be read (secret prefect-postgresql does not exist)"
+        ),
+        "{}",
+        run.text
+    );
+    let _ = &r.pg;
+}

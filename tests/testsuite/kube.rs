@@ -123,7 +123,9 @@ fn the_rendered_manifests_password_defect_is_caught() {
 }
 
 #[test]
-fn secrets_of_the_old_chart_and_missing_ones() {
+fn a_secret_of_the_old_chart() {
+    // (Here because the real path's test chart renders one Secret name; the missing Secret is
+    // `a_missing_database_secret_is_named_with_its_fix_on_a_real_cluster`.)
     let install = Install::healthy();
     // A secret made for the chart before 2022.07: only `postgresql-password`.
     // What the chart renders with `postgresql.auth.existingSecret=my-db-secret`: every secretKeyRef
@@ -152,27 +154,6 @@ fn secrets_of_the_old_chart_and_missing_ones() {
     assert!(
         run.fix("kube.db-secret")
             .contains("postgres-password=<the password of prefect>")
-    );
-    drop(server);
-
-    // The subchart's secret is gone altogether.
-    let mut c = install.cluster(json!({}));
-    c.remove("Secret", "prefect-postgresql");
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "kube.db-secret", "--only", "db.*"]);
-    assert_eq!(run.status("kube.db-secret"), "fail");
-    assert!(
-        run.fix("kube.db-secret")
-            .contains("kubectl create secret generic prefect-postgresql -n default")
-    );
-    // Without the password the database says so, and the report says why up front.
-    assert_eq!(run.status("db.password"), "fail", "{}", run.text);
-    assert!(
-        run.text.contains(
-            "the database password could not be read (secret prefect-postgresql does not exist)"
-        ),
-        "{}",
-        run.text
     );
 }
 
@@ -285,31 +266,6 @@ fn release_statuses_encodings_and_choices() {
         "kube.release",
     ]);
     assert!(run.1.contains("\"status\": \"pass\""), "{}", run.1);
-}
-
-#[test]
-fn no_release_falls_back_to_the_local_defaults_and_says_so() {
-    let c = Cluster::default();
-    let server = c.start();
-    let run = doctor_on(
-        &server,
-        &["--only", "kube.release", "--only", "db.reachable"],
-    );
-    assert_eq!(run.status("kube.release"), "skip", "{}", run.text);
-    assert!(
-        run.message("kube.release")
-            .contains("no Prefect Server (chart prefect-server) release in namespace default")
-    );
-    let notices = run.json["notices"].to_string();
-    assert!(
-        notices.contains("checking the local defaults instead"),
-        "{notices}"
-    );
-    assert!(
-        run.json["targets"].to_string().contains("localhost:5432"),
-        "{}",
-        run.json["targets"]
-    );
 }
 
 #[test]
