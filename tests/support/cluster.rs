@@ -687,6 +687,11 @@ pub fn test_chart(dir: &Path) {
                 1,
                 "{{- with .Values.agent.env }}\n{{ toYaml . | indent 10 }}\n{{- end }}\n"
             ))
+            .replacen(
+                "spec:\n  replicas: 1\n",
+                "spec:\n  replicas: {{ .Values.agent.replicas }}\n",
+                1
+            )
         ),
     )
     .expect("agent template");

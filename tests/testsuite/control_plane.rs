@@ -2463,3 +2463,109 @@ fn a_missing_database_secret_is_named_with_its_fix_on_a_real_cluster() {
     );
     let _ = &r.pg;
 }
+
+/// The agent as real Helm renders it from `agent.*`: one replica talking to this release's Apollo,
+/// two replicas, `agent.env` pointing at the pod's localhost, at Prefect Cloud, and at another
+/// address; and a release without an agent. Each its own install: `agent.env` naming a variable the
+/// chart sets makes a Deployment with the name twice, which a later `helm upgrade` (client-side) can
+/// refuse to patch ("The order in patch list … doesn't match $setElementOrder").
+#[test]
+fn the_agent_runs_once_and_talks_to_this_release_as_helm_renders_it() {
+    let cp = control_plane!();
+    let agent = |extra: &[&str]| -> (String, Value) {
+        let ns = cp.namespace("agent");
+        let mut args = vec!["--set", "agent.enabled=true"];
+        args.extend_from_slice(extra);
+        cp.install(&ns, "prefect", &args);
+        let (_, report, _) = doctor(
+            &cp.admin_in(&ns),
+            &["--only", "agent.replicas", "--only", "agent.api-url"],
+        );
+        (ns, report)
+    };
+    let (ns, report) = agent(&[]);
+    assert_eq!(
+        result(&report, "agent.replicas")["status"],
+        "pass",
+        "{report}"
+    );
+    assert_eq!(
+        result(&report, "agent.api-url")["status"],
+        "pass",
+        "{report}"
+    );
+    assert!(
+        message(&report, "agent.api-url")
+            .contains(&format!("http://prefect-apollo.{ns}:4200/graphql")),
+        "{report}"
+    );
+
+    // Two replicas: each may submit the same run.
+    let (_, report) = agent(&["--set", "agent.replicas=2"]);
+    let r = result(&report, "agent.replicas");
+    assert_eq!(r["status"], "warn", "{r}");
+    assert!(
+        message(&report, "agent.replicas").contains("runs 2 agent replicas"),
+        "{r}"
+    );
+    assert!(
+        r["fix"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--set agent.replicas=1"),
+        "{r}"
+    );
+
+    // agent.env: the pod's localhost.
+    let (ns, report) = agent(&[
+        "--set-json",
+        r#"agent.env=[{"name": "PREFECT__CLOUD__API", "value": "http://localhost:4200/graphql"}]"#,
+    ]);
+    let r = result(&report, "agent.api-url");
+    assert_eq!(r["status"], "fail", "{r}");
+    assert!(
+        message(&report, "agent.api-url").contains("a pod's localhost is the pod itself"),
+        "{r}"
+    );
+    assert!(
+        r["fix"].as_str().unwrap_or("").contains(&format!(
+            "--set 'agent.env[0].value=http://prefect-apollo.{ns}:4200/graphql'"
+        )),
+        "{r}"
+    );
+    // Prefect Cloud.
+    let (_, report) = agent(&[
+        "--set-json",
+        r#"agent.env=[{"name": "PREFECT__CLOUD__API", "value": "https://api.prefect.io"}, {"name": "PREFECT__BACKEND", "value": "cloud"}]"#,
+    ]);
+    let m = message(&report, "agent.api-url");
+    assert_eq!(
+        result(&report, "agent.api-url")["status"],
+        "fail",
+        "{report}"
+    );
+    assert!(
+        m.contains("PREFECT__BACKEND is \"cloud\"") && m.contains("that is Prefect Cloud"),
+        "{m}"
+    );
+    // Another address (an ingress host): it may work from pods; a warning says so.
+    let (_, report) = agent(&[
+        "--set-json",
+        r#"agent.env=[{"name": "PREFECT__CLOUD__API", "value": "https://prefect.example.com/graphql"}]"#,
+    ]);
+    assert_eq!(
+        result(&report, "agent.api-url")["status"],
+        "warn",
+        "{report}"
+    );
+
+    // No agent in the release.
+    let ns = cp.namespace("agent");
+    cp.install(&ns, "prefect", &[]);
+    let (_, report, _) = doctor(&cp.admin_in(&ns), &["--only", "agent.replicas"]);
+    assert_eq!(
+        result(&report, "agent.replicas")["status"],
+        "skip",
+        "{report}"
+    );
+}

@@ -120,6 +120,7 @@ fn the_rendered_manifests_password_defect_is_caught() {
         run.fix("db.password")
     );
     assert_eq!(run.code, 1);
+    assert_read_only(&server);
 }
 
 #[test]
@@ -155,6 +156,7 @@ fn a_secret_of_the_old_chart() {
         run.fix("kube.db-secret")
             .contains("postgres-password=<the password of prefect>")
     );
+    assert_read_only(&server);
 }
 
 #[test]
@@ -362,75 +364,6 @@ fn a_published_load_balancer_is_used_and_mismatched_tags_are_named() {
         run.message("kube.images")
             .contains("towel prefecthq/server:2022.09.23")
     );
-}
-
-#[test]
-fn the_agent_runs_once_and_talks_to_this_release() {
-    let install = Install::healthy();
-    let on = |replicas: u32, env: &str| {
-        let c = install.cluster_rendered(
-            json!({"agent": {"enabled": true}}),
-            &agent_manifest(replicas, env),
-        );
-        let server = c.start();
-        let run = doctor_on(
-            &server,
-            &["--only", "agent.replicas", "--only", "agent.api-url"],
-        );
-        assert_read_only(&server);
-        run
-    };
-    // As the chart renders it: one replica, the release's Apollo service, the server backend.
-    let run = on(1, "");
-    assert_eq!(run.status("agent.replicas"), "pass", "{}", run.text);
-    assert_eq!(run.status("agent.api-url"), "pass", "{}", run.text);
-    assert!(
-        run.message("agent.api-url")
-            .contains("http://prefect-apollo.default:4200/graphql")
-    );
-
-    // Two replicas: each may submit the same run.
-    let run = on(2, "");
-    assert_eq!(run.status("agent.replicas"), "warn");
-    assert!(
-        run.message("agent.replicas")
-            .contains("runs 2 agent replicas")
-    );
-    assert!(run.fix("agent.replicas").contains("--set agent.replicas=1"));
-
-    // agent.env overrides (a later entry wins): the pod's localhost, then Prefect Cloud.
-    let local =
-        "          - name: PREFECT__CLOUD__API\n            value: http://localhost:4200/graphql\n";
-    let run = on(1, local);
-    assert_eq!(run.status("agent.api-url"), "fail", "{}", run.text);
-    assert!(
-        run.message("agent.api-url")
-            .contains("a pod's localhost is the pod itself")
-    );
-    assert!(
-        run.fix("agent.api-url")
-            .contains("--set 'agent.env[0].value=http://prefect-apollo.default:4200/graphql'"),
-        "{}",
-        run.fix("agent.api-url")
-    );
-    let cloud = "          - name: PREFECT__CLOUD__API\n            value: https://api.prefect.io\n          - name: PREFECT__BACKEND\n            value: cloud\n";
-    let run = on(1, cloud);
-    assert_eq!(run.status("agent.api-url"), "fail");
-    let m = run.message("agent.api-url");
-    assert!(
-        m.contains("PREFECT__BACKEND is \"cloud\"") && m.contains("that is Prefect Cloud"),
-        "{m}"
-    );
-    // Another address (an ingress host): it may work from pods; a warning says so.
-    let ingress = "          - name: PREFECT__CLOUD__API\n            value: https://prefect.example.com/graphql\n";
-    let run = on(1, ingress);
-    assert_eq!(run.status("agent.api-url"), "warn");
-
-    // No agent in the release.
-    let c = install.cluster(json!({}));
-    let server = c.start();
-    let run = doctor_on(&server, &["--only", "agent.replicas"]);
-    assert_eq!(run.status("agent.replicas"), "skip");
 }
 
 /// (scope, API group, resource, verb): what RBAC authorizes. `scope` is `namespace` or `cluster`, or
