@@ -51,6 +51,14 @@ fn result(report: &Value, id: &str) -> Value {
     support::result_of(report, id)
 }
 
+/// `prefect-doctor check --kubeconfig KC --timeout 10s EXTRA`, every output searched for the
+/// database's canary password.
+fn checked(kc: &str, extra: &[&str]) -> support::Run {
+    let mut args = vec!["--kubeconfig", kc, "--timeout", "10s"];
+    args.extend_from_slice(extra);
+    support::check(&args, &[support::prefect::CANARY])
+}
+
 /// The message of check `id` in `report` ("" when it has none).
 fn message<'a>(report: &'a Value, id: &str) -> &'a str {
     support::result_in(report, id)["message"]
@@ -934,10 +942,7 @@ fn a_healthy_release_is_checked_through_real_port_forwards() {
         r.pods
     );
     let kc = r.kubeconfig.display().to_string();
-    let run = support::check(
-        &["--kubeconfig", &kc, "--timeout", "10s"],
-        &[support::prefect::CANARY],
-    );
+    let run = checked(&kc, &[]);
     for (id, status) in [
         ("kube.release", "pass"),
         ("kube.pods", "pass"),
@@ -1148,10 +1153,7 @@ fn pod_states_and_agent_logs_as_a_kubelet_reports_them() {
                 "startedAt": "2026-12-06T10:00:00Z", "finishedAt": "2026-12-06T10:04:00Z"}}}]}}),
     );
     let kc = r.kubeconfig.display().to_string();
-    let run = support::check(
-        &["--kubeconfig", &kc, "--timeout", "10s"],
-        &[support::prefect::CANARY],
-    );
+    let run = checked(&kc, &[]);
     assert_eq!(run.status("kube.pods"), "fail", "{}", run.text);
     let m = run.message("kube.pods");
     assert!(
@@ -1930,17 +1932,7 @@ fn a_submitted_run_whose_job_pod_cannot_pull_is_found_through_the_real_cluster()
                     "message": format!("Back-off pulling image \"{image}\"")}}}]}}),
     );
     let kc = r.kubeconfig.display().to_string();
-    let run = support::check(
-        &[
-            "--kubeconfig",
-            &kc,
-            "--timeout",
-            "10s",
-            "--only",
-            "runs.stuck-submitted",
-        ],
-        &[support::prefect::CANARY],
-    );
+    let run = checked(&kc, &["--only", "runs.stuck-submitted"]);
     assert_eq!(run.status("runs.stuck-submitted"), "fail", "{}", run.text);
     let m = run.message("runs.stuck-submitted");
     assert!(
@@ -2018,18 +2010,14 @@ fn the_users_way_in_is_read_from_a_real_ingress_and_load_balancer() {
     );
     let kc = r.kubeconfig.display().to_string();
     // The ingress host as this machine resolves it (nothing listens on port 80 here).
-    let run = support::check(
+    let run = checked(
+        &kc,
         &[
-            "--kubeconfig",
-            &kc,
-            "--timeout",
-            "10s",
             "--only",
             "api.*",
             "--resolve",
             "api.prefect.example:80:127.0.0.1",
         ],
-        &[support::prefect::CANARY],
     );
     assert_eq!(run.status("api.reachable"), "fail", "{}", run.text);
     assert!(
@@ -2067,18 +2055,14 @@ fn the_users_way_in_is_read_from_a_real_ingress_and_load_balancer() {
          port:\n              number: 4200\n",
         r.ns
     ));
-    let run = support::check(
+    let run = checked(
+        &kc,
         &[
-            "--kubeconfig",
-            &kc,
-            "--timeout",
-            "10s",
             "--only",
             "api.*",
             "--resolve",
             "team-api.example:80:127.0.0.1",
         ],
-        &[support::prefect::CANARY],
     );
     let targets = run.json["targets"].to_string();
     assert!(
@@ -2116,10 +2100,7 @@ fn the_users_way_in_is_read_from_a_real_ingress_and_load_balancer() {
         "-p",
         r#"{"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}"#,
     ]);
-    let run = support::check(
-        &["--kubeconfig", &kc, "--timeout", "10s", "--only", "api.*"],
-        &[support::prefect::CANARY],
-    );
+    let run = checked(&kc, &["--only", "api.*"]);
     assert_eq!(run.status("api.reachable"), "pass", "{}", run.text);
     let targets = run.json["targets"].to_string();
     assert!(
@@ -2365,17 +2346,7 @@ fn broken_pods_give_reason_restarts_and_redacted_logs_as_a_kubelet_reports_them(
                     "message": format!("couldn't find key postgres-password in Secret {}/prefect-postgresql", r.ns)}}}]}}),
     );
     let kc = r.kubeconfig.display().to_string();
-    let run = support::check(
-        &[
-            "--kubeconfig",
-            &kc,
-            "--timeout",
-            "10s",
-            "--only",
-            "kube.pods",
-        ],
-        &[support::prefect::CANARY],
-    );
+    let run = checked(&kc, &["--only", "kube.pods"]);
     assert_eq!(run.status("kube.pods"), "fail", "{}", run.text);
     let m = run.message("kube.pods");
     assert!(m.contains("container graphql CrashLoopBackOff"), "{m}");
@@ -2431,19 +2402,7 @@ fn a_missing_database_secret_is_named_with_its_fix_on_a_real_cluster() {
     let r = running_release(cp, "nosecret", Scenario::default());
     cp.kubectl_ok(&["delete", "secret", "prefect-postgresql", "-n", &r.ns]);
     let kc = r.kubeconfig.display().to_string();
-    let run = support::check(
-        &[
-            "--kubeconfig",
-            &kc,
-            "--timeout",
-            "10s",
-            "--only",
-            "kube.db-secret",
-            "--only",
-            "db.*",
-        ],
-        &[support::prefect::CANARY],
-    );
+    let run = checked(&kc, &["--only", "kube.db-secret", "--only", "db.*"]);
     assert_eq!(run.status("kube.db-secret"), "fail", "{}", run.text);
     assert!(
         run.fix("kube.db-secret").contains(&format!(
