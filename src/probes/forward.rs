@@ -74,21 +74,40 @@ fn forward_failure(to: &PodPort, e: &KubeError) -> ConnectFailure {
     }
 }
 
-/// Why a local forward's connection last ended in an error, by the forward's local address: the
+/// Why a local forward's last connection ended in an error, by the forward's local address: the
 /// forward's own words, which the client of that connection (the HTTP probe) only sees as a closed
-/// connection. Kept for at most [`MAX_NOTES`] forwards.
+/// connection. Cleared when a connection ends well and when the forward goes; at most
+/// [`MAX_NOTES`] forwards at once.
 static CLOSED: std::sync::Mutex<std::collections::BTreeMap<SocketAddr, String>> =
     std::sync::Mutex::new(std::collections::BTreeMap::new());
 const MAX_NOTES: usize = 1024;
 
-fn note(local: SocketAddr, why: String) {
-    if let Ok(mut notes) = CLOSED.lock()
-        && (notes.len() < MAX_NOTES || notes.contains_key(&local))
-    {
-        notes.insert(
-            local,
-            crate::untrusted::line(&why, crate::untrusted::MAX_MESSAGE),
-        );
+/// Keeps (`Some`) or clears (`None`: its last connection ended well) a forward's reason.
+fn note(local: SocketAddr, why: Option<String>) {
+    let Ok(mut notes) = CLOSED.lock() else {
+        return;
+    };
+    match why {
+        None => {
+            notes.remove(&local);
+        }
+        Some(why) if notes.len() < MAX_NOTES || notes.contains_key(&local) => {
+            notes.insert(
+                local,
+                crate::untrusted::line(&why, crate::untrusted::MAX_MESSAGE),
+            );
+        }
+        Some(_) => {}
+    }
+}
+
+/// Forgets a forward's reason when its listener goes (the run's runtime ends), so that a finished
+/// run's forwards neither fill the notes nor lend a reason to a later listener on the same port.
+struct Forget(SocketAddr);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        note(self.0, None);
     }
 }
 
@@ -114,6 +133,7 @@ impl LocalForward {
         let local = listener.local_addr()?;
         let target = to.clone();
         tokio::spawn(async move {
+            let _forget = Forget(local);
             while let Ok((mut client, _)) = listener.accept().await {
                 let connector = connector.clone();
                 let to = target.clone();
@@ -121,16 +141,16 @@ impl LocalForward {
                     // A failed forward closes the client's connection; why is kept first (the
                     // kubelet's word, or the API server's), for the HTTP probe to say instead of a
                     // closed connection.
-                    match connector.open(&to.namespace, &to.pod, to.port).await {
+                    let why = match connector.open(&to.namespace, &to.pod, to.port).await {
                         Ok(mut upstream) => {
-                            if let Err(e) =
-                                tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                            {
-                                note(local, format!("port-forward to {to}: {e}"));
-                            }
+                            tokio::io::copy_bidirectional(&mut client, &mut upstream)
+                                .await
+                                .err()
+                                .map(|e| e.to_string())
                         }
-                        Err(e) => note(local, format!("port-forward to {to}: {e}")),
-                    }
+                        Err(e) => Some(e.to_string()),
+                    };
+                    note(local, why.map(|e| format!("port-forward to {to}: {e}")));
                     drop(client);
                 });
             }

@@ -174,6 +174,9 @@ pub async fn connect(
     timeout: Duration,
 ) -> Result<Opened, ConnectFailure> {
     let deadline = crate::bounded::deadline_in(timeout);
+    // The roots and client identity are the target's, whichever host: read once.
+    let tls =
+        super::pg_tls::tls_connector(target).map_err(|detail| ConnectFailure::Config { detail })?;
     let hosts = target.candidates();
     let mut tried = Vec::new();
     // prefer-standby: a first pass keeps only a standby, a second any server.
@@ -187,7 +190,7 @@ pub async fn connect(
             let by = target
                 .connect_timeout
                 .map_or(deadline, |c| deadline.min(crate::bounded::deadline_in(c)));
-            match connect_one(host, dialer, by, attrs).await {
+            match connect_one(host, dialer, by, attrs, tls.clone()).await {
                 Ok(session) => return Ok(session),
                 Err(e) if e.ends_the_attempt() => return Err(e),
                 Err(e) => tried.push((host.address(), e)),
@@ -202,7 +205,6 @@ pub async fn connect(
             .into_iter()
             .map(|(address, e)| Tried {
                 address,
-                kind: e.kind().to_string(),
                 message: e.to_string(),
             })
             .collect(),
@@ -215,10 +217,9 @@ async fn connect_one(
     dialer: &dyn Dialer,
     deadline: tokio::time::Instant,
     attrs: SessionAttrs,
+    tls: MakeRustlsConnect,
 ) -> Result<Opened, ConnectFailure> {
     let started = Instant::now();
-    let tls =
-        super::pg_tls::tls_connector(target).map_err(|detail| ConnectFailure::Config { detail })?;
     let policy = target.require_auth.clone().map(Arc::new);
     let capped =
         crate::bounded::Capped::new(dialer.dial(target, deadline).await?, MAX_SESSION_READ);

@@ -70,7 +70,6 @@ pub enum ConnectFailure {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tried {
     pub address: String,
-    pub kind: String,
     pub message: String,
 }
 

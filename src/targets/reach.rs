@@ -192,12 +192,36 @@ fn ingress_route(
     None
 }
 
+/// The Ingresses of the release's namespace, listed once for Apollo and the UI, when one of them
+/// needs them. Not listable (RBAC, an old bundle): none, and the release's own Ingresses and its
+/// services still say.
+type Beside<'a> =
+    futures::future::Shared<futures::future::BoxFuture<'a, Arc<Vec<serde_json::Value>>>>;
+
+fn ingresses_beside<'a>(probe: &'a KubeProbe, ns: &'a str) -> Beside<'a> {
+    use futures::FutureExt;
+    let list: futures::future::BoxFuture<'a, Arc<Vec<serde_json::Value>>> = Box::pin(async move {
+        let listed = probe
+            .list::<Ingress>(Some(ns), "")
+            .await
+            .unwrap_or_default();
+        Arc::new(
+            listed
+                .iter()
+                .filter_map(|i| serde_json::to_value(i).ok())
+                .collect(),
+        )
+    });
+    list.shared()
+}
+
 /// Reaches the release's `component` service (apollo, ui): Ingress host, LoadBalancer address, else a
 /// port-forward. `path` is appended to a service address (`/graphql` for Apollo).
 pub async fn reach_http(
     probe: &KubeProbe,
     connector: Arc<dyn PodConnector>,
     found: &Found,
+    beside: Beside<'_>,
     component: &str,
     path: &str,
 ) -> Result<HttpReach, String> {
@@ -221,13 +245,8 @@ pub async fn reach_http(
             });
         }
     }
-    // Not listable (RBAC, an old bundle): the release's own Ingresses and its service still say.
-    let beside = probe
-        .list::<Ingress>(Some(ns), "")
-        .await
-        .unwrap_or_default();
-    for ing in beside.iter().filter_map(|i| serde_json::to_value(i).ok()) {
-        if let Some(route) = ingress_route(&ing, &svc_name, component, path) {
+    for ing in beside.await.iter() {
+        if let Some(route) = ingress_route(ing, &svc_name, component, path) {
             let (url, name) = route?;
             return Ok(HttpReach {
                 url,
@@ -397,6 +416,7 @@ impl KubeRun {
             }
         };
         r.release = Some((found.release.name.clone(), found.release.namespace.clone()));
+        let beside = ingresses_beside(&self.probe, &found.release.namespace);
         let db = async {
             if given.database_url.is_some() {
                 return None;
@@ -407,13 +427,33 @@ impl KubeRun {
             if given.api_url.is_some() {
                 return None;
             }
-            Some(reach_http(&self.probe, connector.clone(), found, "apollo", "/graphql").await)
+            Some(
+                reach_http(
+                    &self.probe,
+                    connector.clone(),
+                    found,
+                    beside.clone(),
+                    "apollo",
+                    "/graphql",
+                )
+                .await,
+            )
         };
         let ui = async {
             if given.ui_url.is_some() {
                 return None;
             }
-            Some(reach_http(&self.probe, connector.clone(), found, "ui", "/").await)
+            Some(
+                reach_http(
+                    &self.probe,
+                    connector.clone(),
+                    found,
+                    beside.clone(),
+                    "ui",
+                    "/",
+                )
+                .await,
+            )
         };
         let (db, api, ui) = tokio::join!(db, api, ui);
         match db {
