@@ -239,22 +239,25 @@ pub(super) fn parse_keyvalue(s: &str) -> Result<BTreeMap<String, String>, Target
     Ok(params)
 }
 
-/// Looks a password up in a pgpass file (`host:port:database:user:password`, `*` wildcards, `\`
-/// escapes). Like libpq, ignores a file that others can read.
-pub(super) fn pgpass_lookup(
-    path: &Path,
-    host: &str,
-    port: u16,
-    db: &str,
-    user: &str,
-) -> Option<String> {
+/// A pgpass file's text, read with a cap. Like libpq, a file that others can read is ignored.
+pub(super) fn pgpass_read(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
         return None;
     }
-    let text =
-        crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "pgpass file").ok()?;
+    crate::bounded::read_text(path, crate::bounded::MAX_CONFIG_FILE, "pgpass file").ok()
+}
+
+/// Looks a password up in a pgpass file's text (`host:port:database:user:password`, `*`
+/// wildcards, `\` escapes).
+pub(super) fn pgpass_find(
+    text: &str,
+    host: &str,
+    port: u16,
+    db: &str,
+    user: &str,
+) -> Option<String> {
     let host_key = if host.starts_with('/') {
         "localhost"
     } else {

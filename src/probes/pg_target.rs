@@ -201,7 +201,7 @@ fn connect_timeout(value: &str) -> Result<Option<std::time::Duration>, TargetErr
 
 pub use super::conninfo::TargetError;
 use super::conninfo::{
-    IGNORED_PARAMS, KNOWN_PARAMS, USERINFO, describe_key, parse_conninfo, pgpass_lookup,
+    IGNORED_PARAMS, KNOWN_PARAMS, USERINFO, describe_key, parse_conninfo, pgpass_find, pgpass_read,
 };
 
 pub const PREFECT_DEFAULT_URL: &str =
@@ -342,13 +342,18 @@ impl DbTarget {
             .get("passfile")
             .map(PathBuf::from)
             .or_else(|| env.var("HOME").map(|h| Path::new(&h).join(".pgpass")));
-        // As libpq: a password not given is looked up in the password file for each host.
+        // As libpq: a password not given is looked up in the password file (read once) for each
+        // host.
+        let pgpass = match (&password, &passfile) {
+            (None, Some(path)) => pgpass_read(path).map(|text| (path, text)),
+            _ => None,
+        };
         let lookup = |host: &str, port: u16| -> (Option<Secret>, Option<String>) {
             if password.is_some() {
                 return (password.clone(), password_source.clone());
             }
-            match &passfile {
-                Some(path) => match pgpass_lookup(path, host, port, &dbname, &user) {
+            match &pgpass {
+                Some((path, text)) => match pgpass_find(text, host, port, &dbname, &user) {
                     Some(p) => (Some(Secret::new(p)), Some(path.display().to_string())),
                     None => (None, None),
                 },
