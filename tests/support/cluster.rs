@@ -381,6 +381,12 @@ impl ControlPlane {
     }
 
     /// `kubectl create` of one object as the admin: the object the API server returns.
+    /// `kubectl get KIND NAME -n NS -o json`, as JSON.
+    pub fn get_json(&self, kind: &str, ns: &str, name: &str) -> Value {
+        let out = self.kubectl_ok(&["get", kind, name, "-n", ns, "-o", "json"]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl get {kind} {name}: {e}"))
+    }
+
     pub fn create(&self, yaml: &str) -> Value {
         let out = self.kubectl_stdin(&["create", "-o", "json", "-f", "-"], yaml);
         serde_json::from_str(&out).expect("kubectl create -o json")

@@ -1759,16 +1759,7 @@ fn the_in_cluster_service_account_is_used_as_kubectl_uses_it() {
 fn an_image_that_cannot_be_pulled_and_a_pod_no_node_can_take() {
     let cp = control_plane!();
     let r = running_release(cp, "pull", Scenario::default());
-    let pod: Value = serde_json::from_str(&cp.kubectl_ok(&[
-        "get",
-        "pod",
-        "prefect-postgresql-0",
-        "-n",
-        &r.ns,
-        "-o",
-        "json",
-    ]))
-    .expect("pod");
+    let pod: Value = cp.get_json("pod", &r.ns, "prefect-postgresql-0");
     let image = pod["spec"]["containers"][0]["image"]
         .as_str()
         .expect("image")
@@ -1787,16 +1778,7 @@ fn an_image_that_cannot_be_pulled_and_a_pod_no_node_can_take() {
     );
     // Hasura's pod replaced by one no node can take, as the scheduler leaves it: no nodeName, Pending,
     // PodScheduled False.
-    let hasura: Value = serde_json::from_str(&cp.kubectl_ok(&[
-        "get",
-        "pod",
-        "prefect-hasura-6d4b9c7f5-x2x9k",
-        "-n",
-        &r.ns,
-        "-o",
-        "json",
-    ]))
-    .expect("pod");
+    let hasura: Value = cp.get_json("pod", &r.ns, "prefect-hasura-6d4b9c7f5-x2x9k");
     // Gone at once (no kubelet runs its containers to stop them).
     cp.kubectl_ok(&[
         "delete",
@@ -1854,16 +1836,7 @@ fn an_image_that_cannot_be_pulled_and_a_pod_no_node_can_take() {
         "prefect-postgresql-0",
         &support::kubelet::running(&pod),
     );
-    let apollo: Value = serde_json::from_str(&cp.kubectl_ok(&[
-        "get",
-        "pod",
-        "prefect-apollo-6d4b9c7f5-x2x9k",
-        "-n",
-        &r.ns,
-        "-o",
-        "json",
-    ]))
-    .expect("pod");
+    let apollo: Value = cp.get_json("pod", &r.ns, "prefect-apollo-6d4b9c7f5-x2x9k");
     cp.patch_status(
         "pod",
         Some(&r.ns),
@@ -2134,16 +2107,7 @@ fn a_failed_tenant_job_is_read_through_the_real_cluster() {
             ..Scenario::default()
         },
     );
-    let job: Value = serde_json::from_str(&cp.kubectl_ok(&[
-        "get",
-        "job",
-        "prefect-create-tenant-job",
-        "-n",
-        &r.ns,
-        "-o",
-        "json",
-    ]))
-    .expect("the job Helm created");
+    let job: Value = cp.get_json("job", &r.ns, "prefect-create-tenant-job");
     // Helm made it; no attempt has ended yet.
     let kc = r.kubeconfig.display().to_string();
     let only = [
@@ -2241,9 +2205,7 @@ fn restarts_of_healthy_looking_pods_and_why_as_a_kubelet_reports_them() {
     // graphql's pod made again with a memory limit (a pod's resources are fixed once it exists),
     // as its ReplicaSet would.
     let name = "prefect-graphql-6d4b9c7f5-x2x9k";
-    let old: Value =
-        serde_json::from_str(&cp.kubectl_ok(&["get", "pod", name, "-n", &r.ns, "-o", "json"]))
-            .expect("pod");
+    let old: Value = cp.get_json("pod", &r.ns, name);
     cp.kubectl_ok(&[
         "delete",
         "pod",
@@ -2268,9 +2230,7 @@ fn restarts_of_healthy_looking_pods_and_why_as_a_kubelet_reports_them() {
         "reason": "OOMKilled", "startedAt": "2026-12-06T10:01:00Z", "finishedAt": "2026-12-06T11:01:00Z"}});
     cp.patch_status("pod", Some(&r.ns), name, &status);
     let apollo = "prefect-apollo-6d4b9c7f5-x2x9k";
-    let pod: Value =
-        serde_json::from_str(&cp.kubectl_ok(&["get", "pod", apollo, "-n", &r.ns, "-o", "json"]))
-            .expect("pod");
+    let pod: Value = cp.get_json("pod", &r.ns, apollo);
     let mut status = support::kubelet::running(&pod);
     status["status"]["containerStatuses"][0]["restartCount"] = json!(1);
     status["status"]["containerStatuses"][0]["lastState"] = json!({"terminated": {"exitCode": 143,
