@@ -110,7 +110,7 @@ where
         Command::Check(cmd) => match session::fleet::plan(&cmd.input) {
             Err(e) => fail_usage(&e),
             Ok(session::fleet::Plan::Single) => {
-                report(&cmd.out, cli.color, |p| session::check::run(&cmd.input, p))
+                report(&cmd.out, cli.color, |p| session::run::check(&cmd.input, p))
             }
             Ok(session::fleet::Plan::Fleet(roster)) => fleet(&cmd, roster, cli.color),
         },

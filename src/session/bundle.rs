@@ -14,7 +14,10 @@ use crate::{
     report::Report,
 };
 
-use super::check::{CheckInput, Prepared, prepare_with};
+use super::{
+    check::CheckInput,
+    run::{Prepared, prepare},
+};
 
 /// What `bundle` is asked to record, and where to write it.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -53,7 +56,7 @@ pub fn run(
         return Err("bundle records a live run; --from re-analyses one (use check --from)".into());
     }
     let recorder = Arc::new(Recorder::default());
-    let prepared: Prepared = prepare_with(&input.check, TapeMode::Record(recorder.clone()))?;
+    let prepared: Prepared = prepare(&input.check, TapeMode::Record(recorder.clone()), None)?;
     let catalog = prepared.setup.checks.catalog;
     let patterns: Vec<String> = input
         .redact

@@ -19,7 +19,12 @@ use crate::{
     report::Status,
 };
 
-use super::check::{CheckInput, CxFactory, Prepared, prepare};
+use super::{
+    check::CheckInput,
+    context::CxFactory,
+    run::{Prepared, prepare, replay},
+};
+use crate::probes::tape::TapeMode;
 
 /// What `fix` is asked to do: `check`'s flags and its own.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -101,8 +106,8 @@ pub fn run(
         factory,
         scope,
     } = match &input.check.from {
-        Some(path) => super::check::prepare_replay(&input.check, path)?,
-        None => prepare(&input.check)?,
+        Some(path) => replay(&input.check, path)?,
+        None => prepare(&input.check, TapeMode::Live, None)?,
     };
     let catalog = setup.checks.catalog;
     let admin = match (&input.admin_url, &factory.db) {

@@ -54,8 +54,8 @@ struct Preset {
 
 impl Preset {
     /// What the release's run starts from, on the listing's runtime.
-    fn into_run(self, runtime: &tokio::runtime::Runtime, shared: &Shared) -> super::check::Preset {
-        super::check::Preset {
+    fn into_run(self, runtime: &tokio::runtime::Runtime, shared: &Shared) -> super::run::Preset {
+        super::run::Preset {
             kube: KubeRun {
                 probe: self.probe,
                 discovery: Arc::new(Discovery::Release(Box::new(Found::of(*self.release)))),
@@ -262,7 +262,7 @@ pub fn run(
                     input.namespace = Some(m.namespace.clone());
                     input.all_namespaces = false;
                     input.release = Some(m.release.clone());
-                    let r = super::check::run_on(&input, preset.into_run(shared, once), &Quiet);
+                    let r = super::run::release(&input, preset.into_run(shared, once), &Quiet);
                     progress.done(&m.heading());
                     if let Ok(mut d) = done.lock() {
                         d.push((i, m, r));

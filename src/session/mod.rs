@@ -1,16 +1,19 @@
 //! Sessions: from the parsed arguments to "what this run looks at" (targets, the fixes' placeholder
-//! values, notices, the check context) and a report. The one place a run is assembled; `check.rs`
-//! and `preflight.rs` each build their context, and [`Setup`] runs it through the engine.
+//! values, notices, the check context) and a report. A run of an install is assembled in one place,
+//! [`run`], step after step; `preflight.rs` builds its own context; [`Setup`] runs either through the
+//! engine.
 
 pub mod bundle;
 pub mod check;
+pub mod context;
 pub mod fix;
 pub mod fleet;
 pub mod preflight;
+pub mod run;
 pub mod serve;
+pub mod settings;
 
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -18,10 +21,9 @@ use std::{
 
 use crate::{
     catalog::{Catalog, Mode},
-    checks::{CheckDef, Checks, Cx, quote_ident},
+    checks::{CheckDef, Checks, Cx},
     engine::{self, RunOptions, Selection, rounds::Progress},
-    redact,
-    report::{CheckResult, Target},
+    report::CheckResult,
 };
 
 /// What every reporting session takes, whatever the command.
@@ -247,53 +249,6 @@ impl Setup {
             engine::with_config_skips(results, &self.config, catalog, self.checks.registry);
         let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         (results, elapsed)
-    }
-}
-
-/// Lists the database among the report's targets and puts its names into the fixes' placeholders;
-/// returns the user Hasura connects as (`--hasura-user`, else the database user, as the chart's).
-pub(crate) fn add_db_target(
-    target: &crate::probes::pg_target::DbTarget,
-    source: String,
-    hasura_flag: Option<&str>,
-    vars: &mut BTreeMap<String, String>,
-    targets: &mut Vec<Target>,
-) -> String {
-    let hasura_user = hasura_flag.unwrap_or(&target.user).to_string();
-    vars.extend(
-        [
-            ("db_user", quote_ident(&target.user)),
-            ("database", quote_ident(&target.dbname)),
-            ("hasura_user", quote_ident(&hasura_user)),
-            ("db_host", target.host.clone()),
-            ("db_port", target.port.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v)),
-    );
-    targets.push(Target {
-        kind: "database".to_string(),
-        address: target.masked_url(),
-        source,
-    });
-    hasura_user
-}
-
-/// Declares the names the report is made of (see [`redact::public`]): the chart's own words, the
-/// database's user and name, and `others` (release, namespace …).
-pub(crate) fn declare_public<'a>(
-    db: Option<&'a crate::probes::pg_target::DbTarget>,
-    others: impl IntoIterator<Item = &'a str>,
-) {
-    for name in ["prefect", "postgres", "prefect-server"]
-        .into_iter()
-        .chain(
-            db.into_iter()
-                .flat_map(|t| [t.user.as_str(), t.dbname.as_str()]),
-        )
-        .chain(others)
-    {
-        redact::public(name);
     }
 }
 

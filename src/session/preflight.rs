@@ -17,7 +17,10 @@ use crate::{
     report::{Report, Target},
 };
 
-use super::{Common, Setup, add_db_target, declare_public};
+use super::{
+    Common, Setup,
+    context::{add_db_target, declare_public},
+};
 
 /// What `preflight` is asked to judge: its flags, documented where they are used.
 #[derive(clap::Args, Debug, Clone, Default)]

@@ -144,7 +144,7 @@ fn failing(r: &crate::report::Report) -> Option<&str> {
 fn one_run(input: &CheckInput, how: &super::fleet::FleetArgs) -> Result<Done, String> {
     match super::fleet::plan(input)? {
         super::fleet::Plan::Single => {
-            let (report, _) = super::check::run(input, &Quiet)?;
+            let (report, _) = super::run::check(input, &Quiet)?;
             let report = report.sanitized();
             Ok(Done {
                 json: redact::scrub(&render::json::render(&report)),

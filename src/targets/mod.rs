@@ -327,5 +327,6 @@ mod tests {
         assert!(t.db.is_none());
     }
 }
+pub mod find;
 pub mod reach;
 pub mod release;
