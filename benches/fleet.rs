@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     cluster, doctor_process,
-    kube::fleet_install,
+    kube_fleet::fleet_install,
     kubelet::{Scenario, running_release},
 };
 
@@ -257,7 +257,7 @@ fn round_trips() -> Vec<Duration> {
 }
 
 /// One release alone and then all 20, `iterations` times each, and what each cost.
-fn bench(fleet: &support::kube::FleetInstall, kc: &str, iterations: u32) {
+fn bench(fleet: &support::kube_fleet::FleetInstall, kc: &str, iterations: u32) {
     // What the servers spend, as (the database server, the API server and the HTTP parts, the
     // database connections opened).
     let costs = || (fleet.pg.cpu(), own_cpu(), connections(&fleet.pg.log()));

@@ -257,7 +257,7 @@ pub fn load(input: &Input) -> Result<Loaded, String> {
 mod tests {
     use super::*;
 
-    /// What Helm 4.3.2's `helm template` gives for the same file (tests/testsuite/preflight.rs holds the
+    /// What Helm 4.3.2's `helm template` gives for the same file (tests/testsuite/preflight/helm_oracle.rs holds the
     /// doctor against Helm itself over many more).
     #[test]
     fn yaml_1_1_scalars_as_helm_reads_them() {

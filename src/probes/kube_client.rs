@@ -10,7 +10,7 @@
 //! `TCP_NODELAY` itself.
 //!
 //! A kubeconfig naming a proxy (`proxy-url`: http, https or socks5, as kubectl takes it) keeps kube's
-//! own stack, which tunnels through it (tests/testsuite/control_plane.rs holds it against kubectl).
+//! own stack, which tunnels through it (tests/testsuite/control_plane/kube_config.rs holds it against kubectl).
 
 use std::time::Duration;
 

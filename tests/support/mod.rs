@@ -3,13 +3,19 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod cluster_pki;
 pub mod http;
 pub mod kube;
+pub mod kube_fleet;
+pub mod kube_relay;
+pub mod kube_server;
 pub mod kubelet;
+pub mod libpq;
 pub mod pg;
 pub mod prefect;
 pub mod sarif;
 pub mod serving;
+pub mod test_chart;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -7,7 +7,8 @@ use crate::support;
 use serde_json::json;
 use support::{
     check,
-    kube::{Cluster, KubeServer, agent_manifest},
+    kube::{Cluster, agent_manifest},
+    kube_server::KubeServer,
 };
 
 const ID: &str = "agent.rbac";

@@ -7,7 +7,7 @@ use crate::support;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use support::{kube::fleet_install as install, prefect::CANARY, run_once_in};
+use support::{kube_fleet::fleet_install as install, prefect::CANARY, run_once_in};
 
 fn doctor(kubeconfig: &str, args: &[&str]) -> (i32, String, String) {
     let mut a = vec!["check", "--kubeconfig", kubeconfig, "--timeout", "3s"];
@@ -500,7 +500,7 @@ fn the_config_file_and_user_checks_apply_to_every_release_and_a_bad_one_stops_th
         "id = \"site.b\"\n[sql\n",
     )
     .unwrap();
-    let portforwards = |inst: &support::kube::FleetInstall| {
+    let portforwards = |inst: &support::kube_fleet::FleetInstall| {
         inst.server
             .hits()
             .iter()

@@ -8,7 +8,8 @@ use crate::support;
 use serde_json::json;
 use support::{
     check,
-    kube::{Cluster, KubeServer, reference},
+    kube::{Cluster, reference},
+    kube_server::KubeServer,
 };
 
 const ID: &str = "kube.api-versions";

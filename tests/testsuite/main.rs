@@ -19,6 +19,7 @@ mod fix;
 mod fleet;
 mod hostile;
 mod hostile_snippets;
+mod house;
 mod kube;
 mod kube_apis;
 mod metrics;

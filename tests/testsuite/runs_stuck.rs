@@ -7,7 +7,8 @@ use crate::support;
 use serde_json::{Value, json};
 use support::{
     check,
-    kube::{Cluster, KubeServer},
+    kube::Cluster,
+    kube_server::KubeServer,
     pg::PgServer,
     prefect::{APP_USER, CANARY, Seed, seed},
 };

@@ -206,7 +206,7 @@ fn tls_is_set_up_as_libpq_sets_it_up() {
     let (right, wrong) = (dir.path().join("right"), dir.path().join("wrong"));
     let target = |host: &str, query: &str| Some(url(host, pg.port, query));
     let cert_file = |f: &str| vec![("SSL_CERT_FILE", f.to_string())];
-    let cases: Vec<support::pg::OracleCase> = vec![
+    let cases: Vec<support::libpq::OracleCase> = vec![
         (
             "disable",
             target("127.0.0.1", "sslmode=disable"),
@@ -349,6 +349,6 @@ fn tls_is_set_up_as_libpq_sets_it_up() {
         "require_auth read inside TLS: refused",
         "require_auth read inside TLS: allowed",
     ];
-    let differ = support::pg::libpq_differences(&cases, &since_16, CANARY);
+    let differ = support::libpq::libpq_differences(&cases, &since_16, CANARY);
     assert!(differ.is_empty(), "{differ:#?}");
 }

@@ -1,0 +1,365 @@
+//! The doctor's RBAC (deploy/rbac.yaml) against the real authorizer, and agent.rbac with the real
+//! SubjectAccessReview as its oracle.
+
+use super::*;
+
+#[test]
+fn the_deployed_rbac_is_enough_for_a_full_check_and_every_request_is_a_read() {
+    let cp = control_plane!();
+    let ns = cp.namespace("least");
+    cp.install(&ns, "prefect", &["--set", "agent.enabled=true"]);
+    cp.apply(&deploy_in("rbac.yaml", &ns));
+    let token = cp.service_account_token(&ns, "prefect-doctor");
+    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, "prefect-doctor", &token, &ns);
+    let (_, report, _) = doctor(&kc, &[]);
+    let user = format!("system:serviceaccount:{ns}:prefect-doctor");
+    let requests = only_reads(cp, &user);
+    // What the run read, as the API server saw it.
+    let read = |verb: &str, path: &str| {
+        requests
+            .iter()
+            .any(|(v, uri, _)| v == verb && uri.split('?').next() == Some(path))
+    };
+    let base = format!("/api/v1/namespaces/{ns}");
+    for (verb, path) in [
+        ("list", format!("{base}/secrets")),
+        (
+            "get",
+            format!("{base}/secrets/sh.helm.release.v1.prefect.v1"),
+        ),
+        ("get", format!("{base}/secrets/prefect-postgresql")),
+        ("list", format!("{base}/pods")),
+        (
+            "get",
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/prefect-agent-role"),
+        ),
+        (
+            "list",
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
+        ),
+        (
+            "list",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".to_string(),
+        ),
+        ("get", "/version".to_string()),
+    ] {
+        assert!(read(verb, &path), "no {verb} {path} in {requests:?}");
+    }
+    // The verdicts the real objects deserve: the chart's release, its real rendering's password
+    // defect read from the Secret real Helm stored, the served API versions, the agent's grants.
+    let status = |id: &str| {
+        result(&report, id)["status"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    };
+    assert_eq!(status("kube.release"), "pass", "{report}");
+    assert_eq!(status("kube.db-secret"), "fail", "{report}");
+    assert!(
+        message(&report, "kube.db-secret")
+            .contains("key postgres-password of secret prefect-postgresql"),
+        "{report}"
+    );
+    assert_eq!(status("kube.api-versions"), "pass", "{report}");
+    assert!(
+        message(&report, "kube.api-versions").contains("this cluster (v1.36.3) serves"),
+        "{report}"
+    );
+    assert_eq!(status("agent.rbac"), "pass", "{report}");
+    // The cluster's default bindings (system:basic-user … to every account) were read and are not
+    // named: they grant nothing the agent needs.
+    let m = message(&report, "agent.rbac").to_string();
+    assert!(
+        m.contains("(bound: RoleBinding prefect-agent-role-binding → Role prefect-agent-role)"),
+        "{m}"
+    );
+    assert!(read(
+        "get",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:basic-user"
+    ));
+    // No pods without a kubelet: said as such (the kubelet side is tests of their own).
+    assert_eq!(status("kube.pods"), "fail", "{report}");
+}
+
+/// What Prefect 1's Kubernetes agent must be allowed (agent.rbac's required needs):
+/// (API group, resource, verb).
+const AGENT_NEEDS: &[(&str, &str, &str)] = &[
+    ("batch", "jobs", "create"),
+    ("batch", "jobs", "get"),
+    ("batch", "jobs", "list"),
+    ("batch", "jobs", "delete"),
+    ("", "pods", "get"),
+    ("", "pods", "list"),
+];
+
+/// The real authorizer's answer for the agent's ServiceAccount (`sa_ns`/`sa`), for each need in
+/// `job_ns`: the needs it refuses, as agent.rbac words them ("create jobs").
+fn authorizer_refuses(cp: &ControlPlane, sa_ns: &str, sa: &str, job_ns: &str) -> Vec<String> {
+    let mut refused = Vec::new();
+    for (group, resource, verb) in AGENT_NEEDS {
+        let review = cp.create(&format!(
+            "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  \
+             user: system:serviceaccount:{sa_ns}:{sa}\n  groups: [system:serviceaccounts, \
+             \"system:serviceaccounts:{sa_ns}\", system:authenticated]\n  resourceAttributes:\n    \
+             namespace: {job_ns}\n    group: \"{group}\"\n    resource: {resource}\n    verb: {verb}\n"
+        ));
+        if review["status"]["allowed"] != true {
+            refused.push(format!("{verb} {resource}"));
+        }
+    }
+    refused
+}
+
+#[test]
+fn agent_rbac_agrees_with_the_real_authorizer() {
+    let cp = control_plane!();
+    // Each case: a release with the chart's agent, then its grants changed as users change them.
+    type Tweak = fn(&ControlPlane, &str) -> Option<String>;
+    // (what, whether the authorizer is expected to allow everything, the change)
+    let cases: &[(&str, bool, Tweak)] = &[
+        ("the chart's own Role", true, |_, _| None),
+        ("the Role deleted", false, |cp, ns| {
+            cp.kubectl_ok(&["delete", "role", "prefect-agent-role", "-n", ns]);
+            None
+        }),
+        ("jobs only read", false, |cp, ns| {
+            cp.kubectl_ok(&[
+                "patch",
+                "role",
+                "prefect-agent-role",
+                "-n",
+                ns,
+                "--type=json",
+                "-p",
+                r#"[{"op":"replace","path":"/rules/0/verbs","value":["get","list","watch"]}]"#,
+            ]);
+            None
+        }),
+        ("rules limited to resource names", false, |cp, ns| {
+            cp.kubectl_ok(&[
+                "patch",
+                "role",
+                "prefect-agent-role",
+                "-n",
+                ns,
+                "--type=json",
+                "-p",
+                r#"[{"op":"add","path":"/rules/0/resourceNames","value":["one-job"]}]"#,
+            ]);
+            None
+        }),
+        (
+            "the binding replaced by one to the aggregated ClusterRole edit",
+            false,
+            |cp, ns| {
+                cp.kubectl_ok(&[
+                    "delete",
+                    "rolebinding",
+                    "prefect-agent-role-binding",
+                    "-n",
+                    ns,
+                ]);
+                cp.kubectl_ok(&[
+                    "create",
+                    "rolebinding",
+                    "agent-edit",
+                    "-n",
+                    ns,
+                    "--clusterrole=edit",
+                    &format!("--serviceaccount={ns}:prefect-serviceaccount"),
+                ]);
+                None
+            },
+        ),
+        (
+            "a ClusterRole of its own bound to the namespace's service-account group",
+            true,
+            |cp, ns| {
+                cp.kubectl_ok(&[
+                    "delete",
+                    "rolebinding",
+                    "prefect-agent-role-binding",
+                    "-n",
+                    ns,
+                ]);
+                let role = cp.unique("flow-runner");
+                cp.apply(&format!(
+                "apiVersion: {rbac}\nkind: ClusterRole\nmetadata:\n  name: {role}\nrules:\n\
+                 - apiGroups: [batch]\n  resources: ['*']\n  verbs: ['*']\n\
+                 - apiGroups: ['']\n  resources: [pods, pods/log]\n  verbs: [get, list]\n---\n\
+                 apiVersion: {rbac}\nkind: ClusterRoleBinding\nmetadata:\n  name: {role}\n\
+                 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\n\
+                 subjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:serviceaccounts:{ns}'}}\n",
+                rbac = "rbac.authorization.k8s.io/v1"
+            ));
+                None
+            },
+        ),
+        (
+            "the flows' Jobs sent to another namespace with no grants",
+            false,
+            |cp, ns| {
+                let flows = cp.namespace("flows");
+                let chart = cp.chart().display().to_string();
+                cp.helm_ok(&[
+                    "upgrade",
+                    "prefect",
+                    &chart,
+                    "-n",
+                    ns,
+                    "--server-side=false",
+                    "--reuse-values",
+                    "--set-json",
+                    &format!(r#"agent.env=[{{"name":"NAMESPACE","value":"{flows}"}}]"#),
+                ]);
+                Some(flows)
+            },
+        ),
+    ];
+    for (what, allowed, tweak) in cases {
+        let ns = cp.namespace("agent");
+        cp.install(&ns, "prefect", &["--set", "agent.enabled=true"]);
+        let job_ns = tweak(cp, &ns).unwrap_or_else(|| ns.clone());
+        let refused = authorizer_refuses(cp, &ns, "prefect-serviceaccount", &job_ns);
+        assert_eq!(
+            refused.is_empty(),
+            *allowed,
+            "{what}: the case is not what it says: {refused:?}"
+        );
+        let kc = cp.admin_in(&ns);
+        let (_, report, stderr) = doctor(&kc, &["--only", "agent.rbac"]);
+        let r = result(&report, "agent.rbac");
+        let verdict = if refused.is_empty() { "pass" } else { "fail" };
+        assert_eq!(
+            r["status"], verdict,
+            "{what}: the authorizer refuses {refused:?}; {r}\n{stderr}"
+        );
+        assert_eq!(r["evidence"]["job_namespace"], json!(job_ns), "{what}: {r}");
+        if !refused.is_empty() {
+            assert_eq!(r["evidence"]["missing"], json!(refused), "{what}: {r}");
+        }
+        if what.contains("aggregated") {
+            // Bound by name: said, though it grants nothing (no aggregation controller here,
+            // as in a cluster whose controller manager is down).
+            assert!(
+                r["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("RoleBinding agent-edit → ClusterRole edit"),
+                "{r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn refused_credentials_and_refused_reads_say_who_what_and_which_role_grants_it() {
+    let cp = control_plane!();
+    let ns = cp.namespace("faults");
+    cp.install(&ns, "prefect", &[]);
+    let status = |report: &Value| result(report, "kube.release");
+
+    // A token the API server does not know (wrong, or expired): 401, naming context and user,
+    // and never the token.
+    let kc = cp.dir().join(format!("wrong-{ns}.kubeconfig"));
+    let token = "expired-token-canary-5d1c";
+    cp.write_kubeconfig(&kc, "alice", token, &ns);
+    let (code, report, stderr) = doctor(&kc, &[]);
+    let r = status(&report);
+    assert_eq!((code, r["status"].as_str()), (1, Some("error")), "{r}");
+    let m = r["message"].as_str().unwrap_or("");
+    assert!(
+        m.contains("did not accept the credentials of user alice (context real): 401 Unauthorized")
+            && m.contains("kubectl --context real auth whoami"),
+        "{m}"
+    );
+    assert!(!report.to_string().contains(token) && !stderr.contains(token));
+    assert_eq!(r["evidence"]["kube_error"], "unauthorized");
+
+    // A user with no grants: the list of releases is refused, said with the user the API server
+    // named and the Role that grants it.
+    let kc = cp.dir().join(format!("nobody-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, cluster::NOBODY, cluster::NOBODY_TOKEN, &ns);
+    let (_, report, _) = doctor(&kc, &[]);
+    let m = status(&report)["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(status(&report)["status"], "skip", "{m}");
+    assert!(
+        m.contains(&format!(
+            "forbidden: user nobody may not list secrets in namespace {ns} (RBAC); the Role \
+             prefect-doctor of deploy/rbac.yaml grants it (applied with namespace: {ns})"
+        )),
+        "{m}"
+    );
+    // Across namespaces (a fleet run): the fleet's ClusterRole.
+    let (_, report, _) = doctor(&kc, &["-A"]);
+    let m = report["unlisted"][0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        m.contains(
+            "user nobody may not list secrets cluster-wide (RBAC); the ClusterRole \
+             prefect-doctor-fleet of deploy/rbac-fleet.yaml grants it in every namespace"
+        ),
+        "{report}"
+    );
+    // Listing allowed, reading refused: the release is there but unreadable, which is the
+    // answer (not "no release here, the local defaults were checked").
+    cp.kubectl_ok(&[
+        "create",
+        "role",
+        "list-only",
+        "-n",
+        &ns,
+        "--verb=list",
+        "--resource=secrets",
+    ]);
+    cp.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "list-only",
+        "-n",
+        &ns,
+        "--role=list-only",
+        "--user=nobody",
+    ]);
+    let (_, report, _) = doctor(&kc, &[]);
+    let m = status(&report)["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(status(&report)["status"], "skip", "{m}");
+    assert!(
+        m.contains(&format!(
+            "user nobody may not get secrets in namespace {ns}"
+        )) && !m.contains("local defaults"),
+        "{m}"
+    );
+
+    // deploy/rbac.yaml's Role but for listing pods: only the checks that list them skip, naming
+    // the read; the release is still found.
+    let role = doctor_role_for_user(&ns, cluster::TEAM);
+    let without_pods = role.replace(
+        "  - apiGroups: [\"\"]\n    resources: [pods]\n    verbs: [list]\n",
+        "",
+    );
+    assert_ne!(role, without_pods, "the Role's pods rule");
+    cp.apply(&without_pods);
+    let kc = cp.dir().join(format!("team-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, cluster::TEAM, cluster::TEAM_TOKEN, &ns);
+    let (_, report, _) = doctor(&kc, &["--only", "kube.*"]);
+    let pods = result(&report, "kube.pods");
+    assert_eq!(pods["status"], "skip", "{pods}");
+    assert!(
+        pods["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("may not list pods in namespace {ns}")),
+        "{pods}"
+    );
+    assert_eq!(status(&report)["status"], "pass", "{report}");
+}
