@@ -46,7 +46,16 @@ pub async fn db_reachable(cx: Arc<Cx>) -> Outcome {
                         "the server at {address} is not accepting connections: {message} (SQLSTATE {code})"
                     )
                 }
-                other => format!("cannot connect to {address}: {other}"),
+                other => {
+                    let said = other.to_string();
+                    // Where the connection went, unless the failure says it already.
+                    let through = pg
+                        .route()
+                        .filter(|_| !said.contains("port-forward to"))
+                        .map(|r| format!(" {r}"))
+                        .unwrap_or_default();
+                    format!("cannot connect to {address}{through}: {said}")
+                }
             };
             base(Outcome::finding(message)).with("failure", e.kind())
         }

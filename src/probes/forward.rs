@@ -65,6 +65,10 @@ impl Dialer for PodDialer {
             }
         })
     }
+
+    fn route(&self) -> Option<String> {
+        Some(format!("through the port-forward to {}", self.to))
+    }
 }
 
 fn forward_failure(to: &PodPort, e: &KubeError) -> ConnectFailure {

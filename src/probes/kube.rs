@@ -331,6 +331,15 @@ impl KubeProbe {
                     }
                 }
             }
+            // A stream to what is not there (a pod deleted): the API server's 404, as for any read.
+            kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::ProtocolSwitch(
+                code,
+            )) if code == http::StatusCode::NOT_FOUND => KubeError::Api {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+                code: code.as_u16(),
+                message: "Not Found".to_string(),
+            },
             kube::Error::UpgradeConnection(_) => KubeError::Other(format!(
                 "the Kubernetes API did not open the {verb} stream for {resource}: {}",
                 chain(&e)
@@ -540,7 +549,14 @@ impl KubeProbe {
                 Some(namespace),
                 api.portforward(pod, &[port]),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                KubeError::Api { code: 404, .. } => KubeError::Gone {
+                    namespace: namespace.to_string(),
+                    pod: pod.to_string(),
+                },
+                e => e,
+            })?;
         let stream = pf.take_stream(port).ok_or_else(|| {
             KubeError::Other(format!("the port-forward to {pod} has no port {port}"))
         })?;

@@ -46,6 +46,13 @@ pub enum KubeError {
         code: u16,
         message: String,
     },
+    /// The pod a port-forward was asked for is not there: the API server answered 404 (deleted, or
+    /// replaced by its controller under another name).
+    #[error(
+        "pod {namespace}/{pod} is gone (the API server answered the port-forward 404 Not Found: the \
+         pod was deleted, or its controller replaced it)"
+    )]
+    Gone { namespace: String, pod: String },
     #[error("{0}")]
     Other(String),
 }
@@ -102,6 +109,7 @@ impl KubeError {
             KubeError::Unreachable { .. } => "unreachable",
             KubeError::Timeout { .. } => "timeout",
             KubeError::Api { .. } => "api",
+            KubeError::Gone { .. } => "gone",
             KubeError::Other(_) => "other",
         }
     }

@@ -27,6 +27,11 @@ pub trait Dialer: Send + Sync {
         target: &'a DbTarget,
         deadline: tokio::time::Instant,
     ) -> futures::future::BoxFuture<'a, Result<Box<dyn Stream>, ConnectFailure>>;
+
+    /// How its connections go when not straight to the host: "through the port-forward to pod …".
+    fn route(&self) -> Option<String> {
+        None
+    }
 }
 
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -40,6 +45,10 @@ impl Dialer for std::sync::Arc<dyn Dialer> {
         deadline: tokio::time::Instant,
     ) -> futures::future::BoxFuture<'a, Result<Box<dyn Stream>, ConnectFailure>> {
         self.as_ref().dial(target, deadline)
+    }
+
+    fn route(&self) -> Option<String> {
+        self.as_ref().route()
     }
 }
 

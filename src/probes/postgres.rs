@@ -40,6 +40,9 @@ pub struct PgSession {
     turn: tokio::sync::Mutex<()>,
     /// Set when the session's read cap closed the connection.
     over_cap: Arc<std::sync::atomic::AtomicBool>,
+    /// How the connection goes when not straight to `address` (a port-forward), for a connection
+    /// that ends mid-run.
+    route: Option<String>,
 }
 
 type MemoKey = (String, Vec<String>);
@@ -92,6 +95,31 @@ impl PgSession {
             connect_ms: info.connect_ms,
             address: info.address,
             answers: Default::default(),
+            route: None,
+        }
+    }
+
+    /// A failed statement's error; a connection that ended under the run (the server restarted
+    /// or stopped, its pod deleted, evicted or restarted) said as such, with where it went.
+    fn failed(&self, e: tokio_postgres::Error) -> QueryError {
+        if !e.is_closed() {
+            return QueryError::from(e);
+        }
+        let (through, hint) = match &self.route {
+            Some(r) => (
+                format!(" {r}"),
+                "; through a port-forward that is also the pod deleted, evicted or restarted (see \
+                 kube.pods)",
+            ),
+            None => (String::new(), ""),
+        };
+        QueryError {
+            code: None,
+            message: format!(
+                "the database connection to {}{through} closed during the run: the server went \
+                 away or restarted{hint}; check again once it is back",
+                self.address
+            ),
         }
     }
 
@@ -152,7 +180,7 @@ impl PgSession {
                         ),
                     }
                 } else {
-                    QueryError::from(e)
+                    self.failed(e)
                 }
             })
             .map(|messages| {
@@ -228,7 +256,7 @@ impl PgSession {
         };
         let result = rows
             .map(|rows| rows.iter().map(Row::from_pg).collect::<Vec<_>>())
-            .map_err(QueryError::from);
+            .map_err(|e| self.failed(e));
         self.record(sql, key, &result, |r| PgAnswer::Rows(r.clone()));
         result
     }
@@ -275,6 +303,11 @@ impl PgProbe {
         self
     }
 
+    /// How its connections go when not straight to the host (a port-forward).
+    pub fn route(&self) -> Option<String> {
+        self.dialer.route()
+    }
+
     pub fn target(&self) -> &DbTarget {
         &self.target
     }
@@ -295,7 +328,10 @@ impl PgProbe {
             async move {
                 let r = connect(&target, dialer.as_ref(), timeout)
                     .await
-                    .map(|o| PgSession::opened(o.client, o.over_cap, o.info));
+                    .map(|o| PgSession {
+                        route: dialer.route(),
+                        ..PgSession::opened(o.client, o.over_cap, o.info)
+                    });
                 match &tape {
                     TapeMode::Record(rec) => {
                         if main {

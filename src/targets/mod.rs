@@ -328,5 +328,6 @@ mod tests {
     }
 }
 pub mod find;
+pub mod pods;
 pub mod reach;
 pub mod release;

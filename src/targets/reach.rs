@@ -4,69 +4,20 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::{
-    core::v1::{Pod, Service},
-    networking::v1::Ingress,
-};
+use k8s_openapi::api::{core::v1::Service, networking::v1::Ingress};
 use url::Url;
 
 use crate::probes::{
-    forward::{LocalForward, PodDialer, PodPort},
+    forward::{LocalForward, PodDialer},
     kube::{KubeError, KubeProbe, PodConnector},
     pg_target::DbTarget,
     postgres::Dialer,
 };
 
-use super::release::{Discovery, Found, discover, pod_ready, secret_password, service_of};
-
-/// A pod behind a service, Running and Ready if any is, and the pod port its `port` targets.
-pub async fn pod_behind(
-    probe: &KubeProbe,
-    namespace: &str,
-    service: &Service,
-) -> Result<PodPort, String> {
-    let name = service.metadata.name.clone().unwrap_or_default();
-    let spec = service.spec.clone().unwrap_or_default();
-    let selector = spec.selector.clone().unwrap_or_default();
-    if selector.is_empty() {
-        return Err(format!("service {name} has no selector"));
-    }
-    let sel = selector
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let pods = probe
-        .list::<Pod>(Some(namespace), &sel)
-        .await
-        .map_err(|e| e.to_string())?;
-    let running = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-    let pod = pods
-        .iter()
-        .find(|p| pod_ready(p))
-        .or_else(|| pods.iter().find(|p| running(p)))
-        .ok_or_else(|| format!("no running pod behind service {name} (selector {sel})"))?;
-    let sport = spec.ports.unwrap_or_default().into_iter().next();
-    let port = match sport.as_ref().and_then(|p| p.target_port.clone()) {
-        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p)) => {
-            u16::try_from(p).ok()
-        }
-        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(named)) => pod
-            .spec
-            .iter()
-            .flat_map(|s| s.containers.iter())
-            .flat_map(|c| c.ports.iter().flatten())
-            .find(|p| p.name.as_deref() == Some(named.as_str()))
-            .and_then(|p| u16::try_from(p.container_port).ok()),
-        None => sport.as_ref().and_then(|p| u16::try_from(p.port).ok()),
-    }
-    .ok_or_else(|| format!("cannot tell which port of the pods service {name} targets"))?;
-    Ok(PodPort {
-        namespace: namespace.to_string(),
-        pod: pod.metadata.name.clone().unwrap_or_default(),
-        port,
-    })
-}
+use super::{
+    pods::{Follow, pod_behind},
+    release::{Discovery, Found, discover, secret_password, service_of},
+};
 
 /// The database target of a release and how to dial it.
 pub struct DbReach {
@@ -112,6 +63,7 @@ pub async fn reach_db(
     };
     if let Some((svc, svc_ns, service)) = in_cluster {
         let to = pod_behind(probe, &svc_ns, &service).await?;
+        let connector = Arc::new(Follow::new(connector, probe.clone(), service));
         let source = format!(
             "port-forward to {to} (service {svc} of release {})",
             found.release.name
@@ -300,6 +252,7 @@ pub async fn reach_http(
         why.push_str(" with no external address yet");
     }
     let to = pod_behind(probe, ns, &live).await?;
+    let connector: Arc<dyn PodConnector> = Arc::new(Follow::new(connector, probe.clone(), live));
     // One forward opened now, under the deadline: a forward the API server cannot open is said with
     // its reason (as for the database), not as a reset of every HTTP request sent through it.
     match tokio::time::timeout(

@@ -227,6 +227,8 @@ pub struct Running {
     pub ns: String,
     pub kubeconfig: PathBuf,
     pub pods: Vec<String>,
+    /// The database pod's relay when it is to die ([`Scenario::db_dies_on`]).
+    pub dying: Option<super::dying::Dying>,
 }
 
 /// What differs from a healthy install.
@@ -246,6 +248,14 @@ pub struct Scenario<'a> {
     /// Every pod's port forwarded to a local port nothing listens on (the container is up, its
     /// server is not).
     pub refusing: bool,
+    /// The release's pods whose port refuses so (the others' servers answer).
+    pub refusing_pods: Vec<&'a str>,
+    /// Pods not made yet, wired now (kwok's forwards are set when it starts): (pod, port, the
+    /// release's pod whose server it reaches), for a test to make during a run.
+    pub spares: Vec<(&'a str, u16, &'a str)>,
+    /// The database's pod dies (every connection reset, its port closed) when a client sends a
+    /// statement holding this text.
+    pub db_dies_on: Option<&'a str>,
 }
 
 impl Default for Scenario<'_> {
@@ -259,6 +269,9 @@ impl Default for Scenario<'_> {
             logs: Vec::new(),
             previous_logs: Vec::new(),
             refusing: false,
+            refusing_pods: Vec::new(),
+            spares: Vec::new(),
+            db_dies_on: None,
         }
     }
 }
@@ -300,21 +313,34 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
     let dir = cp.dir().join(format!("logs-{ns}"));
     std::fs::create_dir_all(&dir).expect("logs dir");
     let dead: std::net::SocketAddr = ([127, 0, 0, 1], super::cluster::free_port()).into();
-    let to = |addr: std::net::SocketAddr| if s.refusing { dead } else { addr };
+    let dying = s
+        .db_dies_on
+        .map(|t| super::dying::Dying::start(([127, 0, 0, 1], pg.port).into(), t));
+    let db_addr = match &dying {
+        Some(d) => d.addr,
+        None => ([127, 0, 0, 1], pg.port).into(),
+    };
+    let servers: [(&str, u16, std::net::SocketAddr); 3] = [
+        ("prefect-postgresql-0", 5432, db_addr),
+        ("prefect-apollo-6d4b9c7f5-x2x9k", 4200, apollo.addr),
+        ("prefect-ui-6d4b9c7f5-x2x9k", 8080, ui.addr),
+    ];
+    let refuses = |pod: &str| s.refusing || s.refusing_pods.contains(&pod);
     let wiring = Wiring {
-        forwards: vec![
-            (
-                "prefect-postgresql-0".into(),
-                5432,
-                to(([127, 0, 0, 1], pg.port).into()),
-            ),
-            (
-                "prefect-apollo-6d4b9c7f5-x2x9k".into(),
-                4200,
-                to(apollo.addr),
-            ),
-            ("prefect-ui-6d4b9c7f5-x2x9k".into(), 8080, to(ui.addr)),
-        ],
+        forwards: servers
+            .iter()
+            .map(|(pod, port, addr)| {
+                let to = if refuses(pod) { dead } else { *addr };
+                (pod.to_string(), *port, to)
+            })
+            .chain(s.spares.iter().map(|(spare, port, like)| {
+                let (_, _, addr) = servers
+                    .iter()
+                    .find(|(pod, _, _)| pod == like)
+                    .expect("a pod of the release");
+                (spare.to_string(), *port, *addr)
+            }))
+            .collect(),
         logs: {
             // As the container runtime writes it and the kubelet reads it (CRI log format).
             let write = |name: String, text: &str| {
@@ -358,6 +384,33 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
         ns,
         kubeconfig,
         pods,
+        dying,
+    }
+}
+
+impl ControlPlane {
+    /// Pod `old` of `ns` deleted (at once, as `kubectl delete --force` and a kubelet that saw its
+    /// containers end) and, when `new` is given, made again under that name as its ReplicaSet would,
+    /// on the same Node, Running and Ready.
+    pub fn replace_pod(&self, ns: &str, old: &str, new: Option<&str>) {
+        let pod = self.get_json("pod", ns, old);
+        self.kubectl_ok(&[
+            "delete",
+            "pod",
+            old,
+            "-n",
+            ns,
+            "--grace-period=0",
+            "--force",
+            "--wait=false",
+        ]);
+        let Some(new) = new else { return };
+        let made = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": new, "namespace": ns, "labels": pod["metadata"]["labels"],
+                         "ownerReferences": pod["metadata"]["ownerReferences"]},
+            "spec": pod["spec"]});
+        let created = self.create(&made.to_string());
+        self.patch_status("pod", Some(ns), new, &running(&created));
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod cluster_pki;
+pub mod dying;
 pub mod http;
 pub mod kube;
 pub mod kube_fleet;

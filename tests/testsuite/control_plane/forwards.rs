@@ -305,3 +305,136 @@ fn servers_that_refuse_behind_working_port_forwards_are_clear_findings() {
         );
     }
 }
+
+/// Whether the API server's audit log holds a port-forward to pod `pod` of `ns`.
+fn forwarded_to(cp: &ControlPlane, ns: &str, pod: &str) -> bool {
+    let uri = format!("/api/v1/namespaces/{ns}/pods/{pod}/portforward");
+    std::fs::read_to_string(&cp.audit_log)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(&uri))
+}
+
+/// Pods that go while `check --wait` waits, as a Deployment replaces one (a rollout, a restart)
+/// under a new name: Apollo's pod replaced, the UI's deleted with nothing after it. The run's
+/// forwards follow Apollo's service to the new pod, and the report is the replaced install's; the
+/// UI's forward says its pod is gone and that no pod is behind its service now.
+#[test]
+fn pods_replaced_during_a_wait_are_followed_through_their_service() {
+    let cp = control_plane!();
+    let (old, new) = (
+        "prefect-apollo-6d4b9c7f5-x2x9k",
+        "prefect-apollo-6d4b9c7f5-r7k2p",
+    );
+    let ui = "prefect-ui-6d4b9c7f5-x2x9k";
+    let r = running_release(
+        cp,
+        "follow",
+        Scenario {
+            refusing_pods: vec![old, ui],
+            spares: vec![(new, 4200, old)],
+            ..Default::default()
+        },
+    );
+    let kc = r.kubeconfig.display().to_string();
+    let child = support::doctor_process()
+        .args(["check", "-o", "json", "--kubeconfig", &kc])
+        .args(["--timeout", "5s", "--wait", "20s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the doctor starts");
+    // Once the run has found both pods and tried them (the API server's audit log says so), they go.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(forwarded_to(cp, &r.ns, old) && forwarded_to(cp, &r.ns, ui)) {
+        assert!(
+            Instant::now() < deadline,
+            "the doctor never forwarded to {old} and {ui}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cp.replace_pod(&r.ns, old, Some(new));
+    cp.replace_pod(&r.ns, ui, None);
+    let out = child.wait_with_output().expect("the doctor ends");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    support::assert_fixes_filled(&report);
+    assert_eq!(out.status.code(), Some(1), "the UI still fails: {report}");
+    // Apollo: through its new pod; the forward opened at the start (to the old pod) followed.
+    for id in ["api.reachable", "api.version", "tenant.exists"] {
+        assert_eq!(result(&report, id)["status"], "pass", "{id}: {report}");
+    }
+    assert!(forwarded_to(cp, &r.ns, new), "a forward went to {new}");
+    // The UI: gone, and nothing behind its service, each said.
+    let m = message(&report, "ui.settings-json");
+    assert!(
+        m.contains(&format!("pod {}/{ui} is gone", r.ns))
+            && m.contains("no running pod behind service prefect-ui"),
+        "{m}"
+    );
+    let _ = &r.pg;
+}
+
+/// The database's pod dies mid-run, under the doctor's session (its connections reset through the
+/// real port-forward, its port closed after): the checks that had run keep their verdicts, the
+/// ones after say the connection ended and where, and the run ends within its timeout.
+#[test]
+fn a_database_pod_dying_mid_run_is_a_clear_finding() {
+    let cp = control_plane!();
+    let r = running_release(
+        cp,
+        "dies",
+        Scenario {
+            db_dies_on: Some("pg_catalog.pg_extension"),
+            ..Default::default()
+        },
+    );
+    let started = Instant::now();
+    let (_, report, _) = doctor(&r.kubeconfig, &["--only", "db.*", "--only", "hasura.*"]);
+    let took = started.elapsed();
+    assert!(r.dying.as_ref().is_some_and(|d| d.died()), "{report}");
+    for id in ["db.reachable", "db.password", "db.version"] {
+        assert_eq!(result(&report, id)["status"], "pass", "{id}: {report}");
+    }
+    // Every check after the death: where the connection went and what that means, not a bare
+    // "connection closed".
+    let route = format!(
+        "through the port-forward to pod {}/prefect-postgresql-0 port 5432 closed during the run",
+        r.ns
+    );
+    for id in [
+        "db.extensions",
+        "db.timezone",
+        "db.schema",
+        "hasura.schema-owner",
+        "hasura.function-owner",
+    ] {
+        let res = result(&report, id);
+        let m = res["message"].as_str().unwrap_or("");
+        assert!(
+            res["status"] == "error" && m.contains(&route) && m.contains("kube.pods"),
+            "{id}: {res}"
+        );
+    }
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    // The next run: the pod's port is closed now; said with the kubelet's word, within the timeout.
+    let started = Instant::now();
+    let (_, report, _) = doctor(&r.kubeconfig, &["--only", "db.*"]);
+    let m = message(&report, "db.reachable");
+    assert!(
+        m.contains(&format!(
+            "through the port-forward to pod {}/prefect-postgresql-0 port 5432: error \
+             communicating with the server: the forward reached the pod, but its port 5432 did not \
+             take the connection",
+            r.ns
+        )) && m.contains("connection refused"),
+        "{m}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let _ = &r.pg;
+}
