@@ -332,9 +332,9 @@ impl KubeProbe {
                 }
             }
             // A stream to what is not there (a pod deleted): the API server's 404, as for any read.
-            kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::ProtocolSwitch(
-                code,
-            )) if code == http::StatusCode::NOT_FOUND => KubeError::Api {
+            kube::Error::UpgradeConnection(
+                kube::client::UpgradeConnectionError::ProtocolSwitch(code),
+            ) if code == http::StatusCode::NOT_FOUND => KubeError::Api {
                 verb: verb.to_string(),
                 resource: resource.to_string(),
                 code: code.as_u16(),

@@ -108,8 +108,9 @@ impl PgSession {
         let (through, hint) = match &self.route {
             Some(r) => (
                 format!(" {r}"),
-                "; through a port-forward that is also the pod deleted, evicted or restarted (see \
-                 kube.pods)",
+                "; through a port-forward also the pod deleted, evicted or restarted (see \
+                 kube.pods), or the forward's stream closed by the API server, the node's kubelet \
+                 or a proxy between them",
             ),
             None => (String::new(), ""),
         };

@@ -1,6 +1,8 @@
 //! A pod that dies mid-run: a relay in front of a real server, standing for the pod's port, that
 //! resets every connection and stops listening the moment a client sends a given text (a statement
-//! of the check it should die at), as a container killed under its clients does.
+//! of the check it should die at), as a container killed under its clients does. Or, holding instead
+//! ([`Dying::holding`]), stops relaying at that moment and leaves the connection as it is, for the
+//! test to break something else meanwhile (the kubelet, the API server's stream).
 #![allow(dead_code)]
 
 use std::{
@@ -20,8 +22,18 @@ pub struct Dying {
 }
 
 impl Dying {
-    /// Relays to `to` until a client sends `trigger`.
+    /// Relays to `to` until a client sends `trigger`, then dies.
     pub fn start(to: SocketAddr, trigger: &str) -> Dying {
+        Dying::new(to, trigger, true)
+    }
+
+    /// Relays to `to` until a client sends `trigger`, then holds: what was sent stays unanswered
+    /// and every connection stays open.
+    pub fn holding(to: SocketAddr, trigger: &str) -> Dying {
+        Dying::new(to, trigger, false)
+    }
+
+    fn new(to: SocketAddr, trigger: &str, reset: bool) -> Dying {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let died = Arc::new(AtomicBool::new(false));
@@ -47,7 +59,7 @@ impl Dying {
                     server.try_clone().expect("clone"),
                 );
                 let (d, open, trigger) = (d.clone(), open.clone(), trigger.clone());
-                thread::spawn(move || pipe(c2, s2, Some((&trigger, &d, &open))));
+                thread::spawn(move || pipe(c2, s2, Some((&trigger, &d, &open, reset))));
                 thread::spawn(move || pipe(server, client, None));
             }
         });
@@ -59,10 +71,10 @@ impl Dying {
     }
 }
 
-type Death<'a> = (&'a [u8], &'a AtomicBool, &'a Mutex<Vec<TcpStream>>);
+type Death<'a> = (&'a [u8], &'a AtomicBool, &'a Mutex<Vec<TcpStream>>, bool);
 
-/// Copies `from` to `to`; with `death`, watching for its trigger, upon which every connection of
-/// the relay is shut down and the relay marked dead.
+/// Copies `from` to `to`; with `death`, watching for its trigger, upon which the relay is marked
+/// dead and every connection of it shut down (or, holding, left as it is).
 fn pipe(mut from: TcpStream, mut to: TcpStream, death: Option<Death>) {
     let mut seen: Vec<u8> = Vec::new();
     let mut buf = [0u8; 16 * 1024];
@@ -71,10 +83,15 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, death: Option<Death>) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some((trigger, died, open)) = death {
+        if let Some((trigger, died, open, reset)) = death {
             seen.extend_from_slice(&buf[..n]);
             if seen.windows(trigger.len()).any(|w| w == trigger) {
                 died.store(true, Ordering::SeqCst);
+                if !reset {
+                    // Held: the sockets stay open, unread, until the test ends.
+                    std::thread::park();
+                    return;
+                }
                 if let Ok(o) = open.lock() {
                     for s in o.iter() {
                         let _ = s.shutdown(Shutdown::Both);

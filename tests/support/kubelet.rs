@@ -227,7 +227,7 @@ pub struct Running {
     pub ns: String,
     pub kubeconfig: PathBuf,
     pub pods: Vec<String>,
-    /// The database pod's relay when it is to die ([`Scenario::db_dies_on`]).
+    /// The database pod's relay when it is to die or hold ([`Scenario::db_dies_on`]).
     pub dying: Option<super::dying::Dying>,
 }
 
@@ -256,6 +256,9 @@ pub struct Scenario<'a> {
     /// The database's pod dies (every connection reset, its port closed) when a client sends a
     /// statement holding this text.
     pub db_dies_on: Option<&'a str>,
+    /// The database's pod stops answering (holding its connections open) when a client sends a
+    /// statement holding this text.
+    pub db_holds_on: Option<&'a str>,
 }
 
 impl Default for Scenario<'_> {
@@ -272,6 +275,7 @@ impl Default for Scenario<'_> {
             refusing_pods: Vec::new(),
             spares: Vec::new(),
             db_dies_on: None,
+            db_holds_on: None,
         }
     }
 }
@@ -313,9 +317,12 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
     let dir = cp.dir().join(format!("logs-{ns}"));
     std::fs::create_dir_all(&dir).expect("logs dir");
     let dead: std::net::SocketAddr = ([127, 0, 0, 1], super::cluster::free_port()).into();
-    let dying = s
-        .db_dies_on
-        .map(|t| super::dying::Dying::start(([127, 0, 0, 1], pg.port).into(), t));
+    let pg_addr: std::net::SocketAddr = ([127, 0, 0, 1], pg.port).into();
+    let dying = match (s.db_dies_on, s.db_holds_on) {
+        (Some(t), _) => Some(super::dying::Dying::start(pg_addr, t)),
+        (None, Some(t)) => Some(super::dying::Dying::holding(pg_addr, t)),
+        (None, None) => None,
+    };
     let db_addr = match &dying {
         Some(d) => d.addr,
         None => ([127, 0, 0, 1], pg.port).into(),

@@ -438,3 +438,66 @@ fn a_database_pod_dying_mid_run_is_a_clear_finding() {
     assert!(started.elapsed() < Duration::from_secs(30));
     let _ = &r.pg;
 }
+
+/// The port-forward's stream closed under the doctor's session, mid-query, by the API server: the
+/// node's kubelet gone while the database had not answered yet (a node lost, a kubelet restarted).
+/// Said as a connection that ended, through which forward, within the timeout; the next run says
+/// the API server's own reason.
+#[test]
+fn a_forward_stream_closed_mid_query_is_a_clear_finding() {
+    let cp = control_plane!();
+    let Running {
+        kubelet,
+        dying,
+        ns,
+        kubeconfig,
+        pg,
+        ..
+    } = running_release(
+        cp,
+        "stream",
+        Scenario {
+            db_holds_on: Some("pg_catalog.pg_extension"),
+            ..Default::default()
+        },
+    );
+    let dying = dying.expect("a holding relay");
+    let killer = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !dying.died() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The kubelet goes while the statement waits for its answer.
+        drop(kubelet);
+        dying
+    });
+    let started = Instant::now();
+    let (_, report, _) = doctor(&kubeconfig, &["--only", "db.*"]);
+    let took = started.elapsed();
+    let dying = killer.join().expect("the kubelet stopped");
+    assert!(dying.died(), "{report}");
+    for id in ["db.reachable", "db.password"] {
+        assert_eq!(result(&report, id)["status"], "pass", "{id}: {report}");
+    }
+    let res = result(&report, "db.extensions");
+    let m = res["message"].as_str().unwrap_or("");
+    assert!(
+        res["status"] == "error"
+            && m.contains(&format!(
+                "through the port-forward to pod {ns}/prefect-postgresql-0 port 5432 closed during \
+                 the run"
+            ))
+            && m.contains("stream"),
+        "{res}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    // The next run: no kubelet to forward to; the API server's reason.
+    let (_, report, _) = doctor(&kubeconfig, &["--only", "db.*"]);
+    let m = message(&report, "db.reachable");
+    assert!(
+        m.contains(&format!("port-forward to pod {ns}/prefect-postgresql-0"))
+            && m.contains("error dialing backend"),
+        "{m}"
+    );
+    let _ = (&pg, dying);
+}
