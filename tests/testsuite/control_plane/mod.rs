@@ -143,8 +143,45 @@ fn doctor_role_for_user(ns: &str, user: &str) -> String {
     )
 }
 
+/// The chart's tenant Job of the release in `ns` as the Job controller and a kubelet (on `node`) leave
+/// it after its backoff limit: its pod `pod` failed, the Job failed.
+fn fail_tenant_job(cp: &ControlPlane, ns: &str, node: &str, pod: &str) {
+    let job: Value = cp.get_json("job", ns, "prefect-create-tenant-job");
+    cp.create(
+        &json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": ns,
+                "labels": {"job-name": "prefect-create-tenant-job"},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "prefect-create-tenant-job",
+                                     "uid": job["metadata"]["uid"], "controller": true}]},
+            "spec": {"restartPolicy": "OnFailure", "nodeName": node,
+                "containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]}})
+        .to_string(),
+    );
+    cp.patch_status(
+        "pod",
+        Some(ns),
+        pod,
+        &json!({"status": {"phase": "Failed",
+            "containerStatuses": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest", "imageID": "",
+                "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}),
+    );
+    let now = "2026-12-07T10:00:00Z";
+    cp.patch_status(
+        "job",
+        Some(ns),
+        "prefect-create-tenant-job",
+        &json!({"status": {"failed": 10, "startTime": now, "conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now, "lastProbeTime": now},
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now, "lastProbeTime": now}]}}),
+    );
+}
+
 mod fleet;
 mod forwards;
+mod grants;
 mod helm;
 mod kube_config;
 mod pods;

@@ -294,7 +294,6 @@ fn a_failed_tenant_job_is_read_through_the_real_cluster() {
             ..Scenario::default()
         },
     );
-    let job: Value = cp.get_json("job", &r.ns, "prefect-create-tenant-job");
     // Helm made it; no attempt has ended yet.
     let kc = r.kubeconfig.display().to_string();
     let only = [
@@ -315,36 +314,7 @@ fn a_failed_tenant_job_is_read_through_the_real_cluster() {
         "{}",
         run.fix("kube.tenant-job")
     );
-    cp.create(
-        &json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": pod, "namespace": r.ns,
-                "labels": {"job-name": "prefect-create-tenant-job"},
-                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "prefect-create-tenant-job",
-                                     "uid": job["metadata"]["uid"], "controller": true}]},
-            "spec": {"restartPolicy": "OnFailure", "nodeName": r.kubelet.node,
-                "containers": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest"}]}})
-        .to_string(),
-    );
-    cp.patch_status(
-        "pod",
-        Some(&r.ns),
-        pod,
-        &json!({"status": {"phase": "Failed",
-            "containerStatuses": [{"name": "create-tenant-job", "image": "prefecthq/prefect:latest", "imageID": "",
-                "ready": false, "restartCount": 0,
-                "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}),
-    );
-    let now = "2026-12-07T10:00:00Z";
-    cp.patch_status(
-        "job",
-        Some(&r.ns),
-        "prefect-create-tenant-job",
-        &json!({"status": {"failed": 10, "startTime": now, "conditions": [
-            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
-             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now, "lastProbeTime": now},
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now, "lastProbeTime": now}]}}),
-    );
+    fail_tenant_job(cp, &r.ns, &r.kubelet.node, pod);
     let run = support::check(&only, &[support::prefect::CANARY]);
     assert_eq!(run.status("kube.tenant-job"), "fail", "{}", run.text);
     assert!(

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use support::{
     check,
     http::{Apollo, Server, ui},
-    kube::{Cluster, agent_manifest, b64, helm_encode, reference, release_json, release_secret},
+    kube::{Cluster, b64, helm_encode, reference, release_json, release_secret},
     kube_server::KubeServer,
     pg::PgServer,
     prefect::{CANARY, Seed, seed},
@@ -84,6 +84,5 @@ fn assert_read_only(server: &KubeServer) {
     }
 }
 
-mod grants;
 mod in_test;
 mod kubeconfig;
