@@ -363,10 +363,15 @@ pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {
         Ok(p) => p,
         Err(o) => return o,
     };
-    // component → (image, pull policy), and image → image IDs seen.
+    // component → (image, pull policy) of its first pod, every (component, image, pod) seen (a
+    // rollout stuck half-way leaves pods of the old tag beside the new), and image → image IDs.
     let mut server: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
+    // Components with a pod on tag `latest` pulled Always.
+    let mut floating: BTreeSet<String> = BTreeSet::new();
     let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in pods {
+        let pod = p.metadata.name.clone().unwrap_or_default();
         let labels = p.metadata.labels.clone().unwrap_or_default();
         let component = labels
             .get("app.kubernetes.io/component")
@@ -376,13 +381,15 @@ pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {
         for c in &spec.containers {
             let image = c.image.clone().unwrap_or_default();
             if matches!(component.as_str(), "apollo" | "graphql" | "towel") && c.name == component {
-                server.insert(
-                    component.clone(),
-                    (
-                        image.clone(),
-                        c.image_pull_policy.clone().unwrap_or_default(),
-                    ),
-                );
+                server.entry(component.clone()).or_insert((
+                    image.clone(),
+                    c.image_pull_policy.clone().unwrap_or_default(),
+                ));
+                seen.insert((component.clone(), image.clone(), pod.clone()));
+                if image_tag(&image) == "latest" && c.image_pull_policy.as_deref() == Some("Always")
+                {
+                    floating.insert(component.clone());
+                }
             }
         }
         for s in p
@@ -400,28 +407,37 @@ pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {
     if server.is_empty() {
         return Outcome::skip("no apollo, graphql or towel pod to read images from");
     }
-    let tags: BTreeSet<&str> = server.values().map(|(i, _)| image_tag(i)).collect();
+    let tags: BTreeSet<&str> = seen.iter().map(|(_, i, _)| image_tag(i)).collect();
     let images: Value = server
         .iter()
         .map(|(c, (i, pp))| (c.clone(), json!({"image": i, "pullPolicy": pp})))
         .collect::<serde_json::Map<_, _>>()
         .into();
     let mut problems = Vec::new();
-    if tags.len() > 1 {
-        problems.push(format!(
-            "apollo, graphql and towel run different server tags: {}",
-            server
-                .iter()
-                .map(|(c, (i, _))| format!("{c} {i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    let floating: Vec<&String> = server
+    // A component whose pods run several images (a rollout stuck half-way): each pod named.
+    let mixed: BTreeSet<&String> = server
         .iter()
-        .filter(|(_, (i, pp))| image_tag(i) == "latest" && pp == "Always")
+        .filter(|(c, (first, _))| seen.iter().any(|(sc, i, _)| sc == *c && i != first))
         .map(|(c, _)| c)
         .collect();
+    let mixed_pods: Vec<&(String, String, String)> =
+        seen.iter().filter(|(c, _, _)| mixed.contains(c)).collect();
+    if tags.len() > 1 {
+        let words: Vec<String> = server
+            .iter()
+            .filter(|(c, _)| !mixed.contains(c))
+            .map(|(c, (i, _))| format!("{c} {i}"))
+            .chain(
+                mixed_pods
+                    .iter()
+                    .map(|(c, i, pod)| format!("{c} {i} (pod {pod})")),
+            )
+            .collect();
+        problems.push(format!(
+            "apollo, graphql and towel run different server tags: {}",
+            words.join(", ")
+        ));
+    }
     if !floating.is_empty() {
         problems.push(format!(
             "{} run{} tag `latest` with imagePullPolicy Always: each restart may pull a different \
@@ -453,7 +469,17 @@ pub async fn kube_images(cx: std::sync::Arc<Cx>) -> Outcome {
     } else {
         Outcome::finding(problems.join("; "))
     };
-    o.with("images", images)
+    let o = o.with("images", images);
+    if mixed_pods.is_empty() {
+        return o;
+    }
+    o.with(
+        "mixed_pods",
+        mixed_pods
+            .iter()
+            .map(|(c, i, pod)| json!({"component": c, "image": i, "pod": pod}))
+            .collect::<Vec<_>>(),
+    )
 }
 
 pub async fn kube_tenant_job(cx: std::sync::Arc<Cx>) -> Outcome {

@@ -13,7 +13,7 @@ use std::{
 use serde_json::{Value, json};
 use support::{
     cluster::{self, ControlPlane},
-    kubelet::{Running, Scenario, running_release},
+    kubelet::{Running, Scenario, running, running_release},
     run_once,
 };
 

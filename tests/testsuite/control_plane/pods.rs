@@ -483,3 +483,66 @@ fn broken_pods_give_reason_restarts_and_redacted_logs_as_a_kubelet_reports_them(
     assert!(run.text.contains("CreateContainerConfigError"));
     let _ = &r.pg;
 }
+
+/// A rollout stuck half-way, as the cluster keeps it: towel's pod runs the release's tag while a pod
+/// of an older ReplicaSet of its Deployment still runs an older one (as a Deployment whose new pods
+/// do not become Ready leaves the old ones serving). Each of towel's pods is named with its image.
+#[test]
+fn a_rollout_stuck_half_way_names_each_pod_and_its_server_tag() {
+    let cp = control_plane!();
+    let r = running_release(cp, "stuck", Scenario::default());
+    let (towel, old) = (
+        "prefect-towel-6d4b9c7f5-x2x9k",
+        "prefect-towel-5c8d7b6a4-q8w2n",
+    );
+    let current = cp.get_json("pod", &r.ns, towel);
+    let deployment = cp.get_json("deployment", &r.ns, "prefect-towel");
+    let mut labels = current["metadata"]["labels"].clone();
+    labels["pod-template-hash"] = json!("5c8d7b6a4");
+    let mut spec = current["spec"].clone();
+    spec["containers"][0]["image"] = json!("prefecthq/server:2022.09.23");
+    let rs = cp.create(
+        &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "prefect-towel-5c8d7b6a4", "namespace": r.ns, "labels": labels,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "prefect-towel",
+                                     "uid": deployment["metadata"]["uid"], "controller": true}]},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": spec}}})
+        .to_string(),
+    );
+    let pod = cp.create(
+        &json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": old, "namespace": r.ns, "labels": labels,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": "prefect-towel-5c8d7b6a4", "uid": rs["metadata"]["uid"], "controller": true}]},
+            "spec": spec})
+        .to_string(),
+    );
+    cp.patch_status("pod", Some(&r.ns), old, &running(&pod));
+    let kc = r.kubeconfig.display().to_string();
+    let run = support::check(
+        &[
+            "--kubeconfig",
+            &kc,
+            "--timeout",
+            "10s",
+            "--only",
+            "kube.images",
+        ],
+        &[support::prefect::CANARY],
+    );
+    assert_eq!(run.status("kube.images"), "warn", "{}", run.text);
+    let m = run.message("kube.images");
+    for part in [
+        "run different server tags".to_string(),
+        "graphql prefecthq/server:latest".to_string(),
+        format!("towel prefecthq/server:2022.09.23 (pod {old})"),
+        format!("towel prefecthq/server:latest (pod {towel})"),
+    ] {
+        assert!(m.contains(&part), "{part}: {m}");
+    }
+    // Towel's current pod floats on `latest` too, as apollo's and graphql's do.
+    assert!(m.contains("apollo, graphql, towel run tag `latest`"), "{m}");
+    let mixed = &run.result("kube.images")["evidence"]["mixed_pods"];
+    assert_eq!(mixed.as_array().map(Vec::len), Some(2), "{mixed}");
+}
