@@ -236,6 +236,8 @@ pub struct Scenario<'a> {
     pub seed: super::prefect::Seed,
     /// The password the chart's Secret holds (default: the database's real one).
     pub secret_password: Option<&'a str>,
+    /// The Secret's `postgres-password` (the superuser's), when it is not `password`'s.
+    pub superuser_password: Option<&'a str>,
     /// The UI's server_url (default: the in-test Apollo as this machine reaches it).
     pub server_url: Option<String>,
     pub helm: &'a [&'a str],
@@ -266,6 +268,7 @@ impl Default for Scenario<'_> {
         Scenario {
             seed: super::prefect::Seed::healthy("prefect"),
             secret_password: None,
+            superuser_password: None,
             server_url: None,
             helm: &[],
             tenants: None,
@@ -300,10 +303,12 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
     let ns = cp.namespace(prefix);
     cp.install(&ns, "prefect", s.helm);
     // The chart's Secret, holding the password the real database has (or the scenario's).
-    let pw = {
+    let b64 = |p: &str| {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(s.secret_password.unwrap_or(CANARY))
+        base64::engine::general_purpose::STANDARD.encode(p)
     };
+    let pw = b64(s.secret_password.unwrap_or(CANARY));
+    let super_pw = s.superuser_password.map(b64).unwrap_or_else(|| pw.clone());
     cp.kubectl_ok(&[
         "patch",
         "secret",
@@ -312,7 +317,7 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
         &ns,
         "--type=merge",
         "-p",
-        &format!(r#"{{"data": {{"password": "{pw}", "postgres-password": "{pw}"}}}}"#),
+        &format!(r#"{{"data": {{"password": "{pw}", "postgres-password": "{super_pw}"}}}}"#),
     ]);
     let dir = cp.dir().join(format!("logs-{ns}"));
     std::fs::create_dir_all(&dir).expect("logs dir");

@@ -1,5 +1,6 @@
 //! The chart the control plane's releases are installed from: the real rendering of the chart,
-//! made a Helm chart whose templates honour the values the tests turn (agent, Ingress, tenant Job).
+//! made a Helm chart whose templates honour the values the tests turn (agent, Ingress, tenant Job,
+//! the database Secret).
 
 use std::path::Path;
 
@@ -119,7 +120,14 @@ fn templated(manifest: &str) -> String {
             &format!("{{{{ .Release.Name }}}}-{component}"),
         );
     }
+    // The services' password comes from `postgresql.auth.existingSecret` when it names one, as the
+    // chart's templates take it.
     out.replace(".default:", ".{{ .Release.Namespace }}:")
         .replace(".default\n", ".{{ .Release.Namespace }}\n")
         .replace(".default\"", ".{{ .Release.Namespace }}\"")
+        .replace(
+            "name: {{ .Release.Name }}-postgresql\n                  key: postgres-password",
+            "name: {{ .Values.postgresql.auth.existingSecret | default (printf \"%s-postgresql\" \
+             .Release.Name) }}\n                  key: postgres-password",
+        )
 }

@@ -290,3 +290,113 @@ fn the_agent_runs_once_and_talks_to_this_release_as_helm_renders_it() {
         "{report}"
     );
 }
+
+/// A kube config of the deployed ServiceAccount (deploy/rbac.yaml applied in `ns`), and the user
+/// the audit log names it by.
+fn as_the_deployed_account(cp: &ControlPlane, ns: &str) -> (std::path::PathBuf, String) {
+    cp.apply(&deploy_in("rbac.yaml", ns));
+    let token = cp.service_account_token(ns, "prefect-doctor");
+    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, "prefect-doctor", &token, ns);
+    (kc, format!("system:serviceaccount:{ns}:prefect-doctor"))
+}
+
+/// The chart's own password defect as real Helm installs it: the services are handed the Secret's
+/// `postgres-password` (the postgres superuser's) to log in as user prefect, whose password is
+/// `password`. Both said, with the `helm upgrade` that makes them one; the run only read.
+#[test]
+fn the_charts_password_defect_is_caught_on_a_real_cluster() {
+    let cp = control_plane!();
+    let r = running_release(
+        cp,
+        "superpw",
+        Scenario {
+            superuser_password: Some("qZRQW42TYJ"),
+            ..Scenario::default()
+        },
+    );
+    let (kc, user) = as_the_deployed_account(cp, &r.ns);
+    // One run as the deployed account, whose every request the audit log then shows was a read.
+    let (code, report, stderr) = doctor(&kc, &["--only", "kube.*", "--only", "db.*"]);
+    assert!(!report.to_string().contains("qZRQW42TYJ") && !stderr.contains("qZRQW42TYJ"));
+    let (status, fix_of) = (
+        |id: &str| {
+            result(&report, id)["status"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string()
+        },
+        |id: &str| {
+            result(&report, id)["fix"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        },
+    );
+    assert_eq!(status("kube.db-secret"), "fail", "{report}");
+    assert!(
+        message(&report, "kube.db-secret")
+            .contains("the postgres superuser's password) to user prefect"),
+        "{report}"
+    );
+    let fix = fix_of("kube.db-secret");
+    for part in [
+        "--set postgresql.auth.password=<PASSWORD> --set postgresql.auth.postgresPassword=<PASSWORD>"
+            .to_string(),
+        format!("helm upgrade prefect prefecthq/prefect-server -n {}", r.ns),
+    ] {
+        assert!(fix.contains(&part), "{part}: {fix}");
+    }
+    // What the services see: "bad password".
+    assert_eq!(status("db.password"), "fail", "{report}");
+    assert!(
+        fix_of("db.password").contains("helm upgrade prefect"),
+        "{report}"
+    );
+    assert_eq!(code, 1);
+    only_reads(cp, &user);
+}
+
+/// A Secret made for the chart before 2022.07 (`postgresql-password` only), named with
+/// `postgresql.auth.existingSecret` as real Helm installs it: every service's password comes from
+/// it, and the key they read is not there.
+#[test]
+fn an_existing_secret_of_the_old_chart_is_named_with_its_fix_on_a_real_cluster() {
+    let cp = control_plane!();
+    let r = running_release(
+        cp,
+        "oldsecret",
+        Scenario {
+            helm: &["--set", "postgresql.auth.existingSecret=my-db-secret"],
+            ..Scenario::default()
+        },
+    );
+    let manifest = cp.helm_ok(&["get", "manifest", "prefect", "-n", &r.ns]);
+    assert!(
+        manifest.contains("name: my-db-secret\n                  key: postgres-password"),
+        "the services read the existing Secret"
+    );
+    cp.create(
+        &json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "my-db-secret", "namespace": r.ns},
+            "stringData": {"postgresql-password": support::prefect::CANARY}})
+        .to_string(),
+    );
+    let (kc, user) = as_the_deployed_account(cp, &r.ns);
+    let (_, report, _) = doctor(&kc, &["--only", "kube.db-secret"]);
+    let res = result(&report, "kube.db-secret");
+    assert_eq!(res["status"], "fail", "{res}");
+    assert!(
+        res["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("postgresql-password but not postgres-password")),
+        "{res}"
+    );
+    assert!(
+        res["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("postgres-password=<the password of prefect>")),
+        "{res}"
+    );
+    only_reads(cp, &user);
+}
