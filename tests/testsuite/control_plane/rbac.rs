@@ -123,6 +123,36 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
             cp.kubectl_ok(&["delete", "role", "prefect-agent-role", "-n", ns]);
             None
         }),
+        (
+            "the Jobs' namespace granted by a RoleBinding to a ClusterRole",
+            true,
+            |cp, ns| {
+                let flows = cp.namespace("flows");
+                let role = cp.unique("flow-runner");
+                cp.apply(&format!(
+                "apiVersion: {rbac}\nkind: ClusterRole\nmetadata:\n  name: {role}\nrules:\n\
+                 - apiGroups: [batch]\n  resources: [jobs]\n  verbs: [create, get, list, watch, delete]\n\
+                 - apiGroups: ['']\n  resources: [pods, pods/log, events]\n  verbs: [get, list]\n---\n\
+                 apiVersion: {rbac}\nkind: RoleBinding\nmetadata:\n  name: prefect-flows\n  namespace: {flows}\n\
+                 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\n\
+                 subjects:\n- {{kind: ServiceAccount, name: prefect-serviceaccount, namespace: {ns}}}\n",
+                rbac = "rbac.authorization.k8s.io/v1"
+            ));
+                let chart = cp.chart().display().to_string();
+                cp.helm_ok(&[
+                    "upgrade",
+                    "prefect",
+                    &chart,
+                    "-n",
+                    ns,
+                    "--server-side=false",
+                    "--reuse-values",
+                    "--set-json",
+                    &format!(r#"agent.env=[{{"name":"NAMESPACE","value":"{flows}"}}]"#),
+                ]);
+                Some(flows)
+            },
+        ),
         ("jobs only read", false, |cp, ns| {
             cp.kubectl_ok(&[
                 "patch",
@@ -238,6 +268,43 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
         assert_eq!(r["evidence"]["job_namespace"], json!(job_ns), "{what}: {r}");
         if !refused.is_empty() {
             assert_eq!(r["evidence"]["missing"], json!(refused), "{what}: {r}");
+        }
+        // The words and the fix, with the names of this cluster.
+        let m = r["message"].as_str().unwrap_or("");
+        let fix = r["fix"].as_str().unwrap_or("");
+        let says: &[String] = &match *what {
+            "the chart's own Role" => vec![
+                format!("service account {ns}/prefect-serviceaccount may create, get, list and delete jobs"),
+                "RoleBinding prefect-agent-role-binding → Role prefect-agent-role".to_string(),
+                // The chart's Role grants pods but not pods/log or events: said, not failed.
+                "it may not list events, get pods/log".to_string(),
+            ],
+            "the Role deleted" => vec![
+                format!("may not create jobs, get jobs, list jobs, delete jobs, get pods, list pods in namespace {ns}"),
+                "the role of RoleBinding prefect-agent-role-binding → Role prefect-agent-role does not exist".to_string(),
+            ],
+            "jobs only read" => vec![format!("may not create jobs, delete jobs in namespace {ns}")],
+            w if w.contains("another namespace") => vec![format!("in namespace {job_ns}")],
+            _ => vec![],
+        };
+        for part in says {
+            assert!(m.contains(part.as_str()), "{what}: {part}: {m}");
+        }
+        if what.contains("ClusterRole") && *allowed {
+            assert!(
+                !m.contains("may not create"),
+                "{what}: every permission is there: {m}"
+            );
+        }
+        if !refused.is_empty() {
+            for part in [
+                format!("ServiceAccount {ns}/prefect-serviceaccount"),
+                format!("kubectl apply -n {job_ns} -f -"),
+                "  name: prefect-serviceaccount\n".to_string(),
+                format!("--as system:serviceaccount:{ns}:prefect-serviceaccount"),
+            ] {
+                assert!(fix.contains(&part), "{what}: {part}: {fix}");
+            }
         }
         if what.contains("aggregated") {
             // Bound by name: said, though it grants nothing (no aggregation controller here,
@@ -362,4 +429,78 @@ fn refused_credentials_and_refused_reads_say_who_what_and_which_role_grants_it()
         "{pods}"
     );
     assert_eq!(status(&report)["status"], "pass", "{report}");
+}
+
+/// agent.rbac when the doctor may not read every binding, as the real API server refuses: a Role of
+/// deploy/rbac.yaml without `list rolebindings` skips naming it; without the ClusterRole (no `list
+/// clusterrolebindings`) the namespace's own grants are enough to pass, and a skip, not a false
+/// alarm, when they are not. And a release without an agent: nothing to judge.
+#[test]
+fn agent_rbac_skips_naming_the_bindings_it_may_not_read() {
+    let cp = control_plane!();
+    let no_agent = cp.namespace("noagent");
+    cp.install(&no_agent, "prefect", &[]);
+    let (_, report, _) = doctor(&cp.admin_in(&no_agent), &["--only", "agent.rbac"]);
+    assert_eq!(result(&report, "agent.rbac")["status"], "skip", "{report}");
+
+    // The deployed account with `role` (deploy/rbac.yaml's Role, changed) and, when `cluster`,
+    // deploy/rbac.yaml's ClusterRole; its run of agent.rbac.
+    let run_as = |ns: &str, role: &str, cluster: bool| -> Value {
+        let docs: Vec<String> = deploy_in("rbac.yaml", ns)
+            .split("\n---\n")
+            .filter(|d| cluster || !d.contains("\nkind: Cluster"))
+            .map(|d| {
+                if d.contains("\nkind: Role\n") {
+                    role.to_string()
+                } else {
+                    d.to_string()
+                }
+            })
+            .collect();
+        cp.apply(&docs.join("\n---\n"));
+        let token = cp.service_account_token(ns, "prefect-doctor");
+        let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
+        cp.write_kubeconfig(&kc, "prefect-doctor", &token, ns);
+        let (_, report, _) = doctor(&kc, &["--only", "agent.rbac"]);
+        result(&report, "agent.rbac")
+    };
+    let role_of = |ns: &str| -> String {
+        deploy_in("rbac.yaml", ns)
+            .split("\n---\n")
+            .find(|d| d.contains("\nkind: Role\n"))
+            .expect("the Role")
+            .to_string()
+    };
+
+    let ns = cp.namespace("norb");
+    cp.install(&ns, "prefect", &["--set", "agent.enabled=true"]);
+    let without_rolebindings = role_of(&ns).replace(
+        "\n  - apiGroups: [rbac.authorization.k8s.io]\n    resources: [rolebindings]\n    verbs: [list]",
+        "",
+    );
+    assert!(!without_rolebindings.contains("[rolebindings]"));
+    let r = run_as(&ns, &without_rolebindings, true);
+    assert_eq!(r["status"], "skip", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("rolebindings")),
+        "{r}"
+    );
+
+    let ns = cp.namespace("nocrb");
+    cp.install(&ns, "prefect", &["--set", "agent.enabled=true"]);
+    let r = run_as(&ns, &role_of(&ns), false);
+    assert_eq!(r["status"], "pass", "the namespace grants everything: {r}");
+    cp.kubectl_ok(&["delete", "role", "prefect-agent-role", "-n", &ns]);
+    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
+    let (_, report, _) = doctor(&kc, &["--only", "agent.rbac"]);
+    let r = result(&report, "agent.rbac");
+    assert_eq!(r["status"], "skip", "not a false alarm: {r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("clusterrolebindings")),
+        "{r}"
+    );
 }
