@@ -229,6 +229,8 @@ pub struct Running {
     pub pods: Vec<String>,
     /// The database pod's relay when it is to die or hold ([`Scenario::db_dies_on`]).
     pub dying: Option<super::dying::Dying>,
+    /// The tenants Apollo was asked to create (`create_tenant`), by slug.
+    pub tenants_created: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// What differs from a healthy install.
@@ -295,6 +297,7 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
     if let Some(t) = &s.tenants {
         apollo.tenants = t.clone();
     }
+    let tenants_created = apollo.created.clone();
     let apollo = apollo.start();
     let ui = ui(&s
         .server_url
@@ -397,6 +400,7 @@ pub fn running_release(cp: &ControlPlane, prefix: &str, s: Scenario) -> Running 
         kubeconfig,
         pods,
         dying,
+        tenants_created,
     }
 }
 

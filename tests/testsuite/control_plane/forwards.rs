@@ -223,7 +223,9 @@ fn fix_apply_goes_through_the_real_port_forwards_and_the_recheck_passes() {
             ..Default::default()
         },
     );
-    let kc = r.kubeconfig.display().to_string();
+    // As the deployed ServiceAccount, whose every request the audit log then shows was a read.
+    let (kc, user) = as_the_deployed_account(cp, &r.ns);
+    let kc = kc.display().to_string();
     // The admin URL names only who: where is the release's database, through the same forward.
     let admin = format!("postgres://postgres:{SUPERUSER_PASSWORD}@/");
     let (code, out, err, _) = run_once(&[
@@ -258,6 +260,18 @@ fn fix_apply_goes_through_the_real_port_forwards_and_the_recheck_passes() {
     }
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["report"]["release"]["namespace"], json!(r.ns));
+    assert_eq!(json["report"]["release"]["name"], "prefect");
+    let applied_by = |id: &str| {
+        json["applied"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["check"] == id))
+            .map(|e| e["user"].clone())
+    };
+    assert_eq!(applied_by("hasura.schema-owner"), Some(json!("postgres")));
+    // The tenant made through Apollo's mutation, once.
+    assert_eq!(*r.tenants_created.lock().unwrap(), ["default"]);
+    // The cluster itself was only read (the port-forwards are reads that upgrade).
+    only_reads(cp, &user);
     // The database really changed: a plain check through the cluster passes them now.
     let (_, report, _) = doctor(
         &r.kubeconfig,

@@ -143,6 +143,16 @@ fn doctor_role_for_user(ns: &str, user: &str) -> String {
     )
 }
 
+/// A kube config of the deployed ServiceAccount (deploy/rbac.yaml applied in `ns`), and the user
+/// the audit log names it by.
+fn as_the_deployed_account(cp: &ControlPlane, ns: &str) -> (std::path::PathBuf, String) {
+    cp.apply(&deploy_in("rbac.yaml", ns));
+    let token = cp.service_account_token(ns, "prefect-doctor");
+    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, "prefect-doctor", &token, ns);
+    (kc, format!("system:serviceaccount:{ns}:prefect-doctor"))
+}
+
 /// The chart's tenant Job of the release in `ns` as the Job controller and a kubelet (on `node`) leave
 /// it after its backoff limit: its pod `pod` failed, the Job failed.
 fn fail_tenant_job(cp: &ControlPlane, ns: &str, node: &str, pod: &str) {
@@ -187,3 +197,4 @@ mod kube_config;
 mod pods;
 mod rbac;
 mod release_parts;
+mod runs;

@@ -291,16 +291,6 @@ fn the_agent_runs_once_and_talks_to_this_release_as_helm_renders_it() {
     );
 }
 
-/// A kube config of the deployed ServiceAccount (deploy/rbac.yaml applied in `ns`), and the user
-/// the audit log names it by.
-fn as_the_deployed_account(cp: &ControlPlane, ns: &str) -> (std::path::PathBuf, String) {
-    cp.apply(&deploy_in("rbac.yaml", ns));
-    let token = cp.service_account_token(ns, "prefect-doctor");
-    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
-    cp.write_kubeconfig(&kc, "prefect-doctor", &token, ns);
-    (kc, format!("system:serviceaccount:{ns}:prefect-doctor"))
-}
-
 /// The chart's own password defect as real Helm installs it: the services are handed the Secret's
 /// `postgres-password` (the postgres superuser's) to log in as user prefect, whose password is
 /// `password`. Both said, with the `helm upgrade` that makes them one; the run only read.

@@ -1,5 +1,6 @@
 //! `fix` when the world moves: a lock held elsewhere, the database going away mid-plan, two fixes at
-//! once, and fixes through a release's port-forwards.
+//! once. (Fixes through a release's port-forwards are on the real control plane:
+//! `control_plane::forwards::fix_apply_goes_through_the_real_port_forwards_and_the_recheck_passes`.)
 
 use super::*;
 
@@ -171,67 +172,6 @@ fn the_database_going_away_mid_plan_is_a_clear_result() {
     );
     let journal = std::fs::read_to_string(&journal).unwrap();
     assert!(journal.contains("\"result\":\"failed\""), "{journal}");
-}
-
-#[test]
-fn through_a_release_the_fixes_go_through_its_port_forwards() {
-    use support::{
-        http::ui,
-        kube::{Cluster, reference},
-    };
-    let pg = PgServer::start();
-    seed(
-        &pg,
-        &Seed {
-            tenant: false,
-            db_timezone: Some("Europe/Paris".into()),
-            hdb_schema_owner: Some("cloudsqladmin".into()),
-            ..Seed::healthy("prefect")
-        },
-    );
-    let apollo = Apollo {
-        tenants: vec![],
-        ..Apollo::default()
-    };
-    let created = apollo.created.clone();
-    let apollo = apollo.start();
-    let ui = ui(&format!("{}/graphql", apollo.url));
-    let mut c =
-        Cluster::prefect_rendered(serde_json::json!({}), &reference("manifest-rendered.yaml"));
-    c.forward("prefect-postgresql", 5432, ([127, 0, 0, 1], pg.port).into());
-    c.forward("prefect-apollo", 4200, apollo.addr);
-    c.forward("prefect-ui", 8080, ui.addr);
-    c.set_secret_key("prefect-postgresql", "postgres-password", CANARY);
-    c.set_secret_key("prefect-postgresql", "password", CANARY);
-    let server = c.start();
-    let kc = server.kubeconfig();
-    // The admin URL names only who: where is the release's database, through the same forward.
-    let admin = format!("postgres://postgres:{SUPERUSER_PASSWORD}@/");
-    let (code, json) = fix_json(&[
-        "--kubeconfig",
-        &kc,
-        "--timeout",
-        "3s",
-        "--only",
-        "db.timezone",
-        "--only",
-        "tenant.exists",
-        "--only",
-        "hasura.schema-owner",
-        "--admin-url",
-        &admin,
-        "--apply",
-        "--yes",
-    ]);
-    for id in ["db.timezone", "tenant.exists", "hasura.schema-owner"] {
-        assert_eq!(applied(&json, id)["result"], "fixed", "{id}: {json:#}");
-    }
-    assert_eq!(code, 0, "{json:#}");
-    assert_eq!(applied(&json, "hasura.schema-owner")["user"], "postgres");
-    assert_eq!(*created.lock().unwrap(), ["default"]);
-    assert_eq!(json["report"]["release"]["name"], "prefect");
-    // The cluster itself was only read (the port-forwards are GETs that upgrade).
-    server.assert_only_gets();
 }
 
 /// Two `fix --apply` on one database at once: whatever the race gives (one waits for the other,
