@@ -195,6 +195,7 @@ mod grants;
 mod helm;
 mod kube_config;
 mod pods;
+mod preflight;
 mod rbac;
 mod release_parts;
 mod runs;

@@ -1,14 +1,13 @@
 //! `preflight` end to end on the built binary: a values fixture per finding (both chart generations),
-//! `--set` parsing, `file:line:col` of every finding, hostile YAML, the cluster prerequisites against the
-//! in-test API server, and an external database on the real test PostgreSQL.
+//! `--set` parsing, `file:line:col` of every finding, hostile YAML, and an external database on the
+//! real test PostgreSQL (the cluster prerequisites are on the real API server: `control_plane/`).
 
 use crate::support;
 
 use std::path::PathBuf;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::{
-    kube::{Cluster, b64},
     pg::PgServer,
     prefect::{APP_USER, CANARY, create_app_role},
     run_once, run_sub,
