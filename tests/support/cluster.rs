@@ -29,7 +29,7 @@ use serde_json::Value;
 use super::{cluster_pki::Pki, test_chart::test_chart};
 
 /// The admin's token (group `system:masters`), in the API server's token file.
-const ADMIN_TOKEN: &str = "cluster-admin-token-3c1f";
+pub const ADMIN_TOKEN: &str = "cluster-admin-token-3c1f";
 /// A user the token file knows with no group and no grants: every read is refused until a test
 /// binds it a role.
 pub const NOBODY_TOKEN: &str = "nobody-token-7b2e";

@@ -6,18 +6,16 @@ use crate::support;
 
 use std::{collections::BTreeMap, io::Read as _, path::Path};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::{
     http::{Apollo, Server, ui},
-    kube::{Cluster, b64},
-    kube_server::KubeServer,
     pg::{PgServer, SUPERUSER_PASSWORD},
     prefect::{APP_USER, CANARY, Seed, seed},
     run_once_in,
 };
 
 /// Every file of the bundle at `path`, unpacked in memory.
-fn unpack(path: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn unpack(path: &Path) -> BTreeMap<String, Vec<u8>> {
     let file = std::fs::File::open(path).expect("the bundle");
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut out = BTreeMap::new();
@@ -31,12 +29,12 @@ fn unpack(path: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn json_of(files: &BTreeMap<String, Vec<u8>>, name: &str) -> Value {
+pub(crate) fn json_of(files: &BTreeMap<String, Vec<u8>>, name: &str) -> Value {
     serde_json::from_slice(&files[name]).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Runs `bundle ARGS` into a temporary file; returns its exit code, the path and its stdout.
-fn bundle(dir: &Path, args: &[&str]) -> (i32, std::path::PathBuf, String) {
+pub(crate) fn bundle(dir: &Path, args: &[&str]) -> (i32, std::path::PathBuf, String) {
     let path = dir.join("b.tar.gz");
     let p = path.display().to_string();
     let mut a = vec!["bundle", "--output-file", p.as_str()];
@@ -47,7 +45,7 @@ fn bundle(dir: &Path, args: &[&str]) -> (i32, std::path::PathBuf, String) {
 }
 
 /// `check --from PATH -o json ARGS`: its exit code and report.
-fn replay(path: &Path, args: &[&str]) -> (i32, Value, String) {
+pub(crate) fn replay(path: &Path, args: &[&str]) -> (i32, Value, String) {
     let p = path.display().to_string();
     let mut a = vec!["check", "--from", p.as_str(), "-o", "json"];
     a.extend_from_slice(args);
@@ -99,6 +97,5 @@ fn assert_same_verdicts(recorded: &Value, replayed: &Value, not_recorded: &[&str
     assert!(compared >= 10, "too few checks compared to prove anything");
 }
 
-mod cluster;
 mod hostile;
 mod replay;

@@ -189,6 +189,7 @@ fn fail_tenant_job(cp: &ControlPlane, ns: &str, node: &str, pod: &str) {
     );
 }
 
+mod bundles;
 mod fleet;
 mod forwards;
 mod grants;

@@ -1,37 +1,27 @@
-//! A cluster's bundle: values, pods, events, logs and database facts for people, cut to fit.
+//! A cluster's bundle, recorded through the real API server: the release's values as real Helm
+//! stored them, its pods and events, a container's log read through the real logs endpoint (kwok
+//! serving the file a container runtime writes), and the database's facts, for people; cut to fit.
+
+use std::collections::BTreeMap;
 
 use super::*;
+use crate::bundles::{bundle, json_of, replay, unpack};
+use support::{prefect::CANARY, run_once_in};
 
-/// The kubeconfig's token (a canary too).
-const KUBE_TOKEN: &str = "kube-token-canary-9f8e7d";
 /// A password-named value the user gave the release.
 const VALUES_CANARY: &str = "values-canary-Zr81";
 
-/// A healthy install behind the chart's release, with a graphql log of 600 lines (one naming the
-/// database password and one a customer's host) and two events.
+/// A healthy release whose graphql container has logged 600 lines (one naming the database
+/// password and one a customer's host), two events about its pod, and user values holding a
+/// password and a customer's host.
 struct KubeInstall {
-    pg: PgServer,
-    _apollo: Server,
-    _ui: Server,
-    server: KubeServer,
+    r: Running,
+    kc: String,
     graphql_pod: String,
 }
 
-fn kube_install() -> KubeInstall {
-    let pg = PgServer::start();
-    seed(&pg, &Seed::healthy("prefect"));
-    let apollo = Apollo::default().start();
-    let ui = ui(&format!("{}/graphql", apollo.url));
-    let mut c = Cluster::prefect(json!({
-        "postgresql": {"auth": {"password": VALUES_CANARY}},
-        "annotations": {"team": "data.customer.example"}
-    }));
-    c.forward("prefect-postgresql", 5432, ([127, 0, 0, 1], pg.port).into());
-    c.forward("prefect-apollo", 4200, apollo.addr);
-    c.forward("prefect-ui", 8080, ui.addr);
-    c.set_secret_key("prefect-postgresql", "postgres-password", CANARY);
-    c.set_secret_key("prefect-postgresql", "password", CANARY);
-    let graphql_pod = c.pod_name("prefect-graphql");
+fn kube_install(cp: &ControlPlane, prefix: &str) -> KubeInstall {
+    let graphql_pod = "prefect-graphql-6d4b9c7f5-x2x9k".to_string();
     let mut log = String::new();
     for i in 0..600 {
         match i {
@@ -44,8 +34,21 @@ fn kube_install() -> KubeInstall {
             )),
         }
     }
-    c.logs
-        .insert((graphql_pod.clone(), "graphql".into(), false), log);
+    let password = format!("postgresql.auth.password={VALUES_CANARY}");
+    let r = running_release(
+        cp,
+        prefix,
+        Scenario {
+            helm: &[
+                "--set",
+                &password,
+                "--set",
+                "annotations.team=data.customer.example",
+            ],
+            logs: vec![(graphql_pod.as_str(), "graphql", log.as_str())],
+            ..Scenario::default()
+        },
+    );
     for (i, (reason, at, message)) in [
         (
             "Pulled",
@@ -61,22 +64,20 @@ fn kube_install() -> KubeInstall {
     .into_iter()
     .enumerate()
     {
-        c.objects.push(json!({
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": format!("{graphql_pod}.17{i}"), "namespace": "default"},
-            "involvedObject": {"kind": "Pod", "name": graphql_pod, "namespace": "default"},
-            "reason": reason, "message": message, "type": if i == 1 { "Warning" } else { "Normal" },
-            "count": 3, "firstTimestamp": at, "lastTimestamp": at,
-            "source": {"component": "kubelet"}
-        }));
+        cp.create(
+            &json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": format!("{graphql_pod}.17{i}"), "namespace": r.ns},
+                "involvedObject": {"kind": "Pod", "name": graphql_pod, "namespace": r.ns},
+                "reason": reason, "message": message, "type": if i == 1 { "Warning" } else { "Normal" },
+                "count": 3, "firstTimestamp": at, "lastTimestamp": at,
+                "source": {"component": "kubelet"}
+            })
+            .to_string(),
+        );
     }
-    KubeInstall {
-        pg,
-        _apollo: apollo,
-        _ui: ui,
-        server: c.start(),
-        graphql_pod,
-    }
+    let kc = r.kubeconfig.display().to_string();
+    KubeInstall { r, kc, graphql_pod }
 }
 
 /// The bytes of every file but the manifest: what `--max-size` bounds.
@@ -90,16 +91,17 @@ fn content_size(files: &BTreeMap<String, Vec<u8>>) -> usize {
 
 #[test]
 fn a_cluster_bundle_holds_values_pods_events_logs_and_database_facts_for_people() {
-    let install = kube_install();
+    let cp = control_plane!();
+    let install = kube_install(cp, "bundle");
     let dir = tempfile::tempdir().unwrap();
-    let kc = install.server.kubeconfig();
+    let kc = install.kc.clone();
     let (_, path, out) = bundle(
         dir.path(),
         &[
             "--kubeconfig",
             &kc,
             "--timeout",
-            "3s",
+            "10s",
             "--redact",
             r"[a-z]+\.customer\.example",
         ],
@@ -118,10 +120,18 @@ fn a_cluster_bundle_holds_values_pods_events_logs_and_database_facts_for_people(
         assert!(files.contains_key(name), "{name} not in {:?}", files.keys());
     }
     // No secret, as text or base64, and no customer host, in any byte.
-    let b64_canary = b64(CANARY.as_bytes());
+    let b64_canary = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(CANARY)
+    };
     for (name, bytes) in &files {
         let text = String::from_utf8_lossy(bytes);
-        for secret in [CANARY, b64_canary.as_str(), KUBE_TOKEN, VALUES_CANARY] {
+        for secret in [
+            CANARY,
+            b64_canary.as_str(),
+            cluster::ADMIN_TOKEN,
+            VALUES_CANARY,
+        ] {
             assert!(!text.contains(secret), "{secret} in {name}");
         }
         assert!(
@@ -210,10 +220,11 @@ fn a_cluster_bundle_holds_values_pods_events_logs_and_database_facts_for_people(
 
 #[test]
 fn the_largest_logs_are_cut_first_to_fit_max_size() {
-    let install = kube_install();
+    let cp = control_plane!();
+    let install = kube_install(cp, "bundle");
     let dir = tempfile::tempdir().unwrap();
-    let kc = install.server.kubeconfig();
-    let args = ["--kubeconfig", kc.as_str(), "--timeout", "3s"];
+    let kc = install.kc.clone();
+    let args = ["--kubeconfig", kc.as_str(), "--timeout", "10s"];
     let (_, whole, _) = bundle(dir.path(), &args);
     let files = unpack(&whole);
     let log_name = format!("logs/{}/graphql.log", install.graphql_pod);
@@ -255,10 +266,10 @@ fn the_largest_logs_are_cut_first_to_fit_max_size() {
     let said = manifest["cut"].as_array().unwrap();
     assert!(said[0].as_str().unwrap().contains(&log_name), "{said:?}");
     assert!(
-        said[1].as_str().unwrap().starts_with(
-            "the cluster's answer to GET \
-                 /api/v1/namespaces/default/secrets/sh.helm.release.v1.prefect.v1 "
-        ),
+        said[1].as_str().unwrap().starts_with(&format!(
+            "the cluster's answer to GET /api/v1/namespaces/{}/secrets/sh.helm.release.v1.prefect.v1 ",
+            install.r.ns
+        )),
         "{said:?}"
     );
     assert!(out.contains(" logs or recorded answers cut"), "{out}");
@@ -271,7 +282,7 @@ fn the_largest_logs_are_cut_first_to_fit_max_size() {
         content + 64 * 1024 <= max.parse::<usize>().unwrap(),
         "{content}"
     );
-    drop(install.pg);
+    drop(install.r);
     let (code, replayed, err) = replay(&path, &[]);
     assert_ne!(code, 2, "{err}");
     let results = replayed["results"].as_array().unwrap();
