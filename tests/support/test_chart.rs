@@ -42,6 +42,11 @@ pub fn test_chart(dir: &Path) {
                 "spec:\n  replicas: {{ .Values.agent.replicas }}\n",
                 1
             )
+            .replacen(
+                "PREFECT__CLOUD__AGENT__LABELS\n            value: \"[]\"",
+                "PREFECT__CLOUD__AGENT__LABELS\n            value: {{ .Values.agent.prefectLabels | toJson | quote }}",
+                1
+            )
         ),
     )
     .expect("agent template");

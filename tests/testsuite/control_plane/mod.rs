@@ -153,6 +153,25 @@ fn as_the_deployed_account(cp: &ControlPlane, ns: &str) -> (std::path::PathBuf, 
     (kc, format!("system:serviceaccount:{ns}:prefect-doctor"))
 }
 
+/// A ServiceAccount of `ns` bound to cluster-admin (so that nothing is refused and the audit log
+/// holds its requests alone), its kube config, and the user the audit log names it by.
+fn an_account_of_its_own(cp: &ControlPlane, ns: &str) -> (String, String) {
+    let token = cp.service_account_token(ns, "reader");
+    cp.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        &format!("reader-{ns}"),
+        "--clusterrole=cluster-admin",
+        &format!("--serviceaccount={ns}:reader"),
+    ]);
+    let kc = cp.dir().join(format!("reader-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, "reader", &token, ns);
+    (
+        kc.display().to_string(),
+        format!("system:serviceaccount:{ns}:reader"),
+    )
+}
+
 /// The chart's tenant Job of the release in `ns` as the Job controller and a kubelet (on `node`) leave
 /// it after its backoff limit: its pod `pod` failed, the Job failed.
 fn fail_tenant_job(cp: &ControlPlane, ns: &str, node: &str, pod: &str) {
@@ -200,3 +219,4 @@ mod preflight;
 mod rbac;
 mod release_parts;
 mod runs;
+mod user_checks;

@@ -7,25 +7,6 @@ use super::*;
 
 const SET_CANARY: &str = "Set-Canary-Pw-4d2c8b";
 
-/// A ServiceAccount of `ns` bound to cluster-admin (so that nothing is refused and the audit log
-/// holds its requests alone), its kube config, and the user the audit log names it by.
-fn an_account_of_its_own(cp: &ControlPlane, ns: &str) -> (String, String) {
-    let token = cp.service_account_token(ns, "preflight");
-    cp.kubectl_ok(&[
-        "create",
-        "clusterrolebinding",
-        &format!("preflight-{ns}"),
-        "--clusterrole=cluster-admin",
-        &format!("--serviceaccount={ns}:preflight"),
-    ]);
-    let kc = cp.dir().join(format!("preflight-{ns}.kubeconfig"));
-    cp.write_kubeconfig(&kc, "preflight", &token, ns);
-    (
-        kc.display().to_string(),
-        format!("system:serviceaccount:{ns}:preflight"),
-    )
-}
-
 fn preflight(args: &[&str]) -> support::Run {
     support::run_sub("preflight", args, &[support::prefect::CANARY, SET_CANARY])
 }
