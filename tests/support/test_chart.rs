@@ -1,6 +1,6 @@
 //! The chart the control plane's releases are installed from: the real rendering of the chart,
 //! made a Helm chart whose templates honour the values the tests turn (agent, Ingress, tenant Job,
-//! the database Secret).
+//! the database Secret, Hasura's image).
 
 use std::path::Path;
 
@@ -130,6 +130,10 @@ fn templated(manifest: &str) -> String {
     out.replace(".default:", ".{{ .Release.Namespace }}:")
         .replace(".default\n", ".{{ .Release.Namespace }}\n")
         .replace(".default\"", ".{{ .Release.Namespace }}\"")
+        .replace(
+            "image: hasura/graphql-engine:v2.1.1",
+            "image: {{ printf \"%s:%s\" .Values.hasura.image.name .Values.hasura.image.tag | quote }}",
+        )
         .replace(
             "name: {{ .Release.Name }}-postgresql\n                  key: postgres-password",
             "name: {{ .Values.postgresql.auth.existingSecret | default (printf \"%s-postgresql\" \

@@ -1,14 +1,12 @@
-//! `versions.skew` with every source real: the chart's release and its Hasura pod in the in-test API
-//! server, `hdb_catalog` in Hasura 1.3's and 2.x's layouts and the `agent` table on the real
-//! PostgreSQL, and Apollo's `api { core_version }`, the database and Apollo behind port-forwards.
+//! `versions.skew` and the hasura checks without a cluster: `hdb_catalog` in Hasura 1.3's and 2.x's
+//! layouts and the `agent` table on the real PostgreSQL, and Apollo's `api { core_version }`. (With
+//! the release and its Hasura pod: `control_plane/versions.rs`, on the real API server.)
 
 use crate::support;
 
-use serde_json::json;
 use support::{
     check,
     http::{Apollo, Server},
-    kube::Cluster,
     pg::PgServer,
     prefect::{APP_USER, CANARY, Seed, seed},
 };
@@ -46,89 +44,6 @@ impl Install {
             ),
         );
     }
-
-    /// The chart's release (2022.12.22, built for hasura/graphql-engine:v2.1.1), its Hasura pod
-    /// running `hasura_image`.
-    fn run(&self, hasura_image: &str) -> support::Run {
-        let mut c = Cluster::prefect(json!({}));
-        c.forward(
-            "prefect-postgresql",
-            5432,
-            ([127, 0, 0, 1], self.pg.port).into(),
-        );
-        c.forward("prefect-apollo", 4200, self.apollo.addr);
-        c.set_secret_key("prefect-postgresql", "postgres-password", CANARY);
-        c.set_secret_key("prefect-postgresql", "password", CANARY);
-        c.find_mut("Pod", "prefect-hasura")["spec"]["containers"][0]["image"] = json!(hasura_image);
-        let server = c.start();
-        let kc = server.kubeconfig();
-        let run = check(
-            &["--kubeconfig", &kc, "--timeout", "3s", "--only", ID],
-            &[CANARY],
-        );
-        server.assert_only_gets();
-        run
-    }
-}
-
-#[test]
-fn parts_in_step_and_hasura_out_of_step() {
-    let i = Install::new("2");
-    i.agent("k8s-agent", "1.4.0", "5 seconds");
-    // An agent that stopped long ago is not judged.
-    i.agent("retired", "0.14.22", "3 hours");
-    let run = i.run("hasura/graphql-engine:v2.1.1");
-    assert_eq!(run.status(ID), "pass", "{}", run.text);
-    let m = run.message(ID);
-    assert!(
-        m.contains("Hasura hasura/graphql-engine:v2.1.1 is the 2.x the chart expects"),
-        "{m}"
-    );
-    assert!(
-        m.contains("Hasura 2.x's hdb_catalog (hdb_metadata) fits Hasura 2.x"),
-        "{m}"
-    );
-    assert!(m.contains("1 live agent on Prefect 1.4.0 or newer"), "{m}");
-
-    // Hasura 1.3 on a chart built for 2.x, on a catalog 2.x already wrote.
-    let run = i.run("hasura/graphql-engine:v1.3.3");
-    assert_eq!(run.status(ID), "fail", "{}", run.text);
-    let m = run.message(ID);
-    assert!(
-        m.contains("Hasura runs hasura/graphql-engine:v1.3.3, but chart prefect-server 2022.12.22 of release prefect was built for Hasura 2.x (hasura/graphql-engine:v2.1.1)"),
-        "{m}"
-    );
-    assert!(
-        m.contains("Hasura 1.x runs on Hasura 2.x's hdb_catalog"),
-        "{m}"
-    );
-    let fix = run.fix(ID);
-    assert!(fix.contains("--set hasura.image.tag=v2.1.1"), "{fix}");
-}
-
-#[test]
-fn a_catalog_hasura_2_did_not_upgrade_and_old_agents() {
-    let i = Install::new("1");
-    i.agent("old-agent", "0.15.9", "20 seconds");
-    i.agent("new-agent", "1.4.1", "10 seconds");
-    let run = i.run("hasura/graphql-engine:v2.1.1");
-    assert_eq!(run.status(ID), "fail", "{}", run.text);
-    let m = run.message(ID);
-    assert!(
-        m.contains("Hasura 2.x runs, but the database holds Hasura 1.3's hdb_catalog (hdb_table, no hdb_metadata): Hasura has not upgraded it"),
-        "{m}"
-    );
-    assert!(
-        m.contains("1 live agent is older than the server's Prefect Core 1.4.0: old-agent on Prefect 0.15.9"),
-        "{m}"
-    );
-    // The first finding's fix: the catalog's owners.
-    let fix = run.fix(ID);
-    assert!(fix.contains("hasura.function-owner"), "{fix}");
-    assert!(
-        fix.contains("kubectl rollout restart -n default deploy/prefect-hasura"),
-        "{fix}"
-    );
 }
 
 #[test]

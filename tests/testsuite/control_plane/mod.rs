@@ -220,3 +220,4 @@ mod rbac;
 mod release_parts;
 mod runs;
 mod user_checks;
+mod versions;
