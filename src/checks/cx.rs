@@ -18,7 +18,7 @@ pub struct Cx {
     pub api: Reach<ApiTarget>,
     pub ui: Reach<UiTarget>,
     /// The local prefect CLI's configuration (absent when a bundle is replayed: it is not collected).
-    pub prefect: Reach<PrefectConfig>,
+    pub prefect: Reach<std::sync::Arc<PrefectConfig>>,
     /// The database user Hasura connects as (the chart's Hasura uses the Prefect user).
     pub hasura_user: String,
     /// Values for the catalog's `{placeholders}`.

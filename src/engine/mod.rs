@@ -462,7 +462,7 @@ mod tests {
             }),
             api: Reach::given(None),
             ui: Reach::given(None),
-            prefect: Reach::Ready(PrefectConfig::load(&BTreeMap::new())),
+            prefect: Reach::Ready(std::sync::Arc::new(PrefectConfig::load(&BTreeMap::new()))),
             hasura_user: "prefect".into(),
             vars: BTreeMap::from([("db_user".to_string(), "prefect".to_string())]),
             kube: Reach::given(None),

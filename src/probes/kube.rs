@@ -541,32 +541,20 @@ impl KubeProbe {
         pod: &str,
         port: u16,
     ) -> Result<super::forward_stream::ForwardStream, KubeError> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let mut pf = self
-            .call(
-                "create",
-                "pods/portforward",
-                Some(namespace),
-                api.portforward(pod, &[port]),
-            )
-            .await
-            .map_err(|e| match e {
-                KubeError::Api { code: 404, .. } => KubeError::Gone {
-                    namespace: namespace.to_string(),
-                    pod: pod.to_string(),
-                },
-                e => e,
-            })?;
-        let stream = pf.take_stream(port).ok_or_else(|| {
-            KubeError::Other(format!("the port-forward to {pod} has no port {port}"))
-        })?;
-        // The kubelet's word if the pod's port does not take the connection.
-        let error = pf
-            .take_error(port)
-            .map(|e| Box::pin(e) as futures::future::BoxFuture<'static, Option<String>>);
-        Ok(super::forward_stream::ForwardStream::new(
-            stream, error, port,
-        ))
+        self.call(
+            "create",
+            "pods/portforward",
+            Some(namespace),
+            super::forward_stream::open(&self.client, namespace, pod, port),
+        )
+        .await
+        .map_err(|e| match e {
+            KubeError::Api { code: 404, .. } => KubeError::Gone {
+                namespace: namespace.to_string(),
+                pod: pod.to_string(),
+            },
+            e => e,
+        })
     }
 }
 

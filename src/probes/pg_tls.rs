@@ -37,7 +37,7 @@ pub(super) fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, Stri
             let roots = root_store(target)?;
             Arc::new(ChainOnly(
                 rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
+                    roots,
                     provider.clone(),
                 )
                 .build()
@@ -50,7 +50,7 @@ pub(super) fn tls_connector(target: &DbTarget) -> Result<MakeRustlsConnect, Stri
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let roots = root_store(target)?;
             let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots),
+                roots,
                 provider.clone(),
             )
             .build()
@@ -79,7 +79,7 @@ fn default_root() -> Option<std::path::PathBuf> {
     std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".postgresql/root.crt"))
 }
 
-fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, String> {
+fn root_store(target: &DbTarget) -> Result<Arc<rustls::RootCertStore>, String> {
     let mut roots = rustls::RootCertStore::empty();
     let file = match target.sslrootcert.as_deref() {
         Some("system") => None,
@@ -118,13 +118,14 @@ fn root_store(target: &DbTarget) -> Result<rustls::RootCertStore, String> {
             }
         }
         None => {
-            roots = super::tls::native_roots();
-            if roots.is_empty() {
+            let system = super::tls::native_roots();
+            if system.is_empty() {
                 return Err("no system CA certificates found; give sslrootcert=<file>".to_string());
             }
+            return Ok(system);
         }
     }
-    Ok(roots)
+    Ok(Arc::new(roots))
 }
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);

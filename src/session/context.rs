@@ -52,7 +52,7 @@ pub(crate) struct CxFactory {
     api: Option<crate::targets::ApiTarget>,
     ui: Option<crate::targets::UiTarget>,
     /// `None` when a bundle is replayed (the local configuration is not collected).
-    prefect: Option<PrefectConfig>,
+    prefect: Option<Arc<PrefectConfig>>,
     /// Why the cluster cannot be looked at though the recorded run did (a replay).
     kube_absent: Option<String>,
     pub(crate) hasura_user: String,
@@ -182,7 +182,7 @@ impl CxFactory {
 pub(crate) fn live(
     found: Found,
     settings: &Settings,
-    prefect: PrefectConfig,
+    prefect: Arc<PrefectConfig>,
     tape: TapeMode,
 ) -> (Scope, CxFactory) {
     let Found {

@@ -71,7 +71,7 @@ impl Preset {
 /// selection, and the local Prefect CLI's configuration.
 struct Shared {
     assembly: super::Assembly,
-    prefect: crate::probes::prefect_config::PrefectConfig,
+    prefect: Arc<crate::probes::prefect_config::PrefectConfig>,
 }
 
 /// The releases a fleet run diagnoses, each with what its listing already holds: its context's
@@ -228,9 +228,9 @@ pub fn run(
     // A usage error (a bad config file or check file) is the run's, before any release is looked at.
     let once = Shared {
         assembly: super::Assembly::new(&args.common, crate::catalog::Mode::Check)?,
-        prefect: crate::probes::prefect_config::PrefectConfig::load(
+        prefect: Arc::new(crate::probes::prefect_config::PrefectConfig::load(
             &crate::probes::pg_target::ProcessEnv,
-        ),
+        )),
     };
     type Queue = std::vec::IntoIter<(usize, (Member, Preset))>;
     let queue: Arc<Mutex<Queue>> = Arc::new(Mutex::new(

@@ -223,7 +223,7 @@ pub fn run(
             }),
             api: Reach::given(None),
             ui: Reach::given(None),
-            prefect: Reach::Ready(PrefectConfig::load(&BTreeMap::new())),
+            prefect: Reach::Ready(Arc::new(PrefectConfig::load(&BTreeMap::new()))),
             hasura_user: hasura_user.clone(),
             vars: vars.clone(),
             kube: Reach::given(None),

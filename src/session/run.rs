@@ -45,8 +45,8 @@ pub(crate) struct Preset {
     pub(crate) runtime: tokio::runtime::Handle,
     /// The config file, checks and selection.
     pub(crate) assembly: Assembly,
-    /// The local Prefect CLI's configuration.
-    pub(crate) prefect: PrefectConfig,
+    /// The local Prefect CLI's configuration, read once for the fleet.
+    pub(crate) prefect: Arc<PrefectConfig>,
 }
 
 /// `prefect-doctor check`: one install, live, or again from a support bundle (`--from`). `Err` is a
@@ -87,7 +87,7 @@ pub(crate) fn prepare(
             Assembly::new(&args.common, Mode::Check)?,
             None,
             None,
-            PrefectConfig::load(&ProcessEnv),
+            Arc::new(PrefectConfig::load(&ProcessEnv)),
         ),
     };
     let settings = Settings::of(args, &assembly.config, assembly.timeout)?;

@@ -128,6 +128,32 @@ fn only_reads(cp: &ControlPlane, user: &str) -> Vec<(String, String, i64)> {
     requests
 }
 
+/// As [`only_reads`] for a run that reached every namespace (`-A`) on this shared cluster: every
+/// request a read and none refused (401, 403) anywhere; in `namespaces` (the test's own), each
+/// answered as [`only_reads`] demands.
+fn only_reads_in(cp: &ControlPlane, user: &str, namespaces: &[&str]) {
+    let requests = requests_of(cp, user);
+    assert!(requests.len() >= 3, "{user}: {requests:?}");
+    for (verb, uri, code) in &requests {
+        let path = uri.split('?').next().unwrap_or("");
+        let read = ["get", "list", "watch"].contains(&verb.as_str())
+            || (verb == "create" && path.ends_with("/portforward"));
+        assert!(read, "{user}: not a read: {verb} {uri}");
+        assert!(
+            ![401, 403].contains(code),
+            "{user}: refused ({code}): {verb} {uri}"
+        );
+        let ours = namespaces
+            .iter()
+            .any(|ns| path.contains(&format!("/namespaces/{ns}/")));
+        let no_log = *code == 400 && path.ends_with("/log");
+        assert!(
+            !ours || (200..300).contains(code) || *code == 101 || *code == 404 || no_log,
+            "{user}: not answered ({code}): {verb} {uri}"
+        );
+    }
+}
+
 /// The rules of `deploy/rbac.yaml`'s Role, as a Role of `ns` bound to user `user`.
 fn doctor_role_for_user(ns: &str, user: &str) -> String {
     let rbac = deploy_in("rbac.yaml", ns);
