@@ -132,16 +132,12 @@ fn used_by(cp: &ControlPlane, user: &str) -> Vec<Grant> {
 fn the_deployed_rbac_grants_exactly_what_a_full_run_reads() {
     let cp = control_plane!();
     let r = every_read_release(cp, "exact");
-    cp.apply(&deploy_in("rbac.yaml", &r.ns));
-    let token = cp.service_account_token(&r.ns, "prefect-doctor");
-    let kc = cp.dir().join(format!("doctor-{}.kubeconfig", r.ns));
-    cp.write_kubeconfig(&kc, "prefect-doctor", &token, &r.ns);
+    let (kc, user) = as_the_deployed_account(cp, &r.ns);
     let (_, report, _) = doctor(&kc, &[]);
     // Each kind of read was made: the agent's log and the tenant Job's, both read.
     for id in ["agent.tenant-errors", "kube.tenant-job", "agent.rbac"] {
         assert_ne!(result(&report, id)["status"], "skip", "{id}: {report}");
     }
-    let user = format!("system:serviceaccount:{}:prefect-doctor", r.ns);
     let used = used_by(cp, &user);
     let docs = deploy_docs("rbac.yaml");
     let kinds = |kind: &str| of_kind(&docs, kind);
@@ -206,10 +202,7 @@ fn the_fleet_rbac_grants_exactly_what_a_fleet_run_reads() {
         every_read_release(cp, "allreads-b"),
     );
     let home = cp.namespace("allreads-home");
-    cp.apply(&deploy_in("rbac-fleet.yaml", &home));
-    let token = cp.service_account_token(&home, "prefect-doctor");
-    let kc = cp.dir().join(format!("doctor-{home}.kubeconfig"));
-    cp.write_kubeconfig(&kc, "prefect-doctor", &token, &home);
+    let (kc, user) = as_the_account_of(cp, &home, &deploy_in("rbac-fleet.yaml", &home));
     let (_, report, _) = doctor(&kc, &["-A"]);
     // Both of ours were diagnosed (the other tests' releases on this cluster were too).
     let listed = report.to_string();
@@ -222,7 +215,6 @@ fn the_fleet_rbac_grants_exactly_what_a_fleet_run_reads() {
     }
     // Every request a read, and none refused by RBAC (the other tests' releases may be half
     // installed, their kubelets stopped: those answers are theirs).
-    let user = format!("system:serviceaccount:{home}:prefect-doctor");
     let events = cp.audit_of(&user);
     for e in &events {
         let (verb, uri) = (

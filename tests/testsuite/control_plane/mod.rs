@@ -169,20 +169,31 @@ fn doctor_role_for_user(ns: &str, user: &str) -> String {
     )
 }
 
-/// A kube config of the deployed ServiceAccount (deploy/rbac.yaml applied in `ns`), and the user
-/// the audit log names it by.
+/// A kube config of ServiceAccount `sa` of `ns` (a token of its), and the user the audit log
+/// names it by.
+fn kubeconfig_of(cp: &ControlPlane, ns: &str, sa: &str) -> (std::path::PathBuf, String) {
+    let token = cp.service_account_token(ns, sa);
+    let kc = cp.dir().join(format!("{sa}-{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kc, sa, &token, ns);
+    (kc, format!("system:serviceaccount:{ns}:{sa}"))
+}
+
+/// `rbac` applied (deploy/'s files as [`deploy_in`] places them, or a Role changed from them), and
+/// the kube config of its ServiceAccount `prefect-doctor` in `ns`, with the audit log's name for it.
+fn as_the_account_of(cp: &ControlPlane, ns: &str, rbac: &str) -> (std::path::PathBuf, String) {
+    cp.apply(rbac);
+    kubeconfig_of(cp, ns, "prefect-doctor")
+}
+
+/// [`as_the_account_of`] deploy/rbac.yaml: the deployed ServiceAccount.
 fn as_the_deployed_account(cp: &ControlPlane, ns: &str) -> (std::path::PathBuf, String) {
-    cp.apply(&deploy_in("rbac.yaml", ns));
-    let token = cp.service_account_token(ns, "prefect-doctor");
-    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
-    cp.write_kubeconfig(&kc, "prefect-doctor", &token, ns);
-    (kc, format!("system:serviceaccount:{ns}:prefect-doctor"))
+    as_the_account_of(cp, ns, &deploy_in("rbac.yaml", ns))
 }
 
 /// A ServiceAccount of `ns` bound to cluster-admin (so that nothing is refused and the audit log
 /// holds its requests alone), its kube config, and the user the audit log names it by.
 fn an_account_of_its_own(cp: &ControlPlane, ns: &str) -> (String, String) {
-    let token = cp.service_account_token(ns, "reader");
+    let (kc, user) = kubeconfig_of(cp, ns, "reader");
     cp.kubectl_ok(&[
         "create",
         "clusterrolebinding",
@@ -190,12 +201,7 @@ fn an_account_of_its_own(cp: &ControlPlane, ns: &str) -> (String, String) {
         "--clusterrole=cluster-admin",
         &format!("--serviceaccount={ns}:reader"),
     ]);
-    let kc = cp.dir().join(format!("reader-{ns}.kubeconfig"));
-    cp.write_kubeconfig(&kc, "reader", &token, ns);
-    (
-        kc.display().to_string(),
-        format!("system:serviceaccount:{ns}:reader"),
-    )
+    (kc.display().to_string(), user)
 }
 
 /// The chart's tenant Job of the release in `ns` as the Job controller and a kubelet (on `node`) leave

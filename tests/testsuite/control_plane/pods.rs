@@ -71,10 +71,7 @@ fn pod_states_and_agent_logs_as_a_kubelet_reports_them() {
 
     // The same run as deploy/rbac.yaml's ServiceAccount: every request, port-forwards and log
     // reads included, is a read the Role grants (the audit log).
-    cp.apply(&deploy_in("rbac.yaml", &r.ns));
-    let token = cp.service_account_token(&r.ns, "prefect-doctor");
-    let kc = cp.dir().join(format!("doctor-{}.kubeconfig", r.ns));
-    cp.write_kubeconfig(&kc, "prefect-doctor", &token, &r.ns);
+    let (kc, user) = as_the_deployed_account(cp, &r.ns);
     let (_, report, _) = doctor(&kc, &[]);
     assert_eq!(
         result(&report, "agent.tenant-errors")["status"],
@@ -86,10 +83,7 @@ fn pod_states_and_agent_logs_as_a_kubelet_reports_them() {
         "pass",
         "{report}"
     );
-    let requests = only_reads(
-        cp,
-        &format!("system:serviceaccount:{}:prefect-doctor", r.ns),
-    );
+    let requests = only_reads(cp, &user);
     let mut subresources = std::collections::BTreeSet::new();
     for (verb, uri, _) in &requests {
         let path = uri.split('?').next().unwrap_or("");

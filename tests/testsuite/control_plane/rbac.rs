@@ -8,12 +8,8 @@ fn the_deployed_rbac_is_enough_for_a_full_check_and_every_request_is_a_read() {
     let cp = control_plane!();
     let ns = cp.namespace("least");
     cp.install(&ns, "prefect", &["--set", "agent.enabled=true"]);
-    cp.apply(&deploy_in("rbac.yaml", &ns));
-    let token = cp.service_account_token(&ns, "prefect-doctor");
-    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
-    cp.write_kubeconfig(&kc, "prefect-doctor", &token, &ns);
+    let (kc, user) = as_the_deployed_account(cp, &ns);
     let (_, report, _) = doctor(&kc, &[]);
-    let user = format!("system:serviceaccount:{ns}:prefect-doctor");
     let requests = only_reads(cp, &user);
     // What the run read, as the API server saw it.
     let read = |verb: &str, path: &str| {
@@ -111,6 +107,22 @@ fn authorizer_refuses(cp: &ControlPlane, sa_ns: &str, sa: &str, job_ns: &str) ->
     refused
 }
 
+/// The release in `ns` upgraded (client-side) so that its agent sends the flows' Jobs to `flows`.
+fn jobs_sent_to(cp: &ControlPlane, ns: &str, flows: &str) {
+    let chart = cp.chart().display().to_string();
+    cp.helm_ok(&[
+        "upgrade",
+        "prefect",
+        &chart,
+        "-n",
+        ns,
+        "--server-side=false",
+        "--reuse-values",
+        "--set-json",
+        &format!(r#"agent.env=[{{"name":"NAMESPACE","value":"{flows}"}}]"#),
+    ]);
+}
+
 #[test]
 fn agent_rbac_agrees_with_the_real_authorizer() {
     let cp = control_plane!();
@@ -138,18 +150,7 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
                  subjects:\n- {{kind: ServiceAccount, name: prefect-serviceaccount, namespace: {ns}}}\n",
                 rbac = "rbac.authorization.k8s.io/v1"
             ));
-                let chart = cp.chart().display().to_string();
-                cp.helm_ok(&[
-                    "upgrade",
-                    "prefect",
-                    &chart,
-                    "-n",
-                    ns,
-                    "--server-side=false",
-                    "--reuse-values",
-                    "--set-json",
-                    &format!(r#"agent.env=[{{"name":"NAMESPACE","value":"{flows}"}}]"#),
-                ]);
+                jobs_sent_to(cp, ns, &flows);
                 Some(flows)
             },
         ),
@@ -231,18 +232,7 @@ fn agent_rbac_agrees_with_the_real_authorizer() {
             false,
             |cp, ns| {
                 let flows = cp.namespace("flows");
-                let chart = cp.chart().display().to_string();
-                cp.helm_ok(&[
-                    "upgrade",
-                    "prefect",
-                    &chart,
-                    "-n",
-                    ns,
-                    "--server-side=false",
-                    "--reuse-values",
-                    "--set-json",
-                    &format!(r#"agent.env=[{{"name":"NAMESPACE","value":"{flows}"}}]"#),
-                ]);
+                jobs_sent_to(cp, ns, &flows);
                 Some(flows)
             },
         ),
@@ -457,10 +447,7 @@ fn agent_rbac_skips_naming_the_bindings_it_may_not_read() {
                 }
             })
             .collect();
-        cp.apply(&docs.join("\n---\n"));
-        let token = cp.service_account_token(ns, "prefect-doctor");
-        let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
-        cp.write_kubeconfig(&kc, "prefect-doctor", &token, ns);
+        let (kc, _) = as_the_account_of(cp, ns, &docs.join("\n---\n"));
         let (_, report, _) = doctor(&kc, &["--only", "agent.rbac"]);
         result(&report, "agent.rbac")
     };
@@ -493,7 +480,7 @@ fn agent_rbac_skips_naming_the_bindings_it_may_not_read() {
     let r = run_as(&ns, &role_of(&ns), false);
     assert_eq!(r["status"], "pass", "the namespace grants everything: {r}");
     cp.kubectl_ok(&["delete", "role", "prefect-agent-role", "-n", &ns]);
-    let kc = cp.dir().join(format!("doctor-{ns}.kubeconfig"));
+    let (kc, _) = kubeconfig_of(cp, &ns, "prefect-doctor");
     let (_, report, _) = doctor(&kc, &["--only", "agent.rbac"]);
     let r = result(&report, "agent.rbac");
     assert_eq!(r["status"], "skip", "not a false alarm: {r}");

@@ -253,10 +253,7 @@ fn refused_reads_still_report_the_stuck_runs_on_a_real_cluster() {
         .collect::<Vec<_>>()
         .join("\n---\n");
     assert!(!role.contains("resources: [jobs]"), "the rule is gone");
-    cp.apply(&role);
-    let token = cp.service_account_token(&r.ns, "prefect-doctor");
-    let kc = cp.dir().join(format!("doctor-{}.kubeconfig", r.ns));
-    cp.write_kubeconfig(&kc, "prefect-doctor", &token, &r.ns);
+    let (kc, _) = as_the_account_of(cp, &r.ns, &role);
     let (_, report, _) = doctor(&kc, &["--only", ID]);
     let res = result(&report, ID);
     assert_eq!(res["status"], "fail", "{res}");
