@@ -24,7 +24,7 @@ use crate::{
 /// Releases diagnosed at once unless `--parallel` says otherwise: a fleet of up to 20 releases (a
 /// team's stages, a namespace of tenants) is one round, its wall time little more than one
 /// release's when the run waits on the network. A release in flight costs the doctor about
-/// 1.3 MiB, the API server a few port-forward streams (long-running requests, which its in-flight
+/// 1.3 MiB (docs/fleet.md), the API server a few port-forward streams (long-running requests, which its in-flight
 /// limits do not count) and its database one session (docs/fleet.md).
 pub const CONCURRENT: u8 = 20;
 
