@@ -330,6 +330,9 @@ fn on_terminal(args: &[&str], answer: &str) -> (i32, String) {
         };
     }
     let mut child = cmd.spawn().expect("start prefect-doctor");
+    // The command holds its copies of the terminal until it goes: only the child may, so that the
+    // reader meets the end (EIO) once the child has exited, with every byte it wrote read before.
+    drop(cmd);
     drop(pty.slave);
     let mut master = std::fs::File::from(pty.master);
     let mut reader = master.try_clone().expect("dup");
@@ -355,16 +358,6 @@ fn on_terminal(args: &[&str], answer: &str) -> (i32, String) {
         if !answered && String::from_utf8_lossy(&seen).contains("[y/N] ") {
             master.write_all(answer.as_bytes()).expect("answer");
             answered = true;
-        }
-        if let Ok(Some(_)) = child.try_wait()
-            && rx.try_recv().is_err()
-        {
-            // Give the reader a moment for the last bytes.
-            std::thread::sleep(Duration::from_millis(200));
-            while let Ok(b) = rx.try_recv() {
-                seen.extend(b);
-            }
-            break;
         }
         assert!(
             Instant::now() < deadline,
