@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod cluster_own;
 pub mod cluster_pki;
 pub mod dying;
 pub mod http;

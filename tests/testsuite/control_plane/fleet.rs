@@ -120,3 +120,204 @@ fn a_fleet_across_namespaces_and_two_contexts_with_two_users() {
     only_reads_in(cp, &sa, &[&a, &b, &c, &home]);
     only_reads(cp, cluster::TEAM);
 }
+
+/// Every release of every namespace of a control plane of the test's own (`check -A` must find
+/// these and only these), one of them with its pods gone (a failed rollout): each release its own
+/// section, the worst its exit code, in every output format; the fleet's listing and every run only
+/// read.
+#[test]
+fn every_release_of_every_namespace_is_diagnosed_and_one_broken_is_its_own_finding() {
+    let Some(own) = support::cluster_own::own() else {
+        return;
+    };
+    let cp = own.cp;
+    let runs: Vec<Running> = ["team-a", "team-b", "team-c"]
+        .into_iter()
+        .map(|t| running_release(cp, t, Scenario::default()))
+        .collect();
+    let (a, b, c) = (&runs[0].ns, &runs[1].ns, &runs[2].ns);
+    // team-c's pods are gone.
+    cp.kubectl_ok(&[
+        "delete",
+        "pods",
+        "--all",
+        "-n",
+        c,
+        "--grace-period=0",
+        "--force",
+        "--wait=false",
+    ]);
+    let kc = runs[0].kubeconfig.display().to_string();
+    let run = |args: &[&str]| -> (i32, String) {
+        let mut all = vec![
+            "check",
+            "--kubeconfig",
+            kc.as_str(),
+            "--timeout",
+            "10s",
+            "-A",
+        ];
+        all.extend_from_slice(args);
+        let (code, out, err, _) = run_once(&all);
+        assert!(!out.contains(support::prefect::CANARY) && !err.contains(support::prefect::CANARY));
+        (code, out)
+    };
+    let (code, out) = run(&["-o", "json"]);
+    assert_eq!(code, 1, "the worst release's exit code: {out}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let releases = j["releases"].as_array().expect("releases");
+    let names: Vec<String> = releases
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["namespace"].as_str().unwrap_or("?"),
+                r["release"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            format!("{a}/prefect"),
+            format!("{b}/prefect"),
+            format!("{c}/prefect")
+        ],
+        "these and only these"
+    );
+    let status_in = |r: &Value, id: &str| support::result_in(r, id)["status"].clone();
+    for r in &releases[..2] {
+        for id in ["kube.release", "kube.pods", "db.reachable", "tenant.exists"] {
+            assert_eq!(status_in(r, id), "pass", "{id}: {r:#}");
+        }
+        assert_eq!(r["exit_code"], 0, "{r:#}");
+        assert!(r["context"].is_null());
+    }
+    let broken = &releases[2];
+    assert_eq!(status_in(broken, "kube.release"), "pass");
+    assert_eq!(status_in(broken, "kube.pods"), "fail", "{broken:#}");
+    assert_eq!(broken["exit_code"], 1);
+    assert_eq!(j["summary"]["releases"], 3);
+    assert_eq!(j["summary"]["failing_releases"], 1);
+    assert_eq!(j["exit_code"], 1);
+    for k in ["pass", "warn", "fail", "error", "skip"] {
+        let sum: u64 = releases
+            .iter()
+            .map(|r| r["summary"][k].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(j["summary"][k].as_u64(), Some(sum), "{k}");
+    }
+    // Text: a section per release, then the table naming the broken one's first failing check.
+    let (tcode, text) = run(&["--color", "never"]);
+    assert_eq!(tcode, 1);
+    for ns in [a, b, c] {
+        assert!(text.contains(&format!("━━ {ns}/prefect ━━")), "{text}");
+    }
+    assert!(text.contains("fleet: 3 releases, 1 failing"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("prefect") && l.contains(c.as_str()))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains("(current)") && row.ends_with("kube.pods"),
+        "{row}"
+    );
+    // JUnit: a test suite per release; SARIF: a run per release; metrics: each release's labels.
+    let (_, junit) = run(&["-o", "junit"]);
+    let doc = roxmltree::Document::parse(&junit).expect("JUnit XML");
+    let suites: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    assert_eq!(
+        suites,
+        [a, b, c]
+            .iter()
+            .map(|ns| format!("prefect-doctor check {ns}/prefect"))
+            .collect::<Vec<_>>()
+    );
+    let (_, sarif) = run(&["-o", "sarif"]);
+    let sarif: Value = serde_json::from_str(&sarif).expect("SARIF");
+    let sruns = sarif["runs"].as_array().expect("runs");
+    assert_eq!(sruns.len(), 3);
+    assert_eq!(sruns[2]["automationDetails"]["id"], format!("{c}/prefect"));
+    assert!(sruns[2]["results"].to_string().contains("kube.pods"));
+    let (_, prom) = run(&["-o", "prometheus"]);
+    for ns in [a, b, c] {
+        assert!(
+            prom.lines()
+                .any(|l| l.starts_with("prefect_doctor_check_status{")
+                    && l.contains("check=\"kube.pods\"")
+                    && l.contains(&format!("namespace=\"{ns}\""))
+                    && l.contains("release=\"prefect\"")),
+            "{ns}: {prom}"
+        );
+    }
+    // The fleet's listing and every release's run, as an account of its own: only reads, each
+    // answered.
+    let (reader, user) = an_account_of_its_own(cp, a);
+    let (_, out, _, _) = run_once(&[
+        "check",
+        "--kubeconfig",
+        &reader,
+        "--timeout",
+        "10s",
+        "-A",
+        "-o",
+        "json",
+    ]);
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(j["summary"]["releases"], 3, "{j:#}");
+    only_reads(cp, &user);
+}
+
+/// Two releases in one namespace (`-n`): each diagnosed, the second's missing pods its own finding;
+/// one release alone in its namespace: the single report, unchanged; direct URLs with several
+/// releases: a usage error.
+#[test]
+fn several_releases_in_one_namespace_and_one_release_alone() {
+    let cp = control_plane!();
+    let team = running_release(cp, "team", Scenario::default());
+    // A second release beside it, whose workloads have no pods yet.
+    cp.install(&team.ns, "prefect2", &[]);
+    let solo = running_release(cp, "solo", Scenario::default());
+    let kc = team.kubeconfig.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["check", "--kubeconfig", kc.as_str(), "--timeout", "10s"];
+        all.extend_from_slice(args);
+        run_once(&all)
+    };
+    let (_, out, err, _) = run(&["-n", &team.ns, "-o", "json"]);
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let releases: Vec<&str> = j["releases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{j:#}"))
+        .iter()
+        .filter_map(|r| r["release"].as_str())
+        .collect();
+    assert_eq!(releases, ["prefect", "prefect2"]);
+    let status_in = |r: &Value, id: &str| support::result_in(r, id)["status"].clone();
+    let second = &j["releases"][1];
+    assert_eq!(status_in(second, "kube.release"), "pass");
+    assert_ne!(status_in(second, "kube.pods"), "pass", "{second:#}");
+    assert_eq!(status_in(&j["releases"][0], "kube.pods"), "pass", "{j:#}");
+    // One release in the namespace: the single report.
+    let (code, out, _, _) = run(&["-n", &solo.ns, "-o", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(
+        j.get("releases").is_none() && j["results"].is_array(),
+        "{j:#}"
+    );
+    assert_eq!(j["release"]["namespace"], json!(solo.ns));
+    // Direct URLs name one install: with several releases that is a usage error.
+    let (code, _, err, _) = run(&[
+        "-n",
+        &team.ns,
+        "--database-url",
+        "postgres://x@127.0.0.1:9/x",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("name one install"), "{err}");
+}
