@@ -30,12 +30,22 @@ pub fn own() -> Option<Own> {
 impl Drop for Own {
     /// Every release on the plane uninstalled, for the next test's exact listing.
     fn drop(&mut self) {
-        let listed = self.cp.helm(&["list", "-A", "-a", "-o", "json"]);
+        let listed = self.cp.helm(&[
+            "list",
+            "-A",
+            "--deployed",
+            "--failed",
+            "--pending",
+            "--superseded",
+            "--uninstalling",
+            "-o",
+            "json",
+        ]);
         let releases: Vec<serde_json::Value> =
             serde_json::from_slice(&listed.stdout).unwrap_or_default();
         for r in releases {
             if let (Some(name), Some(ns)) = (r["name"].as_str(), r["namespace"].as_str()) {
-                let _ = self.cp.helm(&["uninstall", name, "-n", ns, "--wait=false"]);
+                let _ = self.cp.helm(&["uninstall", name, "-n", ns]);
             }
         }
     }

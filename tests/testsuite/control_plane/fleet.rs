@@ -321,3 +321,164 @@ fn several_releases_in_one_namespace_and_one_release_alone() {
     assert_eq!(code, 2);
     assert!(err.contains("name one install"), "{err}");
 }
+
+/// Two contexts of one kube config and one it does not have, with `-A` on a plane of the test's
+/// own: each context's releases, in its order; the missing one said beside them, and the run fails.
+#[test]
+fn several_contexts_and_one_that_does_not_exist() {
+    let Some(own) = support::cluster_own::own() else {
+        return;
+    };
+    let cp = own.cp;
+    let r = running_release(cp, "ctx", Scenario::default());
+    let ca = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&cp.ca_pem)
+    };
+    let (kc, user) = an_account_of_its_own(cp, &r.ns);
+    let token = std::fs::read_to_string(&kc)
+        .expect("the account's kube config")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: ").map(str::to_string))
+        .expect("a token");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let two = dir.path().join("config");
+    std::fs::write(
+        &two,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: east\nclusters:\n- name: c\n  cluster:\n    \
+             server: {}\n    certificate-authority-data: {ca}\ncontexts:\n- name: east\n  context:\n    \
+             cluster: c\n    user: u\n- name: west\n  context:\n    cluster: c\n    user: u\n\
+             users:\n- name: u\n  user:\n    token: {token}\n",
+            cp.url
+        ),
+    )
+    .expect("kube config");
+    let two = two.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "check",
+            "--kubeconfig",
+            two.as_str(),
+            "--timeout",
+            "10s",
+            "-A",
+        ];
+        all.extend_from_slice(args);
+        let (code, out, err, _) = run_once(&all);
+        assert!(
+            !out.contains(&token) && !err.contains(&token),
+            "the token shown"
+        );
+        (code, out, err)
+    };
+    let (code, out, err) = run(&[
+        "--context",
+        "east",
+        "--context",
+        "nowhere",
+        "--context",
+        "west",
+        "-o",
+        "json",
+    ]);
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let found: Vec<String> = j["releases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{j:#}"))
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}/{}",
+                r["context"].as_str().unwrap_or("?"),
+                r["namespace"].as_str().unwrap_or("?"),
+                r["release"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            format!("east/{}/prefect", r.ns),
+            format!("west/{}/prefect", r.ns)
+        ]
+    );
+    for rel in j["releases"].as_array().into_iter().flatten() {
+        assert_eq!(
+            support::result_in(rel, "kube.release")["status"],
+            "pass",
+            "{rel:#}"
+        );
+        assert_eq!(rel["exit_code"], 0, "{rel:#}");
+    }
+    assert_eq!(j["unlisted"][0]["context"], "nowhere");
+    assert!(
+        j["unlisted"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nowhere")),
+        "{j:#}"
+    );
+    // A context that could not be listed makes the run fail, the healthy ones still reported.
+    assert_eq!(code, 1);
+    let (_, text, _) = run(&[
+        "--context",
+        "east",
+        "--context",
+        "nowhere",
+        "--color",
+        "never",
+    ]);
+    assert!(
+        text.contains("not diagnosed in nowhere: cannot list Helm releases: "),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("━━ east/{}/prefect ━━", r.ns)),
+        "{text}"
+    );
+    only_reads(cp, &user);
+}
+
+/// `serve -A` on a plane of the test's own: every release of the fleet in each run's metrics and
+/// report.
+#[test]
+fn serve_reports_every_release_of_the_fleet() {
+    let Some(own) = support::cluster_own::own() else {
+        return;
+    };
+    let cp = own.cp;
+    let runs: Vec<Running> = ["serve-a", "serve-b"]
+        .into_iter()
+        .map(|t| running_release(cp, t, Scenario::default()))
+        .collect();
+    let kc = runs[0].kubeconfig.display().to_string();
+    let mut serving = support::serving::Serving::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "1s",
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "10s",
+        "-A",
+    ]);
+    let line = serving.wait_for("run 1:");
+    assert!(line.contains("run 1: 2 releases (0 failing): "), "{line}");
+    let (status, metrics) = serving.request("GET", "/metrics");
+    assert_eq!(status, 200);
+    for r in &runs {
+        assert!(
+            metrics.lines().any(|l| l.contains("check=\"kube.release\"")
+                && l.contains(&format!("namespace=\"{}\"", r.ns))
+                && l.ends_with(" 0")),
+            "{}: {metrics}",
+            r.ns
+        );
+    }
+    let (_, report) = serving.request("GET", "/report.json");
+    let report: Value = serde_json::from_str(&report).expect("the report");
+    assert_eq!(report["summary"]["releases"], 2);
+    let (code, _) = serving.terminate();
+    assert_eq!(code, 0);
+}
