@@ -28,7 +28,8 @@ pub fn own() -> Option<Own> {
 }
 
 impl Drop for Own {
-    /// Every release on the plane uninstalled, for the next test's exact listing.
+    /// Every release on the plane uninstalled, and every other release Secret deleted, for the next
+    /// test's exact listing.
     fn drop(&mut self) {
         let listed = self.cp.helm(&[
             "list",
@@ -48,5 +49,14 @@ impl Drop for Own {
                 let _ = self.cp.helm(&["uninstall", name, "-n", ns]);
             }
         }
+        // And what Helm cannot list: release Secrets that are not releases (a test's garbage).
+        let _ = self.cp.kubectl(&[
+            "delete",
+            "secrets",
+            "-A",
+            "-l",
+            "owner=helm",
+            "--wait=false",
+        ]);
     }
 }

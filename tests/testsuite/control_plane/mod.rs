@@ -242,6 +242,7 @@ fn fail_tenant_job(cp: &ControlPlane, ns: &str, node: &str, pod: &str) {
 
 mod bundles;
 mod fleet;
+mod fleet_edges;
 mod forwards;
 mod grants;
 mod helm;
