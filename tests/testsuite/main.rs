@@ -6,7 +6,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod agent_rbac;
 mod api_ui;
 mod browser;
 mod bundles;

@@ -491,3 +491,71 @@ fn agent_rbac_skips_naming_the_bindings_it_may_not_read() {
         "{r}"
     );
 }
+
+/// A release whose agent runs as another ServiceAccount than the one its RoleBinding names, as a
+/// post-renderer (or a hand-edited release) leaves the stored manifest: revision 2 written as Helm
+/// writes one, beside the chart's Role and RoleBinding real Helm made. Said, with why.
+#[test]
+fn an_agent_running_as_a_service_account_no_binding_names_is_said() {
+    let cp = control_plane!();
+    let ns = cp.namespace("customsa");
+    cp.install(&ns, "prefect", &["--set", "agent.enabled=true"]);
+    let manifest = cp.helm_ok(&["get", "manifest", "prefect", "-n", &ns]);
+    // The agent's Deployment (Helm orders the documents by kind, then name) runs as custom-agent.
+    let edited: Vec<String> = manifest
+        .split("\n---")
+        .map(|doc| {
+            if doc.contains("kind: Deployment") && doc.contains("name: prefect-agent\n") {
+                doc.replace(
+                    "serviceAccountName: prefect-serviceaccount",
+                    "serviceAccountName: custom-agent",
+                )
+            } else {
+                doc.to_string()
+            }
+        })
+        .collect();
+    let edited = edited.join("\n---");
+    assert_eq!(
+        edited.matches("serviceAccountName: custom-agent").count(),
+        1
+    );
+    cp.kubectl_ok(&[
+        "label",
+        "secret",
+        "sh.helm.release.v1.prefect.v1",
+        "-n",
+        &ns,
+        "status=superseded",
+        "--overwrite",
+    ]);
+    let release = support::kube::release_json_with(
+        "prefect",
+        &ns,
+        2,
+        "deployed",
+        json!({"agent": {"enabled": true}}),
+        &edited,
+    );
+    cp.create(
+        &support::kube::release_secret(
+            "prefect",
+            &ns,
+            2,
+            "deployed",
+            &support::kube::helm_encode(&release),
+        )
+        .to_string(),
+    );
+    let (_, report, _) = doctor(&cp.admin_in(&ns), &["--only", "agent.rbac"]);
+    let r = result(&report, "agent.rbac");
+    assert_eq!(r["status"], "fail", "{r}");
+    let m = r["message"].as_str().unwrap_or("");
+    assert!(
+        m.contains(&format!(
+            "service account {ns}/custom-agent may not create jobs" // A real cluster binds its defaults to every account (system:basic-user …): none of them
+                                                                    // grants a Job, and the message says so rather than that nothing is bound.
+        )) && m.contains("roles bound to it grants any of these"),
+        "{m}"
+    );
+}
