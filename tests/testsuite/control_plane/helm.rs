@@ -135,6 +135,12 @@ fn releases_real_helm_wrote_in_every_status_are_read_as_helm_reads_them() {
         assert!(listed.contains(&want), "{want} not in {listed:?}");
     }
     assert_eq!(listed.len(), 5, "{listed:?}");
+    assert!(
+        r["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("--release NAME")),
+        "{r}"
+    );
 
     // Each by name: the revision and status Helm reports, and the verdict they deserve.
     for (name, verdict, words) in [
@@ -158,6 +164,15 @@ fn releases_real_helm_wrote_in_every_status_are_read_as_helm_reads_them() {
             )),
             "{name}: {m}"
         );
+        if name == "stuck" {
+            let fix = r["fix"].as_str().unwrap_or("");
+            assert!(
+                fix.contains(&format!(
+                    "helm rollback stuck <LAST DEPLOYED REVISION> -n {ns}"
+                )),
+                "{fix}"
+            );
+        }
     }
     assert_eq!(helm_says(cp, &ns, "ok"), ("deployed".to_string(), 4));
     assert_eq!(helm_says(cp, &ns, "stuck").1, 2);
@@ -235,5 +250,38 @@ fn api_versions_are_judged_by_what_the_real_server_serves() {
         String::from_utf8_lossy(&out.stderr).contains("autoscaling/v2"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Release Secrets real Helm does not write but a cluster can hold (a Helm 2-era tool, a hand
+/// edit): a release stored as plain JSON, not gzipped, is read; one whose payload is garbage, asked
+/// for by name, is said as unreadable; neither stops the other.
+#[test]
+fn a_plain_json_release_and_a_garbage_one_as_the_api_server_keeps_them() {
+    let cp = control_plane!();
+    let ns = cp.namespace("encodings");
+    let plain = support::kube::b64(
+        support::kube::release_json("prefect", &ns, 1, "deployed", json!({}))
+            .to_string()
+            .as_bytes(),
+    );
+    for secret in [
+        support::kube::release_secret("prefect", &ns, 1, "deployed", &plain),
+        support::kube::release_secret("junk", &ns, 1, "deployed", "H4sI////garbage%%%"),
+    ] {
+        cp.create(&secret.to_string());
+    }
+    let kc = cp.admin_in(&ns);
+    let (_, report, _) = doctor(&kc, &["--only", "kube.release", "--release", "prefect"]);
+    let r = result(&report, "kube.release");
+    assert_eq!(r["status"], "pass", "{r}");
+    let (_, report, _) = doctor(&kc, &["--only", "kube.release", "--release", "junk"]);
+    let r = result(&report, "kube.release");
+    assert_eq!(r["status"], "fail", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot read release junk")),
+        "{r}"
     );
 }
