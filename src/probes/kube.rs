@@ -331,15 +331,6 @@ impl KubeProbe {
                     }
                 }
             }
-            // A stream to what is not there (a pod deleted): the API server's 404, as for any read.
-            kube::Error::UpgradeConnection(
-                kube::client::UpgradeConnectionError::ProtocolSwitch(code),
-            ) if code == http::StatusCode::NOT_FOUND => KubeError::Api {
-                verb: verb.to_string(),
-                resource: resource.to_string(),
-                code: code.as_u16(),
-                message: "Not Found".to_string(),
-            },
             kube::Error::UpgradeConnection(_) => KubeError::Other(format!(
                 "the Kubernetes API did not open the {verb} stream for {resource}: {}",
                 chain(&e)

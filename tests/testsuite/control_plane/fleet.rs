@@ -147,19 +147,8 @@ fn every_release_of_every_namespace_is_diagnosed_and_one_broken_is_its_own_findi
         "--force",
         "--wait=false",
     ]);
-    let kc = runs[0].kubeconfig.display().to_string();
-    let run = |args: &[&str]| -> (i32, String) {
-        let mut all = vec![
-            "check",
-            "--kubeconfig",
-            kc.as_str(),
-            "--timeout",
-            "10s",
-            "-A",
-        ];
-        all.extend_from_slice(args);
-        let (code, out, err, _) = run_once(&all);
-        assert!(!out.contains(support::prefect::CANARY) && !err.contains(support::prefect::CANARY));
+    let run = |args: &[&str]| {
+        let (code, out, _) = fleet_run(&runs[0].kubeconfig, args);
         (code, out)
     };
     let (code, out) = run(&["-o", "json"]);

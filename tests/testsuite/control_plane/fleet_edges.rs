@@ -5,23 +5,6 @@
 
 use super::*;
 
-/// `check -A` on `cp` with the admin's kube config of `r`, and `args`.
-fn fleet_run(r: &Running, args: &[&str]) -> (i32, String, String) {
-    let kc = r.kubeconfig.display().to_string();
-    let mut all = vec![
-        "check",
-        "--kubeconfig",
-        kc.as_str(),
-        "--timeout",
-        "10s",
-        "-A",
-    ];
-    all.extend_from_slice(args);
-    let (code, out, err, _) = run_once(&all);
-    assert!(!out.contains(support::prefect::CANARY) && !err.contains(support::prefect::CANARY));
-    (code, out, err)
-}
-
 /// A Secret of Helm's whose payload is not a release (as a hand edit or a broken tool leaves it):
 /// named, never dropped, and the readable release is still diagnosed, in every format.
 #[test]
@@ -36,7 +19,7 @@ fn a_release_that_cannot_be_read_is_said_beside_the_one_that_can() {
         &support::kube::release_secret("mangled", &z, 3, "deployed", "H4sI-not-a-release")
             .to_string(),
     );
-    let (code, out, err) = fleet_run(&r, &["-o", "json", "--only", "kube.*"]);
+    let (code, out, err) = fleet_run(&r.kubeconfig, &["-o", "json", "--only", "kube.*"]);
     assert_eq!(code, 1, "an unreadable release makes the run fail: {err}");
     let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     assert_eq!(j["summary"]["releases"], 1, "{j:#}");
@@ -47,14 +30,14 @@ fn a_release_that_cannot_be_read_is_said_beside_the_one_that_can() {
     let said = unlisted[0]["error"].as_str().unwrap_or("");
     let cannot = format!("cannot read release {z}/mangled: ");
     assert!(said.starts_with(&cannot), "{said}");
-    let (code, out, _) = fleet_run(&r, &["--only", "kube.*"]);
+    let (code, out, _) = fleet_run(&r.kubeconfig, &["--only", "kube.*"]);
     assert_eq!(code, 1);
     assert!(
         out.contains(&format!("not diagnosed in the current context: {cannot}")),
         "{out}"
     );
     // A CI gate reading JUnit, and an alert on the metrics, see it too.
-    let (_, junit, _) = fleet_run(&r, &["--only", "kube.*", "-o", "junit"]);
+    let (_, junit, _) = fleet_run(&r.kubeconfig, &["--only", "kube.*", "-o", "junit"]);
     let suite = junit
         .split("<testsuite ")
         .find(|s| s.contains("name=\"prefect-doctor check: not diagnosed\""))
@@ -67,7 +50,7 @@ fn a_release_that_cannot_be_read_is_said_beside_the_one_that_can() {
         suite.contains(&format!("<error message=\"{cannot}")),
         "{suite}"
     );
-    let (_, sarif, _) = fleet_run(&r, &["--only", "kube.*", "-o", "sarif"]);
+    let (_, sarif, _) = fleet_run(&r.kubeconfig, &["--only", "kube.*", "-o", "sarif"]);
     let sarif: Value = serde_json::from_str(&sarif).expect("SARIF");
     support::sarif::assert_valid_sarif(&sarif);
     let run = sarif["runs"]
@@ -85,7 +68,7 @@ fn a_release_that_cannot_be_read_is_said_beside_the_one_that_can() {
         ),
         "{note}"
     );
-    let (_, metrics, _) = fleet_run(&r, &["--only", "kube.*", "-o", "prometheus"]);
+    let (_, metrics, _) = fleet_run(&r.kubeconfig, &["--only", "kube.*", "-o", "prometheus"]);
     assert!(
         metrics
             .lines()
@@ -133,7 +116,7 @@ fn the_config_file_and_user_checks_apply_to_every_release_and_a_bad_one_stops_th
         "--checks",
         checks.as_str(),
     ];
-    let (code, out, err) = fleet_run(&runs[0], &args);
+    let (code, out, err) = fleet_run(&runs[0].kubeconfig, &args);
     let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let failing: Vec<String> = j["releases"]
         .as_array()
@@ -172,7 +155,7 @@ fn the_config_file_and_user_checks_apply_to_every_release_and_a_bad_one_stops_th
     };
     let before = forwards();
     assert!(before > 0, "the first run port-forwarded");
-    let (code, out, err) = fleet_run(&runs[0], &args);
+    let (code, out, err) = fleet_run(&runs[0].kubeconfig, &args);
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("broken.toml"), "{err}");
     assert_eq!(forwards(), before, "a release was looked at");

@@ -59,6 +59,24 @@ fn checked(kc: &str, extra: &[&str]) -> support::Run {
     support::check(&args, &[support::prefect::CANARY])
 }
 
+/// `prefect-doctor check --kubeconfig KC --timeout 10s -A ARGS` (a fleet run), its every output
+/// searched for the database's canary password: the exit code, stdout and stderr.
+fn fleet_run(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let kc = kubeconfig.display().to_string();
+    let mut all = vec![
+        "check",
+        "--kubeconfig",
+        kc.as_str(),
+        "--timeout",
+        "10s",
+        "-A",
+    ];
+    all.extend_from_slice(args);
+    let (code, out, err, _) = run_once(&all);
+    assert!(!out.contains(support::prefect::CANARY) && !err.contains(support::prefect::CANARY));
+    (code, out, err)
+}
+
 /// The message of check `id` in `report` ("" when it has none).
 fn message<'a>(report: &'a Value, id: &str) -> &'a str {
     support::result_in(report, id)["message"]

@@ -226,15 +226,8 @@ fn a_failed_tenant_job_is_read_through_the_real_cluster() {
     );
     // Helm made it; no attempt has ended yet.
     let kc = r.kubeconfig.display().to_string();
-    let only = [
-        "--kubeconfig",
-        kc.as_str(),
-        "--timeout",
-        "10s",
-        "--only",
-        "kube.tenant-job",
-    ];
-    let run = support::check(&only, &[support::prefect::CANARY]);
+    let only = ["--only", "kube.tenant-job"];
+    let run = checked(&kc, &only);
     assert_eq!(run.status("kube.tenant-job"), "warn", "{}", run.text);
     assert!(
         run.fix("kube.tenant-job").contains(&format!(
@@ -245,7 +238,7 @@ fn a_failed_tenant_job_is_read_through_the_real_cluster() {
         run.fix("kube.tenant-job")
     );
     fail_tenant_job(cp, &r.ns, &r.kubelet.node, pod);
-    let run = support::check(&only, &[support::prefect::CANARY]);
+    let run = checked(&kc, &only);
     assert_eq!(run.status("kube.tenant-job"), "fail", "{}", run.text);
     assert!(
         run.message("kube.tenant-job").contains("backoff limit"),
@@ -276,17 +269,8 @@ fn restarts_of_healthy_looking_pods_and_why_as_a_kubelet_reports_them() {
     let cp = control_plane!();
     let r = running_release(cp, "restarts", Scenario::default());
     let kc = r.kubeconfig.display().to_string();
-    let only = [
-        "--kubeconfig",
-        kc.as_str(),
-        "--timeout",
-        "10s",
-        "--only",
-        "kube.restarts",
-        "--only",
-        "kube.pods",
-    ];
-    let run = support::check(&only, &[support::prefect::CANARY]);
+    let only = ["--only", "kube.restarts", "--only", "kube.pods"];
+    let run = checked(&kc, &only);
     assert_eq!(run.status("kube.restarts"), "pass", "{}", run.text);
 
     // graphql's pod made again with a memory limit (a pod's resources are fixed once it exists),
@@ -324,7 +308,7 @@ fn restarts_of_healthy_looking_pods_and_why_as_a_kubelet_reports_them() {
         "reason": "Error", "startedAt": "2026-12-06T10:01:00Z", "finishedAt": "2026-12-06T10:30:00Z"}});
     cp.patch_status("pod", Some(&r.ns), apollo, &status);
 
-    let run = support::check(&only, &[support::prefect::CANARY]);
+    let run = checked(&kc, &only);
     assert_eq!(
         run.status("kube.pods"),
         "pass",
@@ -450,17 +434,7 @@ fn a_rollout_stuck_half_way_names_each_pod_and_its_server_tag() {
     );
     cp.patch_status("pod", Some(&r.ns), old, &running(&pod));
     let kc = r.kubeconfig.display().to_string();
-    let run = support::check(
-        &[
-            "--kubeconfig",
-            &kc,
-            "--timeout",
-            "10s",
-            "--only",
-            "kube.images",
-        ],
-        &[support::prefect::CANARY],
-    );
+    let run = checked(&kc, &["--only", "kube.images"]);
     assert_eq!(run.status("kube.images"), "warn", "{}", run.text);
     let m = run.message("kube.images");
     for part in [
